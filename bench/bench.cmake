@@ -1,0 +1,11 @@
+# C micro-benchmarks: bench/bench_<name>.c -> medseal_bench_<name> (release builds only).
+file(GLOB bench_srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bench/bench_*.c)
+foreach(src ${bench_srcs})
+  get_filename_component(t ${src} NAME_WE)
+  add_executable(medseal_${t} ${src})
+  target_include_directories(medseal_${t} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/bench)
+  target_compile_options(medseal_${t} PRIVATE -Wno-missing-prototypes)
+  foreach(m ${MS_MODULES})
+    target_link_libraries(medseal_${t} PRIVATE ms_${m})
+  endforeach()
+endforeach()

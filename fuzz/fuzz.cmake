@@ -1,0 +1,12 @@
+# libFuzzer targets: fuzz/<target>/fuzz_<target>.c, each linked with every module (clang only).
+file(GLOB fuzz_srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/fuzz/*/fuzz_*.c)
+foreach(src ${fuzz_srcs})
+  get_filename_component(t ${src} NAME_WE)
+  add_executable(${t} ${src})
+  target_include_directories(${t} PRIVATE ${CMAKE_SOURCE_DIR}/src)
+  target_compile_options(${t} PRIVATE -Wno-missing-prototypes)
+  target_link_options(${t} PRIVATE -fsanitize=fuzzer)
+  foreach(m ${MS_MODULES})
+    target_link_libraries(${t} PRIVATE ms_${m})
+  endforeach()
+endforeach()
