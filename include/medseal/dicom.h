@@ -93,6 +93,9 @@ ms_rc dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **out,
 /* As dcm_file_read over memory; the bytes are copied into memory from opts->alloc. */
 ms_rc dcm_file_read_mem(const uint8_t *buf, size_t len, const dcm_read_opts *opts, dcm_file **out,
                         ms_err *err);
+/* A new empty file: empty meta and dataset, explicit VR little endian. Fill it with the setters
+ * below and write it (tests, synthetic data). OUT: *out, owned. */
+ms_rc dcm_file_new(ms_alloc *alloc, dcm_file **out, ms_err *err);
 /* Frees everything, wiping owned value memory. NULL is a no-op. */
 void dcm_file_free(dcm_file *f);
 
