@@ -9,7 +9,7 @@ PKGS=(
   # libraries
   libssl-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev zlib1g-dev
   # peers and test tools (differential tests, benchmarks)
-  python3 python3-pydicom dcmtk libgdcm-tools dicom3tools
+  python3 python3-pydicom python3-numpy dcmtk libgdcm-tools dicom3tools
   rsyslog rsyslog-gnutls testssl.sh wrk nginx-light nodejs curl openssl
   # word lists for the PHI scrubber
   wamerican
