@@ -129,7 +129,8 @@ static double now_ms(void)
 
 static int run_one(const struct test_entry *t, unsigned timeout)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/medseal-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(tmpdir, sizeof tmpdir, "%s/medseal-test-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (mkdtemp(tmpdir) == NULL) {
         fprintf(stderr, "  mkdtemp: %s\n", strerror(errno));
         return 1;

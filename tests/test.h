@@ -34,7 +34,7 @@ void ms_test_register(const char *name, ms_test_fn fn, const char *file);
     do {                                                                                           \
         long long ms_a_ = (long long)(a), ms_b_ = (long long)(b);                                  \
         if (ms_a_ != ms_b_) {                                                                      \
-            fprintf(stderr, "  %s:%d: %s == %lld, want %s == %lld\n", __FILE__, __LINE__, #a,       \
+            fprintf(stderr, "  %s:%d: %s == %lld, want %s == %lld\n", __FILE__, __LINE__, #a,      \
                     ms_a_, #b, ms_b_);                                                             \
             return 1;                                                                              \
         }                                                                                          \
@@ -44,7 +44,7 @@ void ms_test_register(const char *name, ms_test_fn fn, const char *file);
     do {                                                                                           \
         const char *ms_a_ = (a), *ms_b_ = (b);                                                     \
         if (ms_a_ == NULL || ms_b_ == NULL || strcmp(ms_a_, ms_b_) != 0) {                         \
-            fprintf(stderr, "  %s:%d: %s == \"%s\", want \"%s\"\n", __FILE__, __LINE__, #a,         \
+            fprintf(stderr, "  %s:%d: %s == \"%s\", want \"%s\"\n", __FILE__, __LINE__, #a,        \
                     ms_a_ ? ms_a_ : "(null)", ms_b_ ? ms_b_ : "(null)");                           \
             return 1;                                                                              \
         }                                                                                          \

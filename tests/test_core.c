@@ -118,8 +118,8 @@ TEST(test_core_base64_rfc4648_vectors)
 TEST(test_core_hmac_rfc4231_case2)
 {
     uint8_t out[32];
-    CHECK(ms_hmac_sha256((const uint8_t *)"Jefe", 4, "what do ya want ", 16, "for nothing?", 12, out,
-                         NULL) == MS_OK);
+    CHECK(ms_hmac_sha256((const uint8_t *)"Jefe", 4, "what do ya want ", 16, "for nothing?", 12,
+                         out, NULL) == MS_OK);
     ms_buf h;
     ms_buf_init(&h, NULL, 0);
     CHECK(ms_hex_encode(out, 32, &h, NULL) == MS_OK);

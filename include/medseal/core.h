@@ -1,8 +1,8 @@
 /*
- * medseal core (prefix ms_): error codes, allocator with wipe-on-free and a ceiling, secure growable
- * buffers, a bounded reader, constant-time compare, encoders, whole-file I/O with atomic replace,
- * site key files and the keyed pseudonym primitives shared by the DICOM de-identifier and the text
- * scrubber (so a note and its study get the same patient pseudonym and date offset).
+ * medseal core (prefix ms_): error codes, allocator with wipe-on-free and a ceiling, secure
+ * growable buffers, a bounded reader, constant-time compare, encoders, whole-file I/O with atomic
+ * replace, site key files and the keyed pseudonym primitives shared by the DICOM de-identifier and
+ * the text scrubber (so a note and its study get the same patient pseudonym and date offset).
  *
  * Trusts: nothing it is given; every length is checked before use. Owns: only what it allocates.
  * Thread safety: functions are reentrant; an ms_alloc may be shared between threads (its counters
@@ -27,19 +27,19 @@ extern "C" {
 /* Append only: never renumber or remove a value. ms_rc_name() gives stable strings. */
 typedef enum ms_rc {
     MS_OK = 0,
-    MS_E_INVAL,    /* caller broke the API contract / bad argument */
-    MS_E_TRUNC,    /* input ended before a declared length */
-    MS_E_LIMIT,    /* input exceeds a configured maximum */
-    MS_E_FORMAT,   /* well-sized but malformed */
-    MS_E_NOMEM,    /* allocation failed or memory ceiling reached */
-    MS_E_IO,       /* operating system I/O error */
-    MS_E_NOTFOUND, /* requested item absent */
-    MS_E_EXISTS,   /* target exists and overwriting was not allowed */
+    MS_E_INVAL,       /* caller broke the API contract / bad argument */
+    MS_E_TRUNC,       /* input ended before a declared length */
+    MS_E_LIMIT,       /* input exceeds a configured maximum */
+    MS_E_FORMAT,      /* well-sized but malformed */
+    MS_E_NOMEM,       /* allocation failed or memory ceiling reached */
+    MS_E_IO,          /* operating system I/O error */
+    MS_E_NOTFOUND,    /* requested item absent */
+    MS_E_EXISTS,      /* target exists and overwriting was not allowed */
     MS_E_UNSUPPORTED, /* valid input using a feature not implemented */
-    MS_E_CRYPTO,   /* cryptographic failure (bad MAC, bad signature, RNG) */
-    MS_E_VERIFY,   /* verification failed (policy, chain, integrity) */
-    MS_E_AUTH,     /* authentication/authorisation refused */
-    MS_E_INTERNAL, /* a bug: an invariant did not hold */
+    MS_E_CRYPTO,      /* cryptographic failure (bad MAC, bad signature, RNG) */
+    MS_E_VERIFY,      /* verification failed (policy, chain, integrity) */
+    MS_E_AUTH,        /* authentication/authorisation refused */
+    MS_E_INTERNAL,    /* a bug: an invariant did not hold */
 } ms_rc;
 
 #define MS_ERR_MSG_MAX 160
@@ -80,11 +80,11 @@ typedef struct ms_alloc {
     void *(*backend_alloc)(void *ud, size_t n); /* NULL: heap */
     void (*backend_free)(void *ud, void *p, size_t n);
     void *ud;
-    size_t limit;          /* 0: no ceiling; else allocations beyond it fail with NULL */
-    long fail_at;          /* tests: >0 makes the fail_at-th allocation (1-based) fail */
-    atomic_size_t in_use;  /* bytes currently allocated (payload) */
+    size_t limit;         /* 0: no ceiling; else allocations beyond it fail with NULL */
+    long fail_at;         /* tests: >0 makes the fail_at-th allocation (1-based) fail */
+    atomic_size_t in_use; /* bytes currently allocated (payload) */
     atomic_size_t peak;
-    atomic_long count;     /* allocations attempted */
+    atomic_long count; /* allocations attempted */
 } ms_alloc;
 
 /* Returns owned zeroed memory of n bytes (free with ms_free), or NULL (ceiling, injected failure,

@@ -36,9 +36,9 @@ void ms_err_clear(ms_err *err)
 const char *ms_rc_name(ms_rc rc)
 {
     static const char *const names[] = {
-        "MS_OK",        "MS_E_INVAL",    "MS_E_TRUNC",  "MS_E_LIMIT",       "MS_E_FORMAT",
-        "MS_E_NOMEM",   "MS_E_IO",       "MS_E_NOTFOUND", "MS_E_EXISTS",    "MS_E_UNSUPPORTED",
-        "MS_E_CRYPTO",  "MS_E_VERIFY",   "MS_E_AUTH",   "MS_E_INTERNAL",
+        "MS_OK",       "MS_E_INVAL",  "MS_E_TRUNC",    "MS_E_LIMIT",    "MS_E_FORMAT",
+        "MS_E_NOMEM",  "MS_E_IO",     "MS_E_NOTFOUND", "MS_E_EXISTS",   "MS_E_UNSUPPORTED",
+        "MS_E_CRYPTO", "MS_E_VERIFY", "MS_E_AUTH",     "MS_E_INTERNAL",
     };
     if ((unsigned)rc >= sizeof names / sizeof names[0])
         return "MS_E_?";

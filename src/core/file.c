@@ -1,8 +1,8 @@
 /*
- * Whole-file reads, read-only mappings, and atomic replacement (temp file in the same folder, fsync,
- * rename, fsync of the folder) so a crash never leaves a half-written file under the final name.
- * Trusts: the paths it is given (callers decide where output may go). Messages name errno text
- * and sizes, never file content; paths are the caller's and are not included either.
+ * Whole-file reads, read-only mappings, and atomic replacement (temp file in the same folder,
+ * fsync, rename, fsync of the folder) so a crash never leaves a half-written file under the final
+ * name. Trusts: the paths it is given (callers decide where output may go). Messages name errno
+ * text and sizes, never file content; paths are the caller's and are not included either.
  */
 #define _GNU_SOURCE
 #include <errno.h>
