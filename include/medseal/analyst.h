@@ -28,16 +28,16 @@
 extern "C" {
 #endif
 
-#define AN_ENGINE_VERSION "medseal-analyst/" MS_VERSION
-#define AN_LUNG_RADS_VERSION "lung-rads-2022"
+#define AN_ENGINE_VERSION     "medseal-analyst/" MS_VERSION
+#define AN_LUNG_RADS_VERSION  "lung-rads-2022"
 #define AN_FLEISCHNER_VERSION "fleischner-2017"
-#define AN_BI_RADS_VERSION "bi-rads-2013"
+#define AN_BI_RADS_VERSION    "bi-rads-2013"
 
 /* Limits (input beyond them fails with MS_E_LIMIT, never truncates silently). */
-#define AN_MAX_TEXT ((size_t)4 << 20) /* bytes of free text per an_add_text call */
-#define AN_MAX_STUDIES 64             /* current study + priors */
-#define AN_MAX_FINDINGS 256           /* findings per study */
-#define AN_MAX_FILES 100000           /* DICOM files per study */
+#define AN_MAX_TEXT     ((size_t)4 << 20) /* bytes of free text per an_add_text call */
+#define AN_MAX_STUDIES  64                /* current study + priors */
+#define AN_MAX_FINDINGS 256               /* findings per study */
+#define AN_MAX_FILES    100000            /* DICOM files per study */
 
 typedef struct an_report an_report;
 

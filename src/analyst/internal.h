@@ -1,0 +1,188 @@
+/*
+ * Internals of the analyst module (src/analyst): the finding model shared by extraction, the
+ * guideline rules, the comparison and the report writers.
+ *
+ * Sizes are integers in hundredths of a millimetre (never floats), so that (6.1 + 5.8) / 2 = 5.95
+ * rounds the same way on every platform; AN_NONE marks an unknown value. Owns nothing itself.
+ */
+#ifndef MEDSEAL_ANALYST_INTERNAL_H
+#define MEDSEAL_ANALYST_INTERNAL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "medseal/analyst.h"
+
+#define AN_NONE (-1L)
+
+enum an_comp { AN_COMP_NONE, AN_COMP_SOLID, AN_COMP_PART_SOLID, AN_COMP_GGN, AN_COMP_CYST };
+enum an_time { AN_TIME_NONE, AN_TIME_BASELINE, AN_TIME_FOLLOWUP };
+enum an_change {
+    AN_CH_NONE,
+    AN_CH_NEW,
+    AN_CH_STABLE,
+    AN_CH_GROWING,
+    AN_CH_DECREASED,
+    AN_CH_SLOW,
+    AN_CH_RESOLVED,
+    AN_CH_PERSISTENT
+};
+enum an_loc {
+    AN_LOC_NONE,
+    AN_LOC_JUXTAPLEURAL,
+    AN_LOC_PERIFISSURAL,
+    AN_LOC_AIRWAY_SEG,
+    AN_LOC_AIRWAY_SUBSEG
+};
+enum an_benign { AN_BEN_NONE, AN_BEN_CALC, AN_BEN_FAT };
+enum an_exam { AN_EXAM_NONE, AN_EXAM_INFECTIOUS, AN_EXAM_INCOMPLETE, AN_EXAM_PRIOR };
+enum an_risk { AN_RISK_NONE, AN_RISK_LOW, AN_RISK_HIGH };
+enum an_wall { AN_WALL_NONE, AN_WALL_THIN, AN_WALL_THICK };
+enum an_locules { AN_LOCULES_NONE, AN_UNILOCULAR, AN_MULTILOCULAR };
+enum an_cystch {
+    AN_CYST_CH_NONE,
+    AN_CYST_CH_CYSTIC_GROWING, /* growing cystic component of a thick-walled cyst */
+    AN_CYST_CH_WALL_GROWING,   /* growing wall thickness / nodularity */
+    AN_CYST_CH_BECAME_MULTI,   /* a unilocular cyst became multilocular */
+    AN_CYST_CH_MORE_LOCULES,   /* increased loculation of a multilocular cyst */
+    AN_CYST_CH_NEW_OPACITY     /* new or increased opacity in a multilocular cyst */
+};
+
+/* suspicious features (bit mask) */
+#define AN_SUSP_SPICULATION  1u
+#define AN_SUSP_LYMPH        2u
+#define AN_SUSP_METASTASIS   4u
+#define AN_SUSP_GGN_DOUBLING 8u
+#define AN_SUSP_OTHER        16u
+
+/* The lobes, in a fixed order (index into an_lobe_name). */
+enum an_lobe { AN_LOBE_NONE, AN_RUL, AN_RML, AN_RLL, AN_LUL, AN_LINGULA, AN_LLL };
+
+/* One nodule as the guidelines see it. Zero-initialise with an_nodule_init. */
+struct an_nodule {
+    int comp, timepoint, change, location, benign, exam, risk;
+    int multiple; /* -1 unknown, 0 single, 1 multiple */
+    int present;  /* 1 a nodule, 0 "no nodules" (Lung-RADS 1) */
+    long mean_h;  /* mean diameter as given, or AN_NONE */
+    long long_h, short_h, third_h;
+    long solid_h;      /* solid component (mean or maximal diameter) */
+    long prior_mean_h; /* mean diameter at the prior exam */
+    long months_x10;   /* months since that prior, in tenths */
+    unsigned suspicious;
+    char prior_category[4]; /* Lung-RADS category of the prior exam, "" if unknown */
+    int proven_benign;
+    int s_modifier;
+    int cyst_wall, cyst_locules, cyst_change;
+    int context_screening, excluded; /* Fleischner exclusions (age < 35, cancer, immunosupp.) */
+};
+
+void an_nodule_init(struct an_nodule *n);
+
+/* Lung-RADS mean diameter in tenths of a mm (half-up), or AN_NONE if no size is known. */
+long an_mean_tenths(const struct an_nodule *n);
+/* Fleischner size: whole mm (half-up), or AN_NONE. */
+long an_mean_whole_mm(const struct an_nodule *n);
+/* Rounds hundredths to tenths, half-up (non-negative input). */
+long an_h_to_tenths(long h);
+
+/* The result of one guideline evaluation. Strings are static. */
+struct an_result {
+    char category[40]; /* Lung-RADS "0".."4X"; Fleischner the recommendation key */
+    int s_modifier;
+    const char *rule;        /* the row id, e.g. "lung-rads-2022/solid-baseline-6-8" */
+    const char *rule_text;   /* what the row says, in the guideline's words */
+    const char *mgmt_key;    /* e.g. "ldct-6m" */
+    const char *management;  /* recommendation text */
+    const char *note;        /* how an input gap was resolved, or NULL */
+    long size_used;          /* tenths (Lung-RADS) or whole mm (Fleischner), AN_NONE if none */
+    const char *change_used; /* growth decision, "growing" / "stable" / ... or NULL */
+};
+
+/* Lung-RADS v2022. Returns MS_E_FORMAT (with a message naming the missing field) if the input
+ * matches no row. */
+ms_rc an_lungrads_eval(const struct an_nodule *n, struct an_result *out, ms_err *err);
+/* Management for a category ("4A") and whether the nodule is an airway nodule. */
+void an_lungrads_management(const char *category, int airway, const char **key, const char **text);
+/* Order of Lung-RADS categories ("0" < "1" < ... < "4X"); -1 for an unknown string. */
+int an_lungrads_rank(const char *category);
+
+/* Fleischner 2017. */
+ms_rc an_fleischner_eval(const struct an_nodule *n, struct an_result *out, ms_err *err);
+
+/* BI-RADS: the row for a stated category ("0".."6", "4A".."4C"), or NULL. */
+struct an_birads_row {
+    const char *category;
+    const char *assessment;
+    const char *likelihood;
+    const char *mgmt_key;
+    const char *management;
+};
+const struct an_birads_row *an_birads_lookup(const char *category);
+
+/* Parsing of the classify JSON into a nodule (field names in docs/analyst.md). */
+ms_rc an_nodule_from_json(const json_t *j, struct an_nodule *n, ms_err *err);
+/* The result as {"category","management","rule",...}. NULL on allocation failure. */
+json_t *an_result_json(const struct an_result *res, const char *guideline);
+
+/* Names (static strings) */
+const char *an_comp_name(int comp);
+const char *an_change_name(int change);
+const char *an_lobe_name(int lobe);
+const char *an_lobe_long_name(int lobe);
+
+/* ---- extraction ---- */
+
+struct an_span {
+    size_t start, end; /* byte offsets [start, end) into the source text */
+};
+
+#define AN_FEAT_CALC         1u
+#define AN_FEAT_FAT          2u
+#define AN_FEAT_SPICULATION  4u
+#define AN_FEAT_JUXTAPLEURAL 8u
+#define AN_FEAT_PERIFISSURAL 16u
+#define AN_FEAT_AIRWAY       32u
+#define AN_FEAT_CYST         64u
+#define AN_FEAT_LYMPH        128u
+#define AN_FEAT_SMOOTH       256u
+
+/* A nodule found in text. */
+struct an_found {
+    int kind;                 /* 0 nodule, 1 BI-RADS assessment, 2 negative statement */
+    struct an_span span;      /* the whole finding */
+    struct an_span size_span; /* the size expression, start == end if none */
+    struct an_span comp_span, loc_span, change_span;
+    int naxes;
+    long axes_h[3]; /* hundredths of mm, as written (cm converted) */
+    long solid_h;   /* solid component, AN_NONE */
+    int comp;
+    int lobe;
+    char segment[32]; /* e.g. "apical", "" if none */
+    unsigned features;
+    int count;        /* 1, N, or -1 for "multiple" */
+    int change;       /* temporal word */
+    int persistent_n; /* "persistent across 3 studies" -> 3 */
+    int negated;
+    char birads[4]; /* BI-RADS category when kind == 1 */
+    int source;     /* index of the text it came from */
+};
+
+/* Extracts findings from text[0..len). OUT: *found (owned, ms_free with alloc), *n. */
+ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_found **found,
+                      size_t *n, ms_err *err);
+/* Mean diameter (hundredths) of a found nodule: mean of the first two axes (or the one axis). */
+long an_found_mean_h(const struct an_found *f);
+/* The JSON of one found item (spans, sizes, composition, ...). `text` is the source text: when
+ * non-NULL the evidence snippet is included (only with --phi). */
+json_t *an_found_json(const struct an_found *f, const char *text);
+
+/* ---- formatting helpers ---- */
+
+/* Writes tenths as "8.0" into buf (size >= 24). */
+void an_fmt_tenths(long tenths, char *buf, size_t n);
+/* Writes hundredths with at most 2 decimals, trailing zeros trimmed to one decimal: "8.0",
+ * "5.95". */
+void an_fmt_h(long h, char *buf, size_t n);
+
+#endif
