@@ -1,0 +1,239 @@
+/*
+ * Cryptographic building blocks of the audit log, all OpenSSL 3: SHA-256 leaf/node hashes
+ * (RFC 9162), HMAC-SHA-256 with precomputed pads (one MAC per record must be cheap), the
+ * forward-secure key step (HKDF-SHA-256), AES-256-GCM for payloads and Ed25519 for tree heads.
+ * Trusts: its callers for key lengths. Owns: the OpenSSL contexts it creates; wipes key copies.
+ */
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
+
+#include "internal.h"
+
+ms_rc audit__sha_init(audit__sha *s, ms_err *err)
+{
+    s->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    s->ctx = EVP_MD_CTX_new();
+    if (s->md == NULL || s->ctx == NULL) {
+        audit__sha_free(s);
+        return ms_fail(err, MS_E_CRYPTO, "SHA-256 unavailable");
+    }
+    return MS_OK;
+}
+
+void audit__sha_free(audit__sha *s)
+{
+    EVP_MD_CTX_free(s->ctx);
+    EVP_MD_free(s->md);
+    s->ctx = NULL;
+    s->md = NULL;
+}
+
+static void sha3(audit__sha *s, const void *a, size_t na, const void *b, size_t nb, const void *c,
+                 size_t nc, uint8_t out[32])
+{
+    unsigned int len = 32;
+    /* Cannot fail with a fetched SHA-256 and valid pointers; out is zeroed if it ever does. */
+    if (EVP_DigestInit_ex2(s->ctx, s->md, NULL) != 1 || EVP_DigestUpdate(s->ctx, a, na) != 1 ||
+        (nb && EVP_DigestUpdate(s->ctx, b, nb) != 1) ||
+        (nc && EVP_DigestUpdate(s->ctx, c, nc) != 1) || EVP_DigestFinal_ex(s->ctx, out, &len) != 1)
+        memset(out, 0, 32);
+}
+
+void audit__sha_leaf(audit__sha *s, const uint8_t *d, size_t n, uint8_t out[32])
+{
+    static const uint8_t zero = 0;
+    sha3(s, &zero, 1, d, n, NULL, 0, out);
+}
+
+void audit__sha_node(audit__sha *s, const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
+{
+    static const uint8_t one = 1;
+    uint8_t tmp[32];
+    sha3(s, &one, 1, l, 32, r, 32, tmp);
+    memcpy(out, tmp, 32);
+}
+
+void audit_leaf_hash(const uint8_t *data, size_t len, uint8_t out[AUDIT_HASH_LEN])
+{
+    audit__sha s;
+    if (audit__sha_init(&s, NULL) != MS_OK) {
+        memset(out, 0, AUDIT_HASH_LEN);
+        return;
+    }
+    audit__sha_leaf(&s, data, len, out);
+    audit__sha_free(&s);
+}
+
+ms_rc audit__hmac_init(audit__hmac *h, audit__sha *sha, ms_err *err)
+{
+    h->sha = sha;
+    h->inner = EVP_MD_CTX_new();
+    h->outer = EVP_MD_CTX_new();
+    h->work = EVP_MD_CTX_new();
+    if (h->inner == NULL || h->outer == NULL || h->work == NULL) {
+        audit__hmac_free(h);
+        return ms_fail(err, MS_E_NOMEM, "HMAC context");
+    }
+    return MS_OK;
+}
+
+void audit__hmac_free(audit__hmac *h)
+{
+    EVP_MD_CTX_free(h->inner);
+    EVP_MD_CTX_free(h->outer);
+    EVP_MD_CTX_free(h->work);
+    h->inner = h->outer = h->work = NULL;
+}
+
+/* RFC 2104 with a 32-byte key (shorter than the 64-byte block, so no key hashing). */
+ms_rc audit__hmac_key(audit__hmac *h, const uint8_t key[32], ms_err *err)
+{
+    uint8_t ipad[64], opad[64];
+    memset(ipad, 0x36, sizeof ipad);
+    memset(opad, 0x5c, sizeof opad);
+    for (size_t i = 0; i < 32; i++) {
+        ipad[i] ^= key[i];
+        opad[i] ^= key[i];
+    }
+    int ok = EVP_DigestInit_ex2(h->inner, h->sha->md, NULL) == 1 &&
+             EVP_DigestUpdate(h->inner, ipad, 64) == 1 &&
+             EVP_DigestInit_ex2(h->outer, h->sha->md, NULL) == 1 &&
+             EVP_DigestUpdate(h->outer, opad, 64) == 1;
+    ms_memzero(ipad, sizeof ipad);
+    ms_memzero(opad, sizeof opad);
+    return ok ? MS_OK : ms_fail(err, MS_E_CRYPTO, "HMAC key setup failed");
+}
+
+void audit__hmac_mac(audit__hmac *h, const uint8_t *d, size_t n, uint8_t out[32])
+{
+    uint8_t ih[32];
+    unsigned int len = 32;
+    if (EVP_MD_CTX_copy_ex(h->work, h->inner) != 1 || EVP_DigestUpdate(h->work, d, n) != 1 ||
+        EVP_DigestFinal_ex(h->work, ih, &len) != 1 || EVP_MD_CTX_copy_ex(h->work, h->outer) != 1 ||
+        EVP_DigestUpdate(h->work, ih, 32) != 1 || EVP_DigestFinal_ex(h->work, out, &len) != 1)
+        memset(out, 0, 32); /* never matches a real MAC of a keyed record */
+    ms_memzero(ih, sizeof ih);
+}
+
+ms_rc audit__epoch_next(const uint8_t key[32], uint32_t next_epoch, uint8_t out[32], ms_err *err)
+{
+    static const char salt[] = "medseal-audit-epoch";
+    uint8_t info[4];
+    ms_store_u32be(info, next_epoch);
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *k = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    EVP_KDF_free(kdf);
+    if (k == NULL)
+        return ms_fail(err, MS_E_CRYPTO, "HKDF unavailable");
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, 32),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, sizeof salt - 1),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = EVP_KDF_derive(k, out, 32, p) == 1;
+    EVP_KDF_CTX_free(k);
+    return ok ? MS_OK : ms_fail(err, MS_E_CRYPTO, "HKDF failed");
+}
+
+ms_rc audit__gcm_init(audit__gcm *g, const uint8_t key[32], ms_err *err)
+{
+    g->enc = EVP_CIPHER_CTX_new();
+    g->dec = EVP_CIPHER_CTX_new();
+    if (g->enc == NULL || g->dec == NULL ||
+        EVP_EncryptInit_ex(g->enc, EVP_aes_256_gcm(), NULL, key, NULL) != 1 ||
+        EVP_DecryptInit_ex(g->dec, EVP_aes_256_gcm(), NULL, key, NULL) != 1) {
+        audit__gcm_free(g);
+        return ms_fail(err, MS_E_CRYPTO, "AES-256-GCM setup failed");
+    }
+    return MS_OK;
+}
+
+void audit__gcm_free(audit__gcm *g)
+{
+    EVP_CIPHER_CTX_free(g->enc);
+    EVP_CIPHER_CTX_free(g->dec);
+    g->enc = g->dec = NULL;
+}
+
+ms_rc audit__gcm_seal(audit__gcm *g, const uint8_t nonce[AUDIT_NONCE], const uint8_t *aad,
+                      size_t aad_len, const uint8_t *in, size_t n, uint8_t *out, ms_err *err)
+{
+    int l1 = 0, l2 = 0;
+    if (n > AUDIT_REC_MAX || aad_len > AUDIT_REC_HDR)
+        return ms_fail(err, MS_E_LIMIT, "payload too large");
+    if (EVP_EncryptInit_ex(g->enc, NULL, NULL, NULL, nonce) != 1 ||
+        EVP_EncryptUpdate(g->enc, NULL, &l1, aad, (int)aad_len) != 1 ||
+        EVP_EncryptUpdate(g->enc, out, &l1, in, (int)n) != 1 ||
+        EVP_EncryptFinal_ex(g->enc, out + l1, &l2) != 1 ||
+        EVP_CIPHER_CTX_ctrl(g->enc, EVP_CTRL_GCM_GET_TAG, AUDIT_TAG, out + n) != 1)
+        return ms_fail(err, MS_E_CRYPTO, "AES-256-GCM encryption failed");
+    return MS_OK;
+}
+
+ms_rc audit__gcm_open(audit__gcm *g, const uint8_t nonce[AUDIT_NONCE], const uint8_t *aad,
+                      size_t aad_len, const uint8_t *in, size_t n, uint8_t *out, ms_err *err)
+{
+    int l1 = 0, l2 = 0;
+    uint8_t tag[AUDIT_TAG];
+    if (n > AUDIT_REC_MAX || aad_len > AUDIT_REC_HDR)
+        return ms_fail(err, MS_E_LIMIT, "payload too large");
+    memcpy(tag, in + n, AUDIT_TAG);
+    if (EVP_DecryptInit_ex(g->dec, NULL, NULL, NULL, nonce) != 1 ||
+        EVP_DecryptUpdate(g->dec, NULL, &l1, aad, (int)aad_len) != 1 ||
+        EVP_DecryptUpdate(g->dec, out, &l1, in, (int)n) != 1 ||
+        EVP_CIPHER_CTX_ctrl(g->dec, EVP_CTRL_GCM_SET_TAG, AUDIT_TAG, tag) != 1 ||
+        EVP_DecryptFinal_ex(g->dec, out + l1, &l2) != 1)
+        return ms_fail(err, MS_E_CRYPTO, "payload authentication failed (wrong log key?)");
+    return MS_OK;
+}
+
+static void sth_message(uint64_t size, uint64_t time_ns, const uint8_t root[32], uint8_t m[69])
+{
+    memcpy(m, "medseal-audit-sth-v1", 21); /* includes the NUL */
+    ms_store_u64be(m + 21, size);
+    ms_store_u64be(m + 29, time_ns);
+    memcpy(m + 37, root, 32);
+}
+
+ms_rc audit__sth_sign(EVP_PKEY *key, uint64_t size, uint64_t time_ns, const uint8_t root[32],
+                      uint8_t sig[64], ms_err *err)
+{
+    uint8_t m[69];
+    size_t siglen = 64;
+    sth_message(size, time_ns, root, m);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c != NULL && EVP_DigestSignInit(c, NULL, NULL, NULL, key) == 1 &&
+             EVP_DigestSign(c, sig, &siglen, m, sizeof m) == 1 && siglen == 64;
+    EVP_MD_CTX_free(c);
+    return ok ? MS_OK : ms_fail(err, MS_E_CRYPTO, "Ed25519 signing failed");
+}
+
+int audit__sth_verify(const uint8_t pub[32], uint64_t size, uint64_t time_ns,
+                      const uint8_t root[32], const uint8_t sig[64])
+{
+    uint8_t m[69];
+    sth_message(size, time_ns, root, m);
+    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = k != NULL && c != NULL && EVP_DigestVerifyInit(c, NULL, NULL, NULL, k) == 1 &&
+             EVP_DigestVerify(c, sig, 64, m, sizeof m) == 1;
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_free(k);
+    return ok;
+}
+
+ms_rc audit__ed25519_from_seed(const uint8_t seed[32], EVP_PKEY **out, uint8_t pub[32], ms_err *err)
+{
+    size_t n = 32;
+    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    if (k == NULL || EVP_PKEY_get_raw_public_key(k, pub, &n) != 1 || n != 32) {
+        EVP_PKEY_free(k);
+        return ms_fail(err, MS_E_CRYPTO, "Ed25519 key setup failed");
+    }
+    *out = k;
+    return MS_OK;
+}

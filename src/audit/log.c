@@ -1,0 +1,487 @@
+/*
+ * The audit log writer: opening (key creation, torn-tail recovery), appending records with the
+ * hash chain, forward-secure MAC and Merkle frontier, group commit (one write + fdatasync per
+ * batch, shared by concurrent appenders), epochs, signed tree heads, segment rolling, a ticker
+ * thread for the time-based duties, and close. Failing to write makes the handle refuse every
+ * later append (fail closed).
+ * Trusts: its caller's master key and records (which are still checked against the token
+ * alphabet); the existing files only after the recovery scan. Owns: the handle, its keys (wiped),
+ * its thread, and the files under STATE/audit/.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+void audit__opts_defaults(audit_opts *o)
+{
+    if (o->epoch_records == 0)
+        o->epoch_records = 10000;
+    if (o->epoch_seconds == 0)
+        o->epoch_seconds = 600;
+    if (o->sth_records == 0)
+        o->sth_records = 10000;
+    if (o->sth_seconds == 0)
+        o->sth_seconds = 60;
+    if (o->batch_records == 0)
+        o->batch_records = 1024;
+    if (o->batch_ms == 0)
+        o->batch_ms = 10;
+    if (o->segment_bytes == 0)
+        o->segment_bytes = (uint64_t)64 << 20;
+}
+
+/* ---- raw I/O -------------------------------------------------------------------------------- */
+
+static ms_rc write_all(int fd, const uint8_t *p, size_t n, ms_err *err)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return ms_fail(err, MS_E_IO, "audit write: %s", strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+    return MS_OK;
+}
+
+static ms_rc write_sync(int fd, const uint8_t *p, size_t n, ms_err *err)
+{
+    ms_rc rc = write_all(fd, p, n, err);
+    if (rc == MS_OK && fdatasync(fd) != 0)
+        rc = ms_fail(err, MS_E_IO, "audit fdatasync: %s", strerror(errno));
+    return rc;
+}
+
+ms_rc audit__fsync_dir(const char *dir, ms_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ms_fail(err, MS_E_IO, "open audit dir: %s", strerror(errno));
+    int rc = fsync(fd);
+    close(fd);
+    return rc == 0 ? MS_OK : ms_fail(err, MS_E_IO, "fsync audit dir: %s", strerror(errno));
+}
+
+/* Creates seg-<first>.log with its header, durable (file and directory entry). */
+ms_rc audit__seg_create(audit_log *l, uint64_t first, ms_err *err)
+{
+    char name[AUDIT_SEG_NAME_MAX];
+    audit__seg_name(first, name);
+    char *path = audit__path(l->dir, name);
+    if (path == NULL)
+        return ms_fail(err, MS_E_NOMEM, "path");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    ms_free(NULL, path);
+    if (fd < 0)
+        return ms_fail(err, MS_E_IO, "create segment: %s", strerror(errno));
+    uint8_t h[AUDIT_SEG_HDR];
+    memcpy(h, AUDIT_SEG_MAGIC, 8);
+    ms_store_u64le(h + 8, first);
+    ms_rc rc = write_sync(fd, h, sizeof h, err);
+    if (rc == MS_OK)
+        rc = audit__fsync_dir(l->dir, err);
+    if (rc != MS_OK) {
+        close(fd);
+        return rc;
+    }
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = fd;
+    l->seg_first = first;
+    l->seg_bytes = AUDIT_SEG_HDR;
+    return MS_OK;
+}
+
+/* ---- group commit --------------------------------------------------------------------------- */
+
+static void ship(audit_log *l, audit__item *items, size_t n)
+{
+    for (size_t i = 0; l->siem != NULL && i < n; i++)
+        audit__siem_push(l->siem, items[i].seq, items[i].time_ns, items[i].hash, items[i].action,
+                         items[i].outcome);
+}
+
+/* After records up to `upto` became durable: publish a pending sth.latest. Lock held. */
+static void durable_to(audit_log *l, uint64_t upto)
+{
+    l->durable = upto;
+    if (l->latest_pending && l->latest.seq < upto) {
+        ms_err e = {0};
+        if (audit__sth_latest_write(l->dir, &l->latest, &e) == MS_OK)
+            l->latest_pending = 0;
+    }
+}
+
+/* Writes everything pending while holding the lock (segment roll, close). */
+ms_rc audit__flush_locked(audit_log *l, ms_err *err)
+{
+    while (l->flushing)
+        pthread_cond_wait(&l->cv, &l->mu);
+    if (l->failed)
+        return ms_fail(err, l->failed, "audit log failed earlier (fail closed)");
+    if (l->pending.len == 0)
+        return MS_OK;
+    ms_rc rc = write_sync(l->fd, l->pending.p, l->pending.len, err);
+    if (rc != MS_OK) {
+        l->failed = rc;
+        return rc;
+    }
+    ship(l, l->items, l->n_items);
+    l->n_items = 0;
+    ms_buf_reset(&l->pending);
+    l->pending_n = 0;
+    durable_to(l, l->next_seq);
+    pthread_cond_broadcast(&l->cv);
+    return MS_OK;
+}
+
+ms_rc audit__commit(audit_log *l, uint64_t target, ms_err *err)
+{
+    while (l->durable < target) {
+        if (l->failed)
+            return ms_fail(err, l->failed, "audit log failed earlier (fail closed)");
+        if (l->flushing) {
+            pthread_cond_wait(&l->cv, &l->mu);
+            continue;
+        }
+        l->flushing = 1; /* leader: take the batch, write it without the lock */
+        ms_buf tmp = l->spare;
+        l->spare = l->pending;
+        l->pending = tmp;
+        audit__item *it = l->items;
+        size_t n_it = l->n_items;
+        l->items = l->items_spare;
+        l->items_spare = it;
+        size_t cap = l->items_cap;
+        l->items_cap = l->items_spare_cap;
+        l->items_spare_cap = cap;
+        l->n_items = 0;
+        l->pending_n = 0;
+        uint64_t upto = l->next_seq;
+        int fd = l->fd;
+        pthread_mutex_unlock(&l->mu);
+        ms_err e = {0};
+        ms_rc rc = write_sync(fd, l->spare.p, l->spare.len, &e);
+        pthread_mutex_lock(&l->mu);
+        if (rc == MS_OK)
+            ship(l, l->items_spare, n_it);
+        ms_buf_reset(&l->spare);
+        l->flushing = 0;
+        if (rc != MS_OK)
+            l->failed = rc;
+        else
+            durable_to(l, upto);
+        pthread_cond_broadcast(&l->cv);
+        if (rc != MS_OK)
+            return ms_fail(err, rc, "%s", e.msg);
+    }
+    return MS_OK;
+}
+
+/* ---- emitting records (lock held) ------------------------------------------------------------ */
+
+static ms_rc roll_if_needed(audit_log *l, size_t len, ms_err *err)
+{
+    while (l->seg_bytes + len > l->o.segment_bytes && l->seg_bytes > AUDIT_SEG_HDR) {
+        if (l->flushing) {
+            pthread_cond_wait(&l->cv, &l->mu);
+            continue;
+        }
+        ms_rc rc = audit__flush_locked(l, err);
+        if (rc == MS_OK)
+            rc = audit__seg_create(l, l->next_seq, err);
+        if (rc != MS_OK) {
+            l->failed = rc;
+            return rc;
+        }
+    }
+    return MS_OK;
+}
+
+static ms_rc push_item(audit_log *l, uint64_t seq, uint64_t t, const uint8_t hash[32],
+                       const char *action, const char *outcome, ms_err *err)
+{
+    if (l->siem == NULL)
+        return MS_OK;
+    if (l->n_items == l->items_cap) {
+        size_t cap = l->items_cap ? l->items_cap * 2 : 256;
+        void *nv = ms_realloc(NULL, l->items, cap * sizeof *l->items);
+        if (nv == NULL)
+            return ms_fail(err, MS_E_NOMEM, "SIEM items");
+        l->items = nv;
+        l->items_cap = cap;
+    }
+    audit__item *it = &l->items[l->n_items++];
+    it->seq = seq;
+    it->time_ns = t;
+    memcpy(it->hash, hash, 32);
+    snprintf(it->action, sizeof it->action, "%s", action ? action : "-");
+    snprintf(it->outcome, sizeof it->outcome, "%s", outcome ? outcome : "-");
+    return MS_OK;
+}
+
+static void header(audit_log *l, uint8_t *p, uint32_t len, uint8_t kind, uint64_t t,
+                   uint32_t body_len)
+{
+    ms_store_u32le(p, len);
+    p[4] = kind;
+    p[5] = 1;
+    ms_store_u16le(p + 6, 0);
+    ms_store_u64le(p + 8, l->next_seq);
+    ms_store_u64le(p + 16, t);
+    ms_store_u32le(p + 24, l->mac.epoch);
+    memcpy(p + 28, l->prev, 32);
+    ms_store_u32le(p + 60, body_len);
+}
+
+ms_rc audit__emit(audit_log *l, uint8_t kind, uint64_t t, const uint8_t *body, size_t n,
+                  const char *action, const char *outcome, ms_err *err)
+{
+    size_t body_len = kind == AUDIT_K_EVENT ? AUDIT_NONCE + n + AUDIT_TAG : n;
+    if (body_len > AUDIT_REC_MAX - AUDIT_REC_MIN)
+        return ms_fail(err, MS_E_LIMIT, "audit record of %zu bytes over the limit", body_len);
+    uint32_t len = (uint32_t)(AUDIT_REC_MIN + body_len);
+    ms_rc rc = roll_if_needed(l, len, err);
+    if (rc == MS_OK)
+        rc = ms_buf_reserve(&l->pending, len, err);
+    if (rc != MS_OK)
+        return rc;
+    uint8_t *p = l->pending.p + l->pending.len;
+    header(l, p, len, kind, t, (uint32_t)body_len);
+    if (kind == AUDIT_K_EVENT) {
+        memcpy(p + AUDIT_REC_HDR, l->nonce_prefix, 4); /* unique per (open, record) */
+        ms_store_u64le(p + AUDIT_REC_HDR + 4, l->nonce_ctr++);
+        rc = audit__gcm_seal(&l->gcm, p + AUDIT_REC_HDR, p, AUDIT_REC_HDR, body, n,
+                             p + AUDIT_REC_HDR + AUDIT_NONCE, err);
+        if (rc != MS_OK)
+            return rc;
+    } else {
+        memcpy(p + AUDIT_REC_HDR, body, n);
+    }
+    audit__hmac_mac(&l->hmac, p, len - AUDIT_MAC_LEN, p + len - AUDIT_MAC_LEN);
+    audit__sha_leaf(&l->sha, p, len, l->prev);
+    if ((rc = push_item(l, l->next_seq, t, l->prev, action, outcome, err)) != MS_OK)
+        return rc; /* nothing committed: the record is dropped with its bytes */
+    audit__frontier_add(&l->tree, &l->sha, l->prev);
+    l->pending.len += len;
+    l->seg_bytes += len;
+    if (l->pending_n++ == 0)
+        l->pending_since = audit__now_ns();
+    l->next_seq++;
+    l->epoch_count++;
+    return MS_OK;
+}
+
+ms_rc audit__emit_epoch(audit_log *l, ms_err *err)
+{
+    uint8_t b[AUDIT_EPOCH_BODY];
+    ms_store_u32le(b, l->mac.epoch);
+    ms_store_u64le(b + 4, l->mac.start_ns);
+    l->epoch_count = 0;
+    return audit__emit(l, AUDIT_K_EPOCH, audit__now_ns(), b, sizeof b, "audit.epoch", "ok", err);
+}
+
+/* key_{e+1} = HKDF(key_e); persisted sealed before any record uses it; the old key is wiped. */
+static ms_rc advance_epoch(audit_log *l, ms_err *err)
+{
+    audit__mac_state ns;
+    ns.epoch = l->mac.epoch + 1;
+    ns.start_ns = audit__now_ns();
+    ms_rc rc = audit__epoch_next(l->mac.key, ns.epoch, ns.key, err);
+    if (rc == MS_OK)
+        rc = audit__mac_state_write(l->dir, l->master, &ns, err);
+    if (rc == MS_OK)
+        rc = audit__hmac_key(&l->hmac, ns.key, err);
+    if (rc == MS_OK)
+        l->mac = ns;
+    ms_memzero(&ns, sizeof ns);
+    if (rc != MS_OK) {
+        l->failed = rc;
+        return rc;
+    }
+    return audit__emit_epoch(l, err);
+}
+
+static ms_rc tree_head(audit_log *l, ms_err *err)
+{
+    audit__scan_sth s;
+    s.seq = s.size = l->next_seq;
+    s.time_ns = audit__now_ns();
+    audit__frontier_root(&l->tree, &l->sha, s.root);
+    ms_rc rc = audit__sth_sign(l->sign, s.size, s.time_ns, s.root, s.sig, err);
+    if (rc != MS_OK)
+        return rc;
+    uint8_t b[AUDIT_STH_BODY];
+    ms_store_u64le(b, s.size);
+    ms_store_u64le(b + 8, s.time_ns);
+    memcpy(b + 16, s.root, 32);
+    memcpy(b + 48, s.sig, 64);
+    rc = audit__emit(l, AUDIT_K_TREE_HEAD, s.time_ns, b, sizeof b, "audit.tree_head", "ok", err);
+    if (rc == MS_OK) {
+        l->latest = s;
+        l->latest_pending = 1;
+        l->sth_next = l->next_seq;
+        l->sth_ns = s.time_ns;
+        l->sth_written++;
+    }
+    return rc;
+}
+
+/* Count- and time-based duties after a record (lock held). */
+ms_rc audit__duties(audit_log *l, uint64_t now, ms_err *err)
+{
+    ms_rc rc = MS_OK;
+    if (l->epoch_count >= l->o.epoch_records ||
+        now - l->mac.start_ns >= (uint64_t)l->o.epoch_seconds * 1000000000u)
+        rc = advance_epoch(l, err);
+    uint64_t since = l->next_seq - l->sth_next;
+    if (rc == MS_OK && since > 0 &&
+        (since >= l->o.sth_records || now - l->sth_ns >= (uint64_t)l->o.sth_seconds * 1000000000u))
+        rc = tree_head(l, err);
+    return rc;
+}
+
+/* ---- public API -------------------------------------------------------------------------------
+ */
+
+ms_rc audit_log_append(audit_log *l, const audit_record *rec, uint64_t *seq_out, ms_err *err)
+{
+    if (l == NULL || rec == NULL)
+        return ms_fail(err, MS_E_INVAL, "audit_log_append: missing argument");
+    ms_buf js;
+    ms_buf_init(&js, NULL, AUDIT_REC_MAX);
+    ms_rc rc = audit__payload_json(rec, &js, err);
+    if (rc != MS_OK) {
+        ms_buf_free(&js);
+        return rc;
+    }
+    uint64_t now = audit__now_ns(), seq = 0;
+    pthread_mutex_lock(&l->mu);
+    if (l->failed)
+        rc = ms_fail(err, l->failed, "audit log failed earlier (fail closed)");
+    seq = l->next_seq;
+    if (rc == MS_OK)
+        rc = audit__emit(l, AUDIT_K_EVENT, rec->time_ns ? rec->time_ns : now, js.p, js.len,
+                         rec->action, rec->outcome, err);
+    if (rc == MS_OK)
+        rc = audit__duties(l, now, err);
+    if (rc == MS_OK && l->o.sync == AUDIT_SYNC_EACH)
+        rc = audit__commit(l, seq + 1, err);
+    else if (rc == MS_OK && l->pending_n >= l->o.batch_records)
+        rc = audit__commit(l, l->next_seq, err);
+    pthread_mutex_unlock(&l->mu);
+    ms_buf_free(&js);
+    if (rc == MS_OK && seq_out != NULL)
+        *seq_out = seq;
+    return rc;
+}
+
+ms_rc audit_log_flush(audit_log *l, ms_err *err)
+{
+    if (l == NULL)
+        return ms_fail(err, MS_E_INVAL, "audit_log_flush: no log");
+    pthread_mutex_lock(&l->mu);
+    ms_rc rc = audit__commit(l, l->next_seq, err);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+uint64_t audit_log_durable(audit_log *l)
+{
+    pthread_mutex_lock(&l->mu);
+    uint64_t d = l->durable;
+    pthread_mutex_unlock(&l->mu);
+    return d;
+}
+
+ms_rc audit_log_checkpoint(audit_log *l, ms_err *err)
+{
+    if (l == NULL)
+        return ms_fail(err, MS_E_INVAL, "audit_log_checkpoint: no log");
+    pthread_mutex_lock(&l->mu);
+    ms_rc rc = l->failed ? ms_fail(err, l->failed, "audit log failed earlier") : MS_OK;
+    if (rc == MS_OK)
+        rc = tree_head(l, err);
+    if (rc == MS_OK)
+        rc = audit__commit(l, l->next_seq, err);
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
+void audit_log_stats(audit_log *l, audit_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&l->mu);
+    out->records = l->next_seq;
+    out->durable = l->durable;
+    out->epoch = l->mac.epoch;
+    out->tree_heads = l->sth_written;
+    out->torn_bytes = l->torn_bytes;
+    pthread_mutex_unlock(&l->mu);
+    if (l->siem != NULL)
+        audit__siem_stats(l->siem, &out->siem_sent, &out->siem_dropped, &out->siem_queued);
+}
+
+/* The ticker: batch deadlines, epoch and tree-head timers. */
+static void *ticker(void *arg)
+{
+    audit_log *l = arg;
+    uint64_t tick_ms = l->o.sync == AUDIT_SYNC_BATCH ? l->o.batch_ms : 100;
+    pthread_mutex_lock(&l->mu);
+    while (!l->closing) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + tick_ms * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&l->tick_cv, &l->mu, &ts);
+        if (l->closing || l->failed)
+            continue;
+        uint64_t now = audit__now_ns();
+        ms_err e = {0};
+        ms_rc rc = audit__duties(l, now, &e);
+        if (rc == MS_OK && l->pending_n > 0 &&
+            (l->o.sync == AUDIT_SYNC_EACH || now - l->pending_since >= tick_ms * 1000000u))
+            (void)audit__commit(l, l->next_seq, &e); /* a failure sets l->failed */
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+ms_rc audit__ticker_start(audit_log *l, ms_err *err)
+{
+    if (pthread_create(&l->ticker, NULL, ticker, l) != 0)
+        return ms_fail(err, MS_E_INTERNAL, "cannot start the audit ticker thread");
+    l->ticker_on = 1;
+    return MS_OK;
+}
+
+ms_rc audit_log_close(audit_log *l, ms_err *err)
+{
+    if (l == NULL)
+        return MS_OK;
+    pthread_mutex_lock(&l->mu);
+    l->closing = 1;
+    pthread_cond_broadcast(&l->tick_cv);
+    pthread_mutex_unlock(&l->mu);
+    if (l->ticker_on)
+        pthread_join(l->ticker, NULL);
+    pthread_mutex_lock(&l->mu);
+    ms_rc rc = l->failed ? ms_fail(err, l->failed, "audit log failed earlier") : MS_OK;
+    if (rc == MS_OK && l->next_seq > l->sth_next)
+        rc = tree_head(l, err);
+    if (rc == MS_OK)
+        rc = audit__commit(l, l->next_seq, err);
+    pthread_mutex_unlock(&l->mu);
+    audit__log_free(l);
+    return rc;
+}
