@@ -100,6 +100,8 @@ static int parse_rects(const char *p, const char *q, struct deid_burnin_rule *r)
         r->rects[r->nrects++] = x;
         if (p < q && *p++ != ';')
             return -1;
+        if (p[-1] == ';' && p == q)
+            return -1; /* a trailing ';' promises a rectangle that is not there */
     }
     return r->nrects > 0 ? 0 : -1;
 }
