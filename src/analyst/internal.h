@@ -146,6 +146,7 @@ struct an_span {
 #define AN_FEAT_CYST         64u
 #define AN_FEAT_LYMPH        128u
 #define AN_FEAT_SMOOTH       256u
+#define AN_FEAT_SUBSEGMENTAL 512u
 
 /* A nodule found in text. */
 struct an_found {
@@ -176,6 +177,11 @@ long an_found_mean_h(const struct an_found *f);
 /* The JSON of one found item (spans, sizes, composition, ...). `text` is the source text: when
  * non-NULL the evidence snippet is included (only with --phi). */
 json_t *an_found_json(const struct an_found *f, const char *text);
+
+/* Guideline input from a found nodule (composition left AN_COMP_NONE when not stated). */
+void an_found_to_nodule(const struct an_found *f, struct an_nodule *n);
+/* Feature names as a JSON array. */
+json_t *an_features_json(unsigned features);
 
 /* ---- formatting helpers ---- */
 

@@ -1,0 +1,902 @@
+/*
+ * Findings extraction from free text (notes, SR text, a user's message): pulmonary nodules with
+ * size (mm or cm, 1-3 axes), composition, lobe and segment, features, count, temporal words and
+ * negation; BI-RADS and Lung-RADS categories stated by the radiologist. Every fact keeps the
+ * byte span it came from.
+ *
+ * Method: the text is cut into sentences (a '.' between digits is not an end); each size
+ * expression with a nodule word or a composition word in its sentence anchors a finding; the
+ * sentence is divided between anchors at the last "and", ",", ";" or "while" between them, and
+ * each anchor takes the attributes in its part. Sentences with a nodule word and no size give a
+ * size-less finding, or a negative statement after "no", "without", "negative for" ...
+ *
+ * Trusts: nothing in the text (any bytes; bounded by AN_MAX_TEXT and AN_MAX_FINDINGS). Owns: a
+ * lower-cased copy of the text (ms_malloc, wiped) during the call, and the findings it returns.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct phrase {
+    const char *s; /* lower case; a trailing '*' matches any word ending */
+    int v;
+};
+
+struct ctx {
+    const char *lc; /* lower-cased text */
+    size_t len;
+};
+
+static int is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Matches phrase p at position i of [.., end): word boundaries on both sides. Returns the end
+ * of the match or 0. */
+static size_t match_raw(const struct ctx *c, size_t i, size_t end, const char *p, int left)
+{
+    size_t n = strlen(p);
+    int star = n > 0 && p[n - 1] == '*';
+    if (star)
+        n--;
+    if (i + n > end || memcmp(c->lc + i, p, n) != 0)
+        return 0;
+    if (left && i > 0 && is_alnum(c->lc[i - 1]))
+        return 0;
+    size_t j = i + n;
+    if (star) {
+        while (j < end && is_alnum(c->lc[j]))
+            j++;
+    } else if (j < end && is_alnum(c->lc[j])) {
+        return 0;
+    }
+    return j;
+}
+
+static size_t match_at(const struct ctx *c, size_t i, size_t end, const char *p)
+{
+    return match_raw(c, i, end, p, 1);
+}
+
+/* First match in [from, to) of any phrase in the table (the longest at the earliest position).
+ * OUT: *at, *mend, *value. Returns 1 if found. */
+static int find_first(const struct ctx *c, size_t from, size_t to, const struct phrase *t,
+                      size_t *at, size_t *mend, int *value)
+{
+    for (size_t i = from; i < to; i++) {
+        if (i > 0 && is_alnum(c->lc[i - 1]))
+            continue;
+        size_t best = 0;
+        int bv = 0;
+        for (const struct phrase *p = t; p->s != NULL; p++) {
+            size_t e = match_at(c, i, to, p->s);
+            if (e > best) {
+                best = e;
+                bv = p->v;
+            }
+        }
+        if (best > 0) {
+            *at = i;
+            *mend = best;
+            *value = bv;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A phrase of the table starting exactly at i (the longest). Returns its end or 0. */
+static size_t match_any_at(const struct ctx *c, size_t i, const struct phrase *t, int *value)
+{
+    size_t best = 0;
+    for (const struct phrase *p = t; p->s != NULL; p++) {
+        size_t e = match_at(c, i, c->len, p->s);
+        if (e > best) {
+            best = e;
+            *value = p->v;
+        }
+    }
+    return best;
+}
+
+/* ---- phrase tables ---- */
+
+static const struct phrase nodule_words[] = {
+    {"nodul*", 1}, {"micronodul*", 1}, {"opacit*", 1},    {"ggo", 1},    {"ggos", 1},
+    {"ggn", 1},    {"ggns", 1},        {"mass", 1},       {"masses", 1}, {"lesion*", 1},
+    {"cyst", 1},   {"cysts", 1},       {"granuloma*", 1}, {NULL, 0}};
+
+/* organs other than the lung: a size next to them is not a pulmonary nodule */
+static const struct phrase other_organs[] = {
+    {"liver", 1},       {"hepatic", 1}, {"kidney*", 1},  {"renal", 1},   {"adrenal", 1},
+    {"thyroid", 1},     {"breast*", 1}, {"spleen", 1},   {"splenic", 1}, {"pancrea*", 1},
+    {"lymph node*", 1}, {"node", 1},    {"nodes", 1},    {"aorta", 1},   {"aortic", 1},
+    {"ovar*", 1},       {"uter*", 1},   {"prostat*", 1}, {"bone", 1},    {"vertebra*", 1},
+    {NULL, 0}};
+
+static const struct phrase comp_words[] = {{"part-solid", AN_COMP_PART_SOLID},
+                                           {"part solid", AN_COMP_PART_SOLID},
+                                           {"partly solid", AN_COMP_PART_SOLID},
+                                           {"partially solid", AN_COMP_PART_SOLID},
+                                           {"semi-solid", AN_COMP_PART_SOLID},
+                                           {"semisolid", AN_COMP_PART_SOLID},
+                                           {"mixed attenuation", AN_COMP_PART_SOLID},
+                                           {"mixed density", AN_COMP_PART_SOLID},
+                                           {"solid component", AN_COMP_PART_SOLID},
+                                           {"solid portion", AN_COMP_PART_SOLID},
+                                           {"non-solid", AN_COMP_GGN},
+                                           {"nonsolid", AN_COMP_GGN},
+                                           {"ground-glass", AN_COMP_GGN},
+                                           {"ground glass", AN_COMP_GGN},
+                                           {"groundglass", AN_COMP_GGN},
+                                           {"ggo", AN_COMP_GGN},
+                                           {"ggos", AN_COMP_GGN},
+                                           {"ggn", AN_COMP_GGN},
+                                           {"ggns", AN_COMP_GGN},
+                                           {"solid", AN_COMP_SOLID},
+                                           {NULL, 0}};
+
+static const struct phrase lobe_words[] = {{"rul", AN_RUL},
+                                           {"right upper lobe", AN_RUL},
+                                           {"right upper-lobe", AN_RUL},
+                                           {"rml", AN_RML},
+                                           {"right middle lobe", AN_RML},
+                                           {"middle lobe", AN_RML},
+                                           {"rll", AN_RLL},
+                                           {"right lower lobe", AN_RLL},
+                                           {"right lower-lobe", AN_RLL},
+                                           {"lul", AN_LUL},
+                                           {"left upper lobe", AN_LUL},
+                                           {"left upper-lobe", AN_LUL},
+                                           {"lingula", AN_LINGULA},
+                                           {"lingular", AN_LINGULA},
+                                           {"lll", AN_LLL},
+                                           {"left lower lobe", AN_LLL},
+                                           {"left lower-lobe", AN_LLL},
+                                           {NULL, 0}};
+
+static const char *const segments[] = {"anteromedial basal",
+                                       "anterior basal",
+                                       "lateral basal",
+                                       "posterior basal",
+                                       "medial basal",
+                                       "superior lingular",
+                                       "inferior lingular",
+                                       "apicoposterior",
+                                       "apical",
+                                       "posterior",
+                                       "anterior",
+                                       "lateral",
+                                       "medial",
+                                       "superior",
+                                       "inferior",
+                                       NULL};
+
+#define CH_NO_GROWTH 100
+static const struct phrase change_words[] = {{"no longer seen", AN_CH_RESOLVED},
+                                             {"no longer visible", AN_CH_RESOLVED},
+                                             {"no longer identified", AN_CH_RESOLVED},
+                                             {"resolved", AN_CH_RESOLVED},
+                                             {"resolution", AN_CH_RESOLVED},
+                                             {"new", AN_CH_NEW},
+                                             {"newly", AN_CH_NEW},
+                                             {"unchanged", AN_CH_STABLE},
+                                             {"stable", AN_CH_STABLE},
+                                             {"no change", AN_CH_STABLE},
+                                             {"no significant change", AN_CH_STABLE},
+                                             {"no interval change", AN_CH_STABLE},
+                                             {"not changed", AN_CH_STABLE},
+                                             {"no growth", AN_CH_STABLE},
+                                             {"no interval growth", AN_CH_STABLE},
+                                             {"without growth", AN_CH_STABLE},
+                                             {"without interval growth", AN_CH_STABLE},
+                                             {"persistent", AN_CH_PERSISTENT},
+                                             {"persists", AN_CH_PERSISTENT},
+                                             {"persisting", AN_CH_PERSISTENT},
+                                             {"again seen", AN_CH_PERSISTENT},
+                                             {"again noted", AN_CH_PERSISTENT},
+                                             {"again demonstrated", AN_CH_PERSISTENT},
+                                             {"slowly growing", AN_CH_SLOW},
+                                             {"slow growth", AN_CH_SLOW},
+                                             {"slowly enlarging", AN_CH_SLOW},
+                                             {"increased", AN_CH_GROWING},
+                                             {"increasing", AN_CH_GROWING},
+                                             {"enlarging", AN_CH_GROWING},
+                                             {"enlarged", AN_CH_GROWING},
+                                             {"larger", AN_CH_GROWING},
+                                             {"grown", AN_CH_GROWING},
+                                             {"growing", AN_CH_GROWING},
+                                             {"interval growth", AN_CH_GROWING},
+                                             {"interval increase", AN_CH_GROWING},
+                                             {"decreased", AN_CH_DECREASED},
+                                             {"decreasing", AN_CH_DECREASED},
+                                             {"smaller", AN_CH_DECREASED},
+                                             {"shrinking", AN_CH_DECREASED},
+                                             {"shrunk", AN_CH_DECREASED},
+                                             {"regressed", AN_CH_DECREASED},
+                                             {"regressing", AN_CH_DECREASED},
+                                             {"reduced", AN_CH_DECREASED},
+                                             {NULL, 0}};
+
+static const struct phrase feature_words[] = {{"calcified", (int)AN_FEAT_CALC},
+                                              {"calcification", (int)AN_FEAT_CALC},
+                                              {"popcorn", (int)AN_FEAT_CALC},
+                                              {"fat-containing", (int)AN_FEAT_FAT},
+                                              {"contains fat", (int)AN_FEAT_FAT},
+                                              {"containing fat", (int)AN_FEAT_FAT},
+                                              {"macroscopic fat", (int)AN_FEAT_FAT},
+                                              {"hamartoma", (int)AN_FEAT_FAT},
+                                              {"spiculated", (int)AN_FEAT_SPICULATION},
+                                              {"spiculation", (int)AN_FEAT_SPICULATION},
+                                              {"juxtapleural", (int)AN_FEAT_JUXTAPLEURAL},
+                                              {"pleural-based", (int)AN_FEAT_JUXTAPLEURAL},
+                                              {"pleural based", (int)AN_FEAT_JUXTAPLEURAL},
+                                              {"subpleural", (int)AN_FEAT_JUXTAPLEURAL},
+                                              {"perifissural", (int)AN_FEAT_PERIFISSURAL},
+                                              {"fissural", (int)AN_FEAT_PERIFISSURAL},
+                                              {"endobronchial", (int)AN_FEAT_AIRWAY},
+                                              {"endotracheal", (int)AN_FEAT_AIRWAY},
+                                              {"intrabronchial", (int)AN_FEAT_AIRWAY},
+                                              {"airway", (int)AN_FEAT_AIRWAY},
+                                              {"cyst", (int)AN_FEAT_CYST},
+                                              {"cystic", (int)AN_FEAT_CYST},
+                                              {"lymphadenopathy", (int)AN_FEAT_LYMPH},
+                                              {"smooth", (int)AN_FEAT_SMOOTH},
+                                              {NULL, 0}};
+
+/* words that cancel a following benign feature: "non-calcified", "without calcification" */
+static const struct phrase feature_negators[] = {
+    {"non", 1}, {"no", 1}, {"without", 1}, {"not", 1}, {NULL, 0}};
+
+static const struct phrase count_words[] = {
+    {"single", 1},       {"solitary", 1},   {"one", 1},       {"two", 2},        {"three", 3},
+    {"four", 4},         {"five", 5},       {"six", 6},       {"seven", 7},      {"eight", 8},
+    {"nine", 9},         {"ten", 10},       {"multiple", -1}, {"several", -1},   {"numerous", -1},
+    {"innumerable", -1}, {"scattered", -1}, {"few", -1},      {"bilateral", -1}, {NULL, 0}};
+
+static const struct phrase negators[] = {{"no", 1},         {"without", 1}, {"negative for", 1},
+                                         {"absence of", 1}, {"free of", 1}, {"no evidence of", 1},
+                                         {"not", 1},        {NULL, 0}};
+
+static const struct phrase not_a_nodule_size[] = {
+    {"slice*", 1},   {"section*", 1},     {"thickness", 1}, {"collimation", 1}, {"increment", 1},
+    {"interval", 1}, {"reconstruct*", 1}, {"kernel", 1},    {"pitch", 1},       {NULL, 0}};
+
+static const struct phrase study_words[] = {
+    {"studies", 1},    {"study", 1},      {"exams", 1},    {"examinations", 1},
+    {"scans", 1},      {"cts", 1},        {"ct scans", 1}, {"ct examinations", 1},
+    {"ct studies", 1}, {"timepoints", 1}, {NULL, 0}};
+
+/* ---- numbers and sizes ---- */
+
+/* Parses a decimal number at i into hundredths (half-up beyond 2 decimals). Returns the end or
+ * 0. The number must not continue a word, an id or a date. */
+static size_t parse_number_at(const struct ctx *c, size_t i, size_t end, long *h, int left)
+{
+    if (i >= end || !is_digit(c->lc[i]))
+        return 0;
+    if (left && i > 0 &&
+        (is_alnum(c->lc[i - 1]) || c->lc[i - 1] == '/' || c->lc[i - 1] == '.' ||
+         c->lc[i - 1] == '-' || c->lc[i - 1] == ':'))
+        return 0;
+    long v = 0;
+    size_t j = i;
+    while (j < end && is_digit(c->lc[j])) {
+        if (j - i >= 4)
+            return 0; /* >= 10 m: not a size */
+        v = v * 10 + (c->lc[j++] - '0');
+    }
+    v *= 100;
+    if (j + 1 < end && c->lc[j] == '.' && is_digit(c->lc[j + 1])) {
+        j++;
+        long frac = 0, scale = 100;
+        int digits = 0;
+        while (j < end && is_digit(c->lc[j])) {
+            int d = c->lc[j++] - '0';
+            if (digits < 2)
+                frac += d * (scale /= 10);
+            else if (digits == 2 && d >= 5)
+                frac += 1;
+            digits++;
+        }
+        v += frac;
+    }
+    if (j < end && (c->lc[j] == '/' || (c->lc[j] == '.' && j + 1 < end && is_digit(c->lc[j + 1]))))
+        return 0; /* a date or a version */
+    *h = v;
+    return j;
+}
+
+static size_t parse_number(const struct ctx *c, size_t i, size_t end, long *h)
+{
+    return parse_number_at(c, i, end, h, 1);
+}
+
+static size_t skip_spaces(const struct ctx *c, size_t i, size_t end)
+{
+    while (i < end && (c->lc[i] == ' ' || c->lc[i] == '\t'))
+        i++;
+    return i;
+}
+
+/* A unit at i (after optional spaces and one '-'): 1 mm, 10 cm. Returns the end or 0. */
+static size_t parse_unit(const struct ctx *c, size_t i, size_t end, int *mult)
+{
+    static const struct phrase units[] = {
+        {"mm", 1},          {"millimeter", 1},   {"millimeters", 1}, {"millimetre", 1},
+        {"millimetres", 1}, {"cm", 10},          {"centimeter", 10}, {"centimeters", 10},
+        {"centimetre", 10}, {"centimetres", 10}, {NULL, 0}};
+    i = skip_spaces(c, i, end);
+    if (i < end && c->lc[i] == '-')
+        i++;
+    for (const struct phrase *u = units; u->s != NULL; u++) {
+        size_t e = match_raw(c, i, end, u->s, 0); /* "8mm": no boundary before the unit */
+        if (e > 0) {
+            *mult = u->v;
+            return e;
+        }
+    }
+    return 0;
+}
+
+/* An axis separator: "x", "×" (UTF-8), "by". Returns the end or 0. */
+static size_t parse_times(const struct ctx *c, size_t i, size_t end)
+{
+    i = skip_spaces(c, i, end);
+    if (i < end && c->lc[i] == 'x')
+        return i + 1;
+    if (i + 1 < end && (unsigned char)c->lc[i] == 0xc3 && (unsigned char)c->lc[i + 1] == 0x97)
+        return i + 2;
+    size_t e = match_at(c, i, end, "by");
+    return e;
+}
+
+struct size_expr {
+    size_t start, end;
+    int naxes;
+    long h[3];
+};
+
+/* "8 mm", "8mm", "8-mm", "0.8 cm", "8 x 6 mm", "8 mm x 6 mm", "8 x 6 x 5 mm", "8 by 6 mm". */
+static size_t parse_size(const struct ctx *c, size_t i, size_t end, struct size_expr *s)
+{
+    size_t j = parse_number(c, i, end, &s->h[0]);
+    if (j == 0)
+        return 0;
+    int mult[3] = {0, 0, 0}, n = 1;
+    size_t k = parse_unit(c, j, end, &mult[0]);
+    if (k > 0)
+        j = k;
+    while (n < 3) {
+        size_t t = parse_times(c, j, end);
+        if (t == 0)
+            break;
+        size_t e = parse_number_at(c, skip_spaces(c, t, end), end, &s->h[n], 0);
+        if (e == 0)
+            break;
+        j = e;
+        k = parse_unit(c, j, end, &mult[n]);
+        if (k > 0)
+            j = k;
+        n++;
+    }
+    int unit = mult[n - 1];
+    if (unit == 0)
+        return 0; /* a size needs its unit after the last number */
+    for (int a = 0; a < n; a++)
+        s->h[a] *= mult[a] != 0 ? mult[a] : unit;
+    s->start = i;
+    s->end = j;
+    s->naxes = n;
+    return j;
+}
+
+/* Words that make a size a slice thickness or a reconstruction parameter. */
+static int is_technical_size(const struct ctx *c, const struct size_expr *s, size_t sent_start)
+{
+    size_t at, e;
+    int v;
+    size_t after = skip_spaces(c, s->end, c->len);
+    if (match_any_at(c, after, not_a_nodule_size, &v))
+        return 1;
+    size_t from = s->start > sent_start + 24 ? s->start - 24 : sent_start;
+    return find_first(c, from, s->start, not_a_nodule_size, &at, &e, &v);
+}
+
+/* ---- sentences ---- */
+
+static int sentence_end(const struct ctx *c, size_t i)
+{
+    char ch = c->lc[i];
+    if (ch == '!' || ch == '?' || ch == ';' || ch == '\n')
+        return 1;
+    if (ch != '.')
+        return 0;
+    if (i > 0 && i + 1 < c->len && is_digit(c->lc[i - 1]) && is_digit(c->lc[i + 1]))
+        return 0;
+    static const char *const abbrev[] = {"dr",  "mr",  "mrs", "ms",   "approx",
+                                         "e.g", "i.e", "vs",  "prof", NULL};
+    for (size_t a = 0; abbrev[a] != NULL; a++) {
+        size_t n = strlen(abbrev[a]);
+        if (i >= n && memcmp(c->lc + i - n, abbrev[a], n) == 0 &&
+            (i == n || !is_alnum(c->lc[i - n - 1])) && i + 1 < c->len && c->lc[i + 1] == ' ')
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- one finding from a window ---- */
+
+static int lookup_phrase_before(const struct ctx *c, size_t from, size_t to, const struct phrase *t,
+                                size_t *at)
+{
+    size_t a, e;
+    int v, found = 0;
+    size_t i = from;
+    while (i < to && find_first(c, i, to, t, &a, &e, &v)) {
+        found = 1;
+        *at = a;
+        i = e;
+    }
+    return found;
+}
+
+static void find_segment(const struct ctx *c, size_t from, size_t to, struct an_found *f)
+{
+    size_t at, e;
+    int v;
+    static const struct phrase seg[] = {{"segment", 1}, {NULL, 0}};
+    if (!find_first(c, from, to, seg, &at, &e, &v))
+        return;
+    for (size_t s = 0; segments[s] != NULL; s++) {
+        size_t n = strlen(segments[s]);
+        if (at >= n + 1 && memcmp(c->lc + at - n - 1, segments[s], n) == 0 &&
+            c->lc[at - 1] == ' ') {
+            snprintf(f->segment, sizeof f->segment, "%s", segments[s]);
+            return;
+        }
+    }
+}
+
+/* The attribute nearest to the anchor: the first after it, else the last before it. */
+static int nearest(const struct ctx *c, size_t from, size_t anchor, size_t to,
+                   const struct phrase *t, struct an_span *sp, int *value)
+{
+    size_t at, e;
+    int v;
+    if (find_first(c, anchor, to, t, &at, &e, &v)) {
+        sp->start = at;
+        sp->end = e;
+        *value = v;
+        return 1;
+    }
+    int found = 0;
+    size_t i = from;
+    while (i < anchor && find_first(c, i, anchor, t, &at, &e, &v)) {
+        sp->start = at;
+        sp->end = e;
+        *value = v;
+        found = 1;
+        i = e;
+    }
+    return found;
+}
+
+static int negated_before(const struct ctx *c, size_t from, size_t at)
+{
+    size_t a, e;
+    int v;
+    size_t start = at > from + 12 ? at - 12 : from;
+    return find_first(c, start, at, feature_negators, &a, &e, &v);
+}
+
+static void find_features(const struct ctx *c, size_t from, size_t to, struct an_found *f)
+{
+    size_t i = from, at, e;
+    int v;
+    while (i < to && find_first(c, i, to, feature_words, &at, &e, &v)) {
+        unsigned bit = (unsigned)v;
+        if (!((bit == AN_FEAT_CALC || bit == AN_FEAT_FAT) && negated_before(c, from, at)))
+            f->features |= bit;
+        i = e;
+    }
+    /* airway nodules: segmental or more proximal vs subsegmental */
+    if (f->features & AN_FEAT_AIRWAY) {
+        static const struct phrase sub[] = {{"subsegmental", 1}, {NULL, 0}};
+        if (find_first(c, from, to, sub, &at, &e, &v))
+            f->features |= AN_FEAT_SUBSEGMENTAL;
+    }
+}
+
+/* "persistent across 3 studies", "stable on three exams" -> N */
+static int persistent_count(const struct ctx *c, size_t from, size_t to)
+{
+    static const struct phrase preps[] = {{"across", 1},  {"on", 1},  {"over", 1}, {"in", 1},
+                                          {"through", 1}, {"for", 1}, {NULL, 0}};
+    size_t i = from, at, e;
+    int v;
+    while (i < to && find_first(c, i, to, preps, &at, &e, &v)) {
+        size_t j = skip_spaces(c, e, to);
+        long n = 0;
+        size_t k = j;
+        while (k < to && is_digit(c->lc[k]) && n < 1000)
+            n = n * 10 + (c->lc[k++] - '0');
+        int wn = 0;
+        size_t we = 0;
+        if (k == j) {
+            we = match_any_at(c, j, count_words, &wn);
+            if (we > 0 && wn > 1) {
+                n = wn;
+                k = we;
+            }
+        }
+        if (n > 1 && n < 1000) {
+            size_t s = skip_spaces(c, k, to);
+            int v2;
+            if (match_any_at(c, s, study_words, &v2))
+                return (int)n;
+            /* "across 3 consecutive studies" */
+            size_t w = s;
+            while (w < to && is_alnum(c->lc[w]))
+                w++;
+            w = skip_spaces(c, w, to);
+            if (match_any_at(c, w, study_words, &v2))
+                return (int)n;
+        }
+        i = e;
+    }
+    return 0;
+}
+
+static void find_change(const struct ctx *c, size_t from, size_t anchor, size_t to,
+                        struct an_found *f)
+{
+    int v = 0;
+    if (nearest(c, from, anchor, to, change_words, &f->change_span, &v))
+        f->change = v;
+    int n = persistent_count(c, from, to);
+    if (n > 1) {
+        f->persistent_n = n;
+        if (f->change == AN_CH_NONE)
+            f->change = AN_CH_PERSISTENT;
+    }
+}
+
+static void find_count(const struct ctx *c, size_t from, size_t to, struct an_found *f)
+{
+    size_t at, e;
+    int v;
+    f->count = 0;
+    if (find_first(c, from, to, count_words, &at, &e, &v)) {
+        /* only when a nodule word follows closely ("three nodules", "multiple GGOs") */
+        size_t a2, e2;
+        int v2;
+        if (find_first(c, e, e + 40 < to ? e + 40 : to, nodule_words, &a2, &e2, &v2))
+            f->count = v;
+    }
+    if (f->count == 0) {
+        /* "3 nodules" */
+        for (size_t i = from; i < to; i++) {
+            long h;
+            size_t j = parse_number(c, i, to, &h);
+            if (j == 0)
+                continue;
+            size_t k = skip_spaces(c, j, to);
+            static const struct phrase pl[] = {
+                {"nodules", 1}, {"opacities", 1}, {"ggos", 1}, {"ggns", 1}, {NULL, 0}};
+            if (match_any_at(c, k, pl, &v)) {
+                f->count = h % 100 == 0 && h / 100 < 1000 ? (int)(h / 100) : 0;
+                break;
+            }
+            i = j;
+        }
+    }
+}
+
+static void widen(struct an_span *all, const struct an_span *s)
+{
+    if (s->end <= s->start)
+        return;
+    if (all->end <= all->start || s->start < all->start)
+        all->start = s->start;
+    if (s->end > all->end)
+        all->end = s->end;
+}
+
+/* Fills f from the window [from, to) around the anchor position. */
+static void fill_attributes(const struct ctx *c, size_t from, size_t anchor, size_t to,
+                            struct an_found *f)
+{
+    int v = 0;
+    if (nearest(c, from, anchor, to, comp_words, &f->comp_span, &v))
+        f->comp = v;
+    if (nearest(c, from, anchor, to, lobe_words, &f->loc_span, &v))
+        f->lobe = v;
+    find_segment(c, from, to, f);
+    find_features(c, from, to, f);
+    if (f->comp == AN_COMP_NONE && (f->features & AN_FEAT_CYST)) {
+        size_t at;
+        static const struct phrase cw[] = {{"cyst", 1}, {"cysts", 1}, {"cystic", 1}, {NULL, 0}};
+        if (lookup_phrase_before(c, from, to, cw, &at))
+            f->comp = AN_COMP_CYST;
+    }
+    find_change(c, from, anchor, to, f);
+    find_count(c, from, to, f);
+    struct an_span nw = {0, 0};
+    int dummy;
+    nearest(c, from, anchor, to, nodule_words, &nw, &dummy);
+    f->span = f->size_span;
+    widen(&f->span, &f->comp_span);
+    widen(&f->span, &f->loc_span);
+    widen(&f->span, &f->change_span);
+    widen(&f->span, &nw);
+}
+
+/* ---- the findings array ---- */
+
+struct out {
+    ms_alloc *alloc;
+    struct an_found *v;
+    size_t n, cap;
+};
+
+static ms_rc push(struct out *o, const struct an_found *f, ms_err *err)
+{
+    if (o->n >= AN_MAX_FINDINGS)
+        return ms_fail(err, MS_E_LIMIT, "more than %d findings in one text", AN_MAX_FINDINGS);
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 8;
+        struct an_found *nv = ms_realloc(o->alloc, o->v, cap * sizeof *nv);
+        if (nv == NULL)
+            return ms_fail(err, MS_E_NOMEM, "findings");
+        o->v = nv;
+        o->cap = cap;
+    }
+    o->v[o->n++] = *f;
+    return MS_OK;
+}
+
+static void found_init(struct an_found *f)
+{
+    memset(f, 0, sizeof *f);
+    f->solid_h = AN_NONE;
+    f->axes_h[0] = f->axes_h[1] = f->axes_h[2] = AN_NONE;
+}
+
+/* "with a 5 mm solid component", "solid component measuring 5 mm" */
+static int is_solid_component(const struct ctx *c, const struct size_expr *s, size_t sent_start)
+{
+    static const struct phrase sc[] = {{"solid component", 1},
+                                       {"solid portion", 1},
+                                       {"solid part", 1},
+                                       {"solid core", 1},
+                                       {NULL, 0}};
+    size_t at, e;
+    int v;
+    size_t to = s->end + 20 < c->len ? s->end + 20 : c->len;
+    if (find_first(c, s->end, to, sc, &at, &e, &v) && at <= skip_spaces(c, s->end, to) + 1)
+        return 1;
+    size_t from = s->start > sent_start + 32 ? s->start - 32 : sent_start;
+    return find_first(c, from, s->start, sc, &at, &e, &v);
+}
+
+static int has_other_organ(const struct ctx *c, size_t from, size_t to)
+{
+    size_t at, e;
+    int v;
+    return find_first(c, from, to, other_organs, &at, &e, &v);
+}
+
+#define MAX_ANCHORS 32
+
+/* Where the window between two anchors splits: the last "and", ",", ";" or "while" between the
+ * end of the first and the start of the second; else the second's start. */
+static size_t split_point(const struct ctx *c, size_t a_end, size_t b_start)
+{
+    size_t best = b_start;
+    for (size_t i = a_end; i < b_start; i++) {
+        if (c->lc[i] == ',' || match_at(c, i, b_start, "and") || match_at(c, i, b_start, "while"))
+            best = i;
+    }
+    return best;
+}
+
+static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct size_expr *sz,
+                            size_t nsz, struct out *o, ms_err *err)
+{
+    size_t prev = s0;
+    struct an_found *last = NULL;
+    for (size_t k = 0; k < nsz; k++) {
+        if (is_solid_component(c, &sz[k], s0)) {
+            if (last != NULL) {
+                last->solid_h = sz[k].naxes >= 2 ? (sz[k].h[0] + sz[k].h[1] + 1) / 2 : sz[k].h[0];
+                if (last->comp == AN_COMP_NONE || last->comp == AN_COMP_SOLID)
+                    last->comp = AN_COMP_PART_SOLID;
+            }
+            continue;
+        }
+        size_t to = k + 1 < nsz ? split_point(c, sz[k].end, sz[k + 1].start) : s1;
+        struct an_found f;
+        found_init(&f);
+        f.size_span.start = sz[k].start;
+        f.size_span.end = sz[k].end;
+        f.naxes = sz[k].naxes;
+        for (int a = 0; a < sz[k].naxes; a++)
+            f.axes_h[a] = sz[k].h[a];
+        fill_attributes(c, prev, sz[k].start, to, &f);
+        prev = to;
+        ms_rc rc = push(o, &f, err);
+        if (rc != MS_OK)
+            return rc;
+        last = &o->v[o->n - 1];
+    }
+    return MS_OK;
+}
+
+/* A sentence without a usable size: a negative statement or a size-less nodule. */
+static ms_rc sizeless_finding(const struct ctx *c, size_t s0, size_t s1, struct out *o, ms_err *err)
+{
+    size_t at, e;
+    int v;
+    if (!find_first(c, s0, s1, nodule_words, &at, &e, &v) || has_other_organ(c, s0, s1))
+        return MS_OK;
+    struct an_found f;
+    found_init(&f);
+    size_t na, ne;
+    size_t from = at > s0 + 40 ? at - 40 : s0;
+    if (find_first(c, from, at, negators, &na, &ne, &v)) {
+        f.kind = 2;
+        f.negated = 1;
+        f.span.start = na;
+        f.span.end = e;
+        /* "no new nodules" negates only new ones */
+        if (find_first(c, ne, at, change_words, &na, &ne, &v) && v == AN_CH_NEW)
+            f.change = AN_CH_NEW;
+        return push(o, &f, err);
+    }
+    fill_attributes(c, s0, at, s1, &f);
+    widen(&f.span, &(struct an_span){at, e});
+    return push(o, &f, err);
+}
+
+static ms_rc sentence(const struct ctx *c, size_t s0, size_t s1, struct out *o, ms_err *err)
+{
+    struct size_expr sz[MAX_ANCHORS];
+    size_t nsz = 0;
+    size_t at, e;
+    int v;
+    int nodular = find_first(c, s0, s1, nodule_words, &at, &e, &v) ||
+                  find_first(c, s0, s1, comp_words, &at, &e, &v);
+    if (!nodular)
+        return MS_OK;
+    for (size_t i = s0; i < s1 && nsz < MAX_ANCHORS; i++) {
+        struct size_expr s;
+        size_t end = parse_size(c, i, s1, &s);
+        if (end == 0)
+            continue;
+        i = end - 1;
+        if (is_technical_size(c, &s, s0) || s.h[0] == 0 || s.h[0] > 30000)
+            continue;
+        size_t wf = s.start > s0 + 40 ? s.start - 40 : s0;
+        size_t wt = s.end + 40 < s1 ? s.end + 40 : s1;
+        if (has_other_organ(c, wf, wt))
+            continue;
+        sz[nsz++] = s;
+    }
+    if (nsz == 0)
+        return sizeless_finding(c, s0, s1, o, err);
+    /* a negation before the first size ("no nodule larger than 4 mm") */
+    size_t na, ne;
+    if (find_first(c, s0, sz[0].start, negators, &na, &ne, &v) &&
+        find_first(c, ne, sz[0].start, nodule_words, &at, &e, &v))
+        return sizeless_finding(c, s0, sz[0].start, o, err);
+    return sized_findings(c, s0, s1, sz, nsz, o, err);
+}
+
+/* BI-RADS and Lung-RADS categories stated in the text. */
+static ms_rc stated_categories(const struct ctx *c, struct out *o, ms_err *err)
+{
+    static const struct phrase sys[] = {{"bi-rads", 1},   {"birads", 1},   {"bi rads", 1},
+                                        {"lung-rads", 2}, {"lungrads", 2}, {"lung rads", 2},
+                                        {NULL, 0}};
+    static const struct phrase fill[] = {
+        {"category", 1}, {"cat", 1}, {"assessment", 1}, {"score", 1}, {NULL, 0}};
+    size_t i = 0, at, e;
+    int v;
+    while (i < c->len && find_first(c, i, c->len, sys, &at, &e, &v)) {
+        size_t j = e, fe;
+        int fv;
+        for (int rep = 0; rep < 4; rep++) {
+            while (j < c->len && (c->lc[j] == ' ' || c->lc[j] == ':' || c->lc[j] == '-' ||
+                                  c->lc[j] == '(' || c->lc[j] == '\t'))
+                j++;
+            fe = match_any_at(c, j, fill, &fv);
+            if (fe > 0)
+                j = fe;
+        }
+        i = e;
+        int max = v == 1 ? '6' : '4';
+        if (j >= c->len || c->lc[j] < '0' || c->lc[j] > max)
+            continue;
+        struct an_found f;
+        found_init(&f);
+        f.kind = v == 1 ? 1 : 3;
+        f.birads[0] = c->lc[j];
+        size_t k = j + 1;
+        char sub = k < c->len ? c->lc[k] : '\0';
+        if (c->lc[j] == '4' &&
+            (v == 1 ? (sub >= 'a' && sub <= 'c') : (sub == 'a' || sub == 'b' || sub == 'x'))) {
+            f.birads[1] = (char)(sub - 'a' + 'A');
+            k++;
+        }
+        if (k < c->len && is_alnum(c->lc[k]))
+            continue;
+        f.span.start = at;
+        f.span.end = k;
+        ms_rc rc = push(o, &f, err);
+        if (rc != MS_OK)
+            return rc;
+        i = k;
+    }
+    return MS_OK;
+}
+
+ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_found **found,
+                      size_t *n, ms_err *err)
+{
+    if (text == NULL && len > 0)
+        return ms_fail(err, MS_E_INVAL, "an_extract_text: NULL text");
+    if (len > AN_MAX_TEXT)
+        return ms_fail(err, MS_E_LIMIT, "text of %zu bytes over the limit", len);
+    char *lc = ms_malloc(alloc, len + 1);
+    if (lc == NULL)
+        return ms_fail(err, MS_E_NOMEM, "text copy");
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        lc[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    struct ctx c = {lc, len};
+    struct out o = {alloc, NULL, 0, 0};
+    ms_rc rc = MS_OK;
+    size_t s0 = 0;
+    for (size_t i = 0; i <= len && rc == MS_OK; i++) {
+        if (i == len || sentence_end(&c, i)) {
+            if (i > s0)
+                rc = sentence(&c, s0, i, &o, err);
+            s0 = i + 1;
+        }
+    }
+    if (rc == MS_OK)
+        rc = stated_categories(&c, &o, err);
+    ms_free(alloc, lc);
+    if (rc != MS_OK) {
+        ms_free(alloc, o.v);
+        return rc;
+    }
+    *found = o.v;
+    *n = o.n;
+    return MS_OK;
+}
+
+long an_found_mean_h(const struct an_found *f)
+{
+    if (f->naxes == 0)
+        return AN_NONE;
+    if (f->naxes == 1)
+        return f->axes_h[0];
+    long a = f->axes_h[0], b = f->axes_h[1];
+    long l = a > b ? a : b, s = a > b ? b : a;
+    if (f->naxes == 3) { /* Lung-RADS: the long and short axes of the three */
+        long t = f->axes_h[2];
+        l = l > t ? l : t;
+        s = s < t ? s : t;
+    }
+    return (l + s + 1) / 2; /* hundredths, half-up; tenths rounding happens later */
+}
