@@ -189,9 +189,18 @@ ms_rc audit__commit(audit_log *l, uint64_t target, ms_err *err)
 
 /* ---- emitting records (lock held) ------------------------------------------------------------ */
 
-static ms_rc roll_if_needed(audit_log *l, size_t len, ms_err *err)
+/* Waits until an event may be placed: no system record is being emitted (an epoch change or
+ * tree head must directly follow the state it describes) and the segment has room (rolling it
+ * waits for an active flusher). Loops because each wait releases the lock. */
+static ms_rc make_room(audit_log *l, uint8_t kind, size_t len, ms_err *err)
 {
-    while (l->seg_bytes + len > l->o.segment_bytes && l->seg_bytes > AUDIT_SEG_HDR) {
+    for (;;) {
+        if (kind == AUDIT_K_EVENT && l->hold) {
+            pthread_cond_wait(&l->cv, &l->mu);
+            continue;
+        }
+        if (l->seg_bytes + len <= l->o.segment_bytes || l->seg_bytes <= AUDIT_SEG_HDR)
+            return MS_OK;
         if (l->flushing) {
             pthread_cond_wait(&l->cv, &l->mu);
             continue;
@@ -204,7 +213,20 @@ static ms_rc roll_if_needed(audit_log *l, size_t len, ms_err *err)
             return rc;
         }
     }
-    return MS_OK;
+}
+
+/* A system record sequence (state change + its record) runs under `hold`. */
+static void hold_begin(audit_log *l)
+{
+    while (l->hold)
+        pthread_cond_wait(&l->cv, &l->mu);
+    l->hold = 1;
+}
+
+static void hold_end(audit_log *l)
+{
+    l->hold = 0;
+    pthread_cond_broadcast(&l->cv);
 }
 
 static ms_rc push_item(audit_log *l, uint64_t seq, uint64_t t, const uint8_t hash[32],
@@ -250,7 +272,7 @@ ms_rc audit__emit(audit_log *l, uint8_t kind, uint64_t t, const uint8_t *body, s
     if (body_len > AUDIT_REC_MAX - AUDIT_REC_MIN)
         return ms_fail(err, MS_E_LIMIT, "audit record of %zu bytes over the limit", body_len);
     uint32_t len = (uint32_t)(AUDIT_REC_MIN + body_len);
-    ms_rc rc = roll_if_needed(l, len, err);
+    ms_rc rc = make_room(l, kind, len, err);
     if (rc == MS_OK)
         rc = ms_buf_reserve(&l->pending, len, err);
     if (rc != MS_OK)
@@ -308,7 +330,10 @@ static ms_rc advance_epoch(audit_log *l, ms_err *err)
         l->failed = rc;
         return rc;
     }
-    return audit__emit_epoch(l, err);
+    /* The epoch record is made durable at once: the key state may then run at most one epoch
+     * ahead of the log after a crash, and reopening fills that gap with the epoch record. */
+    rc = audit__emit_epoch(l, err);
+    return rc ? rc : audit__flush_locked(l, err);
 }
 
 static ms_rc tree_head(audit_log *l, ms_err *err)
@@ -336,9 +361,13 @@ static ms_rc tree_head(audit_log *l, ms_err *err)
     return rc;
 }
 
-/* Count- and time-based duties after a record (lock held). */
+/* Count- and time-based duties after a record (lock held); skipped while another thread is
+ * already emitting a system record (it will have done them). */
 ms_rc audit__duties(audit_log *l, uint64_t now, ms_err *err)
 {
+    if (l->hold)
+        return MS_OK;
+    hold_begin(l);
     ms_rc rc = MS_OK;
     if (l->epoch_count >= l->o.epoch_records ||
         now - l->mac.start_ns >= (uint64_t)l->o.epoch_seconds * 1000000000u)
@@ -347,6 +376,7 @@ ms_rc audit__duties(audit_log *l, uint64_t now, ms_err *err)
     if (rc == MS_OK && since > 0 &&
         (since >= l->o.sth_records || now - l->sth_ns >= (uint64_t)l->o.sth_seconds * 1000000000u))
         rc = tree_head(l, err);
+    hold_end(l);
     return rc;
 }
 
@@ -368,10 +398,10 @@ ms_rc audit_log_append(audit_log *l, const audit_record *rec, uint64_t *seq_out,
     pthread_mutex_lock(&l->mu);
     if (l->failed)
         rc = ms_fail(err, l->failed, "audit log failed earlier (fail closed)");
-    seq = l->next_seq;
     if (rc == MS_OK)
         rc = audit__emit(l, AUDIT_K_EVENT, rec->time_ns ? rec->time_ns : now, js.p, js.len,
                          rec->action, rec->outcome, err);
+    seq = l->next_seq - 1; /* emit does not wait after placing the record */
     if (rc == MS_OK)
         rc = audit__duties(l, now, err);
     if (rc == MS_OK && l->o.sync == AUDIT_SYNC_EACH)
@@ -409,8 +439,10 @@ ms_rc audit_log_checkpoint(audit_log *l, ms_err *err)
         return ms_fail(err, MS_E_INVAL, "audit_log_checkpoint: no log");
     pthread_mutex_lock(&l->mu);
     ms_rc rc = l->failed ? ms_fail(err, l->failed, "audit log failed earlier") : MS_OK;
+    hold_begin(l);
     if (rc == MS_OK)
         rc = tree_head(l, err);
+    hold_end(l);
     if (rc == MS_OK)
         rc = audit__commit(l, l->next_seq, err);
     pthread_mutex_unlock(&l->mu);
@@ -477,8 +509,10 @@ ms_rc audit_log_close(audit_log *l, ms_err *err)
         pthread_join(l->ticker, NULL);
     pthread_mutex_lock(&l->mu);
     ms_rc rc = l->failed ? ms_fail(err, l->failed, "audit log failed earlier") : MS_OK;
+    hold_begin(l);
     if (rc == MS_OK && l->next_seq > l->sth_next)
         rc = tree_head(l, err);
+    hold_end(l);
     if (rc == MS_OK)
         rc = audit__commit(l, l->next_seq, err);
     pthread_mutex_unlock(&l->mu);

@@ -48,6 +48,7 @@ struct audit_log {
     uint64_t pending_since;
     uint64_t durable;
     int flushing;
+    int hold; /* a system record is being emitted: events wait */
     ms_rc failed;
     uint8_t nonce_prefix[4];
     uint64_t nonce_ctr;
