@@ -1,11 +1,144 @@
 /*
- * medseal serve: placeholder until its issue lands (see README).
+ * medseal serve: runs the confidential HTTPS gateway (src/gateway) until SIGTERM or SIGINT, then
+ * stops gracefully (no new connections, in-flight requests finish, at most --grace seconds).
+ * Trusts: the command line and config file are the operator's. Owns: the server. The process is
+ * hardened first (no core dumps, not dumpable) because it will hold PHI in memory.
  */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "commands.h"
+#include "medseal/gateway.h"
+#include "medseal/secmem.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: medseal serve --listen HOST:PORT --cert CERT.pem --key KEY.pem --state DIR\n"
+            "                     [--upstream URL] [--upstream-key-file F] [--pseudo-key F]\n"
+            "                     [--config FILE] [--insecure-no-attestation] [--grace SECONDS]\n"
+            "  --listen     IPv4 address and port (port 0: any free port, printed at start)\n"
+            "  --cert/--key PEM certificate chain and private key (TLS 1.3 only)\n"
+            "  --state      folder for keys.sqlite and the audit log (created 0700)\n"
+            "  --upstream   OpenAI-compatible base URL for other models, e.g. http://h:8000/v1\n"
+            "  --upstream-key-file  bearer token for the upstream\n"
+            "  --pseudo-key site key file (medseal keygen): stable surrogates across requests\n"
+            "  --config     key = value file: max_body, max_header, max_conns, max_conns_per_ip,\n"
+            "               request_timeout_s, idle_timeout_s, upstream_timeout_s, rate_rpm,\n"
+            "               study_ttl_s, study_max_bytes, mem_limit, mem_locked (flags win)\n"
+            "  --insecure-no-attestation  development only: serve without TEE evidence\n"
+            "               (every answer then carries X-Medseal-Attestation: UNATTESTED)\n");
+}
+
+struct flags {
+    const char *config;
+    unsigned grace;
+};
+
+static const char *const str_flags[] = {
+    "--listen", "--cert", "--key", "--state", "--upstream", "--upstream-key-file", "--pseudo-key"};
+
+static const char **str_slot(gw_config *c, size_t i)
+{
+    const char **slots[] = {&c->listen,   &c->cert_path,         &c->key_path,       &c->state_dir,
+                            &c->upstream, &c->upstream_key_file, &c->pseudo_key_file};
+    return slots[i];
+}
+
+/* Two passes: --config first (so flags override it), then the flags. */
+static int parse(int argc, char **argv, gw_config *c, struct flags *fl, int apply)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int matched = 0;
+        if (strcmp(a, "--insecure-no-attestation") == 0) {
+            if (apply)
+                c->insecure_no_attestation = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            cli_error("serve", "unknown option or missing value (see --help)");
+            return 2;
+        }
+        if (strcmp(a, "--config") == 0) {
+            fl->config = argv[++i];
+            continue;
+        }
+        if (strcmp(a, "--grace") == 0) {
+            fl->grace = (unsigned)strtoul(argv[++i], NULL, 10);
+            continue;
+        }
+        for (size_t k = 0; k < sizeof str_flags / sizeof str_flags[0]; k++) {
+            if (strcmp(a, str_flags[k]) == 0) {
+                if (apply)
+                    *str_slot(c, k) = argv[i + 1];
+                matched = 1;
+            }
+        }
+        if (!matched) {
+            cli_error("serve", "unknown option (see --help)");
+            return 2;
+        }
+        i++;
+    }
+    return 0;
+}
 
 int cmd_serve(int argc, char **argv)
 {
-    (void)argc;
-    cli_error(argv[0], "not implemented yet");
-    return 2;
+    gw_config c;
+    struct flags fl = {NULL, 30};
+    ms_err err = {0};
+    char *arena = NULL;
+    gw_server *s = NULL;
+    struct timespec t0, t1;
+    sigset_t set;
+    int sig = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    gw_config_defaults(&c);
+    if (parse(argc, argv, &c, &fl, 0) != 0)
+        return 2;
+    if (fl.config != NULL && gw_config_load(&c, fl.config, &arena, &err) != MS_OK) {
+        cli_report("serve", "--config", &err);
+        return 2;
+    }
+    parse(argc, argv, &c, &fl, 1);
+    if (c.listen == NULL || c.cert_path == NULL || c.key_path == NULL || c.state_dir == NULL) {
+        usage(stderr);
+        ms_free(NULL, arena);
+        return 2;
+    }
+    if (ms_process_harden(&err) != MS_OK)
+        cli_report("serve", "hardening (continuing)", &err);
+    /* SIGTERM/SIGINT are taken with sigwait below: block them before any thread starts */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (gw_server_start(&c, &s, &err) != MS_OK) {
+        cli_report("serve", "start", &err);
+        ms_free(NULL, arena);
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    printf("medseal serve: listening on https://%.*s:%u attestation=%s ready in %.1f ms\n",
+           (int)(strrchr(c.listen, ':') - c.listen), c.listen, gw_server_port(s),
+           gw_server_attestation(s), ms);
+    fflush(stdout);
+    sigwait(&set, &sig);
+    printf("medseal serve: signal %d, finishing in-flight requests\n", sig);
+    fflush(stdout);
+    gw_server_stop(s, fl.grace);
+    printf("medseal serve: stopped\n");
+    ms_free(NULL, arena);
+    return 0;
 }

@@ -1,0 +1,248 @@
+/*
+ * Gateway internals shared by the src/gateway sources: the server and per-request state, metrics,
+ * the study store, rate limiting, the upstream client and the seams to the modules the gateway
+ * composes (phi, analyst, dicom, audit, attest). Not a public API.
+ * Trusts/owns: see each .c file.
+ */
+#ifndef MEDSEAL_GATEWAY_INTERNAL_H
+#define MEDSEAL_GATEWAY_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "medseal/gateway.h"
+
+/* ---- jansson memory: every JSON value is ms_malloc memory, wiped on free ----------------------
+ */
+void gw__json_init(void);
+void gw__json_free(void *p); /* for json_dumps() results */
+
+/* ---- time ----------------------------------------------------------------------------------- */
+uint64_t gw__now_us(void); /* CLOCK_MONOTONIC */
+
+/* ---- metrics (Prometheus text) ----------------------------------------------------------------
+ */
+enum gw_route {
+    GW_R_HEALTHZ = 0,
+    GW_R_METRICS,
+    GW_R_MODELS,
+    GW_R_CHAT,
+    GW_R_STUDIES,
+    GW_R_STUDY,
+    GW_R_ATTESTATION,
+    GW_R_AUDIT,
+    GW_R_ADMIN_KEYS,
+    GW_R_ADMIN_KEY,
+    GW_R_OTHER,
+    GW_R_COUNT
+};
+extern const char *const gw__route_names[GW_R_COUNT];
+
+#define GW_STATUS_SLOTS 16
+#define GW_ROLE_SLOTS   5
+#define GW_HIST_BUCKETS 15
+#define GW_PHI_SLOTS    32
+enum gw_upstream_err {
+    GW_UE_CONNECT = 0,
+    GW_UE_TIMEOUT,
+    GW_UE_STATUS,
+    GW_UE_PROTOCOL,
+    GW_UE_COUNT
+};
+
+struct gw_metrics {
+    atomic_ulong req[GW_R_COUNT][GW_STATUS_SLOTS][GW_ROLE_SLOTS];
+    atomic_ulong hist[GW_R_COUNT][GW_HIST_BUCKETS + 1];
+    atomic_ulong hist_sum_us[GW_R_COUNT];
+    atomic_ulong phi[GW_PHI_SLOTS];
+    atomic_ulong upstream_err[GW_UE_COUNT];
+    atomic_ulong rate_limited;
+    atomic_long in_flight;
+    atomic_ulong studies_live;
+};
+void gw__metrics_request(struct gw_metrics *m, enum gw_route r, int status, gw_role role,
+                         uint64_t us);
+void gw__metrics_phi(struct gw_metrics *m, const size_t *counts, size_t n);
+ms_rc gw__metrics_render(struct gw_metrics *m, ms_buf *out, const char *attestation, ms_err *err);
+
+/* ---- per-key rate limiting (token bucket) --------------------------------------------------- */
+struct gw_ratelimit;
+ms_rc gw__rl_new(struct gw_ratelimit **out, ms_err *err);
+void gw__rl_free(struct gw_ratelimit *rl);
+/* 0 when allowed; else the seconds to wait before retrying. */
+unsigned gw__rl_take(struct gw_ratelimit *rl, const char *key_id, unsigned rpm, uint64_t now_us);
+
+/* ---- study store (uploaded DICOM, memory only, bounded lifetime) ----------------------------- */
+struct gw_studies;
+struct gw_study_file {
+    uint8_t *p; /* ms_malloc memory from the store's allocator, wiped on free */
+    size_t len;
+};
+ms_rc gw__studies_new(ms_alloc *alloc, size_t max_bytes, struct gw_studies **out, ms_err *err);
+void gw__studies_free(struct gw_studies *st);
+/* Stores n files (takes ownership of each .p even on failure) for `owner` (a key id). OUT: id. */
+ms_rc gw__studies_put(struct gw_studies *st, const char *owner, struct gw_study_file *files,
+                      size_t n, uint64_t ttl_s, char id[40], ms_err *err);
+/* Calls fn with the study's files while holding a reference (the study cannot be wiped
+ * meanwhile). MS_E_NOTFOUND for unknown, expired or another key's study. */
+ms_rc gw__studies_use(struct gw_studies *st, const char *id, const char *owner,
+                      ms_rc (*fn)(void *ud, const struct gw_study_file *f, size_t n, ms_err *err),
+                      void *ud, ms_err *err);
+ms_rc gw__studies_delete(struct gw_studies *st, const char *id, const char *owner, ms_err *err);
+/* Wipes expired studies; returns how many are live. */
+size_t gw__studies_sweep(struct gw_studies *st);
+
+/* ---- seams to the composed modules ---------------------------------------------------------- */
+/* 1 when the module's implementation was linked into this build ("phi", "analyst", "dicom",
+ * "audit", "attest"). */
+int gw__have(const char *module);
+
+struct gw_scrub; /* a per-request surrogate scrubber (phi_ctx in surrogate mode) */
+ms_rc gw__scrub_new(const uint8_t *site_key, ms_alloc *alloc, struct gw_scrub **out, ms_err *err);
+void gw__scrub_free(struct gw_scrub *s);
+/* Appends text with PHI replaced by surrogates; adds per-class counts. Fail closed. */
+ms_rc gw__scrub_text(struct gw_scrub *s, const char *text, size_t len, ms_buf *out, ms_err *err);
+void gw__scrub_counts(const struct gw_scrub *s, size_t counts[GW_PHI_SLOTS], size_t *n);
+const char *gw__phi_class_name(size_t cls);
+ms_rc gw__reid_text(struct gw_scrub *s, const char *text, size_t len, ms_buf *out, ms_err *err);
+struct gw_reid;
+ms_rc gw__reid_new(struct gw_scrub *s, struct gw_reid **out, ms_err *err);
+ms_rc gw__reid_feed(struct gw_reid *r, const char *p, size_t n, ms_buf *out, ms_err *err);
+ms_rc gw__reid_flush(struct gw_reid *r, ms_buf *out, ms_err *err);
+void gw__reid_free(struct gw_reid *r);
+
+/* The analyst: text + DICOM files (raw bytes) → report text or JSON text, appended to out. */
+struct gw_analyst_in {
+    ms_alloc *alloc;
+    const char *text;
+    size_t text_len;
+    const struct gw_study_file *files;
+    size_t n_files;
+    int phi;  /* 1: the caller may see identifying values (clinician) */
+    int json; /* 1: the JSON report */
+};
+ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err);
+/* 1 when bytes look like DICOM the codec accepts (used to validate STOW-RS parts). */
+ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, ms_err *err);
+
+struct gw_audit;
+ms_rc gw__audit_open(const char *state_dir, struct gw_audit **out, ms_err *err);
+void gw__audit_close(struct gw_audit *a);
+struct gw_audit_ev {
+    const char *request_id, *key_id, *role, *action, *route, *model, *outcome;
+    int status;
+    uint64_t bytes_in, bytes_out, t_total_us, t_upstream_us;
+    const size_t *phi; /* GW_PHI_SLOTS counts or NULL */
+    const char *evidence_hash;
+};
+void gw__audit_append(struct gw_audit *a, const struct gw_audit_ev *ev);
+/* Exports records as JSON lines to out (auditor role). */
+ms_rc gw__audit_export(struct gw_audit *a, uint64_t from, uint64_t max, ms_buf *out, ms_err *err);
+
+struct gw_attest;
+/* insecure: allow the "none" provider. Refuses (MS_E_VERIFY) when no hardware evidence and not
+ * insecure. */
+ms_rc gw__attest_open(int insecure, const char *cert_path, struct gw_attest **out, ms_err *err);
+void gw__attest_close(struct gw_attest *a);
+const char *gw__attest_label(const struct gw_attest *a); /* provider kind or "UNATTESTED" */
+const char *gw__attest_hash_hex(const struct gw_attest *a);
+ms_rc gw__attest_evidence(struct gw_attest *a, const uint8_t *nonce, size_t n, ms_buf *out,
+                          ms_err *err);
+
+/* ---- upstream client ------------------------------------------------------------------------ */
+struct gw_upstream; /* shared: a pool of libcurl handles */
+ms_rc gw__upstream_new(const char *base_url, const char *key_file, unsigned timeout_s,
+                       struct gw_upstream **out, ms_err *err);
+void gw__upstream_free(struct gw_upstream *u);
+
+/* ---- the server and one request ---------------------------------------------------------------
+ */
+struct MHD_Connection;
+struct MHD_Response;
+
+struct gw_server {
+    gw_config cfg;
+    struct MHD_Daemon *d;
+    uint16_t port;
+    ms_buf cert, key; /* PEM, the key wiped at stop */
+    gw_keystore *ks;
+    void *secmem;   /* ms_secmem *, the locked region behind `alloc` (NULL: heap) */
+    ms_alloc alloc; /* request bodies, studies, answers */
+    struct gw_metrics metrics;
+    struct gw_ratelimit *rl;
+    struct gw_studies *studies;
+    struct gw_audit *audit;
+    struct gw_attest *att;
+    struct gw_upstream *up;
+    uint8_t site_key[MS_KEY_LEN];
+    int have_site_key;
+    pthread_t sweeper;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stopping;
+    atomic_long active;
+};
+
+enum gw_method { GW_M_GET = 0, GW_M_POST, GW_M_DELETE, GW_M_OTHER };
+
+struct gw_req {
+    struct gw_server *s;
+    int started;
+    enum gw_route route;
+    enum gw_method method;
+    char path_id[72];
+    uint64_t t0;
+    ms_buf body;
+    int too_big, timed_out;
+    gw_key_info key;
+    int authed;
+    int status;
+    uint64_t bytes_out;
+    char request_id[40];
+    size_t phi[GW_PHI_SLOTS];
+    char model[64]; /* token alphabet, for audit */
+    uint64_t t_upstream_us;
+    const char *action;
+    const char *outcome;
+};
+
+/* A response under construction: status, content type and an owned body (s->alloc). */
+struct gw_resp {
+    int status;
+    const char *content_type;
+    ms_buf body;
+    unsigned retry_after;        /* 429: seconds */
+    struct MHD_Response *stream; /* set instead of body for streamed answers */
+};
+
+void gw__resp_init(struct gw_req *q, struct gw_resp *r);
+/* OpenAI error shape {"error":{"message","type","param","code"}}; param/code may be NULL. */
+void gw__resp_error(struct gw_req *q, struct gw_resp *r, int status, const char *type,
+                    const char *code, const char *param, const char *message);
+/* Maps an ms_rc from a module to an HTTP error response. */
+void gw__resp_rc(struct gw_req *q, struct gw_resp *r, ms_rc rc, const ms_err *err,
+                 const char *param);
+/* Serialises j into r->body (status 200 unless set). */
+void gw__resp_json(struct gw_req *q, struct gw_resp *r, json_t *j);
+
+/* Route handlers (api.c, chat.c, admin.c) */
+void gw__h_healthz(struct gw_req *q, struct gw_resp *r);
+void gw__h_metrics(struct gw_req *q, struct gw_resp *r);
+void gw__h_models(struct gw_req *q, struct gw_resp *r);
+void gw__h_attestation(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r);
+void gw__h_audit(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r);
+void gw__h_studies_post(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r);
+void gw__h_study_delete(struct gw_req *q, struct gw_resp *r);
+void gw__h_chat(struct gw_req *q, struct gw_resp *r);
+void gw__h_admin(struct gw_req *q, struct gw_resp *r);
+
+/* Upstream pass-through (upstream.c): scrubs `root` (a validated chat request), forwards it and
+ * fills r with the (re-identified for clinicians) answer or a streamed response. */
+void gw__upstream_chat(struct gw_req *q, json_t *root, const gw_chat_info *ci, struct gw_resp *r);
+
+#endif

@@ -1,0 +1,297 @@
+/*
+ * API keys in SQLite (`<state>/keys.sqlite`): one row per key with its public id, role, expiry,
+ * revocation, rate limit and HMAC-SHA-256 of the bearer token; the token itself is never stored.
+ * Admin keys also hold the 20-byte TOTP secret their holder enrolled in an authenticator app.
+ * Trusts: the state folder (the operator's); tokens are attacker-supplied and compared in constant
+ * time. Owns: the database connection and its cached statement (guarded by a mutex).
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "internal.h"
+
+struct gw_keystore {
+    sqlite3 *db;
+    sqlite3_stmt *auth;
+    pthread_mutex_t mu;
+};
+
+static const char TOKEN_PREFIX[] = "msk_";
+#define SECRET_HEX 48 /* 24 random bytes */
+static const char HASH_LABEL[] = "medseal api key v1";
+
+static const char *const role_names[] = {"none", "clinician", "researcher", "auditor", "admin"};
+
+const char *gw_role_name(gw_role r)
+{
+    if ((unsigned)r >= sizeof role_names / sizeof role_names[0])
+        return "none";
+    return role_names[r];
+}
+
+gw_role gw_role_parse(const char *s)
+{
+    for (unsigned i = 1; s != NULL && i < sizeof role_names / sizeof role_names[0]; i++) {
+        if (strcmp(s, role_names[i]) == 0)
+            return (gw_role)i;
+    }
+    return GW_ROLE_NONE;
+}
+
+static ms_rc db_fail(gw_keystore *ks, ms_err *err, const char *what)
+{
+    return ms_fail(err, MS_E_IO, "key store: %s: %s", what, sqlite3_errmsg(ks->db));
+}
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, hash BLOB NOT NULL, role INTEGER NOT "
+    "NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT "
+    "0, rate INTEGER NOT NULL DEFAULT 0, totp BLOB);";
+
+ms_rc gw_keystore_open(const char *state_dir, gw_keystore **out, ms_err *err)
+{
+    char path[4096];
+    if (state_dir == NULL || out == NULL)
+        return ms_fail(err, MS_E_INVAL, "key store: no state folder");
+    if (mkdir(state_dir, 0700) != 0 && errno != EEXIST)
+        return ms_fail(err, MS_E_IO, "key store: mkdir state folder: %s", strerror(errno));
+    if ((size_t)snprintf(path, sizeof path, "%s/keys.sqlite", state_dir) >= sizeof path)
+        return ms_fail(err, MS_E_LIMIT, "key store: state path too long");
+    gw_keystore *ks = ms_malloc(NULL, sizeof *ks);
+    if (ks == NULL)
+        return ms_fail(err, MS_E_NOMEM, "key store: out of memory");
+    pthread_mutex_init(&ks->mu, NULL);
+    mode_t old = umask(077);
+    int rc = sqlite3_open_v2(
+        path, &ks->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+    umask(old);
+    if (rc != SQLITE_OK) {
+        ms_fail(err, MS_E_IO, "key store: open: %s",
+                ks->db ? sqlite3_errmsg(ks->db) : "out of memory");
+        gw_keystore_close(ks);
+        return err ? err->code : MS_E_IO;
+    }
+    sqlite3_busy_timeout(ks->db, 5000);
+    if (sqlite3_exec(ks->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(ks->db,
+                           "SELECT hash, role, created, expires, revoked, rate, totp FROM keys "
+                           "WHERE id = ?1",
+                           -1, &ks->auth, NULL) != SQLITE_OK) {
+        ms_rc r = db_fail(ks, err, "schema");
+        gw_keystore_close(ks);
+        return r;
+    }
+    *out = ks;
+    return MS_OK;
+}
+
+void gw_keystore_close(gw_keystore *ks)
+{
+    if (ks == NULL)
+        return;
+    sqlite3_finalize(ks->auth);
+    sqlite3_close(ks->db);
+    pthread_mutex_destroy(&ks->mu);
+    ms_free(NULL, ks);
+}
+
+static ms_rc token_hash(const char *token, size_t len, uint8_t out[32], ms_err *err)
+{
+    return ms_hmac_sha256((const uint8_t *)HASH_LABEL, sizeof HASH_LABEL - 1, token, len, NULL, 0,
+                          out, err);
+}
+
+static void hex_lower(const uint8_t *in, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[in[i] >> 4];
+        out[2 * i + 1] = hx[in[i] & 15u];
+    }
+    out[2 * n] = '\0';
+}
+
+static ms_rc make_token(gw_new_key *k, uint8_t hash[32], ms_err *err)
+{
+    uint8_t rnd[GW_KEY_ID_LEN / 2 + SECRET_HEX / 2];
+    char sec[SECRET_HEX + 1];
+    if (ms_random(rnd, sizeof rnd, err) != MS_OK)
+        return err ? err->code : MS_E_CRYPTO;
+    hex_lower(rnd, GW_KEY_ID_LEN / 2, k->id);
+    hex_lower(rnd + GW_KEY_ID_LEN / 2, SECRET_HEX / 2, sec);
+    snprintf(k->text, sizeof k->text, "%s%s_%s", TOKEN_PREFIX, k->id, sec);
+    ms_memzero(rnd, sizeof rnd);
+    ms_memzero(sec, sizeof sec);
+    return token_hash(k->text, strlen(k->text), hash, err);
+}
+
+ms_rc gw_keystore_create(gw_keystore *ks, gw_role role, int64_t expires_at, uint32_t rate_rpm,
+                         gw_new_key *out, ms_err *err)
+{
+    gw_new_key k;
+    uint8_t hash[32], totp[20];
+    sqlite3_stmt *st = NULL;
+    ms_rc rc = MS_OK;
+    memset(&k, 0, sizeof k);
+    if (ks == NULL || out == NULL || role == GW_ROLE_NONE)
+        return ms_fail(err, MS_E_INVAL, "key store: bad role");
+    if (make_token(&k, hash, err) != MS_OK)
+        return err ? err->code : MS_E_CRYPTO;
+    if (role == GW_ROLE_ADMIN) {
+        if (ms_random(totp, sizeof totp, err) != MS_OK)
+            return err ? err->code : MS_E_CRYPTO;
+        gw_base32(totp, sizeof totp, k.totp_b32);
+    }
+    if (sqlite3_prepare_v2(ks->db,
+                           "INSERT INTO keys (id, hash, role, created, expires, revoked, rate, "
+                           "totp) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(ks, err, "prepare insert");
+        goto done;
+    }
+    sqlite3_bind_text(st, 1, k.id, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, hash, sizeof hash, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, (int)role);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)expires_at);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)rate_rpm);
+    if (role == GW_ROLE_ADMIN)
+        sqlite3_bind_blob(st, 7, totp, sizeof totp, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 7);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(ks, err, "insert");
+done:
+    sqlite3_finalize(st);
+    ms_memzero(totp, sizeof totp);
+    ms_memzero(hash, sizeof hash);
+    if (rc == MS_OK)
+        *out = k;
+    ms_memzero(&k, sizeof k);
+    return rc;
+}
+
+ms_rc gw_keystore_revoke(gw_keystore *ks, const char *id, ms_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    ms_rc rc = MS_OK;
+    if (ks == NULL || id == NULL)
+        return ms_fail(err, MS_E_INVAL, "key store: no id");
+    if (sqlite3_prepare_v2(ks->db, "UPDATE keys SET revoked = 1 WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_fail(ks, err, "prepare revoke");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = db_fail(ks, err, "revoke");
+    else if (sqlite3_changes(ks->db) == 0)
+        rc = ms_fail(err, MS_E_NOTFOUND, "key store: no key with that id");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+ms_rc gw_keystore_list(gw_keystore *ks, void (*fn)(void *ud, const gw_key_info *k), void *ud,
+                       ms_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int r;
+    if (ks == NULL || fn == NULL)
+        return ms_fail(err, MS_E_INVAL, "key store: bad arguments");
+    if (sqlite3_prepare_v2(ks->db,
+                           "SELECT id, role, created, expires, revoked, rate FROM keys ORDER BY "
+                           "created, id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(ks, err, "prepare list");
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        gw_key_info k;
+        memset(&k, 0, sizeof k);
+        const unsigned char *id = sqlite3_column_text(st, 0);
+        snprintf(k.id, sizeof k.id, "%s", id ? (const char *)id : "");
+        k.role = (gw_role)sqlite3_column_int(st, 1);
+        k.created_at = sqlite3_column_int64(st, 2);
+        k.expires_at = sqlite3_column_int64(st, 3);
+        k.revoked = sqlite3_column_int(st, 4);
+        k.rate_rpm = (uint32_t)sqlite3_column_int64(st, 5);
+        fn(ud, &k);
+    }
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE)
+        return db_fail(ks, err, "list");
+    return MS_OK;
+}
+
+/* Splits "msk_<12 hex>_<48 hex>" and returns the id; -1 when the shape is wrong. */
+static int token_id(const char *t, size_t n, char id[GW_KEY_ID_LEN + 1])
+{
+    size_t pre = sizeof TOKEN_PREFIX - 1;
+    if (n != pre + GW_KEY_ID_LEN + 1 + SECRET_HEX || memcmp(t, TOKEN_PREFIX, pre) != 0 ||
+        t[pre + GW_KEY_ID_LEN] != '_')
+        return -1;
+    for (size_t i = 0; i < GW_KEY_ID_LEN; i++) {
+        char c = t[pre + i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return -1;
+        id[i] = c;
+    }
+    id[GW_KEY_ID_LEN] = '\0';
+    return 0;
+}
+
+static ms_rc auth_row(gw_keystore *ks, const uint8_t want[32], int64_t now, gw_key_info *info,
+                      uint8_t totp[20])
+{
+    const void *h = sqlite3_column_blob(ks->auth, 0);
+    int hlen = sqlite3_column_bytes(ks->auth, 0);
+    int ok = (h != NULL && hlen == 32) ? ms_ct_equal(h, want, 32) : 0;
+    info->role = (gw_role)sqlite3_column_int(ks->auth, 1);
+    info->created_at = sqlite3_column_int64(ks->auth, 2);
+    info->expires_at = sqlite3_column_int64(ks->auth, 3);
+    info->revoked = sqlite3_column_int(ks->auth, 4);
+    info->rate_rpm = (uint32_t)sqlite3_column_int64(ks->auth, 5);
+    if (!ok || info->revoked || (info->expires_at != 0 && now >= info->expires_at))
+        return MS_E_AUTH;
+    if (info->role < GW_ROLE_CLINICIAN || info->role > GW_ROLE_ADMIN)
+        return MS_E_AUTH;
+    if (totp != NULL && info->role == GW_ROLE_ADMIN) {
+        const void *s = sqlite3_column_blob(ks->auth, 6);
+        if (s == NULL || sqlite3_column_bytes(ks->auth, 6) != 20)
+            return MS_E_AUTH;
+        memcpy(totp, s, 20);
+    }
+    return MS_OK;
+}
+
+ms_rc gw_keystore_auth(gw_keystore *ks, const char *token, size_t token_len, int64_t now,
+                       gw_key_info *info, uint8_t totp[20], ms_err *err)
+{
+    gw_key_info k;
+    uint8_t want[32];
+    ms_rc rc = MS_E_AUTH;
+    memset(&k, 0, sizeof k);
+    if (ks == NULL || token == NULL || info == NULL || token_id(token, token_len, k.id) != 0)
+        return ms_fail(err, MS_E_AUTH, "invalid API key");
+    if (token_hash(token, token_len, want, err) != MS_OK)
+        return err ? err->code : MS_E_CRYPTO;
+    pthread_mutex_lock(&ks->mu);
+    sqlite3_reset(ks->auth);
+    sqlite3_bind_text(ks->auth, 1, k.id, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(ks->auth);
+    if (r == SQLITE_ROW)
+        rc = auth_row(ks, want, now, &k, totp);
+    else if (r != SQLITE_DONE)
+        rc = MS_E_IO;
+    sqlite3_reset(ks->auth);
+    pthread_mutex_unlock(&ks->mu);
+    ms_memzero(want, sizeof want);
+    if (rc == MS_E_IO)
+        return db_fail(ks, err, "lookup");
+    if (rc != MS_OK)
+        return ms_fail(err, MS_E_AUTH, "invalid API key");
+    *info = k;
+    return MS_OK;
+}

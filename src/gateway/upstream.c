@@ -1,0 +1,652 @@
+/*
+ * Upstream pass-through for every model other than the analyst: the request is de-identified
+ * (every message content, text part, name, tool-call argument and tool result through the
+ * surrogate scrubber; identifying extras like `user` and `metadata` dropped), forwarded with
+ * libcurl to an OpenAI-compatible server, and the answer is re-identified for clinicians
+ * (researchers keep the surrogates). Streams are normalised on the way (sse.c), with a bounded
+ * look-behind re-identifier so a surrogate split across chunks is still restored. Fail closed: if
+ * scrubbing fails, nothing is sent.
+ * Trusts: nothing from the upstream (bounded bodies, JSON checked). Owns: a pool of curl handles
+ * (connections stay alive between requests) and, per request, the scrubber whose surrogate map is
+ * the only link between surrogates and real values (wiped when the request ends).
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+
+#include "internal.h"
+
+#define POOL_MAX          64
+#define UPSTREAM_BODY_MAX ((size_t)32 << 20)
+
+struct gw_upstream {
+    char url[1024];
+    char auth[600];
+    unsigned timeout_s;
+    pthread_mutex_t mu;
+    CURL *pool[POOL_MAX];
+    size_t npool;
+};
+
+static void curl_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+ms_rc gw__upstream_new(const char *base, const char *key_file, unsigned timeout_s,
+                       struct gw_upstream **out, ms_err *err)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    size_t bl = strlen(base);
+    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0)
+        return ms_fail(err, MS_E_FORMAT, "--upstream: expected an http(s):// URL");
+    pthread_once(&once, curl_once);
+    struct gw_upstream *u = ms_malloc(NULL, sizeof *u);
+    if (u == NULL)
+        return ms_fail(err, MS_E_NOMEM, "out of memory");
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    snprintf(u->url, sizeof u->url, "%.*s/chat/completions", (int)bl, base);
+    u->timeout_s = timeout_s ? timeout_s : 120;
+    pthread_mutex_init(&u->mu, NULL);
+    if (key_file != NULL) {
+        ms_buf k;
+        ms_buf_init(&k, NULL, 512);
+        if (ms_file_read(key_file, NULL, 512, &k, err) != MS_OK) {
+            gw__upstream_free(u);
+            return err ? err->code : MS_E_IO;
+        }
+        while (k.len > 0 && (k.p[k.len - 1] == '\n' || k.p[k.len - 1] == '\r'))
+            k.len--;
+        snprintf(u->auth, sizeof u->auth, "Authorization: Bearer %.*s", (int)k.len, k.p);
+        ms_buf_free(&k);
+    }
+    *out = u;
+    return MS_OK;
+}
+
+void gw__upstream_free(struct gw_upstream *u)
+{
+    if (u == NULL)
+        return;
+    for (size_t i = 0; i < u->npool; i++)
+        curl_easy_cleanup(u->pool[i]);
+    pthread_mutex_destroy(&u->mu);
+    ms_free(NULL, u);
+}
+
+static CURL *handle_get(struct gw_upstream *u)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&u->mu);
+    if (u->npool > 0)
+        h = u->pool[--u->npool];
+    pthread_mutex_unlock(&u->mu);
+    if (h == NULL)
+        h = curl_easy_init();
+    else
+        curl_easy_reset(h); /* keeps the live connection for reuse */
+    return h;
+}
+
+static void handle_put(struct gw_upstream *u, CURL *h)
+{
+    if (h == NULL)
+        return;
+    pthread_mutex_lock(&u->mu);
+    if (u->npool < POOL_MAX) {
+        u->pool[u->npool++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&u->mu);
+    if (h != NULL)
+        curl_easy_cleanup(h);
+}
+
+/* ---- scrubbing the request ------------------------------------------------------------------ */
+
+static ms_rc scrub_string(struct gw_scrub *sc, json_t *holder, const char *key, size_t idx,
+                          ms_alloc *a, ms_err *err)
+{
+    json_t *v = key ? json_object_get(holder, key) : json_array_get(holder, idx);
+    ms_buf out;
+    if (!json_is_string(v))
+        return MS_OK;
+    ms_buf_init(&out, a, 0);
+    ms_rc rc = gw__scrub_text(sc, json_string_value(v), json_string_length(v), &out, err);
+    if (rc == MS_OK) {
+        json_t *nv = json_stringn((const char *)out.p ? (const char *)out.p : "", out.len);
+        if (nv == NULL)
+            rc = ms_fail(err, MS_E_NOMEM, "out of memory");
+        else if (key)
+            json_object_set_new(holder, key, nv);
+        else
+            json_array_set_new(holder, idx, nv);
+    }
+    ms_buf_free(&out);
+    return rc;
+}
+
+static ms_rc scrub_message(struct gw_scrub *sc, json_t *m, size_t i, ms_alloc *a, char *param,
+                           ms_err *err)
+{
+    size_t j;
+    json_t *part, *tc;
+    json_t *c = json_object_get(m, "content");
+    snprintf(param, 64, "messages[%zu]", i);
+    if (scrub_string(sc, m, "content", 0, a, err) != MS_OK ||
+        scrub_string(sc, m, "name", 0, a, err) != MS_OK)
+        return err->code;
+    json_array_foreach(c, j, part)
+    {
+        if (json_object_get(part, "file") != NULL) {
+            snprintf(param, 64, "messages[%zu].content[%zu]", i, j);
+            return ms_fail(err, MS_E_UNSUPPORTED,
+                           "file parts are only accepted by model medical-records-analyst");
+        }
+        if (scrub_string(sc, part, "text", 0, a, err) != MS_OK)
+            return err->code;
+    }
+    json_array_foreach(json_object_get(m, "tool_calls"), j, tc)
+    {
+        if (scrub_string(sc, json_object_get(tc, "function"), "arguments", 0, a, err) != MS_OK)
+            return err->code;
+    }
+    return MS_OK;
+}
+
+/* Returns the de-identified request body (owned JSON text in *out). */
+static ms_rc scrub_request(struct gw_scrub *sc, json_t *root, ms_alloc *a, ms_buf *out, char *param,
+                           ms_err *err)
+{
+    size_t i;
+    json_t *m;
+    json_t *req = json_deep_copy(root);
+    if (req == NULL)
+        return ms_fail(err, MS_E_NOMEM, "out of memory");
+    json_object_del(req, "user");
+    json_object_del(req, "metadata");
+    json_t *mct = json_object_get(req, "max_completion_tokens");
+    if (mct != NULL) { /* the older name is what every OpenAI-compatible server accepts */
+        json_object_set(req, "max_tokens", mct);
+        json_object_del(req, "max_completion_tokens");
+    }
+    ms_rc rc = MS_OK;
+    json_array_foreach(json_object_get(req, "messages"), i, m)
+    {
+        if ((rc = scrub_message(sc, m, i, a, param, err)) != MS_OK)
+            break;
+    }
+    char *txt = rc == MS_OK ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (rc == MS_OK && txt == NULL)
+        rc = ms_fail(err, MS_E_NOMEM, "out of memory");
+    if (txt != NULL) {
+        rc = ms_buf_append_str(out, txt, err);
+        ms_memzero(txt, strlen(txt));
+        gw__json_free(txt);
+    }
+    if (rc == MS_OK)
+        param[0] = '\0';
+    return rc;
+}
+
+/* ---- the transfer --------------------------------------------------------------------------- */
+
+struct xfer {
+    struct gw_server *s;
+    struct gw_upstream *u;
+    CURL *h;
+    CURLM *m;
+    struct curl_slist *hdrs;
+    ms_buf req;    /* scrubbed request body */
+    ms_buf raw;    /* non-stream answer or error body */
+    int streaming; /* headers said 200 and stream was asked */
+    int headers_done;
+    long status;
+    unsigned retry_after;
+    int running;
+    CURLcode result;
+    uint64_t t0, deadline_us;
+    /* streaming state */
+    struct gw_scrub *sc;
+    struct gw_reid *reid;
+    int reidentify, include_usage, sent_role, saw_finish, done, failed;
+    gw_sse sse;
+    ms_buf pending; /* SSE bytes for the client */
+    size_t pending_off;
+    json_t *usage; /* held until just before [DONE] */
+};
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = sz * n;
+    if (len >= 12 && strncasecmp(p, "retry-after:", 12) == 0)
+        x->retry_after = (unsigned)strtoul(p + 12, NULL, 10);
+    if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+        curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
+        if (x->status >= 200)
+            x->headers_done = 1;
+    }
+    return len;
+}
+
+static ms_rc stream_event(void *ud, const char *json, size_t len, ms_err *err);
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = sz * n;
+    if (x->streaming && x->status == 200) {
+        ms_err err = {0};
+        if (gw_sse_feed(&x->sse, (const uint8_t *)p, len, stream_event, x, &err) != MS_OK)
+            x->failed = 1;
+        return x->failed ? 0 : len;
+    }
+    return ms_buf_append(&x->raw, p, len, NULL) == MS_OK ? len : 0;
+}
+
+static ms_rc xfer_start(struct xfer *x, ms_err *err)
+{
+    x->h = handle_get(x->u);
+    x->m = curl_multi_init();
+    if (x->h == NULL || x->m == NULL)
+        return ms_fail(err, MS_E_NOMEM, "upstream: cannot create a transfer");
+    x->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    x->hdrs = curl_slist_append(x->hdrs, "Expect:");
+    if (x->u->auth[0])
+        x->hdrs = curl_slist_append(x->hdrs, x->u->auth);
+    curl_easy_setopt(x->h, CURLOPT_URL, x->u->url);
+    curl_easy_setopt(x->h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
+    curl_easy_setopt(x->h, CURLOPT_POSTFIELDS, (const char *)x->req.p);
+    curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->req.len);
+    curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(x->h, CURLOPT_TIMEOUT, (long)x->u->timeout_s);
+    curl_easy_setopt(x->h, CURLOPT_TCP_NODELAY, 1L);
+    curl_multi_add_handle(x->m, x->h);
+    x->running = 1;
+    x->t0 = gw__now_us();
+    return MS_OK;
+}
+
+/* Drives the transfer until `stop(x)` or the end; returns 0 when finished. */
+static int xfer_pump(struct xfer *x, int (*stop)(const struct xfer *x))
+{
+    while (x->running && !stop(x)) {
+        int still = 0, nfd = 0;
+        curl_multi_perform(x->m, &still);
+        if (still == 0) {
+            CURLMsg *msg;
+            int left = 0;
+            while ((msg = curl_multi_info_read(x->m, &left)) != NULL) {
+                if (msg->msg == CURLMSG_DONE)
+                    x->result = msg->data.result;
+            }
+            x->running = 0;
+            break;
+        }
+        if (stop(x))
+            break;
+        curl_multi_poll(x->m, NULL, 0, 1000, &nfd);
+    }
+    return x->running;
+}
+
+static int stop_headers(const struct xfer *x)
+{
+    return x->headers_done;
+}
+
+static int stop_pending(const struct xfer *x)
+{
+    return x->pending.len > x->pending_off || x->failed;
+}
+
+static int stop_never(const struct xfer *x)
+{
+    (void)x;
+    return 0;
+}
+
+static void xfer_free(struct xfer *x)
+{
+    if (x->m != NULL) {
+        if (x->h != NULL)
+            curl_multi_remove_handle(x->m, x->h);
+        curl_multi_cleanup(x->m);
+    }
+    if (x->h != NULL)
+        handle_put(x->u, x->h);
+    curl_slist_free_all(x->hdrs);
+    ms_buf_free(&x->req);
+    ms_buf_free(&x->raw);
+    ms_buf_free(&x->pending);
+    gw_sse_free(&x->sse);
+    json_decref(x->usage);
+    gw__reid_free(x->reid);
+    gw__scrub_free(x->sc);
+    ms_free(NULL, x);
+}
+
+/* Maps a failed transfer or a non-200 answer to the client's error. */
+static void upstream_error(struct gw_req *q, struct xfer *x, struct gw_resp *r)
+{
+    struct gw_metrics *mt = &q->s->metrics;
+    char msg[96];
+    if (x->result == CURLE_OPERATION_TIMEDOUT) {
+        atomic_fetch_add(&mt->upstream_err[GW_UE_TIMEOUT], 1);
+        gw__resp_error(q, r, 504, "upstream_error", "upstream_timeout", NULL,
+                       "The upstream model did not answer in time.");
+    } else if (x->result != CURLE_OK || x->status == 0) {
+        atomic_fetch_add(&mt->upstream_err[GW_UE_CONNECT], 1);
+        gw__resp_error(q, r, 502, "upstream_error", "upstream_unreachable", NULL,
+                       "The upstream model could not be reached.");
+    } else if (x->status == 429) {
+        atomic_fetch_add(&mt->upstream_err[GW_UE_STATUS], 1);
+        gw__resp_error(q, r, 429, "rate_limit_exceeded", "upstream_rate_limited", NULL,
+                       "The upstream model is rate limited; retry later.");
+        r->retry_after = x->retry_after ? x->retry_after : 1;
+    } else {
+        atomic_fetch_add(&mt->upstream_err[GW_UE_STATUS], 1);
+        snprintf(msg, sizeof msg, "The upstream model answered HTTP %ld.", x->status);
+        gw__resp_error(q, r, 502, "upstream_error", "upstream_error", NULL, msg);
+    }
+}
+
+/* ---- non-streaming answers ------------------------------------------------------------------ */
+
+static ms_rc reid_field(struct xfer *x, json_t *holder, const char *key, ms_err *err)
+{
+    json_t *v = json_object_get(holder, key);
+    ms_buf out;
+    if (!json_is_string(v))
+        return MS_OK;
+    ms_buf_init(&out, &x->s->alloc, 0);
+    ms_rc rc = gw__reid_text(x->sc, json_string_value(v), json_string_length(v), &out, err);
+    if (rc == MS_OK)
+        json_object_set_new(holder, key, json_stringn(out.p ? (const char *)out.p : "", out.len));
+    ms_buf_free(&out);
+    return rc;
+}
+
+static ms_rc reid_message(struct xfer *x, json_t *msg, ms_err *err)
+{
+    size_t k;
+    json_t *tc;
+    if (reid_field(x, msg, "content", err) != MS_OK)
+        return err->code;
+    json_array_foreach(json_object_get(msg, "tool_calls"), k, tc)
+    {
+        if (reid_field(x, json_object_get(tc, "function"), "arguments", err) != MS_OK)
+            return err->code;
+    }
+    return MS_OK;
+}
+
+static void answer_plain(struct gw_req *q, struct xfer *x, struct gw_resp *r)
+{
+    json_error_t je;
+    ms_err err = {0};
+    size_t i;
+    json_t *ch;
+    json_t *j = json_loadb((const char *)x->raw.p, x->raw.len, JSON_REJECT_DUPLICATES, &je);
+    json_t *choices = json_object_get(j, "choices");
+    if (!json_is_object(j) ||
+        (choices != NULL && !json_is_array(choices) && !json_is_null(choices))) {
+        json_decref(j);
+        atomic_fetch_add(&q->s->metrics.upstream_err[GW_UE_PROTOCOL], 1);
+        gw__resp_error(q, r, 502, "upstream_error", "upstream_bad_response", NULL,
+                       "The upstream model sent an answer that is not a chat completion.");
+        return;
+    }
+    if (!json_is_array(choices))
+        json_object_set_new(j, "choices", json_array());
+    json_array_foreach(json_object_get(j, "choices"), i, ch)
+    {
+        if (x->reidentify && reid_message(x, json_object_get(ch, "message"), &err) != MS_OK) {
+            json_decref(j);
+            gw__resp_rc(q, r, err.code, &err, NULL);
+            return;
+        }
+    }
+    gw__resp_json(q, r, j);
+}
+
+/* ---- streaming answers ---------------------------------------------------------------------- */
+
+static ms_rc put_event(struct xfer *x, json_t *j, ms_err *err)
+{
+    char *txt = json_dumps(j, JSON_COMPACT);
+    if (txt == NULL)
+        return ms_fail(err, MS_E_NOMEM, "out of memory");
+    ms_rc rc = ms_buf_printf(&x->pending, err, "data: %s\n\n", txt);
+    ms_memzero(txt, strlen(txt));
+    gw__json_free(txt);
+    return rc;
+}
+
+/* Rewrites choices[0].delta.content through the streaming re-identifier. */
+static ms_rc reid_delta(struct xfer *x, json_t *delta, int final, ms_err *err)
+{
+    json_t *c = json_object_get(delta, "content");
+    ms_buf out;
+    ms_rc rc = MS_OK;
+    if (!x->reidentify || (!json_is_string(c) && !final))
+        return MS_OK;
+    ms_buf_init(&out, &x->s->alloc, 0);
+    if (json_is_string(c))
+        rc = gw__reid_feed(x->reid, json_string_value(c), json_string_length(c), &out, err);
+    if (rc == MS_OK && final)
+        rc = gw__reid_flush(x->reid, &out, err);
+    if (rc == MS_OK && (json_is_string(c) || out.len > 0))
+        json_object_set_new(delta, "content",
+                            json_stringn(out.p ? (const char *)out.p : "", out.len));
+    ms_buf_free(&out);
+    return rc;
+}
+
+static ms_rc on_choice_chunk(struct xfer *x, json_t *j, ms_err *err)
+{
+    json_t *c0 = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *delta = json_object_get(c0, "delta");
+    int final = c0 != NULL && !json_is_null(json_object_get(c0, "finish_reason"));
+    if (c0 != NULL && !json_is_object(delta)) {
+        delta = json_object();
+        json_object_set_new(c0, "delta", delta);
+    }
+    if (delta != NULL && !x->sent_role && json_object_get(delta, "role") == NULL)
+        json_object_set_new(delta, "role", json_string("assistant")); /* stream() needs it */
+    if (delta != NULL)
+        x->sent_role = 1;
+    if (final)
+        x->saw_finish = 1;
+    if (delta != NULL && reid_delta(x, delta, final, err) != MS_OK)
+        return err->code;
+    json_t *u = json_object_get(j, "usage");
+    if (json_is_object(u) && x->include_usage && x->usage == NULL)
+        x->usage = json_incref(u); /* sent after the finish chunk, before [DONE] */
+    if (json_object_get(j, "usage") != NULL || x->include_usage)
+        json_object_set_new(j, "usage", json_null());
+    return put_event(x, j, err);
+}
+
+static ms_rc finish_stream(struct xfer *x, ms_err *err)
+{
+    ms_rc rc = MS_OK;
+    if (x->done)
+        return MS_OK;
+    x->done = 1;
+    if (x->usage != NULL) {
+        json_t *u = json_pack("{s:s,s:s,s:I,s:s,s:[],s:O}", "id", "chatcmpl-usage", "object",
+                              "chat.completion.chunk", "created", (json_int_t)time(NULL), "model",
+                              "upstream", "choices", "usage", x->usage);
+        rc = put_event(x, u, err);
+        json_decref(u);
+    }
+    if (rc == MS_OK)
+        rc = ms_buf_append_str(&x->pending, "data: [DONE]\n\n", err);
+    return rc;
+}
+
+static ms_rc stream_event(void *ud, const char *json, size_t len, ms_err *err)
+{
+    struct xfer *x = ud;
+    json_error_t je;
+    if (x->done)
+        return MS_OK;
+    if (len == 6 && memcmp(json, "[DONE]", 6) == 0)
+        return finish_stream(x, err);
+    json_t *j = json_loadb(json, len, 0, &je);
+    ms_rc rc;
+    if (json_object_get(j, "error") != NULL) {
+        rc = put_event(x, j, err); /* the SDKs raise APIError on it */
+        x->done = 1;
+    } else if (json_array_size(json_object_get(j, "choices")) == 0) {
+        json_t *u = json_object_get(j, "usage");
+        if (json_is_object(u) && x->include_usage && x->usage == NULL)
+            x->usage = json_incref(u);
+        rc = MS_OK;
+    } else {
+        rc = on_choice_chunk(x, j, err);
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* The end of the upstream transfer without [DONE]: say so with an error event. */
+static void stream_eof(struct xfer *x)
+{
+    ms_err err = {0};
+    if (x->done)
+        return;
+    if (x->saw_finish && x->result == CURLE_OK && !x->failed) {
+        finish_stream(x, &err);
+        return;
+    }
+    atomic_fetch_add(
+        &x->s->metrics
+             .upstream_err[x->result == CURLE_OPERATION_TIMEDOUT ? GW_UE_TIMEOUT : GW_UE_PROTOCOL],
+        1);
+    json_t *e = json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message",
+                          "The upstream stream ended before the answer was complete.", "type",
+                          "upstream_error", "param", "code", "upstream_stream_incomplete");
+    put_event(x, e, &err);
+    json_decref(e);
+    x->done = 1;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct xfer *x = cls;
+    (void)pos;
+    if (x->pending.len <= x->pending_off) {
+        ms_buf_reset(&x->pending);
+        x->pending_off = 0;
+        if (!x->done && !xfer_pump(x, stop_pending) && x->pending.len == 0)
+            stream_eof(x);
+        if (x->pending.len == 0)
+            return x->done ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = x->pending.len - x->pending_off;
+    if (n > max)
+        n = max;
+    memcpy(buf, x->pending.p + x->pending_off, n);
+    x->pending_off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    xfer_free(cls);
+}
+
+/* ---- entry ---------------------------------------------------------------------------------- */
+
+static struct xfer *xfer_new(struct gw_req *q, const gw_chat_info *ci)
+{
+    struct xfer *x = ms_malloc(NULL, sizeof *x);
+    if (x == NULL)
+        return NULL;
+    x->s = q->s;
+    x->u = q->s->up;
+    x->reidentify = q->key.role == GW_ROLE_CLINICIAN;
+    x->include_usage = ci->include_usage;
+    x->streaming = ci->stream;
+    ms_buf_init(&x->req, &q->s->alloc, 0);
+    ms_buf_init(&x->raw, &q->s->alloc, UPSTREAM_BODY_MAX);
+    ms_buf_init(&x->pending, &q->s->alloc, 0);
+    gw_sse_init(&x->sse, &q->s->alloc, 1u << 20);
+    return x;
+}
+
+static void record_phi(struct gw_req *q, struct xfer *x)
+{
+    size_t counts[GW_PHI_SLOTS] = {0}, n = 0;
+    gw__scrub_counts(x->sc, counts, &n);
+    for (size_t i = 0; i < n; i++)
+        q->phi[i] = counts[i];
+    gw__metrics_phi(&q->s->metrics, counts, n);
+}
+
+void gw__upstream_chat(struct gw_req *q, json_t *root, const gw_chat_info *ci, struct gw_resp *r)
+{
+    ms_err err = {0};
+    char param[64] = "";
+    struct xfer *x = xfer_new(q, ci);
+    q->action = "upstream.completion";
+    if (x == NULL) {
+        gw__resp_rc(q, r, MS_E_NOMEM, NULL, NULL);
+        return;
+    }
+    ms_rc rc =
+        gw__scrub_new(q->s->have_site_key ? q->s->site_key : NULL, &q->s->alloc, &x->sc, &err);
+    if (rc == MS_OK)
+        rc = scrub_request(x->sc, root, &q->s->alloc, &x->req, param, &err);
+    if (rc == MS_OK && x->reidentify && ci->stream)
+        rc = gw__reid_new(x->sc, &x->reid, &err);
+    if (rc != MS_OK) { /* fail closed: nothing was sent */
+        q->outcome = "blocked";
+        gw__resp_rc(q, r, rc, &err, param[0] ? param : NULL);
+        xfer_free(x);
+        return;
+    }
+    record_phi(q, x);
+    if (xfer_start(x, &err) != MS_OK) {
+        gw__resp_rc(q, r, err.code, &err, NULL);
+        xfer_free(x);
+        return;
+    }
+    xfer_pump(x, ci->stream ? stop_headers : stop_never);
+    q->t_upstream_us = gw__now_us() - x->t0;
+    if (x->status != 200 || (x->result != CURLE_OK && !x->running)) {
+        xfer_pump(x, stop_never);
+        upstream_error(q, x, r);
+        xfer_free(x);
+        return;
+    }
+    if (!ci->stream) {
+        answer_plain(q, x, r);
+        xfer_free(x);
+        return;
+    }
+    r->stream =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, x, stream_free);
+    if (r->stream == NULL) {
+        xfer_free(x);
+        gw__resp_rc(q, r, MS_E_NOMEM, NULL, NULL);
+        return;
+    }
+    r->content_type = "text/event-stream";
+}
