@@ -1,0 +1,399 @@
+/*
+ * Names and places. Person names come from the Census/SSA lists weighed against the SCOWL word
+ * frequency level (a rare word that is a common name counts as a name; a common word that is
+ * also a surname needs context), plus context: titles (Dr., Mr., Mrs.), post-nominals (MD, RN),
+ * cue words (patient, son, signed by ...), "Last, First", DICOM PN carets, first name + initial.
+ * Places: facility names (... Hospital, ... Clinic, St./Mt. X), "City, ST" and capitalised runs
+ * after a locative preposition.
+ * Trusts: nothing; every token index is checked against the token count.
+ * Owns: nothing (appends candidates to the scan).
+ */
+#include <string.h>
+
+#include "internal.h"
+
+int phi__state_tok(const struct scan *sc, size_t i);
+
+enum { NM_NONE = 0, NM_UNKNOWN, NM_WEAK, NM_STRONG };
+
+static int in_list(const struct scan *sc, size_t i, const char *const *w)
+{
+    for (size_t k = 0; w[k] != NULL; k++)
+        if (phi__tok_eq(sc, i, w[k]))
+            return 1;
+    return 0;
+}
+
+static const char *const MEDNOUN[] = {
+    "disease",   "syndrome",       "sign",      "reflex",     "score",     "criteria",
+    "test",      "classification", "scale",     "trial",      "palsy",     "lymphoma",
+    "sarcoma",   "tumor",          "tumour",    "ulcer",      "fracture",  "maneuver",
+    "manoeuvre", "procedure",      "operation", "phenomenon", "esophagus", "index",
+    "rule",      "stage",          "grade",     "type",       "disorder",  "dementia",
+    "protocol",  "method",         "technique", "catheter",   "tube",      "law",
+    "equation",  "formula",        "node",      "nodes",      "cell",      "cells",
+    "body",      "bodies",         "canal",     "duct",       "gland",     "space",
+    "triad",     "effect",         "hernia",    "anomaly",    "incision",  "line",
+    "point",     "questionnaire",  "inventory", "model",      "system",    NULL};
+
+static const char *const NOT_NAMES[] = {
+    "i",         "the",        "a",        "an",        "this",       "that",      "these",
+    "patient",   "pt",         "dr",       "mr",        "mrs",        "ms",        "md",
+    "rn",        "ct",         "mri",      "pet",       "us",         "cxr",       "ekg",
+    "ecg",       "icu",        "er",       "ed",        "or",         "no",        "yes",
+    "not",       "impression", "findings", "history",   "exam",       "report",    "left",
+    "right",     "status",     "post",     "plan",      "assessment", "diagnosis", "no",
+    "am",        "pm",         "de",       "la",        "el",         "los",       "las",
+    "del",       "y",          "en",       "con",       "se",         "por",       "para",
+    "un",        "una",        "que",      "al",        "es",         "lo",        "su",
+    "le",        "monday",     "tuesday",  "wednesday", "thursday",   "friday",    "saturday",
+    "sunday",    "january",    "february", "april",     "june",       "july",      "august",
+    "september", "october",    "november", "december",  "christmas",  "easter",    "english",
+    "spanish",   "american",   "african",  "hispanic",  "asian",      "caucasian", "latino",
+    "black",     "white",      NULL};
+
+/* Eponyms in disease names are not people: "Crohn's disease", "Wells score". */
+static int eponym(const struct scan *sc, size_t i)
+{
+    size_t j = i + 1;
+    if (phi__tok_eqc(sc, j, '\'') ||
+        (j < sc->ntk && phi__tok_len(sc, j) == 3 && (unsigned char)sc->t[sc->tk[j].s] == 0xE2)) {
+        j++;
+        if (phi__tok_eq(sc, j, "s"))
+            j++;
+    }
+    if (phi__tok_eqc(sc, j, '-') && j + 1 < sc->ntk && (sc->tk[j + 1].fl & TF_CAP))
+        j += 2; /* Stevens-Johnson syndrome */
+    return in_list(sc, j, MEDNOUN);
+}
+
+static int initial(const struct scan *sc, size_t i)
+{
+    return i < sc->ntk && sc->tk[i].kind == TK_WORD && phi__tok_len(sc, i) == 1 &&
+           (sc->tk[i].fl & TF_CAP) && !phi__tok_eq(sc, i, "a") && !phi__tok_eq(sc, i, "i");
+}
+
+/* How name-like token i is on its own. */
+static int namey(const struct scan *sc, size_t i)
+{
+    if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || !(sc->tk[i].fl & TF_CAP))
+        return NM_NONE;
+    size_t n = phi__tok_len(sc, i);
+    if (n < 2 || in_list(sc, i, NOT_NAMES))
+        return NM_NONE;
+    if ((sc->tk[i].fl & TF_ALLCAP) && n <= 4)
+        return NM_NONE; /* acronyms: CT, RML, COPD */
+    if (!(sc->tk[i].fl & TF_ASCII))
+        return NM_UNKNOWN;
+    const struct phi__dict_ent *d = phi__dict_find(sc->t + sc->tk[i].s, n);
+    if (d == NULL)
+        return NM_UNKNOWN;
+    int named = (d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST)) != 0;
+    int word = (d->flags & PHI_DICT_WORD) != 0;
+    if (!named)
+        return NM_NONE;
+    if (!word || d->word_level >= 50)
+        return NM_STRONG;
+    if (d->word_level >= 35 && (d->first >= 20 || d->last >= 50))
+        return NM_STRONG; /* Bill, Mark, Grace: common names before they are common words */
+    return NM_WEAK;
+}
+
+static int is_first(const struct scan *sc, size_t i)
+{
+    const struct phi__dict_ent *d = phi__tok_dict(sc, i);
+    return d != NULL && (d->flags & PHI_DICT_FIRST) && d->first > 0;
+}
+
+static int title_before(const struct scan *sc, size_t i, int *clin)
+{
+    static const char *const CLIN[] = {"dr", "doctor", "prof", "professor", "dra", "nurse", NULL};
+    static const char *const LAY[] = {"mr",   "mrs", "ms",   "miss",   "mx",    "sr", "sra",
+                                      "srta", "don", "doña", "mister", "madam", NULL};
+    if (i == 0)
+        return 0;
+    size_t j = i - 1;
+    if (phi__tok_eqc(sc, j, '.') && j > 0)
+        j--;
+    if (in_list(sc, j, CLIN)) {
+        *clin = 1;
+        return 1;
+    }
+    return in_list(sc, j, LAY);
+}
+
+static int cue_before(const struct scan *sc, size_t i, int *clin)
+{
+    static const char *const CUE[] = {
+        "patient",   "pt",         "name",          "named",     "son",
+        "daughter",  "wife",       "husband",       "mother",    "father",
+        "brother",   "sister",     "spouse",        "partner",   "friend",
+        "neighbor",  "neighbour",  "guardian",      "caregiver", "mom",
+        "dad",       "grandson",   "granddaughter", "aunt",      "uncle",
+        "cousin",    "niece",      "nephew",        "fiance",    "fiancee",
+        "boyfriend", "girlfriend", "employer",      "paciente",  "sr",
+        "contact",   "cc",         "attn",          "dear",      "mr",
+        "ms",        "mrs",        "miss",          NULL};
+    static const char *const CLINCUE[] = {
+        "by",  "attending", "physician", "surgeon",   "resident",   "radiologist", "provider",
+        "pcp", "dictated",  "signed",    "referring", "consultant", "doctor",      NULL};
+    size_t j = i;
+    for (int k = 0; k < 3 && j > 0; k++) {
+        j--;
+        if (sc->tk[j].kind == TK_PUNCT && strchr(":,-", sc->t[sc->tk[j].s]) != NULL)
+            continue;
+        if (in_list(sc, j, CLINCUE)) {
+            *clin = 1;
+            return 1;
+        }
+        return in_list(sc, j, CUE);
+    }
+    return 0;
+}
+
+static int postnominal(const struct scan *sc, size_t j)
+{
+    static const char *const P[] = {"md",  "do",   "rn",   "np",     "pa",   "phd",
+                                    "dds", "dmd",  "mbbs", "frcr",   "facr", "lpn",
+                                    "cnp", "aprn", "crna", "pharmd", NULL};
+    if (phi__tok_eqc(sc, j, ','))
+        j++;
+    if (phi__tok_eq(sc, j, "m") && phi__tok_eqc(sc, j + 1, '.') && phi__tok_eq(sc, j + 2, "d"))
+        return 1;
+    return j < sc->ntk && (sc->tk[j].fl & TF_ALLCAP) && in_list(sc, j, P);
+}
+
+/* The end (inclusive) of a run of name tokens starting at i; initials may carry a period;
+ * O'Brien and Smith-Jones join. */
+static size_t run_end(const struct scan *sc, size_t i, size_t max, int any_cap)
+{
+    size_t j = i, last = i, count = 0;
+    while (j < sc->ntk && count < max) {
+        if (j > i && (sc->tk[j].fl & TF_NL))
+            break;
+        int ok = namey(sc, j) != NM_NONE || initial(sc, j) ||
+                 (any_cap && sc->tk[j].kind == TK_WORD && (sc->tk[j].fl & TF_CAP) &&
+                  !in_list(sc, j, NOT_NAMES));
+        if (!ok || (j > i && eponym(sc, j)))
+            break;
+        last = j;
+        count++;
+        j++;
+        if (initial(sc, last) && phi__tok_eqc(sc, j, '.') && phi__tok_adjacent(sc, j)) {
+            last = j;
+            j++;
+        } else if ((phi__tok_eqc(sc, j, '-') || phi__tok_eqc(sc, j, '\'')) &&
+                   phi__tok_adjacent(sc, j) && phi__tok_adjacent(sc, j + 1) &&
+                   namey(sc, j + 1) != NM_NONE) {
+            j++;
+        }
+    }
+    return last;
+}
+
+static void add_name(struct scan *sc, size_t i, size_t e, int clin, int prio)
+{
+    phi__add(sc, sc->tk[i].s, sc->tk[e].e, PHI_NAME, PHI_SRC_DICT, prio, clin);
+}
+
+/* DICOM PN: Family^Given^Middle (any case). */
+static size_t caret(struct scan *sc, size_t i)
+{
+    if (sc->tk[i].kind != TK_WORD || !phi__tok_eqc(sc, i + 1, '^') || !phi__tok_adjacent(sc, i + 1))
+        return 0;
+    size_t j = i;
+    while (phi__tok_eqc(sc, j + 1, '^') && phi__tok_adjacent(sc, j + 1)) {
+        if (j + 2 < sc->ntk && phi__tok_adjacent(sc, j + 2) && sc->tk[j + 2].kind == TK_WORD)
+            j += 2;
+        else
+            j += 1;
+    }
+    add_name(sc, i, j, 0, 50);
+    return j;
+}
+
+static size_t person(struct scan *sc, size_t i)
+{
+    int clin = 0, nm = namey(sc, i);
+    if (nm == NM_NONE && !initial(sc, i))
+        return 0;
+    if (eponym(sc, i))
+        return 0;
+    if (title_before(sc, i, &clin)) {
+        size_t e = run_end(sc, i, 3, 1);
+        add_name(sc, i, e, clin, 45);
+        return e;
+    }
+    size_t e = run_end(sc, i, 4, 0);
+    if (postnominal(sc, e + 1)) {
+        add_name(sc, i, e, 1, 45);
+        return e;
+    }
+    int cue = cue_before(sc, i, &clin);
+    size_t ntoks = 0, strong = 0, unknown = 0, inits = 0, first = (size_t)is_first(sc, i);
+    for (size_t k = i; k <= e; k++) {
+        if (sc->tk[k].kind != TK_WORD)
+            continue;
+        int v = namey(sc, k);
+        ntoks++;
+        strong += v == NM_STRONG;
+        unknown += v == NM_UNKNOWN;
+        inits += initial(sc, k) ? 1 : 0;
+    }
+    int sent = (sc->tk[i].fl & TF_SENT) != 0;
+    int ok = 0;
+    if (cue && (strong + unknown > 0 || (nm == NM_WEAK && ntoks >= 2)))
+        ok = 1;
+    else if (ntoks >= 2 && first && (strong >= 1 || (nm == NM_WEAK && unknown >= 1)) &&
+             ntoks > inits && (nm != NM_UNKNOWN))
+        ok = 1; /* John Smith, Anna S., Mark Lindqvist */
+    else if (ntoks >= 2 && strong >= 2)
+        ok = 1;
+    else if (ntoks >= 2 && strong >= 1 && unknown >= 1 && !sent)
+        ok = 1;
+    else if (ntoks == 1 && nm == NM_STRONG && !sent && !(sc->tk[i].fl & TF_ALLCAP))
+        ok = 1;
+    /* Last, First */
+    if (!ok && ntoks == 1 && nm != NM_NONE && phi__tok_eqc(sc, e + 1, ',') && is_first(sc, e + 2) &&
+        namey(sc, e + 2) >= NM_WEAK && !(sc->tk[e + 2].fl & TF_NL)) {
+        size_t e2 = run_end(sc, e + 2, 2, 0);
+        add_name(sc, i, e2, clin, 42);
+        return e2;
+    }
+    if (!ok)
+        return 0;
+    /* don't swallow a sentence-initial common word: "Then John Smith" */
+    add_name(sc, i, e, clin, 40);
+    return e;
+}
+
+/* ---- places ---------------------------------------------------------------------------------- */
+
+static const char *const FACILITY[] = {"hospital",     "hospitals",   "clinic",
+                                       "clinics",      "center",      "centre",
+                                       "medical",      "health",      "healthcare",
+                                       "infirmary",    "hospice",     "institute",
+                                       "sanatorium",   "pharmacy",    "practice",
+                                       "associates",   "university",  "college",
+                                       "school",       "church",      "rehabilitation",
+                                       "rehab",        "nursing",     "memorial",
+                                       "regional",     "general",     "specialty",
+                                       "surgery",      "laboratory",  "laboratories",
+                                       "labs",         "foundation",  "inc",
+                                       "llc",          "corp",        "company",
+                                       "services",     "manor",       "lodge",
+                                       "hospitalario", "hospital",    "clínica",
+                                       "clinica",      "centro",      "sanatorio",
+                                       "ambulatorio",  "residencia",  "urgent",
+                                       "care",         "children",    "womens",
+                                       "veterans",     "va",          "county",
+                                       "community",    "family",      "pediatrics",
+                                       "oncology",     "cardiology",  "radiology",
+                                       "imaging",      "diagnostics", "physicians",
+                                       "group",        "partners",    NULL};
+
+static const char *const PLACE_JOIN[] = {"of", "the", "and", "de", "del", "la", "for", NULL};
+
+static int capword(const struct scan *sc, size_t i)
+{
+    return i < sc->ntk && (sc->tk[i].kind == TK_WORD || sc->tk[i].kind == TK_ALNUM) &&
+           (sc->tk[i].fl & TF_CAP);
+}
+
+/* St. / Mt. / Saint / Mount + capitalised name: a place unless an address follows. */
+static int saint(const struct scan *sc, size_t i, size_t *next)
+{
+    static const char *const S[] = {"st",    "mt", "saint", "mount", "san",
+                                    "santa", "ft", "fort",  NULL};
+    if (!capword(sc, i) || !in_list(sc, i, S))
+        return 0;
+    size_t j = i + 1;
+    if (phi__tok_eqc(sc, j, '.'))
+        j++;
+    if (!capword(sc, j) || in_list(sc, j, NOT_NAMES))
+        return 0;
+    *next = j;
+    return 1;
+}
+
+/* A facility name ending with a facility word: "Bramblewood Regional Medical Center". */
+static size_t facility(struct scan *sc, size_t i)
+{
+    size_t nx = 0;
+    int st = saint(sc, i, &nx);
+    if (!capword(sc, i) || (in_list(sc, i, NOT_NAMES) && !phi__tok_eq(sc, i, "the")))
+        return 0;
+    size_t j = i, last = i, fac = 0, named = 0;
+    for (size_t w = 0; w < 8 && j < sc->ntk; w++) {
+        if (j > i && (sc->tk[j].fl & TF_NL))
+            break;
+        if (capword(sc, j)) {
+            if (in_list(sc, j, FACILITY))
+                fac = j;
+            else if (!in_list(sc, j, NOT_NAMES))
+                named++;
+            last = j;
+            j++;
+        } else if (phi__tok_eqc(sc, j, '.') || phi__tok_eqc(sc, j, '-') ||
+                   phi__tok_eqc(sc, j, '&')) {
+            j++;
+        } else if ((phi__tok_eqc(sc, j, '\'') ||
+                    (phi__tok_len(sc, j) == 3 && (unsigned char)sc->t[sc->tk[j].s] == 0xE2)) &&
+                   phi__tok_eq(sc, j + 1, "s")) {
+            last = j + 1;
+            j += 2;
+        } else if (in_list(sc, j, PLACE_JOIN) && capword(sc, j + 1)) {
+            j++;
+        } else {
+            break;
+        }
+    }
+    if (st && last >= nx) {
+        phi__add(sc, sc->tk[i].s, sc->tk[last].e, PHI_LOCATION, PHI_SRC_DICT, 35, 0);
+        return last;
+    }
+    if (fac == 0 || named == 0 || (fac == i))
+        return 0;
+    size_t s = i;
+    if (phi__tok_eq(sc, s, "the") && s < fac)
+        s++;
+    phi__add(sc, sc->tk[s].s, sc->tk[last].e, PHI_LOCATION, PHI_SRC_DICT, 35, 0);
+    return last;
+}
+
+/* "Fort Wexley, TX", "Springfield, Illinois": the city before a state. */
+static size_t city_state(struct scan *sc, size_t i)
+{
+    if (!capword(sc, i) || sc->tk[i].kind != TK_WORD || phi__state_tok(sc, i) == 1)
+        return 0;
+    size_t j = i;
+    while (j + 1 < sc->ntk && j < i + 3 && capword(sc, j + 1) && !(sc->tk[j + 1].fl & TF_NL))
+        j++;
+    if (!phi__tok_eqc(sc, j + 1, ','))
+        return 0;
+    int st = phi__state_tok(sc, j + 2);
+    if (st == 0)
+        return 0;
+    if (st == 1 && !(j + 3 >= sc->ntk || sc->tk[j + 3].kind == TK_NUM ||
+                     sc->tk[j + 3].kind == TK_PUNCT || (sc->tk[j + 3].fl & TF_NL)))
+        return 0;
+    phi__add(sc, sc->tk[i].s, sc->tk[j].e, PHI_LOCATION, PHI_SRC_DICT, 34, 0);
+    return j;
+}
+
+void phi__detect_names(struct scan *sc)
+{
+    for (size_t i = 0; i < sc->ntk; i++) {
+        if (sc->tk[i].kind != TK_WORD)
+            continue;
+        size_t e = caret(sc, i);
+        if (e == 0)
+            e = facility(sc, i);
+        if (e == 0)
+            e = city_state(sc, i);
+        if (e == 0)
+            e = person(sc, i);
+        if (e > i)
+            i = e;
+    }
+}

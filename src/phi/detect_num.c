@@ -1,0 +1,644 @@
+/*
+ * Number-shaped identifiers: phone and fax numbers, SSNs, labelled identifiers (MRN, account,
+ * health plan, licence, vehicle, device/serial), unlabelled identifier-like codes, card numbers,
+ * ZIP codes (after a state or a ZIP label), ages over 89 and street addresses.
+ * Trusts: nothing; every token index is checked against the token count.
+ * Owns: nothing (appends candidates to the scan).
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static int tk_num(const struct scan *sc, size_t i, size_t lo, size_t hi)
+{
+    if (i >= sc->ntk || sc->tk[i].kind != TK_NUM)
+        return 0;
+    size_t n = phi__tok_len(sc, i);
+    return n >= lo && n <= hi;
+}
+
+static char pch(const struct scan *sc, size_t i)
+{
+    return (i < sc->ntk && sc->tk[i].kind == TK_PUNCT) ? sc->t[sc->tk[i].s] : 0;
+}
+
+/* Looks back up to `win` word tokens on the same line for one of `words`. */
+static int ctx_before(const struct scan *sc, size_t i, size_t win, const char *const *words)
+{
+    size_t seen = 0;
+    while (i > 0 && seen < win) {
+        if (sc->tk[i].fl & TF_NL)
+            return 0;
+        i--;
+        if (sc->tk[i].kind == TK_PUNCT)
+            continue;
+        seen++;
+        for (size_t k = 0; words[k] != NULL; k++)
+            if (phi__tok_eq(sc, i, words[k]))
+                return 1;
+    }
+    return 0;
+}
+
+static const char *const PHONE_W[] = {
+    "phone",   "tel",    "telephone", "call",  "cell",   "mobile", "pager", "fax",      "ph",
+    "contact", "number", "home",      "work",  "office", "tfno",   "tlf",   "teléfono", "telefono",
+    "móvil",   "movil",  "at",        "reach", "beeper", "ext",    NULL};
+static const char *const FAX_W[] = {"fax", "facsimile", "f", NULL};
+
+/* ---- phones ---------------------------------------------------------------------------------- */
+
+struct grp {
+    size_t first, last; /* token range */
+    size_t ng, nd;      /* groups and digits */
+    size_t len[8];
+    int plus, paren;
+};
+
+/* Collects digit groups joined by one separator (space, '-', '.', parentheses). */
+static void groups(const struct scan *sc, size_t i, struct grp *g)
+{
+    memset(g, 0, sizeof *g);
+    size_t j = i;
+    if (pch(sc, j) == '+' && tk_num(sc, j + 1, 1, 4) && phi__tok_adjacent(sc, j + 1)) {
+        g->plus = 1;
+        j++;
+    }
+    g->first = (pch(sc, i) == '+' || pch(sc, i) == '(') ? i : j;
+    if (pch(sc, j) == '(' && tk_num(sc, j + 1, 3, 3) && pch(sc, j + 2) == ')') {
+        g->paren = 1;
+        g->len[g->ng++] = 3;
+        g->nd += 3;
+        g->last = j + 2;
+        j += 3;
+    }
+    while (g->ng < 8) {
+        size_t k = j;
+        if (g->ng > 0) {
+            char c = pch(sc, k);
+            if ((c == '-' || c == '.') && !(sc->tk[k].fl & TF_NL))
+                k++;
+            if (k >= sc->ntk || (sc->tk[k].fl & TF_NL))
+                break;
+            if (k == j && !(sc->tk[k].fl & TF_SP) && g->last + 1 == k &&
+                sc->tk[g->last].kind == TK_NUM)
+                break;
+        }
+        if (!tk_num(sc, k, 1, 5))
+            break;
+        g->len[g->ng++] = phi__tok_len(sc, k);
+        g->nd += phi__tok_len(sc, k);
+        g->last = k;
+        j = k + 1;
+    }
+}
+
+static int phone_shape(const struct scan *sc, const struct grp *g, size_t i)
+{
+    const size_t *l = g->len;
+    if (g->plus && g->nd >= 8 && g->nd <= 15 && g->ng >= 2)
+        return 1;
+    if (g->ng == 3 && l[0] == 3 && l[1] == 3 && l[2] == 4)
+        return 1;
+    if (g->ng == 4 && l[0] == 1 && l[1] == 3 && l[2] == 3 && l[3] == 4)
+        return 1;
+    if (g->ng == 2 && l[0] == 3 && l[1] == 4)
+        return ctx_before(sc, i, 3, PHONE_W) ? 1 : 0;
+    if (g->ng == 1 && (g->nd == 10 || g->nd == 9 || g->nd == 11))
+        return ctx_before(sc, i, 3, PHONE_W) ? 1 : 0;
+    if (g->ng >= 3 && g->nd == 9 && l[0] == 3) /* Spanish 9-digit numbers: 912 345 678 */
+        return ctx_before(sc, i, 4, PHONE_W) ? 1 : 0;
+    return 0;
+}
+
+/* "x1234", "ext. 12" after a phone number. */
+static size_t extension(const struct scan *sc, size_t j)
+{
+    if (j < sc->ntk && sc->tk[j].kind == TK_ALNUM && (sc->t[sc->tk[j].s] | 0x20) == 'x' &&
+        (size_t)sc->tk[j].nd + 1 == phi__tok_len(sc, j))
+        return j;
+    size_t k = j;
+    if (phi__tok_eq(sc, k, "ext") || phi__tok_eq(sc, k, "x") || phi__tok_eq(sc, k, "extension")) {
+        k++;
+        if (pch(sc, k) == '.')
+            k++;
+        if (tk_num(sc, k, 1, 6))
+            return k;
+    }
+    return 0;
+}
+
+static size_t phones(struct scan *sc, size_t i)
+{
+    if (!(tk_num(sc, i, 1, 11) || pch(sc, i) == '+' || pch(sc, i) == '('))
+        return 0;
+    if (i > 0 && phi__tok_adjacent(sc, i) &&
+        (sc->tk[i - 1].kind != TK_PUNCT || strchr("-./", pch(sc, i - 1)) != NULL))
+        return 0;
+    struct grp g;
+    groups(sc, i, &g);
+    if (g.ng == 0 || !phone_shape(sc, &g, g.first))
+        return 0;
+    size_t last = g.last, x = extension(sc, last + 1);
+    if (x)
+        last = x;
+    if (last + 1 < sc->ntk && phi__tok_adjacent(sc, last + 1) &&
+        (sc->tk[last + 1].kind != TK_PUNCT || pch(sc, last + 1) == '/' ||
+         (pch(sc, last + 1) == '-' && tk_num(sc, last + 2, 1, 9))))
+        return 0;
+    phi_class cls = ctx_before(sc, g.first, 4, FAX_W) ? PHI_FAX : PHI_PHONE;
+    phi__add(sc, sc->tk[g.first].s, sc->tk[last].e, cls, PHI_SRC_PATTERN, 80, 0);
+    return last;
+}
+
+/* ---- SSN ------------------------------------------------------------------------------------- */
+
+static size_t ssn(struct scan *sc, size_t i)
+{
+    static const char *const W[] = {"ssn", "social", "ss", "security", NULL};
+    if (!tk_num(sc, i, 3, 3) ||
+        (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT))
+        return 0;
+    char c = pch(sc, i + 1);
+    if ((c == '-' || c == '.' || c == ' ') && tk_num(sc, i + 2, 2, 2) && pch(sc, i + 3) == c &&
+        tk_num(sc, i + 4, 4, 4) && phi__tok_adjacent(sc, i + 1) && phi__tok_adjacent(sc, i + 4)) {
+        phi__add(sc, sc->tk[i].s, sc->tk[i + 4].e, PHI_SSN, PHI_SRC_PATTERN, 85, 0);
+        return i + 4;
+    }
+    if (tk_num(sc, i + 1, 2, 2) && tk_num(sc, i + 2, 4, 4) && ctx_before(sc, i, 3, W)) {
+        phi__add(sc, sc->tk[i].s, sc->tk[i + 2].e, PHI_SSN, PHI_SRC_PATTERN, 85, 0);
+        return i + 2;
+    }
+    return 0;
+}
+
+/* ---- labelled and unlabelled identifiers ----------------------------------------------------- */
+
+struct label {
+    const char *w;
+    phi_class cls;
+};
+
+static const struct label LABELS[] = {
+    {"mrn", PHI_MRN},
+    {"mr", PHI_MRN},
+    {"mrno", PHI_MRN},
+    {"record", PHI_MRN},
+    {"chart", PHI_MRN},
+    {"pid", PHI_MRN},
+    {"nhc", PHI_MRN},
+    {"hc", PHI_MRN},
+    {"clínica", PHI_MRN},
+    {"patient", PHI_MRN},
+    {"id", PHI_ID},
+    {"identifier", PHI_ID},
+    {"ref", PHI_ID},
+    {"reference", PHI_ID},
+    {"case", PHI_ID},
+    {"code", PHI_ID},
+    {"nº", PHI_ID},
+    {"no", PHI_ID},
+    {"número", PHI_ID},
+    {"study", PHI_ID},
+    {"order", PHI_ID},
+    {"account", PHI_ACCOUNT},
+    {"acct", PHI_ACCOUNT},
+    {"acc", PHI_ACCOUNT},
+    {"accession", PHI_ACCOUNT},
+    {"billing", PHI_ACCOUNT},
+    {"invoice", PHI_ACCOUNT},
+    {"card", PHI_ACCOUNT},
+    {"iban", PHI_ACCOUNT},
+    {"claim", PHI_ACCOUNT},
+    {"bank", PHI_ACCOUNT},
+    {"routing", PHI_ACCOUNT},
+    {"member", PHI_HEALTH_PLAN},
+    {"policy", PHI_HEALTH_PLAN},
+    {"plan", PHI_HEALTH_PLAN},
+    {"insurance", PHI_HEALTH_PLAN},
+    {"subscriber", PHI_HEALTH_PLAN},
+    {"beneficiary", PHI_HEALTH_PLAN},
+    {"medicaid", PHI_HEALTH_PLAN},
+    {"medicare", PHI_HEALTH_PLAN},
+    {"group", PHI_HEALTH_PLAN},
+    {"hicn", PHI_HEALTH_PLAN},
+    {"mbi", PHI_HEALTH_PLAN},
+    {"payer", PHI_HEALTH_PLAN},
+    {"insured", PHI_HEALTH_PLAN},
+    {"license", PHI_LICENSE},
+    {"licence", PHI_LICENSE},
+    {"lic", PHI_LICENSE},
+    {"dl", PHI_LICENSE},
+    {"certificate", PHI_LICENSE},
+    {"cert", PHI_LICENSE},
+    {"dea", PHI_LICENSE},
+    {"npi", PHI_LICENSE},
+    {"registration", PHI_LICENSE},
+    {"passport", PHI_LICENSE},
+    {"colegiado", PHI_LICENSE},
+    {"vin", PHI_VEHICLE},
+    {"plate", PHI_VEHICLE},
+    {"vehicle", PHI_VEHICLE},
+    {"matrícula", PHI_VEHICLE},
+    {"serial", PHI_DEVICE},
+    {"sn", PHI_DEVICE},
+    {"device", PHI_DEVICE},
+    {"udi", PHI_DEVICE},
+    {"lot", PHI_DEVICE},
+    {"imei", PHI_DEVICE},
+    {"model", PHI_DEVICE},
+    {"pacemaker", PHI_DEVICE},
+    {"implant", PHI_DEVICE},
+    {"ssn", PHI_SSN},
+    {"social", PHI_SSN},
+};
+
+/* The label class governing a code at token i (looking back over fillers), or -1. */
+static int label_before(const struct scan *sc, size_t i)
+{
+    size_t seen = 0;
+    while (i > 0 && seen < 4) {
+        if (sc->tk[i].fl & TF_NL && seen > 0)
+            return -1;
+        i--;
+        const struct tok *t = &sc->tk[i];
+        if (t->kind == TK_PUNCT)
+            continue;
+        if (t->kind != TK_WORD)
+            return -1;
+        seen++;
+        for (size_t k = 0; k < sizeof LABELS / sizeof LABELS[0]; k++)
+            if (phi__tok_eq(sc, i, LABELS[k].w))
+                return (int)LABELS[k].cls;
+        if (!(phi__tok_eq(sc, i, "number") || phi__tok_eq(sc, i, "num") ||
+              phi__tok_eq(sc, i, "is") || phi__tok_eq(sc, i, "of") || phi__tok_eq(sc, i, "nbr") ||
+              phi__tok_eq(sc, i, "medical") || phi__tok_eq(sc, i, "de") ||
+              phi__tok_eq(sc, i, "health") || phi__tok_eq(sc, i, "security") ||
+              phi__tok_eq(sc, i, "historia") || phi__tok_eq(sc, i, "the") ||
+              phi__tok_eq(sc, i, "s") || phi__tok_eq(sc, i, "n") || phi__tok_eq(sc, i, "u")))
+            return -1;
+    }
+    return -1;
+}
+
+static int unit_suffix(const char *p, size_t n)
+{
+    static const char *const units[] = {
+        "mg",  "ml",   "mm",    "cm",  "kg",  "mcg", "ug",    "g",   "l",   "dl",  "hr",
+        "hrs", "h",    "min",   "s",   "sec", "yo",  "y",     "yr",  "yrs", "mo",  "mos",
+        "wk",  "wks",  "d",     "x",   "am",  "pm",  "st",    "nd",  "rd",  "th",  "k",
+        "cc",  "mmhg", "mmol",  "meq", "iu",  "u",   "units", "lb",  "lbs", "oz",  "m",
+        "km",  "mi",   "ft",    "in",  "hz",  "khz", "mhz",   "gy",  "cgy", "msv", "kv",
+        "kvp", "mas",  "ms",    "bpm", "mph", "f",   "c",     "mb",  "gb",  "kb",  "t",
+        "mt",  "fr",   "gauge", "ga",  "nm",  "um",  "pct",   "yof", "yom", "ys",  NULL};
+    char low[8];
+    if (n == 0 || n >= sizeof low)
+        return n == 0;
+    for (size_t k = 0; k < n; k++)
+        low[k] = (char)(p[k] | 0x20);
+    for (size_t k = 0; units[k] != NULL; k++)
+        if (strlen(units[k]) == n && memcmp(units[k], low, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* A NUM+unit token like "500mg" or "3rd"; also "T2", "L4" style with few digits. */
+static int benign_alnum(const struct scan *sc, size_t i)
+{
+    const struct tok *t = &sc->tk[i];
+    const char *p = sc->t + t->s;
+    size_t n = t->e - t->s, k = 0;
+    while (k < n && p[k] >= '0' && p[k] <= '9')
+        k++;
+    if (k > 0 && k < n && unit_suffix(p + k, n - k)) {
+        size_t q = k;
+        while (q < n && !(p[q] >= '0' && p[q] <= '9'))
+            q++;
+        if (q == n)
+            return 1;
+    }
+    return t->nd < 3;
+}
+
+/* The extent of a code starting at token i: adjacent tokens joined by '-', '/', '.', '_'. */
+static size_t code_end(const struct scan *sc, size_t i, size_t *digits)
+{
+    size_t j = i;
+    *digits = sc->tk[i].nd;
+    while (j + 2 < sc->ntk && phi__tok_adjacent(sc, j + 1) && phi__tok_adjacent(sc, j + 2) &&
+           strchr("-/._", pch(sc, j + 1)) != NULL && pch(sc, j + 1) != 0 &&
+           sc->tk[j + 2].kind != TK_PUNCT) {
+        j += 2;
+        *digits += sc->tk[j].nd;
+    }
+    return j;
+}
+
+static phi_class prefix_class(const struct scan *sc, size_t i, phi_class dflt)
+{
+    const char *p = sc->t + sc->tk[i].s;
+    size_t n = phi__tok_len(sc, i);
+    if (n >= 3 && (p[0] | 0x20) == 'm' && (p[1] | 0x20) == 'r' && (p[2] | 0x20) == 'n')
+        return PHI_MRN;
+    if (n >= 3 && (p[0] | 0x20) == 'a' && (p[1] | 0x20) == 'c' && (p[2] | 0x20) == 'c')
+        return PHI_ACCOUNT;
+    return dflt;
+}
+
+static size_t ids(struct scan *sc, size_t i)
+{
+    const struct tok *t = &sc->tk[i];
+    if (t->kind == TK_PUNCT ||
+        (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT))
+        return 0;
+    if (i > 0 && phi__tok_adjacent(sc, i) && strchr("-/.,", pch(sc, i - 1)) != NULL &&
+        !(pch(sc, i - 1) == '#'))
+        return 0;
+    size_t digits, e = code_end(sc, i, &digits);
+    if (digits == 0)
+        return 0;
+    int lab = label_before(sc, i);
+    if (lab == (int)PHI_SSN && digits != 9)
+        lab = PHI_ID;
+    if (lab >= 0 && digits >= 2) {
+        phi__add(sc, t->s, sc->tk[e].e, (phi_class)lab, PHI_SRC_PATTERN, 65, 0);
+        return e;
+    }
+    int hash = i > 0 && pch(sc, i - 1) == '#' && phi__tok_adjacent(sc, i);
+    int alpha = 0, allnum = 1;
+    for (size_t k = i; k <= e; k++) {
+        if (sc->tk[k].kind == TK_ALNUM && !benign_alnum(sc, k))
+            alpha = 1;
+        if (sc->tk[k].kind == TK_WORD && (sc->tk[k].fl & TF_ALLCAP) && e > i)
+            alpha = 1;
+        if (sc->tk[k].kind != TK_NUM && sc->tk[k].kind != TK_PUNCT)
+            allnum = 0;
+    }
+    /* year ranges and plain numbers: 2019-2021, 1,000 */
+    int ok = (alpha && digits >= 3) || (hash && digits >= 3) || (allnum && e == i && digits >= 7) ||
+             (allnum && e > i && digits >= 8 && sc->tk[i].nd >= 3);
+    if (allnum && e > i && digits == 8 && phi__tok_len(sc, i) == 4)
+        ok = 0;
+    if (!ok)
+        return 0;
+    phi__add(sc, hash ? sc->tk[i - 1].s : t->s, sc->tk[e].e, prefix_class(sc, i, PHI_ID),
+             PHI_SRC_PATTERN, 55, 0);
+    return e;
+}
+
+/* Card numbers: 4-4-4-4 groups or 13..19 digits (with the Luhn check). */
+static size_t cards(struct scan *sc, size_t i)
+{
+    if (!tk_num(sc, i, 4, 19))
+        return 0;
+    char dig[24];
+    size_t nd = 0, j = i;
+    for (;;) {
+        size_t len = phi__tok_len(sc, j);
+        if (nd + len > 19)
+            return 0;
+        memcpy(dig + nd, sc->t + sc->tk[j].s, len);
+        nd += len;
+        char c = pch(sc, j + 1);
+        if (len == 4 && (c == '-' || c == ' ') && tk_num(sc, j + 2, 1, 4) &&
+            phi__tok_adjacent(sc, j + 2))
+            j += 2;
+        else if (len == 4 && tk_num(sc, j + 1, 1, 4) && (sc->tk[j + 1].fl & TF_SP) &&
+                 !(sc->tk[j + 1].fl & TF_NL))
+            j += 1;
+        else
+            break;
+    }
+    if (nd < 13)
+        return 0;
+    int sum = 0;
+    for (size_t k = 0; k < nd; k++) {
+        int d = dig[nd - 1 - k] - '0';
+        if (k % 2 == 1) {
+            d *= 2;
+            if (d > 9)
+                d -= 9;
+        }
+        sum += d;
+    }
+    if (sum % 10 != 0)
+        return 0;
+    phi__add(sc, sc->tk[i].s, sc->tk[j].e, PHI_ACCOUNT, PHI_SRC_PATTERN, 75, 0);
+    return j;
+}
+
+/* ---- ZIP, states ----------------------------------------------------------------------------- */
+
+static const char *const STATES[] = {
+    "al", "ak", "az", "ar", "ca", "co", "ct", "de", "fl", "ga", "hi", "id", "il", "in",
+    "ia", "ks", "ky", "la", "me", "md", "ma", "mi", "mn", "ms", "mo", "mt", "ne", "nv",
+    "nh", "nj", "nm", "ny", "nc", "nd", "oh", "ok", "or", "pa", "ri", "sc", "sd", "tn",
+    "tx", "ut", "vt", "va", "wa", "wv", "wi", "wy", "dc", "pr", "gu", "vi", NULL};
+
+static const char *const STATE_NAMES[] = {
+    "alabama",     "alaska",       "arizona",       "arkansas", "california", "colorado",
+    "connecticut", "delaware",     "florida",       "georgia",  "hawaii",     "idaho",
+    "illinois",    "indiana",      "iowa",          "kansas",   "kentucky",   "louisiana",
+    "maine",       "maryland",     "massachusetts", "michigan", "minnesota",  "mississippi",
+    "missouri",    "montana",      "nebraska",      "nevada",   "ohio",       "oklahoma",
+    "oregon",      "pennsylvania", "tennessee",     "texas",    "utah",       "vermont",
+    "virginia",    "washington",   "wisconsin",     "wyoming",  NULL};
+
+int phi__state_tok(const struct scan *sc, size_t i);
+int phi__state_tok(const struct scan *sc, size_t i)
+{
+    if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || !(sc->tk[i].fl & TF_CAP))
+        return 0;
+    if (phi__tok_len(sc, i) == 2 && (sc->tk[i].fl & TF_ALLCAP)) {
+        for (size_t k = 0; STATES[k] != NULL; k++)
+            if (phi__tok_eq(sc, i, STATES[k]))
+                return 1;
+        return 0;
+    }
+    for (size_t k = 0; STATE_NAMES[k] != NULL; k++)
+        if (phi__tok_eq(sc, i, STATE_NAMES[k]))
+            return 2;
+    /* two-word states: New York, North Carolina ... (second word checked by the caller) */
+    return 0;
+}
+
+static size_t zip(struct scan *sc, size_t i)
+{
+    static const char *const W[] = {"zip", "zipcode", "postal", "cp", "code", NULL};
+    if (!tk_num(sc, i, 5, 5) ||
+        (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT))
+        return 0;
+    size_t j = i > 0 ? i - 1 : 0;
+    if (j > 0 && pch(sc, j) == ',')
+        j--;
+    int state = i > 0 && phi__state_tok(sc, j);
+    if (!state && !ctx_before(sc, i, 2, W))
+        return 0;
+    size_t e = i;
+    if (pch(sc, i + 1) == '-' && tk_num(sc, i + 2, 4, 4) && phi__tok_adjacent(sc, i + 1))
+        e = i + 2;
+    phi__add(sc, sc->tk[i].s, sc->tk[e].e, PHI_ZIP, PHI_SRC_PATTERN, 75, 0);
+    return e;
+}
+
+/* ---- ages over 89 ---------------------------------------------------------------------------- */
+
+static size_t age(struct scan *sc, size_t i)
+{
+    static const char *const AFTER[] = {"year", "years", "yr",   "yrs",  "yo",  "y",
+                                        "yof",  "yom",   "años", "anos", "año", NULL};
+    static const char *const BEFORE[] = {"age", "aged", "edad", NULL};
+    const struct tok *t = &sc->tk[i];
+    const char *p = sc->t + t->s;
+    size_t n = t->e - t->s;
+    if (t->kind == TK_ALNUM && t->nd >= 2 && t->nd <= 3 && n <= (size_t)t->nd + 3) {
+        long v = 0;
+        for (size_t k = 0; k < t->nd; k++)
+            v = v * 10 + (p[k] - '0');
+        if (v >= 90 && v <= 130 && unit_suffix(p + t->nd, n - t->nd) &&
+            ((p[t->nd] | 0x20) == 'y')) {
+            phi__add(sc, t->s, t->e, PHI_AGE, PHI_SRC_PATTERN, 72, 0);
+            return i;
+        }
+        return 0;
+    }
+    long v = phi__tok_num(sc, i);
+    if (v < 90 || v > 130 || n > 3)
+        return 0;
+    size_t j = i + 1;
+    if (pch(sc, j) == '-')
+        j++;
+    int ok = ctx_before(sc, i, 2, BEFORE);
+    for (size_t k = 0; !ok && AFTER[k] != NULL; k++)
+        if (phi__tok_eq(sc, j, AFTER[k]))
+            ok = 1;
+    if (!ok && phi__tok_eq(sc, j, "y") && pch(sc, j + 1) == '/')
+        ok = 1;
+    if (!ok)
+        return 0;
+    phi__add(sc, t->s, t->e, PHI_AGE, PHI_SRC_PATTERN, 72, 0);
+    return i;
+}
+
+/* ---- street addresses ------------------------------------------------------------------------ */
+
+static int direction(const struct scan *sc, size_t i)
+{
+    static const char *const D[] = {"n",  "s",     "e",     "w",    "ne",   "nw", "se",
+                                    "sw", "north", "south", "east", "west", NULL};
+    if (i >= sc->ntk || !(sc->tk[i].fl & TF_CAP))
+        return 0;
+    for (size_t k = 0; D[k] != NULL; k++)
+        if (phi__tok_eq(sc, i, D[k]))
+            return 1;
+    return 0;
+}
+
+static int suffix_tok(const struct scan *sc, size_t i)
+{
+    const struct phi__dict_ent *d = phi__tok_dict(sc, i);
+    return d != NULL && (d->flags & PHI_DICT_SUFFIX) && (sc->tk[i].fl & TF_CAP);
+}
+
+static size_t unit(const struct scan *sc, size_t j)
+{
+    static const char *const U[] = {"apt", "apartment", "suite", "ste",      "unit", "rm", "room",
+                                    "fl",  "floor",     "bldg",  "building", "no",   NULL};
+    size_t k = j;
+    if (pch(sc, k) == ',')
+        k++;
+    int hit = pch(sc, k) == '#';
+    for (size_t q = 0; !hit && U[q] != NULL; q++)
+        if (phi__tok_eq(sc, k, U[q]))
+            hit = 1;
+    if (!hit)
+        return 0;
+    k++;
+    while (pch(sc, k) == '.' || pch(sc, k) == '#')
+        k++;
+    if (k < sc->ntk && sc->tk[k].kind != TK_PUNCT && (sc->tk[k].nd > 0 || phi__tok_len(sc, k) <= 2))
+        return k;
+    return 0;
+}
+
+static size_t address(struct scan *sc, size_t i)
+{
+    const struct tok *t = &sc->tk[i];
+    if (!((t->kind == TK_NUM && t->e - t->s <= 6) ||
+          (t->kind == TK_ALNUM && t->nd >= 1 && t->e - t->s <= 6 && !benign_alnum(sc, i))))
+        return 0;
+    if (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT)
+        return 0;
+    size_t j = i + 1, best = 0;
+    if (direction(sc, j))
+        j += (pch(sc, j + 1) == '.') ? 2 : 1;
+    for (size_t w = 0; w < 5 && j < sc->ntk; w++, j++) {
+        const struct tok *u = &sc->tk[j];
+        if (u->fl & TF_NL)
+            break;
+        int ordinal = u->kind == TK_ALNUM && u->nd <= 3;
+        if (!((u->kind == TK_WORD && (u->fl & TF_CAP)) || ordinal))
+            break;
+        if (w > 0 && suffix_tok(sc, j))
+            best = j;
+    }
+    if (best == 0)
+        return 0;
+    j = best;
+    if (pch(sc, j + 1) == '.' && phi__tok_adjacent(sc, j + 1))
+        j++;
+    if (direction(sc, j + 1))
+        j++;
+    size_t u = unit(sc, j + 1);
+    if (u)
+        j = u;
+    phi__add(sc, t->s, sc->tk[j].e, PHI_ADDRESS, PHI_SRC_PATTERN, 68, 0);
+    return j;
+}
+
+static size_t pobox(struct scan *sc, size_t i)
+{
+    size_t j = i;
+    if (phi__tok_eq(sc, j, "po"))
+        j++;
+    else if (phi__tok_eq(sc, j, "p") && pch(sc, j + 1) == '.' && phi__tok_eq(sc, j + 2, "o"))
+        j += (pch(sc, j + 3) == '.') ? 4 : 3;
+    else
+        return 0;
+    if (!phi__tok_eq(sc, j, "box") || !tk_num(sc, j + 1, 1, 8))
+        return 0;
+    phi__add(sc, sc->tk[i].s, sc->tk[j + 1].e, PHI_ADDRESS, PHI_SRC_PATTERN, 68, 0);
+    return j + 1;
+}
+
+void phi__detect_numbers(struct scan *sc)
+{
+    for (size_t i = 0; i < sc->ntk; i++) {
+        const struct tok *t = &sc->tk[i];
+        if (t->kind == TK_WORD) {
+            size_t e = pobox(sc, i);
+            if (e)
+                i = e;
+            continue;
+        }
+        if (t->kind == TK_PUNCT && pch(sc, i) != '+' && pch(sc, i) != '(')
+            continue;
+        size_t e = ssn(sc, i);
+        if (!e)
+            e = phones(sc, i);
+        if (!e)
+            e = cards(sc, i);
+        if (!e && t->kind != TK_PUNCT) {
+            size_t a = address(sc, i);
+            size_t z = zip(sc, i);
+            size_t g = age(sc, i);
+            size_t d = ids(sc, i);
+            e = a > z ? a : z;
+            e = e > g ? e : g;
+            e = e > d ? e : d;
+            (void)d;
+        }
+        if (e > i)
+            i = e;
+    }
+}

@@ -1,0 +1,42 @@
+/*
+ * The scrubber's dictionaries: one static hash table (generated at build time by
+ * scripts/phi-gendict.py from data/names/) of Census/SSA first names and surnames with their
+ * frequencies, SCOWL common words with their frequency level, and USPS street suffixes; plus the
+ * surrogate lists. Read-only data: no state, no allocation.
+ * Trusts: the generated tables (they come from the repository).
+ */
+#ifndef MEDSEAL_PHI_DICT_H
+#define MEDSEAL_PHI_DICT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PHI_DICT_SUFFIX 1u /* a USPS street suffix */
+#define PHI_DICT_FIRST  2u /* a Census/SSA first name */
+#define PHI_DICT_LAST   4u /* a Census surname */
+#define PHI_DICT_WORD   8u /* a SCOWL common word (level in word_level, lower = more common) */
+
+struct phi__dict_ent {
+    uint32_t off;
+    uint8_t len;
+    uint8_t word_level;
+    uint8_t flags;
+    uint16_t first; /* frequency in 1/1000 % (0 = rare or absent) */
+    uint16_t last;
+};
+
+extern const char phi__dict_pool[];
+extern const struct phi__dict_ent phi__dict_ents[];
+extern const uint32_t phi__dict_slots[];
+extern const size_t phi__dict_mask;
+extern const char *const phi__sur_first[];
+extern const size_t phi__sur_first_n;
+extern const char *const phi__sur_last[];
+extern const size_t phi__sur_last_n;
+extern const char *const phi__sur_street[];
+extern const size_t phi__sur_street_n;
+
+/* Looks up s[0..n) case-insensitively (ASCII letters only); NULL when absent. */
+const struct phi__dict_ent *phi__dict_find(const char *s, size_t n);
+
+#endif

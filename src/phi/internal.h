@@ -1,0 +1,157 @@
+/*
+ * src/phi internals shared by its files: the context, the tokenizer's tokens, detection
+ * candidates and the surrogate map. Not part of the public API (include/medseal/phi.h).
+ * Trusts: nothing in the text; every index is checked against the token count / text length.
+ * Owns: see each struct.
+ */
+#ifndef MEDSEAL_PHI_INTERNAL_H
+#define MEDSEAL_PHI_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dict.h"
+#include "medseal/phi.h"
+
+/* ---- tokens ---------------------------------------------------------------------------------- */
+
+enum { TK_WORD = 1, TK_NUM, TK_ALNUM, TK_PUNCT };
+
+#define TF_CAP    0x01u /* first letter upper case */
+#define TF_ALLCAP 0x02u /* every letter upper case (and at least one letter) */
+#define TF_SP     0x04u /* whitespace before the token */
+#define TF_NL     0x08u /* a line break before the token */
+#define TF_ASCII  0x10u /* only ASCII bytes */
+#define TF_SENT   0x20u /* first token of a sentence / line */
+
+struct tok {
+    uint32_t s, e; /* [s, e) in the text */
+    uint8_t kind;  /* TK_* */
+    uint8_t fl;    /* TF_* */
+    uint16_t nd;   /* digits in the token */
+};
+
+/* ---- candidates ------------------------------------------------------------------------------ */
+
+struct cand {
+    size_t s, e;
+    uint8_t cls;  /* phi_class */
+    uint8_t src;  /* phi_source */
+    uint8_t prio; /* wins class ties when spans overlap */
+    uint8_t clin; /* a clinician's name (kept with keep_clinician_names) */
+};
+
+/* ---- identity (normalised copy, owned by the context) ---------------------------------------- */
+
+struct istr {
+    char *s; /* lower-case, owned */
+    size_t n;
+    uint8_t cls;
+};
+
+#define IDN_MAX 96
+
+struct ident {
+    struct istr words[IDN_MAX]; /* person-name tokens (lower case) */
+    size_t nwords;
+    char initials[IDN_MAX];       /* first letters of the name tokens (lower case) */
+    struct istr phrases[IDN_MAX]; /* places / address parts: lower-case tokens joined by ' ' */
+    size_t nphrases;
+    struct istr ids[IDN_MAX]; /* ids: lower-case alphanumerics only; also digit cores */
+    size_t nids;
+    struct istr digits[IDN_MAX]; /* phones, SSN: digits only */
+    size_t ndigits;
+    char *email;
+    size_t email_n;
+    int by, bm, bd; /* birth date, 0 when absent */
+};
+
+/* ---- surrogate map --------------------------------------------------------------------------- */
+
+struct mapent {
+    uint8_t cls;
+    char *real; /* owned, NUL-terminated */
+    size_t rn;
+    char *sur; /* owned, NUL-terminated */
+    size_t sn;
+};
+
+struct map {
+    struct mapent *ents;
+    size_t n, cap;
+    uint32_t *by_real; /* open addressing, index + 1 */
+    uint32_t *by_sur;
+    size_t slots;  /* power of two */
+    size_t maxsur; /* longest surrogate */
+};
+
+struct phi_ctx {
+    ms_alloc *alloc;
+    phi_mode mode;
+    int keep_clin;
+    int keep_zip3;
+    size_t max_input;
+    uint8_t key[MS_KEY_LEN];
+    int date_off;
+    struct ident id;
+    int has_id;
+    size_t counts[PHI_CLASS_COUNT];
+    struct map map;
+};
+
+/* ---- one scrub call -------------------------------------------------------------------------- */
+
+struct scan {
+    phi_ctx *ctx;
+    const char *t;
+    size_t n;
+    struct tok *tk;
+    size_t ntk, captk;
+    struct cand *c;
+    size_t nc, capc;
+    ms_rc rc; /* first failure (allocation) */
+    ms_err *err;
+};
+
+/* text.c */
+int phi__utf8_valid(const char *s, size_t n, size_t *bad);
+ms_rc phi__tokenize(struct scan *sc);
+int phi__tok_eq(const struct scan *sc, size_t i, const char *lit); /* case-insensitive */
+int phi__tok_eqc(const struct scan *sc, size_t i, char c);         /* punctuation char */
+size_t phi__tok_len(const struct scan *sc, size_t i);
+const struct phi__dict_ent *phi__tok_dict(const struct scan *sc, size_t i);
+int phi__tok_adjacent(const struct scan *sc, size_t i); /* no space between i-1 and i */
+long phi__tok_num(const struct scan *sc, size_t i);     /* value of a TK_NUM (<= 9 digits) */
+void phi__add(struct scan *sc, size_t s, size_t e, phi_class cls, phi_source src, int prio,
+              int clin);
+int phi__month(const char *s, size_t n); /* 1..12 from a month name / abbreviation, else 0 */
+
+/* detect_*.c */
+void phi__detect_bytes(struct scan *sc);   /* e-mail, URL, IP, UIDs */
+void phi__detect_numbers(struct scan *sc); /* dates, phones, SSN, ids, ZIP, ages */
+void phi__detect_dates(struct scan *sc);
+void phi__detect_names(struct scan *sc); /* names and places */
+void phi__detect_identity(struct scan *sc);
+
+/* dates.c: parse a detected date span for shifting */
+struct pdate {
+    int y, m, d; /* y == 0: no year */
+};
+int phi__date_parse(const char *s, size_t n, struct pdate *pd);
+ms_rc phi__date_shift(const char *s, size_t n, int days, ms_buf *out, ms_err *err);
+
+/* identity.c */
+ms_rc phi__ident_build(phi_ctx *ctx, const phi_identity *idn, ms_err *err);
+void phi__ident_free(phi_ctx *ctx);
+
+/* map.c / surrogate.c */
+ms_rc phi__map_put(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, const char *sur,
+                   size_t sn, ms_err *err);
+const struct mapent *phi__map_get(const phi_ctx *ctx, phi_class cls, const char *real, size_t rn);
+int phi__map_sur_taken(const phi_ctx *ctx, const char *sur, size_t sn);
+void phi__map_free(phi_ctx *ctx);
+ms_rc phi__surrogate(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, ms_buf *out,
+                     ms_err *err);
+uint32_t phi__fnv(const char *s, size_t n, int fold);
+
+#endif

@@ -1,0 +1,263 @@
+/*
+ * The scrubber's driver: context lifetime (key derivation, identity copy), and phi_scrub:
+ * validate (size, UTF-8, NUL), tokenize, run every detector, merge overlapping candidates,
+ * write the text with each merged span replaced, and report spans (class, offsets; no values).
+ * Fail closed: any error resets the output buffer, so the caller never gets raw text.
+ * Trusts: nothing in the text. Owns: the context and everything hanging off it.
+ */
+#define _DEFAULT_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const CLASS_NAMES[PHI_CLASS_COUNT] = {
+    "NAME",    "DATE",   "AGE", "ADDRESS", "LOCATION", "ZIP",         "PHONE",
+    "FAX",     "EMAIL",  "SSN", "MRN",     "ACCOUNT",  "HEALTH_PLAN", "LICENSE",
+    "VEHICLE", "DEVICE", "URL", "IP",      "ID"};
+
+const char *phi_class_name(phi_class c)
+{
+    return ((unsigned)c < PHI_CLASS_COUNT) ? CLASS_NAMES[c] : "?";
+}
+
+static size_t slen(const char *s)
+{
+    return s ? strnlen(s, 256) : 0;
+}
+
+/* Per-patient key: HMAC(site key, "phi-patient" || issuer || 0 || id), so surrogates of one
+ * patient are unlinkable to another's. */
+static ms_rc derive_keys(phi_ctx *ctx, const uint8_t *site, const phi_identity *id, ms_err *err)
+{
+    uint8_t k[MS_KEY_LEN];
+    if (site != NULL)
+        memcpy(k, site, MS_KEY_LEN);
+    else if (ms_random(k, sizeof k, err) != MS_OK)
+        return MS_E_CRYPTO;
+    const char *iss = id ? id->issuer : NULL, *pid = id ? id->patient_id : NULL;
+    char label[300];
+    size_t ni = slen(iss), np = slen(pid), o = 0;
+    memcpy(label, "phi-patient", 12);
+    o = 12;
+    memcpy(label + o, iss ? iss : "", ni);
+    o += ni;
+    label[o++] = '\0';
+    memcpy(label + o, pid ? pid : "", np);
+    o += np;
+    ms_rc rc = ms_hmac_sha256(k, MS_KEY_LEN, label, o, NULL, 0, ctx->key, err);
+    if (rc == MS_OK)
+        rc = ms_pseudo_date_offset(k, iss ? iss : "", ni, pid ? pid : "", np, &ctx->date_off, err);
+    ms_memzero(k, sizeof k);
+    ms_memzero(label, sizeof label);
+    return rc;
+}
+
+ms_rc phi_ctx_new(const phi_opts *opts, phi_ctx **out, ms_err *err)
+{
+    if (opts == NULL || out == NULL)
+        return ms_fail(err, MS_E_INVAL, "phi_ctx_new: NULL argument");
+    if (opts->mode != PHI_MODE_TAG && opts->mode != PHI_MODE_SURROGATE)
+        return ms_fail(err, MS_E_INVAL, "phi_ctx_new: unknown mode %d", (int)opts->mode);
+    phi_ctx *ctx = ms_malloc(opts->alloc, sizeof *ctx);
+    if (ctx == NULL)
+        return ms_fail(err, MS_E_NOMEM, "phi: out of memory (context)");
+    memset(ctx, 0, sizeof *ctx);
+    ctx->alloc = opts->alloc;
+    ctx->mode = opts->mode;
+    ctx->keep_clin = opts->keep_clinician_names != 0;
+    ctx->keep_zip3 = opts->keep_zip3 != 0;
+    ctx->max_input = opts->max_input ? opts->max_input : PHI_MAX_INPUT_DEFAULT;
+    if (ctx->max_input > ((size_t)1 << 31))
+        ctx->max_input = (size_t)1 << 31; /* token offsets are 32-bit */
+    ms_rc rc = derive_keys(ctx, opts->key, opts->identity, err);
+    if (rc == MS_OK && opts->identity != NULL)
+        rc = phi__ident_build(ctx, opts->identity, err);
+    if (rc != MS_OK) {
+        phi_ctx_free(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return MS_OK;
+}
+
+void phi_ctx_free(phi_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    ms_alloc *a = ctx->alloc;
+    phi__ident_free(ctx);
+    phi__map_free(ctx);
+    ms_memzero(ctx, sizeof *ctx);
+    ms_free(a, ctx);
+}
+
+void phi_ctx_counts(const phi_ctx *ctx, size_t counts[PHI_CLASS_COUNT])
+{
+    for (size_t k = 0; k < PHI_CLASS_COUNT; k++)
+        counts[k] = ctx ? ctx->counts[k] : 0;
+}
+
+size_t phi_ctx_map_size(const phi_ctx *ctx)
+{
+    return ctx ? ctx->map.n : 0;
+}
+
+int phi_ctx_date_offset(const phi_ctx *ctx)
+{
+    return ctx ? ctx->date_off : 0;
+}
+
+void phi_spans_free(phi_ctx *ctx, phi_span *spans)
+{
+    if (spans != NULL)
+        ms_free(ctx ? ctx->alloc : NULL, spans);
+}
+
+/* ---- merging --------------------------------------------------------------------------------- */
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    if (x->s != y->s)
+        return x->s < y->s ? -1 : 1;
+    if (x->e != y->e)
+        return x->e > y->e ? -1 : 1;
+    return (int)y->prio - (int)x->prio;
+}
+
+/* Merges overlapping candidates in place; the class is the highest-priority member's. A merged
+ * span is a kept clinician name only if every member is one. Returns the merged count. */
+static size_t merge(struct cand *c, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(c, n, sizeof *c, cand_cmp);
+    size_t o = 0;
+    for (size_t k = 1; k < n; k++) {
+        struct cand *cur = &c[o];
+        if (c[k].s < cur->e) {
+            if (c[k].e > cur->e)
+                cur->e = c[k].e;
+            if (c[k].prio > cur->prio) {
+                cur->cls = c[k].cls;
+                cur->prio = c[k].prio;
+                cur->src = c[k].src;
+            }
+            cur->clin = (uint8_t)(cur->clin && c[k].clin);
+            continue;
+        }
+        c[++o] = c[k];
+    }
+    return o + 1;
+}
+
+/* ---- the scrub ------------------------------------------------------------------------------- */
+
+static void scan_free(struct scan *sc)
+{
+    ms_free(sc->ctx->alloc, sc->tk);
+    ms_free(sc->ctx->alloc, sc->c);
+    sc->tk = NULL;
+    sc->c = NULL;
+}
+
+static ms_rc validate(const phi_ctx *ctx, const char *text, size_t len, ms_err *err)
+{
+    if (len > ctx->max_input)
+        return ms_fail(err, MS_E_LIMIT, "phi: input of %zu bytes over the limit of %zu", len,
+                       ctx->max_input);
+    size_t bad = 0;
+    if (len > 0 && !phi__utf8_valid(text, len, &bad))
+        return ms_fail(err, MS_E_FORMAT, "phi: invalid UTF-8 or NUL byte at offset %zu", bad);
+    return MS_OK;
+}
+
+static ms_rc detect(struct scan *sc)
+{
+    if (phi__tokenize(sc) != MS_OK)
+        return sc->rc;
+    phi__detect_bytes(sc);
+    phi__detect_dates(sc);
+    phi__detect_numbers(sc);
+    phi__detect_names(sc);
+    phi__detect_identity(sc);
+    return sc->rc;
+}
+
+static ms_rc write_out(struct scan *sc, size_t nm, ms_buf *out, phi_span *spans, size_t *ns,
+                       ms_err *err)
+{
+    phi_ctx *ctx = sc->ctx;
+    size_t pos = 0, k = 0;
+    for (size_t i = 0; i < nm; i++) {
+        const struct cand *c = &sc->c[i];
+        if (c->clin && c->cls == PHI_NAME && ctx->keep_clin)
+            continue;
+        if (ms_buf_append(out, sc->t + pos, c->s - pos, err) != MS_OK)
+            return MS_E_NOMEM;
+        size_t os = out->len;
+        ms_rc rc = phi__surrogate(ctx, (phi_class)c->cls, sc->t + c->s, c->e - c->s, out, err);
+        if (rc != MS_OK)
+            return rc;
+        if (spans != NULL)
+            spans[k] = (phi_span){(phi_class)c->cls, (phi_source)c->src, c->s, c->e, os, out->len};
+        k++;
+        pos = c->e;
+    }
+    *ns = k;
+    return ms_buf_append(out, sc->t + pos, sc->n - pos, err);
+}
+
+ms_rc phi_scrub(phi_ctx *ctx, const char *text, size_t len, ms_buf *out, phi_span **spans,
+                size_t *nspans, ms_err *err)
+{
+    if (spans != NULL)
+        *spans = NULL;
+    if (nspans != NULL)
+        *nspans = 0;
+    if (ctx == NULL || out == NULL || (text == NULL && len > 0)) {
+        if (out != NULL)
+            ms_buf_reset(out);
+        return ms_fail(err, MS_E_INVAL, "phi_scrub: NULL argument");
+    }
+    struct scan sc = {.ctx = ctx, .t = text ? text : "", .n = len, .err = err};
+    phi_span *sp = NULL;
+    size_t nm = 0, ns = 0;
+    ms_rc rc = validate(ctx, text, len, err);
+    if (rc == MS_OK)
+        rc = detect(&sc);
+    if (rc == MS_OK) {
+        nm = merge(sc.c, sc.nc);
+        if (spans != NULL && nm > 0) {
+            sp = ms_calloc(ctx->alloc, nm, sizeof *sp);
+            if (sp == NULL)
+                rc = ms_fail(err, MS_E_NOMEM, "phi: out of memory (%zu spans)", nm);
+        }
+    }
+    if (rc == MS_OK)
+        rc = write_out(&sc, nm, out, sp, &ns, err);
+    if (rc == MS_OK) {
+        for (size_t k = 0; k < ns && sp != NULL; k++)
+            ctx->counts[sp[k].cls]++;
+        if (sp == NULL)
+            for (size_t k = 0; k < nm; k++)
+                if (!(sc.c[k].clin && sc.c[k].cls == PHI_NAME && ctx->keep_clin))
+                    ctx->counts[sc.c[k].cls]++;
+    }
+    scan_free(&sc);
+    if (rc != MS_OK) {
+        ms_buf_reset(out); /* fail closed: nothing of the input survives in out */
+        ms_free(ctx->alloc, sp);
+        if (err != NULL && err->code == MS_OK)
+            ms_fail(err, rc, "phi: scrub failed");
+        return rc;
+    }
+    if (spans != NULL)
+        *spans = sp;
+    else
+        ms_free(ctx->alloc, sp);
+    if (nspans != NULL)
+        *nspans = ns;
+    return MS_OK;
+}

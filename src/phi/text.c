@@ -1,0 +1,346 @@
+/*
+ * Text primitives of the scrubber: UTF-8 validation, the one-pass tokenizer (words, numbers,
+ * mixed alphanumerics, punctuation, with case and spacing flags), token helpers, candidate
+ * collection and the dictionary lookup.
+ * Trusts: nothing in the text; token offsets are < 2^32 because input is capped far below.
+ * Owns: the token and candidate arrays of a scan (ctx allocator), freed by the scrub driver.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static int cont(unsigned char c)
+{
+    return (c & 0xC0u) == 0x80u;
+}
+
+/* One UTF-8 sequence at s[i]; returns its length or 0 when invalid (RFC 3629: no overlongs, no
+ * surrogates, <= U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t i)
+{
+    unsigned char c = s[i];
+    size_t left = n - i;
+    if (c >= 0xC2 && c <= 0xDF)
+        return (left >= 2 && cont(s[i + 1])) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (left < 3 || !cont(s[i + 1]) || !cont(s[i + 2]))
+            return 0;
+        if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] > 0x9F))
+            return 0;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (left < 4 || !cont(s[i + 1]) || !cont(s[i + 2]) || !cont(s[i + 3]))
+            return 0;
+        if ((c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] > 0x8F))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+int phi__utf8_valid(const char *str, size_t n, size_t *bad)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) {
+            if (s[i] == 0) {
+                *bad = i;
+                return 0;
+            }
+            i++;
+            continue;
+        }
+        size_t k = utf8_seq(s, n, i);
+        if (k == 0) {
+            *bad = i;
+            return 0;
+        }
+        i += k;
+    }
+    return 1;
+}
+
+/* Character classes for the tokenizer: 1 letter, 2 digit, 3 space, 4 newline, 0 other. */
+static const uint8_t *cls_table(void)
+{
+    static const uint8_t tab[256] = {
+        ['\t'] = 3, ['\n'] = 4, ['\v'] = 3, ['\f'] = 3, ['\r'] = 4, [' '] = 3, ['0'] = 2, ['1'] = 2,
+        ['2'] = 2,  ['3'] = 2,  ['4'] = 2,  ['5'] = 2,  ['6'] = 2,  ['7'] = 2, ['8'] = 2, ['9'] = 2,
+#define L(c) [c] = 1
+        L('A'),     L('B'),     L('C'),     L('D'),     L('E'),     L('F'),    L('G'),    L('H'),
+        L('I'),     L('J'),     L('K'),     L('L'),     L('M'),     L('N'),    L('O'),    L('P'),
+        L('Q'),     L('R'),     L('S'),     L('T'),     L('U'),     L('V'),    L('W'),    L('X'),
+        L('Y'),     L('Z'),     L('a'),     L('b'),     L('c'),     L('d'),    L('e'),    L('f'),
+        L('g'),     L('h'),     L('i'),     L('j'),     L('k'),     L('l'),    L('m'),    L('n'),
+        L('o'),     L('p'),     L('q'),     L('r'),     L('s'),     L('t'),    L('u'),    L('v'),
+        L('w'),     L('x'),     L('y'),     L('z'),
+#undef L
+    };
+    return tab;
+}
+
+static int grow(struct scan *sc, void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 256;
+    while (nc < need)
+        nc *= 2;
+    size_t bytes;
+    if (ms_size_mul(nc, elem, &bytes) != 0)
+        return -1;
+    void *p = ms_realloc(sc->ctx->alloc, *arr, bytes);
+    if (p == NULL) {
+        if (sc->rc == MS_OK)
+            sc->rc = ms_fail(sc->err, MS_E_NOMEM, "phi: out of memory (%zu bytes)", bytes);
+        return -1;
+    }
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+/* Upper-case test for the first code point of a word: ASCII, Latin-1 and Latin Extended-A. */
+static int upper_at(const unsigned char *s, size_t left)
+{
+    if (s[0] >= 'A' && s[0] <= 'Z')
+        return 1;
+    if (s[0] == 0xC3 && left > 1)
+        return s[1] >= 0x80 && s[1] <= 0x9E && s[1] != 0x97;
+    if (s[0] == 0xC4 && left > 1) /* Latin Extended-A: even code points are upper */
+        return (s[1] & 1u) == 0;
+    return 0;
+}
+
+static int lower_at(const unsigned char *s, size_t left)
+{
+    if (s[0] >= 'a' && s[0] <= 'z')
+        return 1;
+    if (s[0] == 0xC3 && left > 1)
+        return s[1] >= 0x9F && s[1] <= 0xBF && s[1] != 0xB7;
+    return 0;
+}
+
+static void word_token(const unsigned char *s, size_t n, size_t *i, struct tok *t)
+{
+    const uint8_t *tab = cls_table();
+    size_t j = *i;
+    unsigned nd = 0, na = 0, nup = 0, nlow = 0, ascii = 1;
+    while (j < n) {
+        unsigned char c = s[j];
+        if (c >= 0x80) {
+            if (c == 0xE2) /* U+2000..U+2FFF: punctuation such as curly quotes, dashes */
+                break;
+            size_t k = (c >= 0xF0) ? 4 : (c >= 0xE0) ? 3 : 2;
+            if (upper_at(s + j, n - j))
+                nup++;
+            else if (lower_at(s + j, n - j))
+                nlow++;
+            na++;
+            ascii = 0;
+            j += (k <= n - j) ? k : n - j;
+            continue;
+        }
+        uint8_t k = tab[c];
+        if (k == 1) {
+            na++;
+            if (c <= 'Z')
+                nup++;
+            else
+                nlow++;
+        } else if (k == 2) {
+            nd++;
+        } else {
+            break;
+        }
+        j++;
+    }
+    t->s = (uint32_t)*i;
+    t->e = (uint32_t)j;
+    t->nd = (uint16_t)(nd > 65535 ? 65535 : nd);
+    t->kind = (uint8_t)(na == 0 ? TK_NUM : (nd == 0 ? TK_WORD : TK_ALNUM));
+    t->fl = 0;
+    if (na > 0 && upper_at(s + *i, n - *i))
+        t->fl |= TF_CAP;
+    if (nup > 0 && nlow == 0)
+        t->fl |= TF_ALLCAP;
+    if (ascii)
+        t->fl |= TF_ASCII;
+    *i = j;
+}
+
+ms_rc phi__tokenize(struct scan *sc)
+{
+    const unsigned char *s = (const unsigned char *)sc->t;
+    const uint8_t *tab = cls_table();
+    size_t n = sc->n, i = 0;
+    uint8_t pend = TF_NL | TF_SENT; /* flags for the next token */
+    while (i < n) {
+        unsigned char c = s[i];
+        uint8_t k = tab[c];
+        if (k == 3 || k == 4) {
+            pend |= (uint8_t)(k == 4 ? (TF_SP | TF_NL | TF_SENT) : TF_SP);
+            i++;
+            continue;
+        }
+        if (grow(sc, (void **)&sc->tk, &sc->captk, sc->ntk + 1, sizeof *sc->tk) != 0)
+            return sc->rc;
+        struct tok *t = &sc->tk[sc->ntk++];
+        if (k == 1 || k == 2 || (c >= 0xC0 && c != 0xE2)) {
+            word_token(s, n, &i, t);
+        } else {
+            size_t len = 1;
+            if (c >= 0x80) /* a multi-byte punctuation character (validated UTF-8) */
+                len = (c >= 0xF0) ? 4 : (c >= 0xE0) ? 3 : 2;
+            if (len > n - i)
+                len = n - i;
+            t->s = (uint32_t)i;
+            t->e = (uint32_t)(i + len);
+            t->kind = TK_PUNCT;
+            t->nd = 0;
+            t->fl = TF_ASCII;
+            i += len;
+        }
+        t->fl |= pend;
+        pend = 0;
+        if (t->kind == TK_PUNCT && (c == '.' || c == '?' || c == '!' || c == ';' || c == ':'))
+            pend = TF_SENT;
+    }
+    return MS_OK;
+}
+
+size_t phi__tok_len(const struct scan *sc, size_t i)
+{
+    return sc->tk[i].e - sc->tk[i].s;
+}
+
+int phi__tok_eq(const struct scan *sc, size_t i, const char *lit)
+{
+    if (i >= sc->ntk)
+        return 0;
+    size_t n = strlen(lit);
+    if (phi__tok_len(sc, i) != n)
+        return 0;
+    const char *p = sc->t + sc->tk[i].s;
+    for (size_t k = 0; k < n; k++) {
+        char a = p[k], b = lit[k];
+        if (a >= 'A' && a <= 'Z')
+            a = (char)(a + 32);
+        if (a != b)
+            return 0;
+    }
+    return 1;
+}
+
+int phi__tok_eqc(const struct scan *sc, size_t i, char c)
+{
+    return i < sc->ntk && sc->tk[i].kind == TK_PUNCT && sc->t[sc->tk[i].s] == c;
+}
+
+int phi__tok_adjacent(const struct scan *sc, size_t i)
+{
+    return i > 0 && i < sc->ntk && sc->tk[i - 1].e == sc->tk[i].s;
+}
+
+long phi__tok_num(const struct scan *sc, size_t i)
+{
+    if (i >= sc->ntk || sc->tk[i].kind != TK_NUM || phi__tok_len(sc, i) > 9)
+        return -1;
+    long v = 0;
+    for (uint32_t k = sc->tk[i].s; k < sc->tk[i].e; k++)
+        v = v * 10 + (sc->t[k] - '0');
+    return v;
+}
+
+const struct phi__dict_ent *phi__tok_dict(const struct scan *sc, size_t i)
+{
+    if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || !(sc->tk[i].fl & TF_ASCII))
+        return NULL;
+    return phi__dict_find(sc->t + sc->tk[i].s, phi__tok_len(sc, i));
+}
+
+uint32_t phi__fnv(const char *s, size_t n, int fold)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (fold && c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c + 32);
+        h = (h ^ c) * 16777619u;
+    }
+    return h;
+}
+
+const struct phi__dict_ent *phi__dict_find(const char *s, size_t n)
+{
+    if (n == 0 || n >= 32)
+        return NULL;
+    size_t h = phi__fnv(s, n, 1) & phi__dict_mask;
+    for (;;) {
+        uint32_t v = phi__dict_slots[h];
+        if (v == 0)
+            return NULL;
+        const struct phi__dict_ent *e = &phi__dict_ents[v - 1];
+        if (e->len == n) {
+            const char *p = phi__dict_pool + e->off;
+            size_t k = 0;
+            while (k < n) {
+                char a = s[k];
+                if (a >= 'A' && a <= 'Z')
+                    a = (char)(a + 32);
+                if (a != p[k])
+                    break;
+                k++;
+            }
+            if (k == n)
+                return e;
+        }
+        h = (h + 1) & phi__dict_mask;
+    }
+}
+
+void phi__add(struct scan *sc, size_t s, size_t e, phi_class cls, phi_source src, int prio,
+              int clin)
+{
+    if (e <= s || e > sc->n)
+        return;
+    if (grow(sc, (void **)&sc->c, &sc->capc, sc->nc + 1, sizeof *sc->c) != 0)
+        return;
+    struct cand *c = &sc->c[sc->nc++];
+    c->s = s;
+    c->e = e;
+    c->cls = (uint8_t)cls;
+    c->src = (uint8_t)src;
+    c->prio = (uint8_t)prio;
+    c->clin = (uint8_t)clin;
+}
+
+int phi__month(const char *s, size_t n)
+{
+    static const char *const names[] = {
+        "january", "february", "march",      "april",   "may",       "june",
+        "july",    "august",   "september",  "october", "november",  "december",
+        "enero",   "febrero",  "marzo",      "abril",   "mayo",      "junio",
+        "julio",   "agosto",   "septiembre", "octubre", "noviembre", "diciembre"};
+    char low[16];
+    if (n < 3 || n >= sizeof low)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        low[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    low[n] = '\0';
+    for (int m = 0; m < 24; m++) {
+        const char *nm = names[m];
+        size_t len = strlen(nm);
+        if (n == len && memcmp(low, nm, n) == 0)
+            return m % 12 + 1;
+        /* abbreviations: 3 letters, or "sept" */
+        if (m < 12 && ((n == 3 && memcmp(low, nm, 3) == 0) ||
+                       (n == 4 && m == 8 && memcmp(low, "sept", 4) == 0)))
+            return m + 1;
+    }
+    return 0;
+}
