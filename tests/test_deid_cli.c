@@ -1,0 +1,261 @@
+/*
+ * End-to-end tests of `medseal deid` against what no one here wrote: make_study.py studies (all
+ * four transfer syntaxes, seeds 1-9), the fake-PHI sample files of pydicom/deid and pydicom's own
+ * test files, checked by scripts/deid-check.py (pydicom, zlib, dcmdump, dciodvfy). Also the CLI's
+ * promises: OUT inside IN refused, no overwrite without --force, unparseable files reported and
+ * never copied, the JSON summary, burned-in files held back, no PHI in what it prints.
+ * Tests that need ../shared call ms_test_shared() and SKIP without it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "test.h"
+
+#define KEYHEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define PY     "/usr/bin/python3"
+
+static int write_key(const char *dir)
+{
+    return ms_test_sh(NULL, "printf '%%s\\n' %s > %s/key && chmod 600 %s/key", KEYHEX, dir, dir);
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* make_study.py seeds 1..9 in one syntax, each de-identified and checked. */
+static int planted(const char *syntax, const char *flags, const char *dates)
+{
+    const char *shared = ms_test_shared();
+    if (shared == NULL)
+        SKIP("../shared not found");
+    const char *t = ms_test_tmpdir();
+    CHECK(write_key(t) == 0);
+    for (int seed = 1; seed <= 9; seed++) {
+        char *out = NULL;
+        CHECK(ms_test_sh(NULL,
+                         PY " %s/tools/make_study.py %s/in%d --slices 2 --size 16 --studies 2 "
+                            "--seed %d --syntax %s 2>/dev/null",
+                         shared, t, seed, seed, syntax) == 0);
+        CHECK(ms_test_sh(NULL, "%s deid --key %s/key --quiet %s %s/in%d %s/out%d > /dev/null",
+                         ms_test_medseal(), t, flags, t, seed, t, seed) == 0);
+        int rc = ms_test_sh(&out, PY " %s/scripts/deid-check.py study %s/in%d %s/out%d --dates %s",
+                            ms_test_root(), t, seed, t, seed, dates);
+        if (rc != 0)
+            fprintf(stderr, "  seed %d %s:\n%s", seed, syntax, out ? out : "");
+        free(out);
+        CHECK(rc == 0);
+    }
+    return 0;
+}
+
+TEST(test_deid_cli_planted_phi_explicit)
+{
+    return planted("explicit", "", "removed");
+}
+
+TEST(test_deid_cli_planted_phi_implicit)
+{
+    return planted("implicit", "", "removed");
+}
+
+TEST(test_deid_cli_planted_phi_bigendian)
+{
+    return planted("bigendian", "", "removed");
+}
+
+TEST(test_deid_cli_planted_phi_deflated)
+{
+    return planted("deflated", "", "removed");
+}
+
+TEST(test_deid_cli_planted_phi_modified_dates_all_options)
+{
+    return planted("explicit",
+                   "--retain-modified-dates --retain-safe-private --retain-patient-chars "
+                   "--clean-descriptors --clean-structured-content --clean-graphics",
+                   "modified");
+}
+
+TEST(test_deid_cli_refuses_out_inside_in)
+{
+    const char *t = ms_test_tmpdir();
+    CHECK(write_key(t) == 0);
+    CHECK(ms_test_sh(NULL, "mkdir -p %s/in/sub", t) == 0);
+    char *out = NULL;
+    int rc = ms_test_sh(&out, "%s deid --key %s/key %s/in %s/in/sub/out 2>&1", ms_test_medseal(), t,
+                        t, t);
+    CHECK_EQ_INT(rc, 2);
+    CHECK(out != NULL && strstr(out, "inside IN") != NULL);
+    free(out);
+    CHECK(ms_test_sh(NULL, "! test -e %s/in/sub/out", t) == 0);
+    CHECK_EQ_INT(ms_test_sh(NULL, "%s deid --key %s/key %s/in %s/in 2>/dev/null", ms_test_medseal(),
+                            t, t, t),
+                 2);
+    return 0;
+}
+
+/* A small valid DICOM file written by pydicom (independent of the codec). */
+static int make_one(const char *dir)
+{
+    return ms_test_sh(NULL,
+                      PY
+                      " -c \"import pydicom,sys; from pydicom.data import get_testdata_file as g;"
+                      " ds=pydicom.dcmread(g('CT_small.dcm')); ds.save_as('%s/in/a.dcm')\"",
+                      dir);
+}
+
+TEST(test_deid_cli_never_overwrites_without_force)
+{
+    const char *t = ms_test_tmpdir();
+    CHECK(write_key(t) == 0);
+    CHECK(ms_test_sh(NULL, "mkdir -p %s/in", t) == 0);
+    CHECK(make_one(t) == 0);
+    const char *m = ms_test_medseal();
+    CHECK(ms_test_sh(NULL, "%s deid --key %s/key --quiet %s/in %s/out >/dev/null", m, t, t, t) ==
+          0);
+    char *out = NULL;
+    CHECK_EQ_INT(ms_test_sh(&out, "%s deid --key %s/key --quiet %s/in %s/out", m, t, t, t), 1);
+    CHECK(out != NULL && strstr(out, "exists") != NULL);
+    free(out);
+    CHECK(ms_test_sh(NULL, "%s deid --key %s/key --quiet --force %s/in %s/out >/dev/null", m, t, t,
+                     t) == 0);
+    /* single file mode, and no temporary files left behind */
+    CHECK(ms_test_sh(NULL, "%s deid --key %s/key --quiet %s/in/a.dcm %s/single.dcm >/dev/null", m,
+                     t, t, t) == 0);
+    CHECK(ms_test_sh(NULL, "test -f %s/single.dcm", t) == 0);
+    CHECK(ms_test_sh(NULL, "test $(ls -A %s/out | wc -l) -eq 1", t) == 0);
+    return 0;
+}
+
+TEST(test_deid_cli_unparseable_reported_never_copied)
+{
+    const char *t = ms_test_tmpdir();
+    CHECK(write_key(t) == 0);
+    CHECK(ms_test_sh(NULL, "mkdir -p %s/in", t) == 0);
+    CHECK(make_one(t) == 0);
+    /* a DICOM file cut in the middle of its pixel data, and a text file */
+    CHECK(ms_test_sh(NULL, "head -c 2000 %s/in/a.dcm > %s/in/cut.dcm", t, t) == 0);
+    CHECK(ms_test_sh(NULL, "echo 'Patient Vandermolen notes' > %s/in/notes.txt", t) == 0);
+    char *out = NULL;
+    int rc = ms_test_sh(&out, "%s deid --key %s/key --quiet %s/in %s/out 2>&1", ms_test_medseal(),
+                        t, t, t);
+    CHECK_EQ_INT(rc, 1); /* the cut DICOM file is an error */
+    CHECK(out != NULL && strstr(out, "error: cut.dcm") != NULL);
+    CHECK(strstr(out, "skipped: notes.txt (not DICOM)") != NULL);
+    CHECK(strstr(out, "Vandermolen") == NULL);
+    free(out);
+    CHECK(ms_test_sh(NULL,
+                     "test -f %s/out/a.dcm && ! test -e %s/out/cut.dcm && "
+                     "! test -e %s/out/notes.txt",
+                     t, t, t) == 0);
+    return 0;
+}
+
+TEST(test_deid_cli_json_summary_and_bad_key)
+{
+    const char *t = ms_test_tmpdir();
+    CHECK(write_key(t) == 0);
+    CHECK(ms_test_sh(NULL, "mkdir -p %s/in", t) == 0);
+    CHECK(make_one(t) == 0);
+    char *out = NULL;
+    CHECK(ms_test_sh(&out, "%s deid --key %s/key --json %s/in %s/out", ms_test_medseal(), t, t,
+                     t) == 0);
+    json_error_t je;
+    json_t *j = out ? json_loads(out, 0, &je) : NULL;
+    free(out);
+    CHECK(j != NULL);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(j, "files"), "written")), 1);
+    CHECK(json_integer_value(json_object_get(json_object_get(j, "actions"), "uids_replaced")) > 0);
+    CHECK(json_integer_value(json_object_get(j, "bytes_out")) > 0);
+    json_decref(j);
+    /* a key file that is not 64 hex characters: one line, non-zero */
+    CHECK(ms_test_sh(NULL, "echo nothex > %s/badkey", t) == 0);
+    out = NULL;
+    CHECK(ms_test_sh(&out, "%s deid --key %s/badkey %s/in %s/out2 2>&1", ms_test_medseal(), t, t,
+                     t) != 0);
+    CHECK(out != NULL && strchr(out, '\n') == strrchr(out, '\n'));
+    free(out);
+    CHECK(ms_test_sh(NULL, "%s deid %s/in %s/out3 2>/dev/null", ms_test_medseal(), t, t) == 2);
+    return 0;
+}
+
+TEST(test_deid_cli_pydicom_deid_samples)
+{
+    const char *shared = ms_test_shared();
+    if (shared == NULL)
+        SKIP("../shared not found");
+    const char *t = ms_test_tmpdir();
+    CHECK(write_key(t) == 0);
+    char *out = NULL;
+    int rc = ms_test_sh(&out, "%s deid --key %s/key --quiet %s/data/dicom/samples/deid %s/out",
+                        ms_test_medseal(), t, shared, t);
+    CHECK_EQ_INT(rc, 0);
+    /* the ultrasound carries BurnedInAnnotation=YES: held back and listed */
+    CHECK(out != NULL && strstr(out, "needs review: ultrasounds_GREYSCALE_IMAGE.dcm") != NULL);
+    free(out);
+    CHECK(ms_test_sh(NULL, "! test -e %s/out/ultrasounds_GREYSCALE_IMAGE.dcm", t) == 0);
+    out = NULL;
+    rc = ms_test_sh(&out, PY " %s/scripts/deid-check.py files %s/data/dicom/samples/deid %s/out",
+                    ms_test_root(), shared, t);
+    if (rc != 0)
+        fprintf(stderr, "%s", out ? out : "");
+    free(out);
+    CHECK(rc == 0);
+    /* --allow-burned-in lets it through */
+    CHECK(ms_test_sh(NULL,
+                     "%s deid --key %s/key --quiet --allow-burned-in "
+                     "%s/data/dicom/samples/deid %s/out2 >/dev/null",
+                     ms_test_medseal(), t, shared, t) == 0);
+    CHECK(ms_test_sh(NULL, "test -f %s/out2/ultrasounds_GREYSCALE_IMAGE.dcm", t) == 0);
+    return 0;
+}
+
+TEST(test_deid_cli_pydicom_test_files_with_identity)
+{
+    static const char dir[] = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
+    if (!exists(dir))
+        SKIP("Debian python3-pydicom test files not installed");
+    const char *t = ms_test_tmpdir();
+    CHECK(write_key(t) == 0);
+    static const char *files[] = {"CT_small.dcm",
+                                  "MR_small.dcm",
+                                  "MR_small_bigendian.dcm",
+                                  "MR_small_implicit.dcm",
+                                  "rtplan.dcm",
+                                  "rtstruct.dcm",
+                                  "rtdose.dcm",
+                                  "test-SR.dcm",
+                                  "reportsi.dcm",
+                                  "priv_SQ.dcm",
+                                  "nested_priv_SQ.dcm",
+                                  "image_dfl.dcm",
+                                  "ExplVR_BigEnd.dcm",
+                                  "JPEG2000.dcm",
+                                  "waveform_ecg.dcm",
+                                  "liver_1frame.dcm",
+                                  "UN_sequence.dcm",
+                                  "emri_small.dcm"};
+    CHECK(ms_test_sh(NULL, "mkdir -p %s/in", t) == 0);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        (void)ms_test_sh(NULL, "cp %s/%s %s/in/ 2>/dev/null", dir, files[i], t);
+    char *out = NULL;
+    int rc =
+        ms_test_sh(&out, "%s deid --key %s/key --quiet %s/in %s/out", ms_test_medseal(), t, t, t);
+    if (rc != 0)
+        fprintf(stderr, "%s", out ? out : "");
+    free(out);
+    CHECK_EQ_INT(rc, 0);
+    out = NULL;
+    rc = ms_test_sh(&out, PY " %s/scripts/deid-check.py files %s/in %s/out", ms_test_root(), t, t);
+    if (rc != 0)
+        fprintf(stderr, "%s", out ? out : "");
+    free(out);
+    CHECK(rc == 0);
+    return 0;
+}
