@@ -3,10 +3,11 @@
 Generates the DICOM data dictionary C table (src/dicom/dict.c reads it) from DCMTK's dicom.dic
 (data/dicom/dicom.dic, tab-separated: Tag VR Keyword VM Version) at build time.
 Trusts: the dictionary file named on the command line (a repository file). Owns: its output file.
-Usage: gen-dicom-dict.py dicom.dic out.c
+Usage: gen-dicom-dict.py dicom.dic out.c [private.tsv]
 Output: dcm__dict[] (exact tags sorted by tag, then range entries), dcm__dict_vr[] (numeric VR
 code per entry; pseudo codes for ambiguous VRs), dcm__dict_range[] (group/element ranges) and
-dcm__dict_kw[] (entry indices sorted by keyword).
+dcm__dict_kw[] (entry indices sorted by keyword); from private.tsv (data/dicom, exported from
+pydicom's private dictionary) dcm__priv[] sorted by creator, for implicit-VR private tags.
 """
 import re
 import sys
@@ -87,8 +88,45 @@ def main():
     o.append("const uint16_t dcm__dict_kw[] = {")
     o.append("    " + ", ".join(str(i) for i in order) + ",")
     o.append("};")
+    o += private_table(sys.argv[3] if len(sys.argv) > 3 else None)
     with open(out, "w", encoding="utf-8") as fh:
         fh.write("\n".join(o) + "\n")
+
+
+def c_str(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def private_table(path):
+    """Rows (creator, key, vr): key ggggeeee, ggggxxee or ggxxxxee (pydicom's lookup order)."""
+    rows = []
+    if path:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("#") or not line.strip():
+                    continue
+                creator, key, vr = line.rstrip("\n").split("\t")[:3]
+                vr = vr.split("_")[0].split(" ")[0]
+                if len(vr) != 2 or not vr.isupper():
+                    continue
+                if re.fullmatch(r"[0-9a-f]{8}", key):
+                    kind, grp, el = 0, int(key[:4], 16), int(key[4:], 16)
+                elif re.fullmatch(r"[0-9a-f]{4}xx[0-9a-f]{2}", key):
+                    kind, grp, el = 1, int(key[:4], 16), int(key[6:], 16)
+                elif re.fullmatch(r"[0-9a-f]{2}xxxx[0-9a-f]{2}", key):
+                    kind, grp, el = 2, int(key[:2], 16) << 8, int(key[6:], 16)
+                else:
+                    continue
+                rows.append((creator.encode("utf-8"), kind, grp, el, vr))
+    rows.sort()
+    o = ["const struct dcm__priv_entry dcm__priv[] = {"]
+    for creator, kind, grp, el, vr in rows:
+        o.append("    {%s, 0x%04x, 0x%04x, %d, %s}," % (c_str(creator.decode("utf-8")), grp, el, kind, vr_code(vr)))
+    if not rows:
+        o.append("    {\"\", 0, 0, 0, 0},")
+    o.append("};")
+    o.append("const size_t dcm__priv_n = %d;" % len(rows))
+    return o
 
 
 if __name__ == "__main__":

@@ -223,6 +223,17 @@ typedef struct dcm_json_opts {
 ms_rc dcm_dataset_to_json(const dcm_dataset *ds, const dcm_json_opts *opts, json_t **out,
                           ms_err *err);
 
+/* As dcm_dataset_to_json, streamed as compact JSON text appended to out (no tree is built;
+ * what `medseal dump` prints). */
+ms_rc dcm_dataset_json_write(const dcm_dataset *ds, const dcm_json_opts *opts, ms_buf *out,
+                             ms_err *err);
+
+/* A one-line-per-element text view like dcmdump's: "(0010,0010) PN [Doe^John]  # 8, 1
+ * PatientName", items and sequences indented. Meta first when include_meta. Values are shown
+ * (this is for the user's own terminal, never for logs). Appends to out. */
+ms_rc dcm_file_dump_text(dcm_file *f, int include_meta, int include_pixels, ms_buf *out,
+                         ms_err *err);
+
 /* ---- dictionary (PS3.6, generated at build time) ---- */
 
 typedef struct dcm_dict_entry {

@@ -210,3 +210,45 @@ uint8_t dcm__vr_pad(uint16_t vr)
         return 0;
     return ' ';
 }
+
+/* ---- private dictionary (pydicom datadict.get_private_entry order) ---- */
+
+static int creator_cmp(const char *a, const char *b, size_t bn)
+{
+    size_t an = strlen(a);
+    int c = memcmp(a, b, an < bn ? an : bn);
+    if (c != 0)
+        return c;
+    return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
+uint16_t dcm__private_vr(const char *creator, size_t n, uint32_t tag)
+{
+    size_t lo = 0, hi = dcm__priv_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (creator_cmp(dcm__priv[mid].creator, creator, n) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint16_t g = DCM_GROUP(tag), e = DCM_ELEMENT(tag);
+    uint16_t best = 0;
+    int best_kind = 3;
+    for (size_t i = lo; i < dcm__priv_n && creator_cmp(dcm__priv[i].creator, creator, n) == 0;
+         i++) {
+        const struct dcm__priv_entry *p = &dcm__priv[i];
+        int match = 0;
+        if (p->kind == 0)
+            match = p->group == g && p->elem == e;
+        else if (p->kind == 1)
+            match = p->group == g && p->elem == (e & 0xFFu);
+        else
+            match = p->group == (g & 0xFF00u) && p->elem == (e & 0xFFu);
+        if (match && p->kind < best_kind) {
+            best = p->vr;
+            best_kind = p->kind;
+        }
+    }
+    return best;
+}

@@ -28,6 +28,18 @@ extern const size_t dcm__dict_n_exact;
 extern const uint16_t dcm__dict_vr[];
 extern const struct dcm__dict_range dcm__dict_range[];
 extern const uint16_t dcm__dict_kw[];
+/* Private dictionary (pydicom's, from GDCM): sorted by creator (byte order). kind 0: exact
+ * element; 1: (gggg,xxEE); 2: (GGxx,xxEE) with group's high byte in group. */
+struct dcm__priv_entry {
+    const char *creator;
+    uint16_t group, elem;
+    uint8_t kind;
+    uint16_t vr;
+};
+extern const struct dcm__priv_entry dcm__priv[];
+extern const size_t dcm__priv_n;
+/* VR of a private tag for this creator (value, trimmed), or 0 when not in the dictionary. */
+uint16_t dcm__private_vr(const char *creator, size_t n, uint32_t tag);
 
 /* Pseudo VR codes of ambiguous dictionary entries (DCMTK's lower-case codes), resolved by the
  * reader as pydicom does (PS3.5 A.1, PS3.3 C.7.6.3). */

@@ -123,8 +123,25 @@ static int is_private(uint32_t tag)
     return (DCM_GROUP(tag) & 1u) != 0;
 }
 
+/* VR of a private data element from the private dictionary, via its creator (PS3.5 7.8.1). */
+static uint16_t private_vr(const dcm_dataset *ds, uint32_t tag)
+{
+    uint16_t el = DCM_ELEMENT(tag);
+    if (el < 0x1000)
+        return DCM_VR_UN;
+    const dcm_elem *c = dcm_dataset_find(ds, DCM_TAG(DCM_GROUP(tag), el >> 8));
+    if (c == NULL || c->value == NULL || (c->flags & DCM__F_SEQ))
+        return DCM_VR_UN;
+    const uint8_t *p = c->value;
+    size_t n = c->len;
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == 0))
+        n--;
+    uint16_t vr = n ? dcm__private_vr((const char *)p, n, tag) : 0;
+    return (vr != 0 && dcm__vr_known(vr)) ? vr : DCM_VR_UN;
+}
+
 /* The VR of an element read without one (implicit VR; PS3.5 6.2.2 for private tags). */
-static uint16_t implicit_vr(uint32_t tag, int *ambig)
+static uint16_t implicit_vr(const dcm_dataset *ds, uint32_t tag, int *ambig)
 {
     *ambig = 0;
     if (is_private(tag)) {
@@ -133,7 +150,7 @@ static uint16_t implicit_vr(uint32_t tag, int *ambig)
             return DCM_VR_UL;
         if (el >= 0x10 && el <= 0xFF)
             return DCM_VR_LO;
-        return DCM_VR_UN;
+        return private_vr(ds, tag);
     }
     uint16_t vr = dcm__dict_vr_of(tag);
     if (vr == 0)
@@ -263,21 +280,28 @@ static ms_rc read_undefined(rctx *c, ms_rd *r, dcm_elem *e, int implicit, int as
     return read_until_delim(c, r, e);
 }
 
-/* The VR the element is kept with; public UN gets the dictionary VR (pydicom's
- * replace_un_with_known_vr). Sets *seq when the value is to be parsed as a sequence. */
-static uint16_t element_vr(const hdr *h, int *ambig)
+/* The VR the element is kept with. UN gets the VR the dictionary knows (pydicom's
+ * replace_un_with_known_vr): public tags from the data dictionary, private ones from the
+ * private dictionary through their creator. The value bytes stay as they are (UN values are
+ * little endian implicit-VR encodings, PS3.5 6.2.2). */
+static uint16_t element_vr(const dcm_dataset *ds, const hdr *h, int *ambig)
 {
     *ambig = 0;
     if (h->vr == 0)
-        return implicit_vr(h->tag, ambig);
-    if (h->vr == DCM_VR_UN && !is_private(h->tag)) {
-        uint16_t d = dcm__dict_vr_of(h->tag);
-        if (d != 0 && d != DCM__VR_NA) {
-            *ambig = (d == DCM__VR_XS || d == DCM__VR_OX || d == DCM__VR_PX || d == DCM__VR_LT);
-            return d;
-        }
+        return implicit_vr(ds, h->tag, ambig);
+    if (h->vr != DCM_VR_UN)
+        return h->vr;
+    if (is_private(h->tag)) { /* creator: LO (PS3.5 7.8.1); data: the private dictionary */
+        uint16_t el = DCM_ELEMENT(h->tag);
+        return (el >= 0x10 && el <= 0xFF) ? DCM_VR_LO : private_vr(ds, h->tag);
     }
-    return h->vr;
+    if (h->len >= 0xFFFF && h->len != DCM_UNDEFINED_LENGTH)
+        return DCM_VR_UN; /* pydicom leaves long UN values alone */
+    uint16_t d = dcm__dict_vr_of(h->tag);
+    if (d == 0 || d == DCM__VR_NA)
+        return DCM_VR_UN;
+    *ambig = (d == DCM__VR_XS || d == DCM__VR_OX || d == DCM__VR_PX || d == DCM__VR_LT);
+    return d;
 }
 
 static ms_rc read_element(rctx *c, ms_rd *r, dcm_dataset *ds, const hdr *h, int implicit,
@@ -287,7 +311,7 @@ static ms_rc read_element(rctx *c, ms_rd *r, dcm_dataset *ds, const hdr *h, int 
     if (++f->nelems > DCM_MAX_ELEMS)
         return fail_at(c, MS_E_LIMIT, h->off, h->tag, "too many elements");
     int ambig;
-    uint16_t vr = element_vr(h, &ambig);
+    uint16_t vr = element_vr(ds, h, &ambig);
     dcm_elem *e = dcm__elem_new(f, h->tag, vr);
     if (e == NULL)
         return ms_fail(c->err, MS_E_NOMEM, "out of memory (element)");
@@ -497,6 +521,13 @@ static ms_rc parse_body(rctx *c, ms_rd *r, size_t max_total)
         guess_syntax(f, r->p, r->left);
     else
         syntax_from_uid(f);
+    if (!f->has_meta && r->left >= 4) {
+        c->big = f->big_endian;
+        uint32_t t = ld_tag(c, r->p);
+        if (DCM_GROUP(t) > 0x0010 && dcm__dict_vr_of(t) == 0)
+            return fail_at(c, MS_E_FORMAT, 0, t,
+                           "not DICOM (no preamble and the first tag is not a known tag)");
+    }
     if (f->deflated) {
         ms_rc rc = inflate_all(f, r->p, r->left, max_total, c->err);
         if (rc)
