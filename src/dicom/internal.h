@@ -117,6 +117,8 @@ struct dcm_file {
     dcm_dataset meta;
     dcm_dataset ds;
     char ts[68];
+    uint8_t preamble[128]; /* the input's preamble (written back unchanged) */
+    int has_preamble;
     int big_endian, explicit_vr, has_meta, deflated;
     int truncated_at_pixels; /* stop_before_pixels stopped at (7FE0,0010) */
     size_t nelems;

@@ -561,6 +561,10 @@ static ms_rc parse(dcm_file *f, const uint8_t *p, size_t n, const dcm_read_opts 
     ms_rc rc = MS_OK;
     if (ms != SIZE_MAX) {
         f->has_meta = 1;
+        if (ms == 132) {
+            memcpy(f->preamble, p, 128);
+            f->has_preamble = 1;
+        }
         (void)ms_rd_skip(&r, ms);
         rc = parse_meta(&c, &r);
     }
