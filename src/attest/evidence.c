@@ -541,17 +541,17 @@ static ms_rc cbor_head(ms_buf *b, uint8_t major, uint64_t v, ms_err *err)
     uint8_t h[9];
     size_t n = 1;
     if (v < 24) {
-        h[0] = (uint8_t)(major << 5 | v);
+        h[0] = (uint8_t)((unsigned)major << 5 | (unsigned)v);
     } else if (v <= 0xff) {
-        h[0] = (uint8_t)(major << 5 | 24);
+        h[0] = (uint8_t)((unsigned)major << 5 | 24u);
         h[1] = (uint8_t)v;
         n = 2;
     } else if (v <= 0xffff) {
-        h[0] = (uint8_t)(major << 5 | 25);
+        h[0] = (uint8_t)((unsigned)major << 5 | 25u);
         ms_store_u16be(h + 1, (uint16_t)v);
         n = 3;
     } else {
-        h[0] = (uint8_t)(major << 5 | 26);
+        h[0] = (uint8_t)((unsigned)major << 5 | 26u);
         ms_store_u32be(h + 1, (uint32_t)v);
         n = 5;
     }

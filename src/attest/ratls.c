@@ -97,7 +97,7 @@ ms_rc att__ratls_check(const uint8_t *cert, size_t len, json_t *out, ms_err *err
     const ASN1_OCTET_STRING *os = att__cert_ext(x, ATT_RATLS_OID);
     ms_rd r = {os ? ASN1_STRING_get0_data(os) : NULL, os ? (size_t)ASN1_STRING_length(os) : 0};
     uint64_t tag, n;
-    ms_slice quote, claims;
+    ms_slice quote = {0}, claims = {0};
     uint8_t spki[32], pk[32], ch[32];
     ms_rc rc = MS_OK;
     if (os == NULL)
@@ -110,7 +110,9 @@ ms_rc att__ratls_check(const uint8_t *cert, size_t len, json_t *out, ms_err *err
     else if (att_spki_sha256_pkey(X509_get0_pubkey(x), spki, err) != MS_OK)
         rc = MS_E_FORMAT;
     /* REPORTDATA sits at 368 in SGX v3 quotes (48 + 320) and at 568 in TDX v4 (48 + 520) */
-    size_t rd_off = quote.len >= 2 && ms_load_u16le(quote.p) == 3 ? 368 : 568;
+    size_t rd_off = 568;
+    if (rc == MS_OK && quote.len >= 2 && ms_load_u16le(quote.p) == 3)
+        rd_off = 368;
     if (rc == MS_OK && quote.len < rd_off + 64)
         rc = ms_fail(err, MS_E_TRUNC, "RA-TLS: quote too short for REPORTDATA");
     if (rc == MS_OK) {
