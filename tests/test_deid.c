@@ -810,8 +810,12 @@ TEST(test_deid_alloc_failure_sweep)
         deid_ctx_free(ctx);
         dcm_file_free(f);
         CHECK_EQ_INT(atomic_load(&a.in_use), 0);
-        if (rc == MS_OK)
+        if (rc == MS_OK) {
+            /* success only once no allocation failed: no failure was swallowed */
+            CHECK(atomic_load(&a.count) < a.fail_at);
+            CHECK(n > 5);
             return 0;
+        }
     }
     return 1;
 }

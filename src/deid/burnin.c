@@ -178,30 +178,39 @@ ms_rc deid_ctx_load_burnin(deid_ctx *ctx, const char *path, ms_err *err)
 
 /* ---- screening ---- */
 
-static int text_is(const dcm_dataset *ds, uint32_t tag, const char *want, ms_buf *b)
+/* *is = the text of tag equals want; errors other than "absent" are returned (fail closed). */
+static ms_rc text_is(const dcm_dataset *ds, uint32_t tag, const char *want, ms_buf *b, int *is,
+                     ms_err *err)
 {
     ms_buf_reset(b);
-    if (dcm_dataset_text(ds, tag, b, NULL) != MS_OK)
-        return 0;
-    return b->len == strlen(want) && memcmp(b->p, want, b->len) == 0;
+    ms_rc rc = deid__text_or_empty(ds, tag, b, err);
+    *is = rc == MS_OK && b->len == strlen(want) && memcmp(b->p, want, b->len) == 0;
+    return rc;
 }
 
-/* Why this file needs review, or NULL. */
-static const char *suspect(const dcm_dataset *ds, ms_buf *b)
+/* OUT: *why, the reason this file needs review, or NULL. */
+static ms_rc suspect(const dcm_dataset *ds, ms_buf *b, const char **why, ms_err *err)
 {
     static const char *const classes[] = {
         "1.2.840.10008.5.1.4.1.1.7",   "1.2.840.10008.5.1.4.1.1.7.1", "1.2.840.10008.5.1.4.1.1.7.2",
         "1.2.840.10008.5.1.4.1.1.7.3", "1.2.840.10008.5.1.4.1.1.7.4", "1.2.840.10008.5.1.4.1.1.6.1",
         "1.2.840.10008.5.1.4.1.1.6.2", "1.2.840.10008.5.1.4.1.1.3.1",
     };
-    if (text_is(ds, DCM_TAG(0x0028, 0x0301), "YES", b))
-        return "BurnedInAnnotation=YES";
-    if (text_is(ds, DCM_TAG(0x0008, 0x0060), "US", b))
-        return "modality US";
-    for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
-        if (text_is(ds, DCM_TAG(0x0008, 0x0016), classes[i], b))
-            return i < 5 ? "secondary capture" : "ultrasound SOP class";
-    return NULL;
+    int is = 0;
+    *why = NULL;
+    ms_rc rc = text_is(ds, DCM_TAG(0x0028, 0x0301), "YES", b, &is, err);
+    if (rc == MS_OK && is)
+        *why = "BurnedInAnnotation=YES";
+    if (rc == MS_OK && *why == NULL)
+        rc = text_is(ds, DCM_TAG(0x0008, 0x0060), "US", b, &is, err);
+    if (rc == MS_OK && *why == NULL && is)
+        *why = "modality US";
+    for (size_t i = 0; rc == MS_OK && *why == NULL && i < sizeof classes / sizeof classes[0]; i++) {
+        rc = text_is(ds, DCM_TAG(0x0008, 0x0016), classes[i], b, &is, err);
+        if (rc == MS_OK && is)
+            *why = i < 5 ? "secondary capture" : "ultrasound SOP class";
+    }
+    return rc;
 }
 
 static int contains_ci(const ms_buf *hay, const char *needle)
@@ -319,15 +328,15 @@ ms_rc deid__burnin(struct deid_walk *w, dcm_file *f, ms_err *err)
     dcm_dataset *ds = dcm_file_dataset(f);
     ms_buf b;
     ms_buf_init(&b, NULL, 1 << 12);
-    const char *why = suspect(ds, &b);
+    const char *why = NULL;
+    ms_rc rc = suspect(ds, &b, &why, err);
     ms_buf_free(&b);
-    if (why == NULL)
-        return MS_OK;
+    if (rc != MS_OK || why == NULL)
+        return rc;
     snprintf(w->res->reason, sizeof w->res->reason, "%s", why);
     struct geometry g;
     int geo = geometry(ds, &g) == 0;
     const struct deid_burnin_rule *r = match(w->ctx, ds, geo ? g.cols : 0, geo ? g.rows : 0);
-    ms_rc rc = MS_OK;
     if (r != NULL && blank_pixels(ds, r, err, &rc)) {
         w->res->blanked = 1;
         return deid__set_ascii(ds, DCM_TAG(0x0028, 0x0301), DCM_VR_CS, "NO", err);

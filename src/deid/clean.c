@@ -58,20 +58,26 @@ static const uint32_t ident_tags[DEID_IDENT_COUNT] = {
     DCM_TAG(0x0008, 0x1010), /* StationName */
 };
 
-void deid__clean_begin(struct deid_walk *w, const dcm_dataset *ds)
+ms_rc deid__clean_begin(struct deid_walk *w, const dcm_dataset *ds, ms_err *err)
 {
     memset(w->ident, 0, sizeof w->ident);
     w->phi = NULL;
     if (!w->needs_clean)
-        return;
+        return MS_OK;
     ms_buf b;
     ms_buf_init(&b, NULL, 1 << 16);
-    for (size_t i = 0; i < DEID_IDENT_COUNT; i++) {
+    ms_rc rc = MS_OK;
+    for (size_t i = 0; rc == MS_OK && i < DEID_IDENT_COUNT; i++) {
         ms_buf_reset(&b);
-        if (dcm_dataset_text(ds, ident_tags[i], &b, NULL) == MS_OK && b.len > 0)
-            w->ident[i] = ms_strndup(NULL, (const char *)b.p, b.len); /* NULL: not used */
+        rc = deid__text_or_empty(ds, ident_tags[i], &b, err);
+        if (rc == MS_OK && b.len > 0) {
+            w->ident[i] = ms_strndup(NULL, (const char *)b.p, b.len);
+            if (w->ident[i] == NULL)
+                rc = ms_fail(err, MS_E_NOMEM, "identity: out of memory");
+        }
     }
     ms_buf_free(&b);
+    return rc; /* an incomplete identity would let variants through: fail the file */
 }
 
 void deid__clean_end(struct deid_walk *w)

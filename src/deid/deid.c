@@ -72,7 +72,8 @@ ms_rc deid_file_apply(const deid_ctx *ctx, dcm_file *f, deid_result *res, ms_err
         rc = ms_pseudo_patient(ctx->key, NULL, 0, "", 0, w.pseudonym, err);
     if (rc == MS_OK && has == 0)
         rc = ms_pseudo_date_offset(ctx->key, NULL, 0, "", 0, &w.date_offset, err);
-    deid__clean_begin(&w, ds);
+    if (rc == MS_OK)
+        rc = deid__clean_begin(&w, ds, err);
     if (rc == MS_OK)
         rc = deid__burnin(&w, f, err);
     if (rc == MS_OK)

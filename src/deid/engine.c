@@ -244,6 +244,16 @@ static ms_rc element(struct deid_walk *w, dcm_dataset *ds, uint32_t tag, const c
     return apply(w, ds, e, deid__resolve_compound(a), pseudo, mode, depth, err);
 }
 
+/* The text of tag into b; absent or empty reads as "" (MS_OK), other failures are errors. */
+ms_rc deid__text_or_empty(const dcm_dataset *ds, uint32_t tag, ms_buf *b, ms_err *err)
+{
+    ms_err local = {0};
+    ms_rc rc = dcm_dataset_text(ds, tag, b, &local);
+    if (rc == MS_E_NOTFOUND)
+        return MS_OK;
+    return rc == MS_OK ? MS_OK : ms_fail(err, rc, "%s", local.msg);
+}
+
 int deid__patient_pseudonym(struct deid_walk *w, const dcm_dataset *ds, char out[MS_PSEUDO_MAX],
                             int *date_offset, ms_err *err)
 {
@@ -253,11 +263,12 @@ int deid__patient_pseudonym(struct deid_walk *w, const dcm_dataset *ds, char out
     int found = dcm_dataset_find(ds, TAG_PATIENT_ID) != NULL;
     ms_rc rc = MS_OK;
     if (found) {
-        /* absent or empty values read as "": one pseudonym for "no id" */
-        (void)dcm_dataset_text(ds, TAG_PATIENT_ID, &id, NULL);
-        (void)dcm_dataset_text(ds, TAG_ISSUER, &issuer, NULL);
-        rc = ms_pseudo_patient(w->ctx->key, (const char *)issuer.p, issuer.len, (const char *)id.p,
-                               id.len, out, err);
+        rc = deid__text_or_empty(ds, TAG_PATIENT_ID, &id, err);
+        if (rc == MS_OK)
+            rc = deid__text_or_empty(ds, TAG_ISSUER, &issuer, err);
+        if (rc == MS_OK)
+            rc = ms_pseudo_patient(w->ctx->key, (const char *)issuer.p, issuer.len,
+                                   (const char *)id.p, id.len, out, err);
         if (rc == MS_OK && date_offset != NULL)
             rc = ms_pseudo_date_offset(w->ctx->key, (const char *)issuer.p, issuer.len,
                                        (const char *)id.p, id.len, date_offset, err);

@@ -105,11 +105,13 @@ int deid__is_text_vr(uint16_t vr);
 ms_rc deid__private(struct deid_walk *w, dcm_dataset *ds, ms_err *err);
 
 /* clean.c: C on a text value through the scrubber; removes the attribute when it cannot. */
-void deid__clean_begin(struct deid_walk *w, const dcm_dataset *ds);
+ms_rc deid__clean_begin(struct deid_walk *w, const dcm_dataset *ds, ms_err *err);
 void deid__clean_end(struct deid_walk *w);
 ms_rc deid__clean_text(struct deid_walk *w, dcm_dataset *ds, const dcm_elem *e, ms_err *err);
 
 /* engine.c */
+/* The text of tag into b; absent or empty reads as "" (MS_OK), other failures are errors. */
+ms_rc deid__text_or_empty(const dcm_dataset *ds, uint32_t tag, ms_buf *b, ms_err *err);
 enum deid_mode { DEID_MODE_NORMAL = 0, DEID_MODE_CLEAN = 1, DEID_MODE_DUMMY = 2 };
 ms_rc deid__walk(struct deid_walk *w, dcm_dataset *ds, const char *pseudonym, int mode,
                  size_t depth, ms_err *err);
