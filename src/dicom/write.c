@@ -293,7 +293,9 @@ static int meta_value(const dcm_file *f, uint32_t tag, const uint8_t **p, size_t
         *p = (const uint8_t *)IMPL_CLASS_UID;
         *n = strlen(IMPL_CLASS_UID);
         return 1;
-    case DCM_TAG(0x0002, 0x0013):
+    case DCM_TAG(0x0002, 0x0013): /* ours only alongside our class UID (Type 3) */
+        if (dcm_dataset_find(&f->meta, DCM_TAG(0x0002, 0x0012)) != NULL)
+            return 0;
         *p = (const uint8_t *)IMPL_VERSION;
         *n = strlen(IMPL_VERSION);
         return 1;
@@ -412,6 +414,8 @@ static ms_rc deflate_tail(ms_buf *b, size_t start, ms_err *err)
         ms_memzero(b->p + start, n);
         b->len = start;
         rc = ms_buf_append(b, z.p, z.len, err);
+        if (rc == MS_OK && (z.len & 1u)) /* PS3.5 A.5: padded to an even length */
+            rc = ms_buf_append_byte(b, 0, err);
     }
     ms_buf_free(&z);
     return rc;
