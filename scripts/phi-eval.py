@@ -257,12 +257,14 @@ def eval_study(binary, seeds, identity):
         od = os.path.join(tmp, "s%d" % seed)
         subprocess.run([PY, os.path.join(SHARED, "tools/make_study.py"), od, "--slices", "2",
                         "--size", "32", "--studies", "3", "--seed", str(seed)],
-                       check=True, stdout=subprocess.DEVNULL)
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         man = json.load(open(os.path.join(od, "manifest.json")))
         idf = os.path.join(od, "identity.json")
         json.dump({"identity": man["identity"]}, open(idf, "w"))
         for k in range(1, len(man["studies"]) + 1):
             phi = set(man["planted_phi"]) | set(man["planted_dates"].get("study_%d" % k, []))
+            # the same people written "First Last" in running text
+            phi |= {" ".join(reversed(v.split("^"))) for v in phi if "^" in v}
             for v in man["planted_dates"].values():
                 phi |= set(v)
             note = open(os.path.join(od, "study_%d" % k, "notes.txt"), encoding="utf-8").read()

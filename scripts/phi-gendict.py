@@ -2,8 +2,8 @@
 """Build step of src/phi: turns data/names/{first,last,words,streets,street_suffixes}.txt into one
 C file with a static open-addressing hash table (FNV-1a over lower-case ASCII) and surrogate
 lists, so the scrubber needs no file at run time and holds no mutable global state.
-Usage: phi-gendict.py DATA_DIR OUT.c. Trusts the data files (they are in the repository)."""
-import sys
+Usage: phi-gendict.py DATA_DIR OUT.c (DATA_DIR/../phi/places.txt: places). Trusts the data files (they are in the repository)."""
+import re, sys
 
 FNV_OFF, FNV_PRIME = 2166136261, 16777619
 
@@ -29,7 +29,12 @@ def main():
     first, last, words = load(d + "/first.txt"), load(d + "/last.txt"), load(d + "/words.txt")
     sfx = [l.strip() for l in open(d + "/street_suffixes.txt") if l.strip()]
     streets = [l.strip() for l in open(d + "/streets.txt") if l.strip()]
-    keys = sorted(set(first) | set(last) | set(words) | set(sfx))
+    places = set()
+    for l in open(d + "/../phi/places.txt", encoding="utf-8"):
+        if l.startswith("#") or not l.strip():
+            continue
+        places.add(" ".join(re.sub(r"[^a-z0-9]+", " ", l.strip().lower()).split()))
+    keys = sorted(set(first) | set(last) | set(words) | set(sfx) | places)
     keys = [k for k in keys if 0 < len(k) < 32]
     size = 1
     while size < 2 * len(keys):
@@ -38,7 +43,7 @@ def main():
     pool, ents = [], []
     off = 0
     for i, k in enumerate(keys):
-        flags = 1 if k in sfx else 0
+        flags = (1 if k in sfx else 0) | (16 if k in places else 0)
         ents.append((off, len(k), min(words.get(k, 0), 255), flags, min(first.get(k, 0), 65535) if k in first else 0,
                      min(last.get(k, 0), 65535) if k in last else 0, k in first, k in last))
         pool.append(k)

@@ -95,7 +95,7 @@ static size_t month_first(const struct scan *sc, size_t i)
     if (!month_tok(sc, i))
         return 0;
     size_t j = skip_opt(sc, i + 1, '.');
-    if (day_tok(sc, j) && !is_num(sc, j + 1, 1, 9)) {
+    if (day_tok(sc, j) && !(is_num(sc, j + 1, 1, 3) && !phi__tok_eqc(sc, j + 1, ','))) {
         j++;
         size_t k = skip_opt(sc, j, ',');
         if (year_tok(sc, k))
@@ -222,12 +222,33 @@ static int packed(const struct scan *sc, size_t i)
     return r == 2 || r == 4;
 }
 
+/* "last Friday", "next week", "this December": relative date elements. */
+static size_t relative(const struct scan *sc, size_t i)
+{
+    static const char *const W[] = {"last", "next", "this", "past", "previous", "coming", NULL};
+    static const char *const U[] = {NULL}; /* "last week" / "last month" are not date elements */
+    int hit = 0;
+    for (size_t k = 0; W[k] != NULL; k++)
+        hit |= phi__tok_eq(sc, i, W[k]);
+    if (!hit || i + 1 >= sc->ntk)
+        return 0;
+    size_t j = i + 1;
+    if (weekday_tok(sc, j) || month_tok(sc, j))
+        return j + 1;
+    for (size_t k = 0; U[k] != NULL; k++)
+        if (phi__tok_eq(sc, j, U[k]))
+            return j + 1;
+    return 0;
+}
+
 void phi__detect_dates(struct scan *sc)
 {
     for (size_t i = 0; i < sc->ntk; i++) {
         size_t e = 0, s = i;
         if (sc->tk[i].kind == TK_WORD) {
             e = month_first(sc, i);
+            if (e == 0)
+                e = relative(sc, i);
             if (e == 0 && weekday_tok(sc, i)) { /* "Tuesday the 14th" */
                 size_t j = skip_opt(sc, i + 1, ',');
                 if (phi__tok_eq(sc, j, "the") && day_tok(sc, j + 1) &&

@@ -64,13 +64,20 @@ static int eponym(const struct scan *sc, size_t i)
     }
     if (phi__tok_eqc(sc, j, '-') && j + 1 < sc->ntk && (sc->tk[j + 1].fl & TF_CAP))
         j += 2; /* Stevens-Johnson syndrome */
-    return in_list(sc, j, MEDNOUN);
+    if (in_list(sc, j, MEDNOUN))
+        return 1;
+    /* "McGill Pain Index", "Glasgow Coma Scale" */
+    return j + 1 < sc->ntk && (sc->tk[j].fl & TF_CAP) && in_list(sc, j + 1, MEDNOUN);
 }
 
 static int initial(const struct scan *sc, size_t i)
 {
-    return i < sc->ntk && sc->tk[i].kind == TK_WORD && phi__tok_len(sc, i) == 1 &&
-           (sc->tk[i].fl & TF_CAP) && !phi__tok_eq(sc, i, "a") && !phi__tok_eq(sc, i, "i");
+    if (!(i < sc->ntk && sc->tk[i].kind == TK_WORD && phi__tok_len(sc, i) == 1 &&
+          (sc->tk[i].fl & TF_CAP)))
+        return 0;
+    if (phi__tok_eq(sc, i, "a") || phi__tok_eq(sc, i, "i")) /* the article, the pronoun */
+        return phi__tok_eqc(sc, i + 1, '.') && phi__tok_adjacent(sc, i + 1);
+    return 1;
 }
 
 /* How name-like token i is on its own. */
@@ -103,6 +110,19 @@ static int is_first(const struct scan *sc, size_t i)
 {
     const struct phi__dict_ent *d = phi__tok_dict(sc, i);
     return d != NULL && (d->flags & PHI_DICT_FIRST) && d->first > 0;
+}
+
+static int first_common(const struct scan *sc, size_t i)
+{
+    const struct phi__dict_ent *d = phi__tok_dict(sc, i);
+    return d != NULL && (d->flags & PHI_DICT_FIRST) && d->first >= 50 &&
+           (sc->tk[i].fl & TF_CAP) && !(sc->tk[i].fl & TF_ALLCAP) && !in_list(sc, i, NOT_NAMES);
+}
+
+static int last_common(const struct scan *sc, size_t i)
+{
+    const struct phi__dict_ent *d = phi__tok_dict(sc, i);
+    return d != NULL && (d->flags & PHI_DICT_LAST) && d->last >= 50 && (sc->tk[i].fl & TF_CAP);
 }
 
 static int title_before(const struct scan *sc, size_t i, int *clin)
@@ -215,15 +235,16 @@ static size_t caret(struct scan *sc, size_t i)
 static size_t person(struct scan *sc, size_t i)
 {
     int clin = 0, nm = namey(sc, i);
-    if (nm == NM_NONE && !initial(sc, i))
-        return 0;
-    if (eponym(sc, i))
-        return 0;
-    if (title_before(sc, i, &clin)) {
+    if (title_before(sc, i, &clin) && (sc->tk[i].fl & TF_CAP) &&
+        (!in_list(sc, i, NOT_NAMES) || initial(sc, i))) {
         size_t e = run_end(sc, i, 3, 1);
         add_name(sc, i, e, clin, 45);
         return e;
     }
+    if (nm == NM_NONE && !initial(sc, i))
+        return 0;
+    if (eponym(sc, i))
+        return 0;
     size_t e = run_end(sc, i, 4, 0);
     if (postnominal(sc, e + 1)) {
         add_name(sc, i, e, 1, 45);
@@ -241,12 +262,21 @@ static size_t person(struct scan *sc, size_t i)
         inits += initial(sc, k) ? 1 : 0;
     }
     int sent = (sc->tk[i].fl & TF_SENT) != 0;
+    if (eponym(sc, e + 1) && !cue)
+        return 0; /* "Lou Gehrig's disease" */
+    /* a lone possessive surname without a cue is an eponym: "Ludwig's angina", "Alzheimer's" */
+    if (ntoks == 1 && !cue && (phi__tok_eqc(sc, e + 1, '\'') || (e + 1 < sc->ntk && phi__tok_len(sc, e + 1) == 3 && (unsigned char)sc->t[sc->tk[e + 1].s] == 0xE2)) && phi__tok_eq(sc, e + 2, "s"))
+        return 0;
     int ok = 0;
     if (cue && (strong + unknown > 0 || (nm == NM_WEAK && ntoks >= 2)))
         ok = 1;
     else if (ntoks >= 2 && first && (strong >= 1 || (nm == NM_WEAK && unknown >= 1)) &&
              ntoks > inits && (nm != NM_UNKNOWN))
         ok = 1; /* John Smith, Anna S., Mark Lindqvist */
+    else if (ntoks >= 2 && first_common(sc, i) && e > i)
+        ok = 1; /* Jack Smith, Frank L.: a frequent first name before a surname or initial */
+    else if (ntoks == 2 && inits == 1 && initial(sc, e) && last_common(sc, i))
+        ok = 1; /* Smith J. */
     else if (ntoks >= 2 && strong >= 2)
         ok = 1;
     else if (ntoks >= 2 && strong >= 1 && unknown >= 1 && !sent)
@@ -381,6 +411,138 @@ static size_t city_state(struct scan *sc, size_t i)
     return j;
 }
 
+static int prep_before(const struct scan *sc, size_t i)
+{
+    static const char *const P[] = {"at", "in", "from", "to", "near", "en", "visited", "via",
+                                    NULL};
+    return i > 0 && !(sc->tk[i].fl & TF_NL) && in_list(sc, i - 1, P) &&
+           !(sc->tk[i - 1].fl & TF_CAP);
+}
+
+/* The longest known place (city, borough, health institution) starting at token i: tokens
+ * joined by spaces or by '-', '.', '\'' as in "Cedars-Sinai", "St. Louis", "Women's". */
+static size_t place_len(const struct scan *sc, size_t i, size_t *ntok)
+{
+    char key[32];
+    size_t o = 0, j = i, best = 0, nt = 0;
+    for (size_t w = 0; w < 5 && j < sc->ntk; w++) {
+        const struct tok *t = &sc->tk[j];
+        if (t->kind == TK_PUNCT || !(t->fl & TF_ASCII) || (j > i && (t->fl & TF_NL)))
+            break;
+        size_t len = t->e - t->s;
+        if (o + len + 1 >= sizeof key)
+            break;
+        if (o > 0)
+            key[o++] = ' ';
+        for (size_t k = 0; k < len; k++) {
+            char c = sc->t[t->s + k];
+            key[o++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        }
+        const struct phi__dict_ent *d = phi__dict_find(key, o);
+        if (d != NULL && (d->flags & PHI_DICT_PLACE)) {
+            best = j;
+            nt = w + 1;
+        }
+        j++;
+        while (j < sc->ntk && sc->tk[j].kind == TK_PUNCT && phi__tok_adjacent(sc, j) &&
+               strchr("-.'", sc->t[sc->tk[j].s]) != NULL)
+            j++;
+    }
+    *ntok = nt;
+    return nt ? best : 0;
+}
+
+static size_t known_place(struct scan *sc, size_t i)
+{
+    if (!(sc->tk[i].fl & TF_CAP))
+        return 0;
+    size_t nt, e = place_len(sc, i, &nt);
+    if (nt == 0)
+        return 0;
+    if (nt == 1 && !prep_before(sc, i)) {
+        const struct phi__dict_ent *d = phi__tok_dict(sc, i);
+        int common = d != NULL && (d->flags & (PHI_DICT_WORD | PHI_DICT_FIRST | PHI_DICT_LAST)) &&
+                     !((d->flags & PHI_DICT_WORD) && d->word_level >= 50 &&
+                       !(d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST)));
+        if (common || (sc->tk[i].fl & TF_SENT) || eponym(sc, i))
+            return 0;
+    }
+    /* "UCSF Med Ctr", "Chicago clinic": the facility words after it belong to the place */
+    size_t j = e + 1;
+    while (j < sc->ntk && !(sc->tk[j].fl & TF_NL) && sc->tk[j].kind == TK_WORD &&
+           in_list(sc, j, FACILITY)) {
+        e = j;
+        j++;
+        if (phi__tok_eqc(sc, j, '.') && phi__tok_adjacent(sc, j))
+            j++;
+    }
+    phi__add(sc, sc->tk[i].s, sc->tk[e].e, PHI_LOCATION, PHI_SRC_DICT, 36, 0);
+    return e;
+}
+
+static const char *const REGIONS[] = {
+    "america", "usa", "us", "canada", "mexico", "europe", "asia", "africa", "australia",
+    "china", "india", "japan", "korea", "brazil", "germany", "france", "spain", "italy",
+    "england", "britain", "uk", "ireland", "scotland", "russia", "israel", "egypt", "nigeria",
+    "kenya", "ethiopia", "pakistan", "bangladesh", "vietnam", "philippines", "indonesia",
+    "thailand", "iran", "iraq", "syria", "turkey", "greece", "poland", "ukraine", "sweden",
+    "norway", "denmark", "finland", "netherlands", "belgium", "switzerland", "austria",
+    "portugal", "argentina", "chile", "colombia", "peru", "venezuela", "cuba", "haiti",
+    "jamaica", "guatemala", "honduras", "salvador", "nicaragua", "puerto", "alaska", "hawaii",
+    "midwest", "northeast", "southeast", "southwest", "northwest", "appalachia", NULL};
+
+/* A capitalised run after a locative preposition: "seen at Cedar Crest on ...". */
+static size_t prep_place(struct scan *sc, size_t i)
+{
+    if (!prep_before(sc, i) || !capword(sc, i) || sc->tk[i].kind != TK_WORD)
+        return 0;
+    size_t j = i, e = i, n = 0, odd = 0, fac = 0;
+    while (j < sc->ntk && n < 4 && capword(sc, j) && sc->tk[j].kind == TK_WORD &&
+           !(j > i && (sc->tk[j].fl & TF_NL))) {
+        if (in_list(sc, j, NOT_NAMES) || phi__month(sc->t + sc->tk[j].s, phi__tok_len(sc, j)) ||
+            eponym(sc, j))
+            return 0;
+        const struct phi__dict_ent *d = phi__tok_dict(sc, j);
+        if (in_list(sc, j, FACILITY))
+            fac++;
+        else if (d == NULL || !(d->flags & PHI_DICT_WORD) || d->word_level >= 40 ||
+                 (d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST | PHI_DICT_PLACE)))
+            odd++;
+        e = j;
+        n++;
+        j++;
+        if ((phi__tok_eqc(sc, j, '-') || phi__tok_eqc(sc, j, '.')) && phi__tok_adjacent(sc, j) &&
+            capword(sc, j + 1))
+            j++;
+    }
+    if ((sc->tk[i].fl & TF_ALLCAP) && n == 1 && phi__tok_len(sc, i) <= 5)
+        return 0; /* "in ICU", "at ER", "to GOLD guidelines" */
+    if (n == 1 && (phi__state_tok(sc, i) || in_list(sc, i, REGIONS)))
+        return 0; /* states and countries are not PHI */
+    if (in_list(sc, e + 1, MEDNOUN))
+        return 0;
+    if (odd == 0 && !(n >= 2 && fac >= 1) && !(n >= 2 && fac == 0))
+        return 0;
+    phi__add(sc, sc->tk[i].s, sc->tk[e].e, PHI_LOCATION, PHI_SRC_DICT, 33, 0);
+    return e;
+}
+
+/* "CT CHEST W/O CONTRAST - LINDQVIST": a descriptor ending in an upper-case name. */
+static size_t trailing_caps(struct scan *sc, size_t i)
+{
+    const struct tok *t = &sc->tk[i];
+    if (!(t->fl & TF_ALLCAP) || t->e - t->s < 4 || i < 2 || !phi__tok_eqc(sc, i - 1, '-') ||
+        !(t->fl & TF_SP) || namey(sc, i) == NM_NONE)
+        return 0;
+    size_t j = i + 1;
+    if (j < sc->ntk && phi__tok_eqc(sc, j, '^'))
+        return 0;
+    if (j < sc->ntk && !(sc->tk[j].fl & TF_NL) && !phi__tok_eqc(sc, j, ','))
+        return 0;
+    add_name(sc, i, i, 0, 38);
+    return i;
+}
+
 void phi__detect_names(struct scan *sc)
 {
     for (size_t i = 0; i < sc->ntk; i++) {
@@ -390,9 +552,15 @@ void phi__detect_names(struct scan *sc)
         if (e == 0)
             e = facility(sc, i);
         if (e == 0)
+            e = known_place(sc, i);
+        if (e == 0)
             e = city_state(sc, i);
         if (e == 0)
+            e = prep_place(sc, i);
+        if (e == 0)
             e = person(sc, i);
+        if (e == 0)
+            e = trailing_caps(sc, i);
         if (e > i)
             i = e;
     }

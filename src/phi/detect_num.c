@@ -375,7 +375,7 @@ static size_t ids(struct scan *sc, size_t i)
             allnum = 0;
     }
     /* year ranges and plain numbers: 2019-2021, 1,000 */
-    int ok = (alpha && digits >= 3) || (hash && digits >= 3) || (allnum && e == i && digits >= 7) ||
+    int ok = (alpha && digits >= 4) || (hash && digits >= 3) || (allnum && e == i && digits >= 7) ||
              (allnum && e > i && digits >= 8 && sc->tk[i].nd >= 3);
     if (allnum && e > i && digits == 8 && phi__tok_len(sc, i) == 4)
         ok = 0;
@@ -617,6 +617,8 @@ void phi__detect_numbers(struct scan *sc)
         const struct tok *t = &sc->tk[i];
         if (t->kind == TK_WORD) {
             size_t e = pobox(sc, i);
+            if (e == 0 && phi__tok_adjacent(sc, i + 1) && phi__tok_len(sc, i) <= 6)
+                e = ids(sc, i);
             if (e)
                 i = e;
             continue;

@@ -1,6 +1,7 @@
 # src/phi: generates the dictionary tables from data/names/ (scripts/phi-gendict.py).
 set(_phi_gen ${CMAKE_BINARY_DIR}/gen/phi/phi_dict.c)
-file(GLOB _phi_data CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/data/names/*.txt)
+file(GLOB _phi_data CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/data/names/*.txt
+     ${CMAKE_SOURCE_DIR}/data/phi/*.txt)
 add_custom_command(
   OUTPUT ${_phi_gen}
   COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/gen/phi
