@@ -29,6 +29,10 @@ _gw_probe(_audit audit audit_log_open audit_log_append audit_log_close audit_log
           audit_master_key)
 _gw_probe(_attest attest att_provider_open att_provider_free att_provider_kind
           att_provider_attested att_spki_sha256_cert att_evidence_json att_evidence_hash)
+# -DGW_WITHOUT="analyst;phi" treats modules as absent (while a module's tree does not compile).
+foreach(_m ${GW_WITHOUT})
+  set(_${_m} 0)
+endforeach()
 set_source_files_properties(${MS_MODULE_DIR}/seams.c PROPERTIES COMPILE_DEFINITIONS
   "GW_HAVE_PHI=${_phi};GW_HAVE_DICOM=${_dicom};GW_HAVE_ANALYST=${_analyst};GW_HAVE_AUDIT=${_audit};GW_HAVE_ATTEST=${_attest}")
 message(STATUS "gateway seams: phi=${_phi} dicom=${_dicom} analyst=${_analyst} audit=${_audit} attest=${_attest}")

@@ -1,0 +1,781 @@
+/*
+ * Gateway end-to-end tests: a real `medseal serve` (in-process gw_server_start, and the CLI for
+ * SIGTERM) on 127.0.0.1 with an ephemeral port and a test CA, driven by curl, openssl s_client,
+ * python3's ssl module (slow clients), the official openai npm SDK (tests/node) and a recording
+ * test upstream (tests/upstream/server.mjs). Checks TLS 1.3 only, roles, TOTP, limits, STOW-RS,
+ * the analyst, PHI never reaching the upstream, re-identification by role, quirk normalisation
+ * and that no error leaks a value. Every server and upstream a test starts, it stops.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "gateway/internal.h"
+#include "medseal/gateway.h"
+#include "test.h"
+
+struct env {
+    char dir[512], ca[600], cert[600], key[600], state[600], rec[600];
+    gw_config cfg;
+    gw_server *srv;
+    uint16_t port;
+    pid_t up_pid;
+    uint16_t up_port;
+    char up_url[128];
+    gw_new_key clin, res, aud, adm, slow;
+};
+
+static int make_certs(struct env *e)
+{
+    snprintf(e->ca, sizeof e->ca, "%s/ca.pem", e->dir);
+    snprintf(e->cert, sizeof e->cert, "%s/srv.pem", e->dir);
+    snprintf(e->key, sizeof e->key, "%s/srv.key", e->dir);
+    return ms_test_sh(
+        NULL,
+        "cd '%s' && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:"
+        "FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf && "
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
+        "-out ca.pem -subj /CN=medseal-test-ca -days 2 2>/dev/null && "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out "
+        "srv.csr -subj /CN=localhost 2>/dev/null && "
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
+        "-days 2 -extfile ext.cnf 2>/dev/null",
+        e->dir);
+}
+
+static int start_upstream(struct env *e)
+{
+    char *out = NULL;
+    snprintf(e->rec, sizeof e->rec, "%s/upstream.jsonl", e->dir);
+    if (ms_test_sh(&out, "node '%s/tests/upstream/server.mjs' '%s' > '%s/up.port' 2>&1 & echo $!",
+                   ms_test_root(), e->rec, e->dir) != 0 ||
+        out == NULL)
+        return -1;
+    e->up_pid = (pid_t)atoi(out);
+    free(out);
+    for (int i = 0; i < 100 && e->up_port == 0; i++) { /* bounded: 10 s */
+        char *p = NULL;
+        usleep(100000);
+        if (ms_test_sh(&p, "sed -n 's/^PORT //p' '%s/up.port'", e->dir) == 0 && p && *p)
+            e->up_port = (uint16_t)atoi(p);
+        free(p);
+    }
+    snprintf(e->up_url, sizeof e->up_url, "http://127.0.0.1:%u/v1", e->up_port);
+    return e->up_port ? 0 : -1;
+}
+
+static int make_keys(struct env *e)
+{
+    gw_keystore *ks = NULL;
+    if (gw_keystore_open(e->state, &ks, NULL) != MS_OK)
+        return -1;
+    int bad = gw_keystore_create(ks, GW_ROLE_CLINICIAN, 0, 0, &e->clin, NULL) ||
+              gw_keystore_create(ks, GW_ROLE_RESEARCHER, 0, 0, &e->res, NULL) ||
+              gw_keystore_create(ks, GW_ROLE_AUDITOR, 0, 0, &e->aud, NULL) ||
+              gw_keystore_create(ks, GW_ROLE_ADMIN, 0, 0, &e->adm, NULL) ||
+              gw_keystore_create(ks, GW_ROLE_RESEARCHER, 0, 2, &e->slow, NULL);
+    gw_keystore_close(ks);
+    return bad ? -1 : 0;
+}
+
+/* Sets up certificates, keys and (with_upstream) the recording upstream; cfg gets test limits. */
+static int setup(struct env *e, int with_upstream)
+{
+    memset(e, 0, sizeof *e);
+    snprintf(e->dir, sizeof e->dir, "%s", ms_test_tmpdir());
+    snprintf(e->state, sizeof e->state, "%s/state", e->dir);
+    if (make_certs(e) != 0 || make_keys(e) != 0)
+        return -1;
+    gw_config_defaults(&e->cfg);
+    e->cfg.listen = "127.0.0.1:0";
+    e->cfg.cert_path = e->cert;
+    e->cfg.key_path = e->key;
+    e->cfg.state_dir = e->state;
+    e->cfg.insecure_no_attestation = 1;
+    e->cfg.max_body = 1 << 20;
+    e->cfg.idle_timeout_s = 2;
+    e->cfg.request_timeout_s = 2;
+    e->cfg.upstream_timeout_s = 10;
+    if (with_upstream) {
+        if (start_upstream(e) != 0)
+            return -1;
+        e->cfg.upstream = e->up_url;
+    }
+    return 0;
+}
+
+static int start(struct env *e)
+{
+    ms_err err = {0};
+    if (gw_server_start(&e->cfg, &e->srv, &err) != MS_OK) {
+        fprintf(stderr, "  start: %s\n", err.msg);
+        return -1;
+    }
+    e->port = gw_server_port(e->srv);
+    return e->port ? 0 : -1;
+}
+
+static void teardown(struct env *e)
+{
+    gw_server_stop(e->srv, 5);
+    e->srv = NULL;
+    if (e->up_pid > 0) {
+        kill(e->up_pid, SIGTERM);
+        e->up_pid = 0;
+    }
+}
+
+/* One HTTPS request with curl. Returns the status (0 when curl failed); *body / *hdrs owned. */
+static int req(struct env *e, const char *method, const char *path, const char *key,
+               const char *extra, const char *body, char **rbody, char **rhdrs)
+{
+    char *out = NULL, bf[700], hf[700], inf[700];
+    static int seq;
+    seq++;
+    snprintf(bf, sizeof bf, "%s/resp%d.body", e->dir, seq);
+    snprintf(hf, sizeof hf, "%s/resp%d.hdr", e->dir, seq);
+    snprintf(inf, sizeof inf, "%s/req%d.json", e->dir, seq);
+    if (body != NULL) {
+        FILE *f = fopen(inf, "w");
+        if (f == NULL)
+            return 0;
+        fputs(body, f);
+        fclose(f);
+    }
+    ms_test_sh(&out,
+               "curl -sS --max-time 30 --cacert '%s' -o '%s' -D '%s' -w '%%{http_code}' -X %s "
+               "%s%s%s %s %s%s%s https://127.0.0.1:%u%s",
+               e->ca, bf, hf, method, key ? "-H 'Authorization: Bearer " : "", key ? key : "",
+               key ? "'" : "", extra ? extra : "",
+               body ? "-H 'Content-Type: application/json' --data-binary '@" : "", body ? inf : "",
+               body ? "'" : "", e->port, path);
+    int status = out ? atoi(out) : 0;
+    free(out);
+    if (rbody != NULL)
+        ms_test_sh(rbody, "cat '%s' 2>/dev/null", bf);
+    if (rhdrs != NULL)
+        ms_test_sh(rhdrs, "cat '%s' 2>/dev/null", hf);
+    return status;
+}
+
+static int has(const char *hay, const char *needle)
+{
+    return hay != NULL && strstr(hay, needle) != NULL;
+}
+
+static const char *CHAT_ANALYST = "{\"model\":\"medical-records-analyst\",\"messages\":[{\"role\":"
+                                  "\"user\",\"content\":\"8 mm solid nodule, right upper "
+                                  "lobe.\"}]}";
+
+TEST(test_gw_server_tls13_only_and_headers)
+{
+    struct env e;
+    char *b = NULL, *h = NULL, *o = NULL;
+    CHECK(setup(&e, 0) == 0);
+    CHECK(start(&e) == 0);
+    CHECK_EQ_INT(req(&e, "GET", "/healthz", NULL, NULL, NULL, &b, &h), 200);
+    CHECK(has(b, "\"attestation\":\"UNATTESTED\""));
+    CHECK(has(h, "X-Medseal-Attestation: UNATTESTED"));
+    CHECK(has(h, "Strict-Transport-Security: max-age="));
+    CHECK(!has(h, "Server:") && !has(h, "server:"));
+    free(b), free(h);
+    /* TLS 1.2 and older refused; TLS 1.3 with a non-AEAD-GCM/ChaCha suite (CCM) refused */
+    CHECK(ms_test_sh(NULL, "curl -sS --cacert '%s' --tls-max 1.2 https://127.0.0.1:%u/healthz",
+                     e.ca, e.port) != 0);
+    CHECK(ms_test_sh(NULL,
+                     "openssl s_client -connect 127.0.0.1:%u -tls1_3 -ciphersuites "
+                     "TLS_AES_128_CCM_SHA256 </dev/null 2>&1 | grep -q 'Cipher is TLS_AES'",
+                     e.port) != 0);
+    CHECK(ms_test_sh(&o,
+                     "openssl s_client -connect 127.0.0.1:%u -CAfile '%s' </dev/null 2>/dev/null "
+                     "| grep -E '^(New|    Protocol|Verify return code)'",
+                     e.port, e.ca) == 0);
+    CHECK(has(o, "TLSv1.3") && has(o, "Verify return code: 0"));
+    free(o);
+    /* attestation evidence binds the nonce and this TLS key */
+    CHECK_EQ_INT(req(&e, "GET", "/v1/attestation?nonce=00ff10", NULL, NULL, NULL, &b, NULL), 200);
+    CHECK(ms_test_sh(&o,
+                     "openssl x509 -in '%s' -pubkey -noout | openssl pkey -pubin -outform DER | "
+                     "sha256sum | cut -c1-64",
+                     e.cert) == 0);
+    o[64] = '\0';
+    CHECK(has(b, o));
+    CHECK(has(b, "\"nonce\":\"00ff10\""));
+    free(b), free(o);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/attestation?nonce=xyz", NULL, NULL, NULL, NULL, NULL), 400);
+    teardown(&e);
+    return 0;
+}
+
+TEST(test_gw_server_auth_roles_totp)
+{
+    struct env e;
+    char *b = NULL, extra[128];
+    uint8_t secret[20];
+    CHECK(setup(&e, 0) == 0);
+    CHECK(start(&e) == 0);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/models", NULL, NULL, NULL, &b, NULL), 401);
+    CHECK(has(b, "\"code\":\"invalid_api_key\""));
+    free(b);
+    char wrong[GW_KEY_TEXT_MAX];
+    snprintf(wrong, sizeof wrong, "%s", e.clin.text);
+    wrong[20] = wrong[20] == 'a' ? 'b' : 'a';
+    CHECK_EQ_INT(req(&e, "GET", "/v1/models", wrong, NULL, NULL, &b, NULL), 401);
+    CHECK(!has(b, wrong) && !has(b, e.clin.text + 17));
+    free(b);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/models", e.clin.text, NULL, NULL, &b, NULL), 200);
+    CHECK(has(b, "medical-records-analyst"));
+    free(b);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/confidential/models", e.res.text, NULL, NULL, NULL, NULL),
+                 200);
+    /* wrong role */
+    CHECK_EQ_INT(req(&e, "GET", "/metrics", e.res.text, NULL, NULL, &b, NULL), 403);
+    CHECK(has(b, "permission_denied"));
+    free(b);
+    CHECK_EQ_INT(
+        req(&e, "POST", "/v1/chat/completions", e.aud.text, NULL, CHAT_ANALYST, NULL, NULL), 403);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.clin.text, NULL, NULL, NULL, NULL), 403);
+    CHECK_EQ_INT(req(&e, "GET", "/metrics", e.aud.text, NULL, NULL, &b, NULL), 200);
+    CHECK(has(b, "medseal_requests_total{route=\"/v1/models\",status=\"401\",role=\"none\"} 2"));
+    CHECK(has(b, "medseal_request_duration_seconds_bucket"));
+    free(b);
+    /* admin: TOTP required */
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, NULL, NULL, &b, NULL), 403);
+    CHECK(has(b, "totp_required"));
+    free(b);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, "-H 'X-Medseal-TOTP: 000000'", NULL,
+                     NULL, NULL),
+                 403);
+    gw_key_info info;
+    gw_keystore *ks = NULL;
+    CHECK(gw_keystore_open(e.state, &ks, NULL) == MS_OK);
+    CHECK(gw_keystore_auth(ks, e.adm.text, strlen(e.adm.text), time(NULL), &info, secret, NULL) ==
+          MS_OK);
+    gw_keystore_close(ks);
+    uint32_t code = 0;
+    CHECK(gw_totp(secret, 20, GW_TOTP_SHA1, (uint64_t)time(NULL), 30, 6, &code, NULL) == MS_OK);
+    snprintf(extra, sizeof extra, "-H 'X-Medseal-TOTP: %06u'", code);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, extra, NULL, &b, NULL), 200);
+    CHECK(has(b, e.clin.id) && !has(b, e.clin.text));
+    free(b);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/admin/keys", e.adm.text, extra,
+                     "{\"role\":\"researcher\",\"expires_in\":3600}", &b, NULL),
+                 201);
+    json_t *j = json_loads(b, 0, NULL);
+    free(b);
+    const char *nk = json_string_value(json_object_get(j, "key"));
+    CHECK(nk != NULL);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/models", nk, NULL, NULL, NULL, NULL), 200);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/admin/keys/%s", json_string_value(json_object_get(j, "id")));
+    CHECK_EQ_INT(req(&e, "DELETE", path, e.adm.text, extra, NULL, NULL, NULL), 200);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/models", nk, NULL, NULL, NULL, NULL), 401);
+    json_decref(j);
+    CHECK_EQ_INT(
+        req(&e, "POST", "/v1/admin/keys", e.adm.text, extra, "{\"role\":\"king\"}", NULL, NULL),
+        400);
+    teardown(&e);
+    return 0;
+}
+
+TEST(test_gw_server_limits_and_errors)
+{
+    struct env e;
+    char *b = NULL, *h = NULL;
+    CHECK(setup(&e, 0) == 0);
+    e.cfg.max_body = 4096;
+    CHECK(start(&e) == 0);
+    /* 413: declared too big, and too big without a declared length (chunked) */
+    char *big = malloc(9000);
+    memset(big, 'a', 8999);
+    big[8999] = '\0';
+    memcpy(big, "{\"model\":\"x\",\"messages\":\"", 25);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, big, &b, NULL), 413);
+    CHECK(has(b, "request_too_large") && !has(b, "aaaa"));
+    free(b);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text,
+                     "-H 'Transfer-Encoding: chunked'", big, NULL, NULL),
+                 413);
+    free(big);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/nothing", e.clin.text, NULL, NULL, NULL, NULL), 404);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/chat/completions", e.clin.text, NULL, NULL, NULL, NULL), 405);
+    /* 400 with param, no value echoed */
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL,
+                     "{\"model\":\"medical-records-analyst\",\"messages\":[{\"role\":\"patient "
+                     "Jane Roe\",\"content\":\"x\"}]}",
+                     &b, NULL),
+                 400);
+    CHECK(has(b, "\"param\":\"messages[0].role\"") && !has(b, "Jane"));
+    free(b);
+    CHECK_EQ_INT(
+        req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, "{\"model\":", &b, NULL), 400);
+    free(b);
+    /* unknown model without an upstream */
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL,
+                     "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                     &b, NULL),
+                 404);
+    CHECK(has(b, "model_not_found"));
+    free(b);
+    /* per-key rate limit: 2 per minute */
+    CHECK_EQ_INT(req(&e, "GET", "/v1/models", e.slow.text, NULL, NULL, NULL, NULL), 200);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/models", e.slow.text, NULL, NULL, NULL, NULL), 200);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/models", e.slow.text, NULL, NULL, &b, &h), 429);
+    CHECK(has(b, "rate_limit_exceeded"));
+    CHECK(has(h, "Retry-After: "));
+    free(b), free(h);
+    teardown(&e);
+    return 0;
+}
+
+/* A client that sends part of a request and stalls, or trickles its body: the server must close
+ * the connection by itself (idle / request time limits), without answering with any value. */
+TEST(test_gw_server_slow_client_timed_out)
+{
+    struct env e;
+    char *o = NULL;
+    CHECK(setup(&e, 0) == 0);
+    CHECK(start(&e) == 0);
+    CHECK(ms_test_sh(
+              &o,
+              "/usr/bin/python3 - <<'PY'\n"
+              "import socket, ssl, time\n"
+              "ctx = ssl.create_default_context(cafile='%s')\n"
+              "def conn():\n"
+              "    s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', %u)), "
+              "server_hostname='localhost')\n"
+              "    s.settimeout(15)\n"
+              "    return s\n"
+              "s = conn(); s.sendall(b'POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\n')\n"
+              "t = time.time(); d = s.recv(100)\n"
+              "print('stall', 'closed' if d == b'' else 'got', round(time.time() - t))\n"
+              "s = conn()\n"
+              "s.sendall(b'POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: "
+              "100\\r\\nAuthorization: Bearer %s\\r\\nContent-Type: "
+              "application/json\\r\\n\\r\\n')\n"
+              "t = time.time(); sent = 0\n"
+              "try:\n"
+              "    while sent < 100 and time.time() - t < 12:\n"
+              "        s.sendall(b'{'); sent += 1; time.sleep(0.25)\n"
+              "    d = s.recv(100)\n"
+              "except (ConnectionError, ssl.SSLError, OSError):\n"
+              "    d = b''\n"
+              "print('trickle', 'closed' if d == b'' else d[:12].decode(), sent)\n"
+              "PY",
+              e.ca, e.port, e.clin.text) == 0);
+    fprintf(stderr, "  %s", o);
+    CHECK(has(o, "stall closed"));
+    CHECK(has(o, "trickle closed"));
+    int sent = atoi(strstr(o, "trickle closed") + 15);
+    CHECK(sent < 100); /* cut off before the body was complete */
+    free(o);
+    teardown(&e);
+    return 0;
+}
+
+static const char *study_dir(struct env *e, char *out, size_t n)
+{
+    snprintf(out, n, "%s/study", e->dir);
+    if (ms_test_sh(NULL,
+                   "/usr/bin/python3 '%s/tools/make_study.py' '%s' --slices 2 --size 32 --studies "
+                   "1 --seed 11 >/dev/null",
+                   ms_test_shared(), out) != 0)
+        return NULL;
+    return out;
+}
+
+TEST(test_gw_server_stow_rs_upload)
+{
+    struct env e;
+    char sd[700], *o = NULL, *b = NULL;
+    if (ms_test_shared() == NULL)
+        SKIP("../shared not available");
+    if (!gw__have("dicom"))
+        SKIP("dicom module not in this build");
+    CHECK(setup(&e, 0) == 0);
+    CHECK(start(&e) == 0);
+    CHECK(study_dir(&e, sd, sizeof sd) != NULL);
+    /* curl as a STOW-RS client: multipart/related, one application/dicom part per instance */
+    CHECK(
+        ms_test_sh(&o,
+                   "cd '%s/study_1/CT' && f1=$(ls | head -1) && f2=$(ls | tail -1) && "
+                   "{ printf -- '--XB\\r\\nContent-Type: application/dicom\\r\\n\\r\\n'; cat "
+                   "$f1; printf -- '\\r\\n--XB\\r\\nContent-Type: application/dicom\\r\\n\\r\\n'; "
+                   "cat $f2; printf -- '\\r\\n--XB--\\r\\n'; } > '%s/stow.bin' && "
+                   "curl -sS --cacert '%s' -H 'Authorization: Bearer %s' -H 'Content-Type: "
+                   "multipart/related; type=\"application/dicom\"; boundary=XB' --data-binary "
+                   "@'%s/stow.bin' https://127.0.0.1:%u/v1/studies",
+                   sd, e.dir, e.ca, e.clin.text, e.dir, e.port) == 0);
+    json_t *j = json_loads(o, 0, NULL);
+    free(o);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    CHECK(id != NULL && strncmp(id, "study_", 6) == 0);
+    CHECK_EQ_INT(json_integer_value(json_object_get(j, "instances")), 2);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/studies/%s", id);
+    /* another key cannot see it */
+    CHECK_EQ_INT(req(&e, "DELETE", path, e.res.text, NULL, NULL, NULL, NULL), 404);
+    if (gw__have("analyst")) {
+        char body[400];
+        snprintf(body, sizeof body,
+                 "{\"model\":\"medical-records-analyst\",\"messages\":[{\"role\":\"user\","
+                 "\"content\":[{\"type\":\"text\",\"text\":\"compare\"},{\"type\":\"file\","
+                 "\"file\":{\"file_id\":\"%s\"}}]}]}",
+                 id);
+        CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL),
+                     200);
+        free(b);
+        CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.res.text, NULL, body, NULL, NULL),
+                     404);
+    }
+    CHECK_EQ_INT(req(&e, "DELETE", path, e.clin.text, NULL, NULL, NULL, NULL), 200);
+    CHECK_EQ_INT(req(&e, "DELETE", path, e.clin.text, NULL, NULL, NULL, NULL), 404);
+    json_decref(j);
+    /* a part that is not DICOM */
+    CHECK(ms_test_sh(&o,
+                     "printf -- '--XB\\r\\nContent-Type: application/dicom\\r\\n\\r\\nhello "
+                     "Jane\\r\\n--XB--\\r\\n' | curl -sS -o /dev/null -w '%%{http_code}' --cacert "
+                     "'%s' -H 'Authorization: Bearer %s' -H 'Content-Type: multipart/related; "
+                     "boundary=XB' --data-binary @- https://127.0.0.1:%u/v1/studies",
+                     e.ca, e.clin.text, e.port) == 0);
+    CHECK_EQ_INT(atoi(o), 400);
+    free(o);
+    teardown(&e);
+    return 0;
+}
+
+/* node_modules for tests/node: installs with `npm ci` when missing; 0 when ready. */
+static int node_ready(void)
+{
+    if (ms_test_sh(NULL, "test -f '%s/tests/node/node_modules/openai/package.json'",
+                   ms_test_root()) == 0)
+        return 0;
+    return ms_test_sh(NULL, "cd '%s/tests/node' && timeout 300 npm ci --no-audit --no-fund >&2",
+                      ms_test_root());
+}
+
+static int run_node(struct env *e, const char *key, const char *cases, const char *dicom,
+                    char **out)
+{
+    return ms_test_sh(out,
+                      "cd '%s/tests/node' && NODE_EXTRA_CA_CERTS='%s' MS_BASE=https://"
+                      "127.0.0.1:%u/v1 MS_KEY='%s' MS_CASES='%s' MS_DICOM='%s' timeout 120 node "
+                      "client.mjs 2>&1",
+                      ms_test_root(), e->ca, e->port, key, cases, dicom ? dicom : "");
+}
+
+TEST(test_gw_server_node_openai_sdk_analyst)
+{
+    struct env e;
+    char sd[700], dcm[800], *o = NULL;
+    if (!gw__have("analyst"))
+        SKIP("analyst module not in this build");
+    if (node_ready() != 0)
+        SKIP("npm could not install the openai package (tests/node): no registry access?");
+    CHECK(setup(&e, 0) == 0);
+    CHECK(start(&e) == 0);
+    const char *cases = "plain,stream,helper,json,json_schema,max_tokens,models,bad_key,bad_param";
+    if (ms_test_shared() != NULL && study_dir(&e, sd, sizeof sd) != NULL) {
+        snprintf(dcm, sizeof dcm, "%s/study_1/CT/IMG00001.dcm", sd);
+        cases = "plain,stream,helper,json,json_schema,max_tokens,models,bad_key,bad_param,dicom";
+    }
+    int rc = run_node(&e, e.clin.text, cases, dcm, &o);
+    fprintf(stderr, "%s", o ? o : "");
+    CHECK(rc == 0 && !has(o, "FAIL"));
+    free(o);
+    teardown(&e);
+    return 0;
+}
+
+/* ---- upstream: PHI never reaches it; re-identification by role; quirks ---- */
+
+static char *json_escape(const char *s)
+{
+    json_t *j = json_string(s);
+    char *t = json_dumps(j, JSON_ENCODE_ANY);
+    json_decref(j);
+    char *copy = strdup(t);
+    gw__json_free(t);
+    return copy;
+}
+
+static char *chat_body(const char *model, const char *text, int stream)
+{
+    char *esc = json_escape(text), *b = NULL;
+    if (asprintf(&b,
+                 "{\"model\":\"%s\",\"stream\":%s,\"messages\":[{\"role\":\"user\","
+                 "\"content\":%s}]}",
+                 model, stream ? "true" : "false", esc) < 0)
+        b = NULL;
+    free(esc);
+    return b;
+}
+
+/* Appends the streamed content of an SSE body (data: lines) to out. */
+static void sse_text(const char *sse, char *out, size_t n)
+{
+    const char *p = sse;
+    out[0] = '\0';
+    while (p != NULL && (p = strstr(p, "data: {")) != NULL) {
+        const char *end = strstr(p, "\n\n");
+        json_t *j = json_loadb(p + 6, end ? (size_t)(end - p - 6) : strlen(p + 6), 0, NULL);
+        const char *c = json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta"), "content"));
+        if (c != NULL)
+            strncat(out, c, n - strlen(out) - 1);
+        json_decref(j);
+        p = end;
+    }
+}
+
+static void answer_text(const char *b, int stream, char *text, size_t n)
+{
+    if (stream) {
+        sse_text(b, text, n);
+        return;
+    }
+    json_t *ans = json_loads(b, 0, NULL);
+    const char *c = json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(ans, "choices"), 0), "message"), "content"));
+    snprintf(text, n, "%s", c ? c : "");
+    json_decref(ans);
+}
+
+TEST(test_gw_server_upstream_phi_never_forwarded)
+{
+    struct env e;
+    char sd[700], *note = NULL, *b = NULL, *rec = NULL, text[8192];
+    if (ms_test_shared() == NULL)
+        SKIP("../shared not available");
+    if (!gw__have("phi"))
+        SKIP("phi module not in this build (the upstream path fails closed: see "
+             "test_gw_server_upstream_fail_closed)");
+    CHECK(setup(&e, 1) == 0);
+    CHECK(start(&e) == 0);
+    CHECK(study_dir(&e, sd, sizeof sd) != NULL);
+    CHECK(ms_test_sh(&note, "cat '%s/study_1/notes.txt'", sd) == 0 && note != NULL);
+    char mpath[800];
+    snprintf(mpath, sizeof mpath, "%s/manifest.json", sd);
+    json_t *man = json_load_file(mpath, 0, NULL);
+    CHECK(man != NULL);
+    const char *last = json_string_value(json_object_get(json_object_get(man, "identity"), "last"));
+    CHECK(last != NULL && has(note, last));
+    for (int stream = 0; stream <= 1; stream++) {
+        char *body = chat_body("echo", note, stream);
+        /* clinician: the answer comes back with the real name; researcher: surrogates stay */
+        CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL),
+                     200);
+        answer_text(b, stream, text, sizeof text);
+        CHECK(has(text, "ECHO: "));
+        CHECK(has(text, last));
+        free(b);
+        CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.res.text, NULL, body, &b, NULL),
+                     200);
+        answer_text(b, stream, text, sizeof text);
+        CHECK(has(text, "ECHO: "));
+        CHECK(!has(b, last) && !has(text, last));
+        free(b);
+        free(body);
+    }
+    /* the upstream saw none of the planted values that were in the note */
+    CHECK(ms_test_sh(&rec, "cat '%s'", e.rec) == 0 && rec != NULL && has(rec, "ECHO") == 0);
+    size_t i, checked = 0;
+    json_t *v;
+    json_array_foreach(json_object_get(man, "planted_phi"), i, v)
+    {
+        const char *s = json_string_value(v);
+        if (!has(note, s))
+            continue;
+        checked++;
+        if (has(rec, s)) {
+            fprintf(stderr, "  planted value #%zu (length %zu) reached the upstream\n", i,
+                    strlen(s));
+            return 1;
+        }
+    }
+    CHECK(checked >= 5);
+    CHECK_EQ_INT(req(&e, "GET", "/metrics", e.aud.text, NULL, NULL, &b, NULL), 200);
+    CHECK(has(b, "medseal_phi_entities_total{class=\"NAME\"}"));
+    CHECK(!has(b, last));
+    free(b), free(rec), free(note);
+    json_decref(man);
+    teardown(&e);
+    return 0;
+}
+
+TEST(test_gw_server_upstream_errors_and_quirks)
+{
+    struct env e;
+    char *b = NULL, *h = NULL, *o = NULL;
+    if (!gw__have("phi"))
+        SKIP("phi module not in this build");
+    CHECK(setup(&e, 1) == 0);
+    e.cfg.upstream_timeout_s = 1;
+    CHECK(start(&e) == 0);
+    char *body = chat_body("fail-500", "hello", 0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL), 502);
+    CHECK(has(b, "upstream_error"));
+    free(b), free(body);
+    body = chat_body("fail-429", "hello", 0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, NULL, &h), 429);
+    CHECK(has(h, "Retry-After: 7"));
+    free(h), free(body);
+    body = chat_body("slow", "hello", 0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, NULL, NULL), 504);
+    free(body);
+    body = chat_body("echo-truncated", "hello there", 1);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL), 200);
+    CHECK(has(b, "upstream_stream_incomplete"));
+    free(b), free(body);
+    if (node_ready() == 0) {
+        int rc = run_node(&e, e.clin.text,
+                          "up_helper_choices_null,up_helper_no_role,up_error_line,up_usage_order",
+                          NULL, &o);
+        fprintf(stderr, "%s", o ? o : "");
+        CHECK(rc == 0 && !has(o, "FAIL"));
+        free(o);
+    }
+    teardown(&e);
+    /* an upstream that is not there */
+    CHECK(setup(&e, 0) == 0);
+    e.cfg.upstream = "http://127.0.0.1:1/v1";
+    CHECK(start(&e) == 0);
+    body = chat_body("echo", "hello", 0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, NULL, NULL), 502);
+    free(body);
+    teardown(&e);
+    return 0;
+}
+
+/* Scrubbing that cannot finish (no scrubber, or its memory ceiling hit) must block the request:
+ * the upstream receives nothing. */
+TEST(test_gw_server_upstream_fail_closed)
+{
+    struct env e;
+    char *b = NULL, *rec = NULL;
+    CHECK(setup(&e, 1) == 0);
+    e.cfg.mem_limit = 96 << 10; /* the scrubber's output no longer fits */
+    CHECK(start(&e) == 0);
+    char *big = malloc(60001);
+    for (size_t i = 0; i < 60000; i++)
+        big[i] = "Jane Roe was seen. "[i % 19];
+    big[60000] = '\0';
+    char *body = chat_body("echo", big, 0);
+    free(big);
+    int st = req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL);
+    CHECK(st == 507 || st == 503 || st == 413);
+    CHECK(!has(b, "Jane"));
+    free(b), free(body);
+    usleep(200000);
+    ms_test_sh(&rec, "cat '%s' 2>/dev/null", e.rec);
+    CHECK(rec == NULL || rec[0] == '\0');
+    free(rec);
+    teardown(&e);
+    return 0;
+}
+
+/* The CLI: keys create/list/revoke, then serve with SIGTERM while a request is in flight: the
+ * request completes, new connections are refused, the process exits 0. */
+TEST(test_gw_cli_keys_and_graceful_sigterm)
+{
+    struct env e;
+    char *o = NULL;
+    CHECK(setup(&e, 0) == 0);
+    CHECK(ms_test_sh(&o, "'%s' keys create --state '%s' --role clinician --expires 1d",
+                     ms_test_medseal(), e.state) == 0);
+    CHECK(has(o, "key:  msk_"));
+    free(o);
+    CHECK(ms_test_sh(&o, "'%s' keys create --state '%s' --role admin", ms_test_medseal(),
+                     e.state) == 0);
+    CHECK(has(o, "otpauth://totp/medseal:"));
+    free(o);
+    CHECK(ms_test_sh(&o, "'%s' keys list --state '%s' --json", ms_test_medseal(), e.state) == 0);
+    CHECK(has(o, "\"role\":\"admin\"") && !has(o, "msk_"));
+    free(o);
+    CHECK(ms_test_sh(NULL, "'%s' keys revoke --state '%s' %s", ms_test_medseal(), e.state,
+                     e.res.id) == 0);
+    CHECK(ms_test_sh(NULL, "'%s' keys create --state '%s' --role emperor 2>/dev/null",
+                     ms_test_medseal(), e.state) != 0);
+    /* refuses to start without attestation unless told */
+    CHECK(ms_test_sh(&o,
+                     "'%s' serve --listen 127.0.0.1:0 --cert '%s' --key '%s' --state '%s' 2>&1 | "
+                     "head -3; exit 0",
+                     ms_test_medseal(), e.cert, e.key, e.state) == 0);
+    CHECK(!has(o, "listening"));
+    free(o);
+    CHECK(ms_test_sh(&o,
+                     "'%s' serve --listen 127.0.0.1:0 --cert '%s' --key '%s' --state '%s' "
+                     "--insecure-no-attestation > '%s/serve.out' 2>&1 & echo $!",
+                     ms_test_medseal(), e.cert, e.key, e.state, e.dir) == 0);
+    pid_t pid = (pid_t)atoi(o);
+    free(o);
+    int port = 0;
+    for (int i = 0; i < 100 && port == 0; i++) {
+        usleep(100000);
+        if (ms_test_sh(&o, "sed -n 's/.*127.0.0.1:\\([0-9]*\\) .*/\\1/p' '%s/serve.out'", e.dir) ==
+                0 &&
+            o != NULL)
+            port = atoi(o);
+        free(o);
+    }
+    CHECK(port > 0);
+    CHECK(ms_test_sh(&o, "cat '%s/serve.out'", e.dir) == 0);
+    CHECK(has(o, "attestation=UNATTESTED"));
+    fprintf(stderr, "  %s", o);
+    free(o);
+    CHECK(ms_test_sh(
+              &o,
+              "/usr/bin/python3 - <<'PY'\n"
+              "import os, signal, socket, ssl, time\n"
+              "ctx = ssl.create_default_context(cafile='%s')\n"
+              "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', %d)), "
+              "server_hostname='localhost')\n"
+              "s.settimeout(10)\n"
+              "body = b'{\"model\":1}'\n"
+              "s.sendall(b'POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: "
+              "Bearer %s\\r\\nContent-Type: application/json\\r\\nContent-Length: %%d\\r\\n\\r\\n'"
+              " %% len(body) + body[:4])\n"
+              "time.sleep(0.3)\n"
+              "os.kill(%d, signal.SIGTERM)\n"
+              "time.sleep(0.5)\n"
+              "try:\n"
+              "    socket.create_connection(('127.0.0.1', %d), timeout=2).close(); print('new "
+              "connection accepted')\n"
+              "except OSError:\n"
+              "    print('new connection refused')\n"
+              "s.sendall(body[4:])\n"
+              "print(s.recv(200).split(b'\\r\\n')[0].decode())\n"
+              "PY",
+              e.ca, port, e.clin.text, (int)pid, port) == 0);
+    fprintf(stderr, "  %s", o);
+    CHECK(has(o, "new connection refused"));
+    CHECK(has(o, "HTTP/1.1 400"));
+    free(o);
+    int status = -1;
+    for (int i = 0; i < 100; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            break;
+        /* not our child (started by the shell): poll for its exit */
+        if (kill(pid, 0) != 0) {
+            status = 0;
+            break;
+        }
+        usleep(100000);
+    }
+    CHECK(kill(pid, 0) != 0);
+    CHECK(ms_test_sh(&o, "cat '%s/serve.out'", e.dir) == 0);
+    CHECK(has(o, "stopped"));
+    free(o);
+    (void)status;
+    return 0;
+}
