@@ -191,4 +191,138 @@ void an_fmt_tenths(long tenths, char *buf, size_t n);
  * "5.95". */
 void an_fmt_h(long h, char *buf, size_t n);
 
+/* ---- the report ---- */
+
+#define AN_STR 68 /* fixed string fields: 64 characters of a DICOM LO + margin */
+
+struct an_series {
+    char number[16], modality[17], description[AN_STR], kernel[AN_STR], contrast[AN_STR];
+    char manufacturer[AN_STR], model[AN_STR], body_part[AN_STR];
+    char uid[AN_STR];
+    size_t count;
+    double thickness; /* mm, NAN unknown (first value; thickness_varies if others differ) */
+    int thickness_varies;
+    double pixel_spacing[2];
+    double iop[6];
+    int have_iop, rows, cols;
+    int geometry_inconsistent; /* orientation, pixel spacing or matrix differ between images */
+    double *pos;               /* slice positions along the normal (count of them) */
+    size_t npos, cap_pos;
+    double spacing, spacing_min, spacing_max; /* from sorted positions; NAN unknown */
+    size_t gaps, duplicates;
+    double ctdivol_max, dlp; /* NAN unknown */
+    int positions_missing;
+};
+
+struct an_text {
+    char source[16];
+    char *text; /* owned, ms_malloc; PHI */
+    size_t len;
+};
+
+/* One nodule of a study after merging the mentions in its texts. */
+struct an_nod {
+    struct an_found f; /* the most complete mention */
+    int mentions;
+    int track; /* index into the report's tracks, -1 none */
+    struct an_nodule in;
+    struct an_result lr, fl;
+    int have_lr, have_fl;
+    char id[8]; /* "N1" */
+};
+
+struct an_study {
+    int prior;
+    char date[9]; /* YYYYMMDD or "" */
+    long day;     /* days since 1970, AN_NONE if unknown */
+    char modality[17], body_part[AN_STR], sex[8], age[8], description[AN_STR];
+    char study_uid[AN_STR];
+    /* identity strings (PHI) used to scrub descriptions; never printed */
+    char pid[AN_STR], pname[AN_STR], birth[16], accession[AN_STR], study_id[AN_STR];
+    char institution[AN_STR], referring[AN_STR];
+    struct an_series *series;
+    size_t nseries, cap_series;
+    size_t files, sr_docs, annotations, unreadable;
+    struct an_text *texts;
+    size_t ntexts, cap_texts;
+    struct an_found *found; /* all mentions, every text */
+    size_t nfound, cap_found;
+    struct an_nod *nods;
+    size_t nnods;
+    json_t *prior_json; /* findings of a prior given as a JSON report (borrowed copy, owned ref) */
+};
+
+struct an_point {
+    int study;
+    int nod;
+};
+
+struct an_track {
+    struct an_point pts[AN_MAX_STUDIES];
+    size_t npts;
+    int status; /* AN_ST_* */
+    int persistent_n;
+    long delta_first_h, delta_prev_h; /* mean diameter changes, hundredths */
+    double rel_first, rel_prev;       /* percent, NAN unknown */
+    long days_prev, days_first;       /* AN_NONE unknown */
+    double vdt_days;                  /* NAN: not computed */
+    const char *vdt_reading;
+    const char *growth; /* Lung-RADS growth decision between the last two points */
+    int comp;
+};
+
+enum { AN_ST_NEW, AN_ST_STABLE, AN_ST_GROWING, AN_ST_SHRINKING, AN_ST_RESOLVED, AN_ST_PERSISTENT };
+const char *an_status_name(int st);
+
+struct an_report {
+    ms_alloc *alloc;
+    int phi;
+    int context; /* 0 both, 1 screening, 2 incidental */
+    int risk;
+    int ran;
+    struct an_study *studies; /* [0] is the current study; priors after it */
+    size_t nstudies;
+    size_t cur; /* index of the current study after sorting (the latest) */
+    struct an_track *tracks;
+    size_t ntracks;
+    struct an_result exam_lr, exam_fl;
+    int have_exam_lr, have_exam_fl;
+    int exam_lr_nod, exam_fl_nod; /* index of the deciding nodule in the current study, -1 */
+    char warnings[8][128];
+    size_t nwarnings;
+};
+
+/* study.c */
+ms_rc an_study_add_file(struct an_report *r, struct an_study *st, dcm_file *f, ms_err *err);
+ms_rc an_study_finish(struct an_report *r, struct an_study *st, ms_err *err);
+ms_rc an_study_add_text(struct an_report *r, struct an_study *st, const char *text, size_t len,
+                        const char *source, ms_err *err);
+void an_study_free(struct an_report *r, struct an_study *st);
+/* De-identified copy of a description into out (identity strings and PHI removed), or "" */
+void an_study_clean(const struct an_report *r, const struct an_study *st, const char *in, char *out,
+                    size_t n);
+
+/* compare.c */
+ms_rc an_compare(struct an_report *r, ms_err *err);
+/* Lung-RADS growth decision between two mean diameters (hundredths) over months_x10 months. */
+int an_lungrads_growth(long prior_h, long cur_h, long months_x10);
+/* Volume doubling time (days) for two mean diameters (mm) over `days`; NAN if no growth. */
+double an_vdt_days(double d1, double d2, double days);
+
+/* assess.c */
+ms_rc an_assess(struct an_report *r, ms_err *err);
+ms_rc an_found_from_json_list(struct an_report *r, struct an_study *st, const json_t *list,
+                              ms_err *err);
+/* report.c: a new empty prior study (an_add_dir) */
+ms_rc an_study_new_prior(an_report *r, struct an_study **out, ms_err *err);
+
+/* outputs */
+void an_report_warn(struct an_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Date for output: "2023-01-28" with --phi, else the year ("2023"); "" if unknown. */
+void an_fmt_date(const struct an_report *r, const struct an_study *st, char *buf, size_t n);
+/* Days from the first (oldest) study, AN_NONE if unknown. */
+long an_study_offset(const struct an_report *r, const struct an_study *st);
+const char *an_age_band(const char *as, char *buf, size_t n);
+
 #endif

@@ -1,11 +1,195 @@
 /*
- * medseal analyze: placeholder until its issue lands (see README).
+ * medseal analyze STUDY [--prior DIR]... [--notes FILE]... [--text STRING] [--format
+ * json|text|fhir|html] [--phi] [--context screening|incidental] [--risk low|high]
+ * The main job, offline: a structured report of one study (a folder of DICOM files and .txt
+ * notes) compared with its priors, with Lung-RADS / Fleischner / BI-RADS by deterministic rules.
+ *
+ * Trusts: nothing in the folders or files (the analyst module validates and bounds everything).
+ * Owns: the report and its output buffer. Errors: one line naming the argument, never a value
+ * read from the input. Exit status: 0 report written, 1 input error, 2 usage.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
 #include "commands.h"
+#include "medseal/analyst.h"
+
+#define MAX_PRIORS 63
+#define MAX_NOTES  16
+
+struct args {
+    const char *study;
+    const char *priors[MAX_PRIORS];
+    size_t npriors;
+    const char *notes[MAX_NOTES];
+    size_t nnotes;
+    const char *text;
+    const char *format;
+    an_opts opts;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f, "usage: medseal analyze STUDY_DIR [--prior DIR]... [--notes FILE]... [--text STRING]\n"
+           "                       [--format json|text|fhir|html] [--phi]\n"
+           "                       [--context screening|incidental] [--risk low|high]\n"
+           "  STUDY_DIR  a folder of DICOM files (images, SR, presentation states) and .txt notes\n"
+           "  --prior    an earlier study folder (repeat for each); compared by date\n"
+           "  --notes    a free-text file for the current study (repeatable)\n"
+           "  --text     free text for the current study given on the command line\n"
+           "  --format   text (default), json (docs/report.schema.json), fhir (R4 Bundle), html\n"
+           "  --phi      keep identifying values (dates, ages, free text) in the output\n"
+           "  --context  which guideline decides: screening (Lung-RADS) or incidental "
+           "(Fleischner); default both\n"
+           "  --risk     Fleischner risk when the text does not say (default: high-risk row)\n");
+}
+
+static int take(int argc, char **argv, int *i, const char **out)
+{
+    if (*i + 1 >= argc)
+        return -1;
+    *out = argv[++*i];
+    return 0;
+}
+
+static int parse(int argc, char **argv, struct args *a)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        int bad = 0;
+        if (strcmp(s, "--prior") == 0) {
+            bad = a->npriors >= MAX_PRIORS || take(argc, argv, &i, &a->priors[a->npriors++]);
+        } else if (strcmp(s, "--notes") == 0) {
+            bad = a->nnotes >= MAX_NOTES || take(argc, argv, &i, &a->notes[a->nnotes++]);
+        } else if (strcmp(s, "--text") == 0) {
+            bad = take(argc, argv, &i, &a->text);
+        } else if (strcmp(s, "--format") == 0) {
+            bad = take(argc, argv, &i, &a->format);
+        } else if (strcmp(s, "--context") == 0) {
+            bad = take(argc, argv, &i, &a->opts.context);
+        } else if (strcmp(s, "--risk") == 0) {
+            bad = take(argc, argv, &i, &a->opts.risk);
+        } else if (strcmp(s, "--phi") == 0) {
+            a->opts.phi = 1;
+        } else if (s[0] == '-') {
+            bad = 1;
+        } else if (a->study == NULL) {
+            a->study = s;
+        } else {
+            bad = 1;
+        }
+        if (bad) {
+            cli_error("analyze", "bad or incomplete argument %d (see --help)", i);
+            return -1;
+        }
+    }
+    if (a->study == NULL && a->text == NULL && a->nnotes == 0) {
+        cli_error("analyze", "a study folder, --notes or --text is required (see --help)");
+        return -1;
+    }
+    const char *fmts[] = {"json", "text", "fhir", "html"};
+    int ok = 0;
+    for (size_t k = 0; k < 4; k++)
+        ok |= strcmp(a->format, fmts[k]) == 0;
+    if (!ok) {
+        cli_error("analyze", "--format must be json, text, fhir or html");
+        return -1;
+    }
+    return 0;
+}
+
+static ms_rc add_inputs(an_report *r, const struct args *a, ms_err *err)
+{
+    ms_rc rc = MS_OK;
+    if (a->study != NULL)
+        rc = an_add_dir(r, a->study, 0, err);
+    for (size_t i = 0; rc == MS_OK && i < a->nnotes; i++) {
+        ms_buf b;
+        ms_buf_init(&b, NULL, 0);
+        rc = ms_file_read(a->notes[i], NULL, AN_MAX_TEXT, &b, err);
+        if (rc == MS_OK)
+            rc = an_add_text(r, (const char *)b.p, b.len, "notes", err);
+        ms_buf_free(&b);
+    }
+    if (rc == MS_OK && a->text != NULL)
+        rc = an_add_text(r, a->text, strlen(a->text), "user", err);
+    for (size_t i = 0; rc == MS_OK && i < a->npriors; i++)
+        rc = an_add_dir(r, a->priors[i], 1, err);
+    return rc;
+}
+
+static int emit_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    if (s == NULL) {
+        cli_error("analyze", "out of memory");
+        return 1;
+    }
+    puts(s);
+    free(s);
+    return 0;
+}
+
+static int output(const an_report *r, const char *format)
+{
+    ms_err err = {0};
+    json_t *j = NULL;
+    ms_buf b;
+    ms_rc rc;
+    if (strcmp(format, "json") == 0 || strcmp(format, "fhir") == 0) {
+        rc = format[0] == 'j' ? an_report_json(r, &j, &err) : an_report_fhir(r, &j, &err);
+        if (rc != MS_OK) {
+            cli_report("analyze", format, &err);
+            return 1;
+        }
+        return emit_json(j);
+    }
+    ms_buf_init(&b, NULL, 0);
+    rc = format[0] == 't' ? an_report_text(r, &b, &err) : an_report_html(r, &b, &err);
+    if (rc == MS_OK)
+        fwrite(b.p, 1, b.len, stdout);
+    ms_buf_free(&b);
+    if (rc != MS_OK) {
+        cli_report("analyze", format, &err);
+        return 1;
+    }
+    return 0;
+}
 
 int cmd_analyze(int argc, char **argv)
 {
-    (void)argc;
-    cli_error(argv[0], "not implemented yet");
-    return 2;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    }
+    struct args a;
+    memset(&a, 0, sizeof a);
+    a.format = "text";
+    if (parse(argc, argv, &a) != 0)
+        return 2;
+    an_report *r = NULL;
+    ms_err err = {0};
+    ms_rc rc = an_report_new(&a.opts, &r, &err);
+    if (rc != MS_OK) {
+        cli_report("analyze", NULL, &err);
+        return 2;
+    }
+    rc = add_inputs(r, &a, &err);
+    if (rc == MS_OK)
+        rc = an_run(r, &err);
+    if (rc != MS_OK) {
+        cli_report("analyze", "input", &err);
+        an_report_free(r);
+        return 1;
+    }
+    int ret = output(r, a.format);
+    an_report_free(r);
+    return ret;
 }
