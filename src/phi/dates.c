@@ -103,7 +103,7 @@ static size_t month_first(const struct scan *sc, size_t i)
         return j;
     }
     j = skip_opt(sc, j, ',');
-    if (phi__tok_eq(sc, j, "of"))
+    if (phi__tok_eq(sc, j, "of") || phi__tok_eq(sc, j, "de") || phi__tok_eq(sc, j, "del"))
         j++;
     if (year_tok(sc, j))
         return j + 1;

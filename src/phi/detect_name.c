@@ -115,8 +115,8 @@ static int is_first(const struct scan *sc, size_t i)
 static int first_common(const struct scan *sc, size_t i)
 {
     const struct phi__dict_ent *d = phi__tok_dict(sc, i);
-    return d != NULL && (d->flags & PHI_DICT_FIRST) && d->first >= 50 &&
-           (sc->tk[i].fl & TF_CAP) && !(sc->tk[i].fl & TF_ALLCAP) && !in_list(sc, i, NOT_NAMES);
+    return d != NULL && (d->flags & PHI_DICT_FIRST) && d->first >= 50 && (sc->tk[i].fl & TF_CAP) &&
+           !(sc->tk[i].fl & TF_ALLCAP) && !in_list(sc, i, NOT_NAMES);
 }
 
 static int last_common(const struct scan *sc, size_t i)
@@ -265,7 +265,10 @@ static size_t person(struct scan *sc, size_t i)
     if (eponym(sc, e + 1) && !cue)
         return 0; /* "Lou Gehrig's disease" */
     /* a lone possessive surname without a cue is an eponym: "Ludwig's angina", "Alzheimer's" */
-    if (ntoks == 1 && !cue && (phi__tok_eqc(sc, e + 1, '\'') || (e + 1 < sc->ntk && phi__tok_len(sc, e + 1) == 3 && (unsigned char)sc->t[sc->tk[e + 1].s] == 0xE2)) && phi__tok_eq(sc, e + 2, "s"))
+    if (ntoks == 1 && !cue &&
+        (phi__tok_eqc(sc, e + 1, '\'') || (e + 1 < sc->ntk && phi__tok_len(sc, e + 1) == 3 &&
+                                           (unsigned char)sc->t[sc->tk[e + 1].s] == 0xE2)) &&
+        phi__tok_eq(sc, e + 2, "s"))
         return 0;
     int ok = 0;
     if (cue && (strong + unknown > 0 || (nm == NM_WEAK && ntoks >= 2)))
@@ -413,8 +416,7 @@ static size_t city_state(struct scan *sc, size_t i)
 
 static int prep_before(const struct scan *sc, size_t i)
 {
-    static const char *const P[] = {"at", "in", "from", "to", "near", "en", "visited", "via",
-                                    NULL};
+    static const char *const P[] = {"at", "in", "from", "to", "near", "en", "visited", "via", NULL};
     return i > 0 && !(sc->tk[i].fl & TF_NL) && in_list(sc, i - 1, P) &&
            !(sc->tk[i - 1].fl & TF_CAP);
 }
@@ -481,15 +483,17 @@ static size_t known_place(struct scan *sc, size_t i)
 }
 
 static const char *const REGIONS[] = {
-    "america", "usa", "us", "canada", "mexico", "europe", "asia", "africa", "australia",
-    "china", "india", "japan", "korea", "brazil", "germany", "france", "spain", "italy",
-    "england", "britain", "uk", "ireland", "scotland", "russia", "israel", "egypt", "nigeria",
-    "kenya", "ethiopia", "pakistan", "bangladesh", "vietnam", "philippines", "indonesia",
-    "thailand", "iran", "iraq", "syria", "turkey", "greece", "poland", "ukraine", "sweden",
-    "norway", "denmark", "finland", "netherlands", "belgium", "switzerland", "austria",
-    "portugal", "argentina", "chile", "colombia", "peru", "venezuela", "cuba", "haiti",
-    "jamaica", "guatemala", "honduras", "salvador", "nicaragua", "puerto", "alaska", "hawaii",
-    "midwest", "northeast", "southeast", "southwest", "northwest", "appalachia", NULL};
+    "america",   "usa",        "us",         "canada",    "mexico",      "europe",    "asia",
+    "africa",    "australia",  "china",      "india",     "japan",       "korea",     "brazil",
+    "germany",   "france",     "spain",      "italy",     "england",     "britain",   "uk",
+    "ireland",   "scotland",   "russia",     "israel",    "egypt",       "nigeria",   "kenya",
+    "ethiopia",  "pakistan",   "bangladesh", "vietnam",   "philippines", "indonesia", "thailand",
+    "iran",      "iraq",       "syria",      "turkey",    "greece",      "poland",    "ukraine",
+    "sweden",    "norway",     "denmark",    "finland",   "netherlands", "belgium",   "switzerland",
+    "austria",   "portugal",   "argentina",  "chile",     "colombia",    "peru",      "venezuela",
+    "cuba",      "haiti",      "jamaica",    "guatemala", "honduras",    "salvador",  "nicaragua",
+    "puerto",    "alaska",     "hawaii",     "midwest",   "northeast",   "southeast", "southwest",
+    "northwest", "appalachia", NULL};
 
 /* A capitalised run after a locative preposition: "seen at Cedar Crest on ...". */
 static size_t prep_place(struct scan *sc, size_t i)

@@ -65,10 +65,11 @@ static void groups(const struct scan *sc, size_t i, struct grp *g)
         j++;
     }
     g->first = (pch(sc, i) == '+' || pch(sc, i) == '(') ? i : j;
-    if (pch(sc, j) == '(' && tk_num(sc, j + 1, 3, 3) && pch(sc, j + 2) == ')') {
+    if (pch(sc, j) == '(' && tk_num(sc, j + 1, 1, 4) && pch(sc, j + 2) == ')') {
+        size_t pl = phi__tok_len(sc, j + 1);
         g->paren = 1;
-        g->len[g->ng++] = 3;
-        g->nd += 3;
+        g->len[g->ng++] = pl;
+        g->nd += pl;
         g->last = j + 2;
         j += 3;
     }
@@ -96,6 +97,9 @@ static void groups(const struct scan *sc, size_t i, struct grp *g)
 static int phone_shape(const struct scan *sc, const struct grp *g, size_t i)
 {
     const size_t *l = g->len;
+    /* after "Phone:", "call me on", "Fax": any grouping of 7..15 digits */
+    if (g->nd >= 7 && g->nd <= 15 && ctx_before(sc, i, 3, PHONE_W))
+        return 1;
     if (g->plus && g->nd >= 8 && g->nd <= 15 && g->ng >= 2)
         return 1;
     if (g->ng == 3 && l[0] == 3 && l[1] == 3 && l[2] == 4)
@@ -251,6 +255,18 @@ static const struct label LABELS[] = {
     {"implant", PHI_DEVICE},
     {"ssn", PHI_SSN},
     {"social", PHI_SSN},
+    {"cipa", PHI_MRN},
+    {"nass", PHI_HEALTH_PLAN},
+    {"nºcol", PHI_LICENSE},
+    {"col", PHI_LICENSE},
+    {"nif", PHI_ID},
+    {"dni", PHI_ID},
+    {"nie", PHI_ID},
+    {"tarjeta", PHI_HEALTH_PLAN},
+    {"sanitaria", PHI_HEALTH_PLAN},
+    {"afiliación", PHI_HEALTH_PLAN},
+    {"seguridad", PHI_HEALTH_PLAN},
+    {"episodio", PHI_ID},
 };
 
 /* The label class governing a code at token i (looking back over fillers), or -1. */
@@ -361,6 +377,14 @@ static size_t ids(struct scan *sc, size_t i)
     if (lab == (int)PHI_SSN && digits != 9)
         lab = PHI_ID;
     if (lab >= 0 && digits >= 2) {
+        /* "NºCol: 46 28 52938", "NASS: 14 909626500": space-separated groups on one line */
+        for (int g = 0; g < 4; g++) {
+            size_t k = e + 1, d2;
+            if (k >= sc->ntk || (sc->tk[k].fl & TF_NL) || !(sc->tk[k].fl & TF_SP) ||
+                sc->tk[k].kind != TK_NUM)
+                break;
+            e = code_end(sc, k, &d2);
+        }
         phi__add(sc, t->s, sc->tk[e].e, (phi_class)lab, PHI_SRC_PATTERN, 65, 0);
         return e;
     }
@@ -369,8 +393,9 @@ static size_t ids(struct scan *sc, size_t i)
     for (size_t k = i; k <= e; k++) {
         if (sc->tk[k].kind == TK_ALNUM && !benign_alnum(sc, k))
             alpha = 1;
-        if (sc->tk[k].kind == TK_WORD && (sc->tk[k].fl & TF_ALLCAP) && e > i)
-            alpha = 1;
+        if (sc->tk[k].kind == TK_WORD && e > i &&
+            ((sc->tk[k].fl & TF_ALLCAP) || (phi__tok_len(sc, k) <= 4 && digits >= 5)))
+            alpha = 1; /* "HX-595185", "nhc-987654" */
         if (sc->tk[k].kind != TK_NUM && sc->tk[k].kind != TK_PUNCT)
             allnum = 0;
     }
@@ -462,8 +487,30 @@ int phi__state_tok(const struct scan *sc, size_t i)
     return 0;
 }
 
+static size_t zip_label(struct scan *sc, size_t i)
+{
+    if (!(tk_num(sc, i, 3, 10)) || i < 1)
+        return 0;
+    size_t j = i - 1;
+    if (pch(sc, j) == ':' && j > 0)
+        j--;
+    if (!(phi__tok_eq(sc, j, "zip") || phi__tok_eq(sc, j, "zipcode") ||
+          phi__tok_eq(sc, j, "postcode")))
+        return 0;
+    size_t e = i;
+    if (tk_num(sc, i + 1, 2, 4) && !(sc->tk[i + 1].fl & TF_NL))
+        e = i + 1; /* "394 13" */
+    else if (pch(sc, i + 1) == '-' && tk_num(sc, i + 2, 3, 4))
+        e = i + 2;
+    phi__add(sc, sc->tk[i].s, sc->tk[e].e, PHI_ZIP, PHI_SRC_PATTERN, 76, 0);
+    return e;
+}
+
 static size_t zip(struct scan *sc, size_t i)
 {
+    size_t zl = zip_label(sc, i);
+    if (zl)
+        return zl;
     static const char *const W[] = {"zip", "zipcode", "postal", "cp", "code", NULL};
     if (!tk_num(sc, i, 5, 5) ||
         (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT))
@@ -611,12 +658,84 @@ static size_t pobox(struct scan *sc, size_t i)
     return j + 1;
 }
 
+/* "Apt. 595", "Suite 501", "Unit 5022, Box 1225", "PSC 0413, Box 8144", "APO AA 42323". */
+static size_t unit_alone(struct scan *sc, size_t i)
+{
+    static const char *const U[] = {"apt", "apartment", "suite", "ste", "unit", "psc", "cmr", NULL};
+    size_t j = i, k;
+    int hit = 0;
+    for (size_t q = 0; U[q] != NULL; q++)
+        hit |= phi__tok_eq(sc, i, U[q]);
+    if (!hit || !(sc->tk[i].fl & TF_CAP))
+        return 0;
+    j++;
+    while (pch(sc, j) == '.' || pch(sc, j) == '#')
+        j++;
+    if (j >= sc->ntk || sc->tk[j].nd == 0 || phi__tok_len(sc, j) > 6)
+        return 0;
+    k = j;
+    if (pch(sc, k + 1) == ',' && phi__tok_eq(sc, k + 2, "box") && tk_num(sc, k + 3, 1, 6))
+        k += 3;
+    phi__add(sc, sc->tk[i].s, sc->tk[k].e, PHI_ADDRESS, PHI_SRC_PATTERN, 66, 0);
+    return k;
+}
+
+static size_t military(struct scan *sc, size_t i)
+{
+    if (!(phi__tok_eq(sc, i, "apo") || phi__tok_eq(sc, i, "fpo") || phi__tok_eq(sc, i, "dpo")) ||
+        !(phi__tok_eq(sc, i + 1, "aa") || phi__tok_eq(sc, i + 1, "ae") ||
+          phi__tok_eq(sc, i + 1, "ap")) ||
+        !tk_num(sc, i + 2, 5, 5))
+        return 0;
+    phi__add(sc, sc->tk[i].s, sc->tk[i + 2].e, PHI_ADDRESS, PHI_SRC_PATTERN, 66, 0);
+    return i + 2;
+}
+
+/* "Address: <rest of the line>", "lives at <...>": the address runs to the end of the line. */
+static size_t address_label(struct scan *sc, size_t i)
+{
+    size_t j = i + 1;
+    if (phi__tok_eq(sc, i, "address") || phi__tok_eq(sc, i, "domicilio") ||
+        phi__tok_eq(sc, i, "dirección")) {
+        if (phi__tok_eq(sc, j, "is"))
+            j++;
+        if (pch(sc, j) == ':')
+            j++;
+    } else if (phi__tok_eq(sc, i, "lives") && phi__tok_eq(sc, j, "at")) {
+        j++;
+    } else {
+        return 0;
+    }
+    if (j >= sc->ntk || (sc->tk[j].fl & TF_NL) || sc->tk[j].kind == TK_PUNCT)
+        return 0;
+    size_t e = j, digits = 0;
+    while (e + 1 < sc->ntk && !(sc->tk[e + 1].fl & TF_NL) && e < j + 24) {
+        if (pch(sc, e + 1) == '.' && (e + 2 >= sc->ntk || (sc->tk[e + 2].fl & TF_NL)))
+            break;
+        e++;
+        digits += sc->tk[e].nd;
+    }
+    digits += sc->tk[j].nd;
+    if (digits == 0 || e == j)
+        return 0;
+    while (e > j && sc->tk[e].kind == TK_PUNCT)
+        e--;
+    phi__add(sc, sc->tk[j].s, sc->tk[e].e, PHI_ADDRESS, PHI_SRC_PATTERN, 64, 0);
+    return e;
+}
+
 void phi__detect_numbers(struct scan *sc)
 {
     for (size_t i = 0; i < sc->ntk; i++) {
         const struct tok *t = &sc->tk[i];
         if (t->kind == TK_WORD) {
             size_t e = pobox(sc, i);
+            if (e == 0)
+                e = unit_alone(sc, i);
+            if (e == 0)
+                e = military(sc, i);
+            if (e == 0)
+                (void)address_label(sc, i); /* overlaps what follows; keep scanning inside */
             if (e == 0 && phi__tok_adjacent(sc, i + 1) && phi__tok_len(sc, i) <= 6)
                 e = ids(sc, i);
             if (e)
