@@ -114,11 +114,15 @@ static void print_text(const att_result *r)
     json_t *body = json_object_get(json_object_get(f, "quote"), "td_report");
     if (body == NULL)
         body = json_object_get(f, "report");
-    printf("%s: %s %s v%d, TCB status %s\n", r->ok ? "PASS" : "FAIL",
-           r->tee == ATT_TEE_TDX   ? "TDX quote"
-           : r->tee == ATT_TEE_SNP ? "SEV-SNP report"
-                                   : "evidence",
-           "", r->version, r->tcb_status);
+    if (json_is_true(json_object_get(f, "unattested")))
+        printf("%s: UNATTESTED server (provider none, development mode)\n",
+               r->ok ? "ACCEPTED (--allow-unattested)" : "FAIL");
+    else
+        printf("%s: %s v%d, TCB status %s\n", r->ok ? "PASS" : "FAIL",
+               r->tee == ATT_TEE_TDX   ? "TDX quote"
+               : r->tee == ATT_TEE_SNP ? "SEV-SNP report"
+                                       : "evidence",
+               r->version, r->tcb_status);
     static const char *const keys[] = {"mr_td", "rtmr0",         "rtmr1",       "rtmr2",
                                        "rtmr3", "td_attributes", "measurement", "report_data"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
