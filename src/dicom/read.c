@@ -340,6 +340,8 @@ static ms_rc read_element(rctx *c, ms_rd *r, dcm_dataset *ds, const hdr *h, int 
     }
     if (rc == MS_OK)
         rc = dcm__dataset_add(ds, e, c->err);
+    if (rc != MS_OK)
+        dcm__elem_release(f, e); /* items read so far own element arrays */
     return rc;
 }
 
