@@ -25,16 +25,18 @@ static int in_list(const struct scan *sc, size_t i, const char *const *w)
 }
 
 static const char *const MEDNOUN[] = {
-    "disease",   "syndrome",       "sign",      "reflex",     "score",     "criteria",
-    "test",      "classification", "scale",     "trial",      "palsy",     "lymphoma",
-    "sarcoma",   "tumor",          "tumour",    "ulcer",      "fracture",  "maneuver",
-    "manoeuvre", "procedure",      "operation", "phenomenon", "esophagus", "index",
-    "rule",      "stage",          "grade",     "type",       "disorder",  "dementia",
-    "protocol",  "method",         "technique", "catheter",   "tube",      "law",
-    "equation",  "formula",        "node",      "nodes",      "cell",      "cells",
-    "body",      "bodies",         "canal",     "duct",       "gland",     "space",
-    "triad",     "effect",         "hernia",    "anomaly",    "incision",  "line",
-    "point",     "questionnaire",  "inventory", "model",      "system",    NULL};
+    "disease",   "syndrome",        "sign",      "reflex",     "score",     "criteria",
+    "test",      "classification",  "scale",     "trial",      "palsy",     "lymphoma",
+    "sarcoma",   "tumor",           "tumour",    "ulcer",      "fracture",  "maneuver",
+    "manoeuvre", "procedure",       "operation", "phenomenon", "esophagus", "index",
+    "rule",      "stage",           "grade",     "type",       "disorder",  "dementia",
+    "protocol",  "method",          "technique", "catheter",   "tube",      "law",
+    "equation",  "formula",         "node",      "nodes",      "cell",      "cells",
+    "body",      "bodies",          "canal",     "duct",       "gland",     "space",
+    "triad",     "effect",          "hernia",    "anomaly",    "incision",  "line",
+    "point",     "questionnaire",   "inventory", "model",      "system",    "guidelines",
+    "guideline", "recommendations", "staging",   "society",    "signs",     "reaction",
+    NULL};
 
 static const char *const NOT_NAMES[] = {
     "i",         "the",        "a",        "an",        "this",       "that",      "these",
@@ -66,6 +68,8 @@ static int eponym(const struct scan *sc, size_t i)
         j += 2; /* Stevens-Johnson syndrome */
     if (in_list(sc, j, MEDNOUN))
         return 1;
+    if (j < sc->ntk && sc->tk[j].kind == TK_NUM && in_list(sc, j + 1, MEDNOUN))
+        return 1; /* "Fleischner 2017 guidelines" */
     /* "McGill Pain Index", "Glasgow Coma Scale" */
     return j + 1 < sc->ntk && (sc->tk[j].fl & TF_CAP) && in_list(sc, j + 1, MEDNOUN);
 }

@@ -46,6 +46,8 @@ static const char *const PHONE_W[] = {
     "móvil",   "movil",  "at",        "reach", "beeper", "ext",    NULL};
 static const char *const FAX_W[] = {"fax", "facsimile", "f", NULL};
 
+static int label_before(const struct scan *sc, size_t i);
+
 /* ---- phones ---------------------------------------------------------------------------------- */
 
 struct grp {
@@ -98,7 +100,7 @@ static int phone_shape(const struct scan *sc, const struct grp *g, size_t i)
 {
     const size_t *l = g->len;
     /* after "Phone:", "call me on", "Fax": any grouping of 7..15 digits */
-    if (g->nd >= 7 && g->nd <= 15 && ctx_before(sc, i, 3, PHONE_W))
+    if (g->nd >= 7 && g->nd <= 15 && ctx_before(sc, i, 3, PHONE_W) && label_before(sc, i) < 0)
         return 1;
     if (g->plus && g->nd >= 8 && g->nd <= 15 && g->ng >= 2)
         return 1;
@@ -273,28 +275,36 @@ static const struct label LABELS[] = {
 static int label_before(const struct scan *sc, size_t i)
 {
     size_t seen = 0;
+    int found = -1; /* a generic "ID": a word before it may be more specific ("Member ID") */
     while (i > 0 && seen < 4) {
         if (sc->tk[i].fl & TF_NL && seen > 0)
-            return -1;
+            return found;
         i--;
         const struct tok *t = &sc->tk[i];
         if (t->kind == TK_PUNCT)
             continue;
         if (t->kind != TK_WORD)
-            return -1;
+            return found;
         seen++;
-        for (size_t k = 0; k < sizeof LABELS / sizeof LABELS[0]; k++)
+        int hit = -1;
+        for (size_t k = 0; k < sizeof LABELS / sizeof LABELS[0] && hit < 0; k++)
             if (phi__tok_eq(sc, i, LABELS[k].w))
-                return (int)LABELS[k].cls;
+                hit = (int)LABELS[k].cls;
+        if (hit >= 0 && hit != (int)PHI_ID)
+            return hit;
+        if (hit == (int)PHI_ID) {
+            found = hit;
+            continue;
+        }
         if (!(phi__tok_eq(sc, i, "number") || phi__tok_eq(sc, i, "num") ||
               phi__tok_eq(sc, i, "is") || phi__tok_eq(sc, i, "of") || phi__tok_eq(sc, i, "nbr") ||
               phi__tok_eq(sc, i, "medical") || phi__tok_eq(sc, i, "de") ||
               phi__tok_eq(sc, i, "health") || phi__tok_eq(sc, i, "security") ||
               phi__tok_eq(sc, i, "historia") || phi__tok_eq(sc, i, "the") ||
               phi__tok_eq(sc, i, "s") || phi__tok_eq(sc, i, "n") || phi__tok_eq(sc, i, "u")))
-            return -1;
+            return found;
     }
-    return -1;
+    return found;
 }
 
 static int unit_suffix(const char *p, size_t n)
@@ -333,7 +343,7 @@ static int benign_alnum(const struct scan *sc, size_t i)
         if (q == n)
             return 1;
     }
-    return t->nd < 3;
+    return t->nd < 4; /* "T2", "B12", "73m2" */
 }
 
 /* The extent of a code starting at token i: adjacent tokens joined by '-', '/', '.', '_'. */

@@ -169,6 +169,14 @@ static ms_rc add_address(phi_ctx *ctx, const char *s, ms_err *err)
         phi_class cls = (len > 0 && p[0] >= '0' && p[0] <= '9') ? PHI_ADDRESS : PHI_LOCATION;
         if (len > 2 && add_phrase(ctx, p, len, cls, err) != MS_OK)
             return MS_E_NOMEM;
+        if (cls == PHI_ADDRESS) { /* the street without its number: "Old Mill Way" */
+            size_t q = 0;
+            while (q < len && p[q] != ' ')
+                q++;
+            if (q + 3 < len && memchr(p + q + 1, ' ', len - q - 1) != NULL &&
+                add_phrase(ctx, p + q + 1, len - q - 1, PHI_ADDRESS, err) != MS_OK)
+                return MS_E_NOMEM;
+        }
         i = j + 1;
     }
     return MS_OK;
