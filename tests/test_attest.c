@@ -452,7 +452,7 @@ TEST(test_attest_snp_truncation_and_bad_chain)
     struct fixture f;
     att_result r;
     CHECK(fx_snp(&f, 1));
-    for (size_t n = 0; n < f.q.len; n += 7) {
+    for (size_t n = 0; n < f.q.len; n++) {
         ms_err err = {0};
         memset(&r, 0, sizeof r);
         ms_rc rc = att_verify_quote(f.q.p, n, f.coll, f.pol, f.at, &r, &err);

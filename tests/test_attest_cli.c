@@ -95,6 +95,10 @@ TEST(test_attest_cli_snp_debug_policy_and_errors)
                      ms_test_tmpdir(), ms_test_medseal(), ms_test_tmpdir()) == 1);
     CHECK(has(o, "truncated") || has(o, "neither"));
     free(o);
+    CHECK(ms_test_sh(&o, "'%s' verify --quote '%s/t.bin' --json 2>/dev/null", ms_test_medseal(),
+                     ms_test_tmpdir()) == 1);
+    CHECK(has(o, "\"verdict\": \"FAIL\""));
+    free(o);
     CHECK(ms_test_sh(&o,
                      "printf '{\"tdx\":{\"mrdt\":\"00\"}}' > '%s/bad.json'; '%s' verify "
                      "--quote '%s' --policy '%s/bad.json' 2>&1",

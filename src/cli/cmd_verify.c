@@ -223,8 +223,8 @@ int cmd_verify(int argc, char **argv)
         rc = att_verify_live(o.url, o.n_coll ? coll : NULL, pol,
                              o.allow_unattested ? ATT_LIVE_ALLOW_UNATTESTED : 0, at, &res, &err);
     int status = 1;
-    if (rc == MS_OK)
-        status = emit(&res, o.json);
+    if (rc == MS_OK || (o.json && res.fields != NULL && res.reason[0] != 0))
+        status = emit(&res, o.json); /* unparseable input still gets a JSON verdict */
     else
         cli_report(argv[0], NULL, &err);
     att_result_free(&res);
