@@ -31,9 +31,9 @@ static int fl_rank(const char *key)
     return -1;
 }
 
-static const struct an_nod *prev_nod(const struct an_report *r, const struct an_track *t)
+static const struct an_nod *ref_nod(const struct an_report *r, const struct an_track *t)
 {
-    const struct an_point *p = &t->pts[t->npts - 2];
+    const struct an_point *p = &t->pts[t->growth_ref];
     return &r->studies[p->study].nods[p->nod];
 }
 
@@ -43,14 +43,14 @@ static void temporal_input(const struct an_report *r, const struct an_nod *nd, s
     int priors = r->nstudies > 1;
     const struct an_track *t = nd->track >= 0 ? &r->tracks[nd->track] : NULL;
     if (t != NULL && t->npts >= 2) {
-        const struct an_nod *p = prev_nod(r, t);
+        const struct an_nod *p = ref_nod(r, t);
+        long days = t->growth_ref == 0 ? t->days_first : t->days_prev;
         in->timepoint = AN_TIME_FOLLOWUP;
         in->prior_mean_h = an_found_mean_h(&p->f);
-        if (t->days_prev != AN_NONE)
-            in->months_x10 = (long)lround((double)t->days_prev / 30.4375 * 10.0);
+        if (days != AN_NONE)
+            in->months_x10 = (long)lround((double)days / 30.4375 * 10.0);
         if (t->growth != NULL && strcmp(t->growth, "slowly-growing") == 0) {
             in->change = AN_CH_SLOW;
-            in->prior_mean_h = AN_NONE; /* the per-step sizes would call it stable */
         } else if (t->status == AN_ST_GROWING) {
             in->change = AN_CH_GROWING;
         } else if (t->status == AN_ST_SHRINKING) {

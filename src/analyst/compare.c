@@ -213,11 +213,17 @@ static void status_series(const struct an_report *r, struct an_track *t)
          hc = an_found_mean_h(&nod_at(r, cur)->f);
     changes(r, t);
     int g = AN_CH_STABLE;
+    t->growth_ref = (int)t->npts - 2;
     if (hp != AN_NONE && hc != AN_NONE)
         g = an_lungrads_growth(hp, hc, months_x10_of(t->days_prev));
-    if (g == AN_CH_STABLE && h0 != AN_NONE && hc != AN_NONE && t->npts > 2 &&
-        an_lungrads_growth(h0, hc, months_x10_of(t->days_first)) != AN_CH_STABLE && hc > h0)
-        g = AN_CH_SLOW; /* growth over several exams that no single step shows */
+    if (g == AN_CH_STABLE && h0 != AN_NONE && hc != AN_NONE && t->npts > 2 && hc > h0) {
+        /* growth over several exams that no single step shows: judged from the first exam */
+        int g0 = an_lungrads_growth(h0, hc, months_x10_of(t->days_first));
+        if (g0 == AN_CH_GROWING || g0 == AN_CH_SLOW) {
+            g = g0;
+            t->growth_ref = 0;
+        }
+    }
     t->growth = an_change_name(g);
     if (g == AN_CH_GROWING || g == AN_CH_SLOW) {
         t->status = AN_ST_GROWING;

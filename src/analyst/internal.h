@@ -267,7 +267,8 @@ struct an_track {
     long days_prev, days_first;       /* AN_NONE unknown */
     double vdt_days;                  /* NAN: not computed */
     const char *vdt_reading;
-    const char *growth; /* Lung-RADS growth decision between the last two points */
+    const char *growth; /* Lung-RADS growth decision (see growth_ref) */
+    int growth_ref;     /* the point the growth was judged from: the previous, or the first */
     int comp;
 };
 

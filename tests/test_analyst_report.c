@@ -1,0 +1,622 @@
+/*
+ * Tests of the analyst report: the advertised request, studies from scripts/synth_study.py (repo
+ * only) and ../shared/tools/make_study.py seeds 1-9 against their truth files, de-identification
+ * of every format, the JSON schema, FHIR and HTML structure, geometry flags, prior JSON reports,
+ * CLI errors and allocation failures.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "analyst/internal.h"
+#include "medseal/analyst.h"
+#include "test.h"
+
+#define ADVERTISED                                                                                 \
+    "Study: Chest CT, 2.3mm slice. Findings: 8mm ground-glass opacity, RUL, persistent across 3 "  \
+    "studies. Generate structured impression with risk stratification."
+
+static json_t *run_text(const char *text, const an_opts *opts)
+{
+    an_report *r = NULL;
+    json_t *j = NULL;
+    if (an_report_new(opts, &r, NULL) != MS_OK)
+        return NULL;
+    if (an_add_text(r, text, strlen(text), "user", NULL) == MS_OK && an_run(r, NULL) == MS_OK)
+        an_report_json(r, &j, NULL);
+    an_report_free(r);
+    return j;
+}
+
+static const char *path_str(json_t *j, const char *a, const char *b, const char *c)
+{
+    json_t *v = json_object_get(j, a);
+    if (b != NULL)
+        v = json_object_get(v, b);
+    if (c != NULL)
+        v = json_object_get(v, c);
+    return json_string_value(v);
+}
+
+TEST(test_analyst_report_advertised_request)
+{
+    json_t *j = run_text(ADVERTISED, NULL);
+    CHECK(j != NULL);
+    json_t *fs = json_object_get(j, "findings");
+    CHECK_EQ_INT(json_array_size(fs), 1);
+    json_t *f = json_array_get(fs, 0);
+    CHECK(fabs(json_real_value(json_object_get(json_object_get(f, "size"), "mean_diameter_mm")) -
+               8.0) < 1e-9);
+    CHECK_STR(path_str(f, "composition", "value", NULL), "ground-glass");
+    CHECK_STR(path_str(f, "location", "lobe", NULL), "RUL");
+    CHECK_STR(path_str(f, "comparison", "status", NULL), "persistent");
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(f, "comparison"), "studies")),
+                 3);
+    CHECK_STR(path_str(f, "lung_rads", "category", NULL), "2");
+    CHECK_STR(path_str(f, "lung_rads", "rule", NULL), "lung-rads-2022/ggn-lt30");
+    /* Fleischner: persistent solitary pure GGN >= 6 mm */
+    CHECK_STR(path_str(f, "fleischner", "category", NULL), "ct-6-12m-then-2y-until-5y");
+    CHECK_STR(path_str(f, "fleischner", "rule", NULL), "fleischner-2017/ggn-single-ge6");
+    CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "2");
+    CHECK_STR(path_str(j, "engine", "version", NULL), MS_VERSION);
+    CHECK_STR(path_str(j, "guidelines", "lung_rads", NULL), "lung-rads-2022");
+    CHECK(json_is_true(json_object_get(j, "deidentified")));
+    json_decref(j);
+    return 0;
+}
+
+TEST(test_analyst_report_text_format_of_advertised_request)
+{
+    an_report *r = NULL;
+    CHECK(an_report_new(NULL, &r, NULL) == MS_OK);
+    CHECK(an_add_text(r, ADVERTISED, strlen(ADVERTISED), "user", NULL) == MS_OK);
+    CHECK(an_run(r, NULL) == MS_OK);
+    CHECK(an_run(r, NULL) == MS_E_INVAL); /* once only */
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    CHECK(an_report_text(r, &b, NULL) == MS_OK);
+    const char *t = (const char *)b.p;
+    CHECK(strstr(t, "Persistent 8.0 mm ground-glass nodule in the right upper lobe (RUL)") != NULL);
+    CHECK(strstr(t, "Lung-RADS v2022 category 2") != NULL);
+    CHECK(strstr(t, "ct-6-12m-then-2y-until-5y") != NULL);
+    CHECK(strstr(t, "[lung-rads-2022/ggn-lt30]") != NULL);
+    ms_buf_free(&b);
+    CHECK_EQ_INT(an_report_finding_count(r), 1);
+    an_report_free(r);
+    return 0;
+}
+
+TEST(test_analyst_report_negative_and_birads)
+{
+    json_t *j = run_text("Lungs: no pulmonary nodules. No pleural effusion.", NULL);
+    CHECK(j != NULL);
+    CHECK_EQ_INT(json_array_size(json_object_get(j, "findings")), 0);
+    CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "1");
+    CHECK_STR(path_str(j, "assessment", "lung_rads", "rule"), "lung-rads-2022/1-no-nodules");
+    json_decref(j);
+    j = run_text("Left breast: irregular 14 mm mass at 2 o'clock. BI-RADS 4C.", NULL);
+    CHECK_STR(path_str(j, "assessment", "bi_rads", "category"), "4C");
+    CHECK_STR(path_str(j, "assessment", "bi_rads", "rule"), "bi-rads-2013/carried-from-report");
+    CHECK(json_is_null(json_object_get(json_object_get(j, "assessment"), "lung_rads")));
+    json_decref(j);
+    /* a stated Lung-RADS that disagrees with the rules is flagged, not silently accepted */
+    j = run_text("New 9 mm solid nodule in the LLL. Lung-RADS 2.", NULL);
+    CHECK(json_array_size(json_object_get(j, "warnings")) == 1);
+    json_decref(j);
+    return 0;
+}
+
+/* ---- synthetic studies ---- */
+
+static int gen_synth(const char *dir, int seed, int studies)
+{
+    return ms_test_sh(NULL,
+                      "/usr/bin/python3 %s/scripts/synth_study.py %s --studies %d --slices 6 "
+                      "--size 32 --seed %d 2>/dev/null",
+                      ms_test_root(), dir, studies, seed);
+}
+
+static json_t *analyze_dir(const char *dir, int studies, const an_opts *opts)
+{
+    an_report *r = NULL;
+    json_t *j = NULL;
+    char p[4096];
+    if (an_report_new(opts, &r, NULL) != MS_OK)
+        return NULL;
+    ms_err err = {0};
+    snprintf(p, sizeof p, "%s/study_%d", dir, studies);
+    ms_rc rc = an_add_dir(r, p, 0, &err);
+    for (int k = 1; rc == MS_OK && k < studies; k++) {
+        snprintf(p, sizeof p, "%s/study_%d", dir, k);
+        rc = an_add_dir(r, p, 1, &err);
+    }
+    if (rc == MS_OK)
+        rc = an_run(r, &err);
+    if (rc == MS_OK)
+        rc = an_report_json(r, &j, &err);
+    if (rc != MS_OK)
+        fprintf(stderr, "  analyze: %s\n", err.msg);
+    an_report_free(r);
+    return j;
+}
+
+static json_t *load(const char *dir, const char *name)
+{
+    char p[4096];
+    if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, name) >= sizeof p)
+        return NULL;
+    return json_load_file(p, 0, NULL);
+}
+
+/* the finding in the current study with this lobe, or NULL */
+static json_t *by_lobe(json_t *j, const char *lobe)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(j, "findings"), i, f)
+    {
+        const char *l = path_str(f, "location", "lobe", NULL);
+        if (l != NULL && strcmp(l, lobe) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* Each truth nodule: the history's sizes equal the truth per study; status follows them. */
+static int check_truth_track(json_t *j, json_t *truth_studies, size_t k, const char *lobe,
+                             const char *comp)
+{
+    json_t *f = by_lobe(j, lobe);
+    if (f == NULL || strcmp(path_str(f, "composition", "value", NULL), comp) != 0)
+        return 1;
+    json_t *h = json_object_get(json_object_get(f, "comparison"), "history");
+    if (json_array_size(h) != json_array_size(truth_studies))
+        return 1;
+    double first = 0, last = 0;
+    for (size_t s = 0; s < json_array_size(h); s++) {
+        json_t *tn =
+            json_array_get(json_object_get(json_array_get(truth_studies, s), "nodules"), k);
+        double want = json_number_value(json_object_get(tn, "mean_diameter_mm"));
+        double got = json_number_value(json_object_get(json_array_get(h, s), "mean_diameter_mm"));
+        if (fabs(want - got) > 1e-9) {
+            fprintf(stderr, "  %s study %zu: %.2f, truth %.2f\n", lobe, s + 1, got, want);
+            return 1;
+        }
+        first = s == 0 ? want : first;
+        last = want;
+    }
+    const char *st = path_str(f, "comparison", "status", NULL);
+    /* growth: > 1.5 mm within the studied interval (all synthetic series span <= 12 months) */
+    const char *want = last - first > 1.5           ? "growing"
+                       : strcmp(comp, "solid") == 0 ? "stable"
+                                                    : "persistent";
+    if (st == NULL || strcmp(st, want) != 0) {
+        fprintf(stderr, "  %s: status %s, want %s\n", lobe, st ? st : "(null)", want);
+        return 1;
+    }
+    return 0;
+}
+
+TEST(test_analyst_report_synth_study_truth)
+{
+    const char *tmp = ms_test_tmpdir();
+    CHECK(gen_synth(tmp, 1, 3) == 0);
+    json_t *truth = load(tmp, "truth.json");
+    CHECK(truth != NULL);
+    json_t *j = analyze_dir(tmp, 3, NULL);
+    CHECK(j != NULL);
+    json_t *ts = json_object_get(truth, "studies");
+    json_t *last = json_object_get(json_array_get(ts, json_array_size(ts) - 1), "nodules");
+    CHECK_EQ_INT(json_array_size(json_object_get(j, "findings")), json_array_size(last));
+    for (size_t k = 0; k < json_array_size(last); k++) {
+        json_t *n = json_array_get(last, k);
+        CHECK(check_truth_track(j, ts, k, json_string_value(json_object_get(n, "lobe")),
+                                json_string_value(json_object_get(n, "composition"))) == 0);
+    }
+    CHECK_EQ_INT(json_array_size(json_object_get(j, "priors")), 2);
+    json_decref(j);
+    json_decref(truth);
+    return 0;
+}
+
+static const char *lobe_of(const char *abbr)
+{
+    return abbr; /* make_study writes the lobe abbreviation already */
+}
+
+TEST(test_analyst_report_make_study_seeds_1_to_9)
+{
+    const char *shared = ms_test_shared();
+    if (shared == NULL)
+        SKIP("../shared not present");
+    for (int seed = 1; seed <= 9; seed++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/seed%d", ms_test_tmpdir(), seed);
+        CHECK(ms_test_sh(NULL,
+                         "/usr/bin/python3 %s/tools/make_study.py %s --slices 4 --size 32 "
+                         "--studies 3 --seed %d 2>/dev/null",
+                         shared, dir, seed) == 0);
+        json_t *m = load(dir, "manifest.json");
+        json_t *j = analyze_dir(dir, 3, NULL);
+        CHECK(m != NULL && j != NULL);
+        json_t *ts = json_object_get(m, "studies");
+        json_t *n0 = json_object_get(json_array_get(ts, 0), "nodule");
+        const char *lobe = lobe_of(json_string_value(json_object_get(n0, "lobe")));
+        const char *type = json_string_value(json_object_get(n0, "type"));
+        CHECK_EQ_INT(json_array_size(json_object_get(j, "findings")), 1);
+        json_t *f = by_lobe(j, lobe);
+        if (f == NULL) {
+            fprintf(stderr, "  seed %d: no finding in %s\n", seed, lobe);
+            return 1;
+        }
+        CHECK_STR(path_str(f, "composition", "value", NULL), type);
+        json_t *h = json_object_get(json_object_get(f, "comparison"), "history");
+        CHECK_EQ_INT(json_array_size(h), 3);
+        for (size_t s = 0; s < 3; s++) {
+            double want = json_number_value(json_object_get(
+                json_object_get(json_array_get(ts, s), "nodule"), "mean_diameter_mm"));
+            double got =
+                json_number_value(json_object_get(json_array_get(h, s), "mean_diameter_mm"));
+            if (fabs(want - got) > 1e-9) {
+                fprintf(stderr, "  seed %d study %zu: %.2f, truth %.2f\n", seed, s + 1, got, want);
+                return 1;
+            }
+        }
+        double d0 = json_number_value(
+            json_object_get(json_object_get(json_array_get(ts, 0), "nodule"), "mean_diameter_mm"));
+        double d2 = json_number_value(
+            json_object_get(json_object_get(json_array_get(ts, 2), "nodule"), "mean_diameter_mm"));
+        /* the status follows from the truth: > 1.5 mm up within 12 months is growth */
+        const char *want = d2 - d0 > 1.5                ? "growing"
+                           : strcmp(type, "solid") == 0 ? "stable"
+                                                        : "persistent";
+        CHECK_STR(path_str(f, "comparison", "status", NULL), want);
+        if (strcmp(want, "growing") == 0)
+            CHECK_STR(path_str(f, "comparison", "lung_rads_growth", NULL), "growing");
+        json_decref(j);
+        json_decref(m);
+    }
+    return 0;
+}
+
+/* ---- de-identification ---- */
+
+static int contains_any(const char *out, json_t *phi)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(phi, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (s != NULL && strlen(s) >= 4 && strstr(out, s) != NULL) {
+            fprintf(stderr, "  planted value #%zu found in the output\n", i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+TEST(test_analyst_report_deidentified_in_every_format)
+{
+    const char *tmp = ms_test_tmpdir();
+    CHECK(gen_synth(tmp, 2, 2) == 0);
+    json_t *truth = load(tmp, "truth.json");
+    json_t *phi = json_object_get(truth, "planted_phi");
+    CHECK(json_array_size(phi) > 3);
+    const char *fmts[] = {"json", "text", "fhir", "html"};
+    for (size_t i = 0; i < 4; i++) {
+        char *out = NULL;
+        CHECK(ms_test_sh(&out, "%s analyze %s/study_2 --prior %s/study_1 --format %s",
+                         ms_test_medseal(), tmp, tmp, fmts[i]) == 0);
+        CHECK(out != NULL && strlen(out) > 100);
+        int leak = contains_any(out, phi);
+        /* dates: no full study date survives (years only) */
+        size_t k;
+        json_t *st;
+        json_array_foreach(json_object_get(truth, "studies"), k, st)
+        {
+            const char *d = json_string_value(json_object_get(st, "date"));
+            char iso[16];
+            snprintf(iso, sizeof iso, "%.4s-%.2s-%.2s", d, d + 4, d + 6);
+            leak |= strstr(out, d) != NULL || strstr(out, iso) != NULL;
+        }
+        free(out);
+        if (leak) {
+            fprintf(stderr, "  format %s leaks\n", fmts[i]);
+            return 1;
+        }
+    }
+    /* with --phi the texts and full dates are there */
+    char *out = NULL;
+    CHECK(ms_test_sh(&out, "%s analyze %s/study_2 --prior %s/study_1 --format json --phi",
+                     ms_test_medseal(), tmp, tmp) == 0);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    CHECK(j != NULL);
+    CHECK(json_is_false(json_object_get(j, "deidentified")));
+    const char *date = path_str(j, "study", "date", NULL);
+    CHECK(date != NULL && strlen(date) == 10);
+    json_decref(j);
+    json_decref(truth);
+    return 0;
+}
+
+/* A small JSON Schema checker (type, required, properties, additionalProperties, items, enum,
+ * const, oneOf, allOf, $ref, minItems, maxItems, pattern, minimum): enough for
+ * docs/report.schema.json without a third-party validator. */
+static const char validator_py[] =
+    "import json,re,sys\n"
+    "S=json.load(open(sys.argv[1]))\n"
+    "def ref(r):\n"
+    "  n=S\n"
+    "  for p in r[2:].split('/'): n=n[p]\n"
+    "  return n\n"
+    "T={'object':dict,'array':list,'string':str,'boolean':bool,'null':type(None)}\n"
+    "def ty(v,t):\n"
+    "  if t=='integer': return isinstance(v,int) and not isinstance(v,bool)\n"
+    "  if t=='number': return isinstance(v,(int,float)) and not isinstance(v,bool)\n"
+    "  return isinstance(v,T[t])\n"
+    "def ok(v,s,p):\n"
+    "  if '$ref' in s: ok(v,ref(s['$ref']),p)\n"
+    "  if 'type' in s:\n"
+    "    ts=s['type'] if isinstance(s['type'],list) else [s['type']]\n"
+    "    assert any(ty(v,t) for t in ts),(p,'type')\n"
+    "  if 'const' in s: assert v==s['const'],(p,'const')\n"
+    "  if 'enum' in s: assert v in s['enum'],(p,'enum',v)\n"
+    "  if 'allOf' in s:\n"
+    "    for x in s['allOf']: ok(v,x,p)\n"
+    "  if 'oneOf' in s:\n"
+    "    n=0\n"
+    "    for x in s['oneOf']:\n"
+    "      try: ok(v,x,p); n+=1\n"
+    "      except AssertionError: pass\n"
+    "    assert n==1,(p,'oneOf',n)\n"
+    "  if isinstance(v,dict):\n"
+    "    for r in s.get('required',[]): assert r in v,(p,'required',r)\n"
+    "    pr=s.get('properties',{})\n"
+    "    for k,x in v.items():\n"
+    "      if k in pr: ok(x,pr[k],p+'.'+k)\n"
+    "      else: assert s.get('additionalProperties',True)!=False,(p,'extra',k)\n"
+    "  if isinstance(v,list):\n"
+    "    assert len(v)>=s.get('minItems',0),(p,'minItems')\n"
+    "    assert len(v)<=s.get('maxItems',1<<30),(p,'maxItems')\n"
+    "    for i,x in enumerate(v):\n"
+    "      if 'items' in s: ok(x,s['items'],p+'[%d]'%i)\n"
+    "  if isinstance(v,str) and 'pattern' in s: assert re.search(s['pattern'],v),(p,'pattern')\n"
+    "  if 'minimum' in s and ty(v,'number'): assert v>=s['minimum'],(p,'minimum')\n"
+    "for f in sys.argv[2:]: ok(json.load(open(f)),S,f)\n";
+
+TEST(test_analyst_report_json_matches_schema)
+{
+    const char *tmp = ms_test_tmpdir();
+    CHECK(gen_synth(tmp, 3, 3) == 0);
+    char py[4096];
+    snprintf(py, sizeof py, "%s/validate.py", tmp);
+    FILE *f = fopen(py, "w");
+    CHECK(f != NULL);
+    fputs(validator_py, f);
+    fclose(f);
+    const char *M = ms_test_medseal();
+    CHECK(ms_test_sh(NULL,
+                     "%s analyze %s/study_3 --prior %s/study_1 --prior %s/study_2 --format json "
+                     "> %s/a.json && %s analyze %s/study_3 --format json --phi > %s/b.json && "
+                     "%s analyze --text '%s' --format json > %s/c.json && %s analyze --text "
+                     "'No nodules. BI-RADS 2. Lung-RADS 1.' --format json > %s/d.json",
+                     M, tmp, tmp, tmp, tmp, M, tmp, tmp, M, ADVERTISED, tmp, M, tmp) == 0);
+    CHECK(ms_test_sh(NULL,
+                     "/usr/bin/python3 %s %s/docs/report.schema.json %s/a.json %s/b.json "
+                     "%s/c.json %s/d.json",
+                     py, ms_test_root(), tmp, tmp, tmp, tmp) == 0);
+    /* the checker itself rejects a broken report */
+    CHECK(ms_test_sh(NULL,
+                     "/usr/bin/python3 -c \"import json;j=json.load(open('%s/a.json'));"
+                     "j['findings'][0]['lung_rads']['category']=5;json.dump(j,open('%s/e.json',"
+                     "'w'))\" && /usr/bin/python3 %s %s/docs/report.schema.json %s/e.json "
+                     "2>/dev/null",
+                     tmp, tmp, py, ms_test_root(), tmp) != 0);
+    return 0;
+}
+
+TEST(test_analyst_report_fhir_and_html_structure)
+{
+    const char *tmp = ms_test_tmpdir();
+    CHECK(gen_synth(tmp, 4, 2) == 0);
+    char *out = NULL;
+    CHECK(ms_test_sh(&out, "%s analyze %s/study_2 --prior %s/study_1 --format fhir",
+                     ms_test_medseal(), tmp, tmp) == 0);
+    json_t *b = json_loads(out, 0, NULL);
+    free(out);
+    CHECK(b != NULL);
+    CHECK_STR(path_str(b, "resourceType", NULL, NULL), "Bundle");
+    json_t *entries = json_object_get(b, "entry");
+    json_t *dr = json_object_get(json_array_get(entries, 0), "resource");
+    CHECK_STR(path_str(dr, "resourceType", NULL, NULL), "DiagnosticReport");
+    CHECK(json_object_get(dr, "subject") == NULL);
+    /* every result reference resolves to an Observation in the bundle; one is LOINC 21889-1 */
+    size_t i;
+    json_t *ref;
+    int sizes = 0;
+    json_array_foreach(json_object_get(dr, "result"), i, ref)
+    {
+        const char *u = json_string_value(json_object_get(ref, "reference"));
+        int found = 0;
+        for (size_t k = 1; k < json_array_size(entries); k++) {
+            json_t *e = json_array_get(entries, k);
+            if (strcmp(json_string_value(json_object_get(e, "fullUrl")), u) == 0) {
+                found = 1;
+                json_t *res = json_object_get(e, "resource");
+                CHECK_STR(path_str(res, "resourceType", NULL, NULL), "Observation");
+                json_t *c0 =
+                    json_array_get(json_object_get(json_object_get(res, "code"), "coding"), 0);
+                const char *code = json_string_value(json_object_get(c0, "code"));
+                sizes += code != NULL && strcmp(code, "21889-1") == 0;
+            }
+        }
+        CHECK(found);
+    }
+    CHECK(sizes >= 1);
+    json_decref(b);
+    out = NULL;
+    CHECK(ms_test_sh(&out, "%s analyze %s/study_2 --prior %s/study_1 --format html",
+                     ms_test_medseal(), tmp, tmp) == 0);
+    CHECK(strncmp(out, "<!DOCTYPE html>", 15) == 0);
+    CHECK(strstr(out, "<svg") != NULL && strstr(out, "<polyline") != NULL);
+    CHECK(strstr(out, "<script") == NULL && strstr(out, "src=") == NULL &&
+          strstr(out, "href=") == NULL);
+    CHECK(strstr(out, "</html>") != NULL);
+    free(out);
+    return 0;
+}
+
+TEST(test_analyst_report_html_escapes_text)
+{
+    an_opts o = {0};
+    o.phi = 1;
+    json_t *j = NULL;
+    an_report *r = NULL;
+    const char *t = "8 mm <script>alert(1)</script> solid nodule in the RUL.";
+    CHECK(an_report_new(&o, &r, NULL) == MS_OK);
+    CHECK(an_add_text(r, t, strlen(t), "user", NULL) == MS_OK);
+    CHECK(an_run(r, NULL) == MS_OK);
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    CHECK(an_report_html(r, &b, NULL) == MS_OK);
+    CHECK(strstr((const char *)b.p, "<script") == NULL);
+    ms_buf_free(&b);
+    CHECK(an_report_json(r, &j, NULL) == MS_OK);
+    json_decref(j);
+    an_report_free(r);
+    return 0;
+}
+
+/* ---- series geometry ---- */
+
+TEST(test_analyst_report_series_gaps_and_geometry)
+{
+    const char *tmp = ms_test_tmpdir();
+    CHECK(gen_synth(tmp, 5, 1) == 0);
+    json_t *j = analyze_dir(tmp, 1, NULL);
+    json_t *s = json_array_get(json_object_get(json_object_get(j, "study"), "series"), 0);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(json_integer_value(json_object_get(s, "images")), 6);
+    CHECK_EQ_INT(json_integer_value(json_object_get(s, "gaps")), 0);
+    CHECK_EQ_INT(json_array_size(json_object_get(s, "flags")), 0);
+    double spacing = json_number_value(json_object_get(s, "spacing_mm"));
+    CHECK(spacing > 0);
+    json_decref(j);
+    /* remove a middle slice: one gap of twice the spacing */
+    CHECK(ms_test_sh(NULL, "cd %s/study_1/CT && rm \"$(ls | sort | sed -n 3p)\"", tmp) == 0);
+    j = analyze_dir(tmp, 1, NULL);
+    s = json_array_get(json_object_get(json_object_get(j, "study"), "series"), 0);
+    CHECK_EQ_INT(json_integer_value(json_object_get(s, "gaps")), 1);
+    CHECK(fabs(json_number_value(json_object_get(s, "spacing_mm")) - spacing) < 1e-6);
+    CHECK_STR(json_string_value(json_array_get(json_object_get(s, "flags"), 0)),
+              "gaps in slice positions");
+    json_decref(j);
+    /* a duplicated slice: a duplicate position */
+    CHECK(ms_test_sh(NULL,
+                     "cd %s/study_1/CT && f=\"$(ls | sort | head -1)\" && cp \"$f\" "
+                     "\"zz_$f\"",
+                     tmp) == 0);
+    j = analyze_dir(tmp, 1, NULL);
+    s = json_array_get(json_object_get(json_object_get(j, "study"), "series"), 0);
+    CHECK_EQ_INT(json_integer_value(json_object_get(s, "duplicate_positions")), 1);
+    json_decref(j);
+    return 0;
+}
+
+/* ---- priors as JSON reports ---- */
+
+TEST(test_analyst_report_prior_as_json_report)
+{
+    an_report *r = NULL;
+    json_t *prior = run_text("Baseline: 5 mm solid nodule in the LLL.", NULL);
+    CHECK(prior != NULL);
+    /* give it a date so the interval is known */
+    json_object_set_new(json_object_get(prior, "study"), "date", json_string("2024-01-10"));
+    CHECK(an_report_new(NULL, &r, NULL) == MS_OK);
+    const char *now = "7 mm solid nodule in the LLL.";
+    CHECK(an_add_text(r, now, strlen(now), "notes", NULL) == MS_OK);
+    CHECK(an_add_prior(r, NULL, 0, NULL, 0, NULL, NULL) == MS_OK); /* an empty prior is allowed */
+    CHECK(an_add_prior_report(r, prior, NULL) == MS_OK);
+    CHECK(an_run(r, NULL) == MS_OK);
+    json_t *j = NULL;
+    CHECK(an_report_json(r, &j, NULL) == MS_OK);
+    json_t *f = json_array_get(json_object_get(j, "findings"), 0);
+    CHECK_STR(path_str(f, "comparison", "status", NULL), "growing");
+    CHECK_STR(path_str(f, "lung_rads", "category", NULL), "4A"); /* growing < 8 mm */
+    json_decref(j);
+    json_decref(prior);
+    an_report_free(r);
+    /* a resolved nodule */
+    CHECK(an_report_new(NULL, &r, NULL) == MS_OK);
+    const char *p1 = "6 mm solid nodule in the RML.", *c1 = "No pulmonary nodules.";
+    CHECK(an_add_prior(r, NULL, 0, p1, strlen(p1), "20240101", NULL) == MS_OK);
+    CHECK(an_add_text(r, c1, strlen(c1), "notes", NULL) == MS_OK);
+    CHECK(an_run(r, NULL) == MS_OK);
+    CHECK(an_report_json(r, &j, NULL) == MS_OK);
+    CHECK_EQ_INT(json_array_size(json_object_get(j, "resolved")), 1);
+    json_decref(j);
+    an_report_free(r);
+    return 0;
+}
+
+TEST(test_analyst_report_bad_inputs)
+{
+    an_report *r = NULL;
+    ms_err err = {0};
+    an_opts o = {0};
+    o.context = "hospital";
+    CHECK(an_report_new(&o, &r, &err) == MS_E_INVAL);
+    CHECK(an_report_new(NULL, &r, NULL) == MS_OK);
+    CHECK(an_add_text(r, "a\0b", 3, "notes", &err) == MS_E_FORMAT);
+    CHECK(an_add_prior(r, NULL, 0, "x", 1, "2024-13-45", NULL) == MS_E_FORMAT);
+    CHECK(an_add_dir(r, "/nonexistent/medseal", 0, NULL) == MS_E_NOTFOUND);
+    json_t *bad = json_pack("{s:i}", "findings", 3);
+    CHECK(an_add_prior_report(r, bad, NULL) == MS_E_FORMAT);
+    json_decref(bad);
+    json_t *out = NULL;
+    CHECK(an_report_json(r, &out, NULL) == MS_E_INVAL); /* before an_run */
+    an_report_free(r);
+    an_report_free(NULL);
+    /* CLI: one line, non-zero */
+    char *o2 = NULL;
+    CHECK(ms_test_sh(&o2, "%s analyze /nonexistent/x 2>&1", ms_test_medseal()) == 1);
+    CHECK(o2 != NULL && strchr(o2, '\n') == o2 + strlen(o2) - 1);
+    free(o2);
+    CHECK(ms_test_sh(NULL, "%s analyze --format pdf --text x 2>/dev/null", ms_test_medseal()) == 2);
+    CHECK(ms_test_sh(NULL, "%s analyze 2>/dev/null", ms_test_medseal()) == 2);
+    /* a folder of garbage files: counted as unreadable, then "no DICOM and no note" */
+    CHECK(ms_test_sh(NULL, "mkdir -p %s/junk && head -c 1000 /dev/urandom > %s/junk/a.dcm",
+                     ms_test_tmpdir(), ms_test_tmpdir()) == 0);
+    CHECK(ms_test_sh(NULL, "%s analyze %s/junk 2>/dev/null", ms_test_medseal(), ms_test_tmpdir()) ==
+          1);
+    return 0;
+}
+
+TEST(test_analyst_report_alloc_failure_sweep)
+{
+    for (long n = 1; n < 400; n++) {
+        ms_alloc a = {0};
+        a.fail_at = n;
+        an_opts o = {0};
+        o.alloc = &a;
+        an_report *r = NULL;
+        ms_rc rc = an_report_new(&o, &r, NULL);
+        if (rc == MS_OK)
+            rc = an_add_text(r, ADVERTISED, strlen(ADVERTISED), "user", NULL);
+        if (rc == MS_OK)
+            rc = an_add_prior(r, NULL, 0, "6 mm GGO in the RUL.", 20, "20230101", NULL);
+        if (rc == MS_OK)
+            rc = an_run(r, NULL);
+        CHECK(rc == MS_OK || rc == MS_E_NOMEM);
+        an_report_free(r);
+        CHECK_EQ_INT(atomic_load(&a.in_use), 0);
+        if (rc == MS_OK)
+            return 0;
+    }
+    return 1;
+}
