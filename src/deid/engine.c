@@ -241,6 +241,11 @@ static ms_rc element(struct deid_walk *w, dcm_dataset *ds, uint32_t tag, const c
     int a = deid__action(w->ctx, tag, &in_table);
     if (!in_table)
         a = supplement(w, e, mode);
+    /* X/Z on a sequence: an empty sequence is invalid where the sequence is Type 3 (PS3.5 7.5:
+     * Type 3 sequences hold one or more items when present), so remove it; Acquisition Context
+     * Sequence is the one X/Z sequence that is Type 2 in its module (PS3.3 C.7.6.14). */
+    if (a == DEID_A_XZ && dcm_elem_is_sequence(e) && tag != DCM_TAG(0x0040, 0x0555))
+        a = DEID_A_X;
     return apply(w, ds, e, deid__resolve_compound(a), pseudo, mode, depth, err);
 }
 
