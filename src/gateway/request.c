@@ -42,9 +42,11 @@ static ms_rc check_part(json_t *part, gw_chat_info *ci, const char *where, ms_er
     }
     if (strcmp(type, "file") == 0) {
         json_t *f = json_object_get(part, "file");
-        if (!json_is_object(f) || !json_is_string(json_object_get(f, "file_data")))
+        if (!json_is_object(f) || (!json_is_string(json_object_get(f, "file_data")) &&
+                                   !json_is_string(json_object_get(f, "file_id"))))
             return bad(ci, err, MS_E_FORMAT, where,
-                       "file part needs file.file_data (base64 application/dicom)");
+                       "file part needs file.file_data (base64 application/dicom) or file.file_id "
+                       "(a study from POST /v1/studies)");
         ci->n_files++;
         return MS_OK;
     }

@@ -446,7 +446,7 @@ static ms_rc reid_delta(struct xfer *x, json_t *delta, int final, ms_err *err)
     if (!x->reidentify || (!json_is_string(c) && !final))
         return MS_OK;
     ms_buf_init(&out, &x->s->alloc, 0);
-    if (json_is_string(c))
+    if (json_is_string(c) && json_string_length(c) > 0)
         rc = gw__reid_feed(x->reid, json_string_value(c), json_string_length(c), &out, err);
     if (rc == MS_OK && final)
         rc = gw__reid_flush(x->reid, &out, err);
