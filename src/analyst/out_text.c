@@ -25,6 +25,17 @@ static void num(char *buf, size_t n, const json_t *v, const char *unit)
         snprintf(buf, n, "-");
 }
 
+/* one decimal, optionally signed: "8.0 mm", "+1.6 mm", "+24.2%" */
+static void num1(char *buf, size_t n, const json_t *v, const char *unit, int sign)
+{
+    if (!json_is_number(v))
+        snprintf(buf, n, "-");
+    else if (sign)
+        snprintf(buf, n, "%+.1f%s", json_number_value(v), unit);
+    else
+        snprintf(buf, n, "%.1f%s", json_number_value(v), unit);
+}
+
 static ms_rc series_lines(const json_t *study, ms_buf *b, ms_err *err)
 {
     size_t i;
@@ -62,7 +73,7 @@ static void when(const json_t *study, char *buf, size_t n)
         snprintf(buf, n, "%s", s_(study, "date"));
 }
 
-static ms_rc study_block(const json_t *j, ms_buf *b, ms_err *err)
+static ms_rc study_block_dicom(const json_t *j, ms_buf *b, ms_err *err)
 {
     const json_t *st = json_object_get(j, "study");
     const json_t *pt = json_object_get(st, "patient");
@@ -93,6 +104,16 @@ static ms_rc study_block(const json_t *j, ms_buf *b, ms_err *err)
     return rc;
 }
 
+static ms_rc study_block(const json_t *j, ms_buf *b, ms_err *err)
+{
+    const json_t *st = json_object_get(j, "study");
+    if (json_integer_value(json_object_get(st, "files")) == 0 &&
+        json_array_size(json_object_get(j, "priors")) == 0)
+        return ms_buf_append_str(b, "STUDY\n  no DICOM files: findings from free text only\n",
+                                 err);
+    return study_block_dicom(j, b, err);
+}
+
 static ms_rc history_line(const json_t *c, ms_buf *b, ms_err *err)
 {
     const json_t *h = json_object_get(c, "history");
@@ -102,17 +123,17 @@ static ms_rc history_line(const json_t *c, ms_buf *b, ms_err *err)
     for (size_t i = 0; rc == MS_OK && i < json_array_size(h); i++) {
         const json_t *p = json_array_get(h, i);
         char sz[32], w[64];
-        num(sz, sizeof sz, json_object_get(p, "mean_diameter_mm"), " mm");
+        num1(sz, sizeof sz, json_object_get(p, "mean_diameter_mm"), " mm", 0);
         when(p, w, sizeof w);
         rc = ms_buf_printf(b, err, "%s %s (%s)", i ? " ->" : "", sz, w);
     }
     if (rc != MS_OK)
         return rc;
     char d1[32], p1[32], d0[32], p0[32], days[32];
-    num(d1, sizeof d1, json_object_get(c, "change_since_prior_mm"), " mm");
-    num(p1, sizeof p1, json_object_get(c, "change_since_prior_pct"), "%");
-    num(d0, sizeof d0, json_object_get(c, "change_since_first_mm"), " mm");
-    num(p0, sizeof p0, json_object_get(c, "change_since_first_pct"), "%");
+    num1(d1, sizeof d1, json_object_get(c, "change_since_prior_mm"), " mm", 1);
+    num1(p1, sizeof p1, json_object_get(c, "change_since_prior_pct"), "%", 1);
+    num1(d0, sizeof d0, json_object_get(c, "change_since_first_mm"), " mm", 1);
+    num1(p0, sizeof p0, json_object_get(c, "change_since_first_pct"), "%", 1);
     num(days, sizeof days, json_object_get(c, "days_since_prior"), " days");
     rc = ms_buf_printf(b, err,
                        "\n      change: %s (%s) since prior (%s); %s (%s) since first; Lung-RADS "
@@ -142,20 +163,21 @@ static ms_rc finding_block(const json_t *f, ms_buf *b, ms_err *err)
     const json_t *size = json_object_get(f, "size"), *loc = json_object_get(f, "location");
     const json_t *c = json_object_get(f, "comparison");
     char mean[32];
-    num(mean, sizeof mean, json_object_get(size, "mean_diameter_mm"), " mm");
+    num1(mean, sizeof mean, json_object_get(size, "mean_diameter_mm"), " mm", 0);
     ms_rc rc = ms_buf_printf(
-        b, err, "  %s  %s %s nodule, %s%s%s  [%s, %lld mention(s)]\n", s_(f, "id"), mean,
+        b, err, "  %s  %s %s nodule, %s%s%s%s  [%s, %lld mention(s)]\n", s_(f, "id"), mean,
         json_is_object(json_object_get(f, "composition"))
             ? s_(json_object_get(f, "composition"), "value")
             : "composition not stated,",
         json_is_object(loc) ? s_(loc, "name") : "location not stated",
-        json_is_object(loc) ? " " : "", json_is_object(loc) ? s_(loc, "lobe") : "", s_(f, "source"),
+        json_is_object(loc) ? " (" : "", json_is_object(loc) ? s_(loc, "lobe") : "",
+        json_is_object(loc) ? ")" : "", s_(f, "source"),
         (long long)json_integer_value(json_object_get(f, "mentions")));
     const json_t *axes = json_object_get(size, "axes_mm");
     if (rc == MS_OK && json_array_size(axes) > 0) {
         rc = ms_buf_append_str(b, "      axes:", err);
         for (size_t i = 0; rc == MS_OK && i < json_array_size(axes); i++)
-            rc = ms_buf_printf(b, err, "%s %g mm", i ? " x" : "",
+            rc = ms_buf_printf(b, err, "%s %.1f mm", i ? " x" : "",
                                json_number_value(json_array_get(axes, i)));
         if (rc == MS_OK)
             rc = ms_buf_append_str(b, "\n", err);
