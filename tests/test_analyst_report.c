@@ -620,3 +620,122 @@ TEST(test_analyst_report_alloc_failure_sweep)
     }
     return 1;
 }
+
+/* ---- SR content tree, presentation-state text and overlays (files made with pydicom) ---- */
+
+static const char make_sr_py[] =
+    "import sys\n"
+    "from pydicom.dataset import Dataset, FileDataset, FileMetaDataset\n"
+    "from pydicom.sequence import Sequence\n"
+    "from pydicom.uid import ExplicitVRLittleEndian, generate_uid\n"
+    "out = sys.argv[1]\n"
+    "def base(path, cls, mod):\n"
+    "    m = FileMetaDataset(); m.MediaStorageSOPClassUID = cls\n"
+    "    m.MediaStorageSOPInstanceUID = generate_uid(); m.TransferSyntaxUID = "
+    "ExplicitVRLittleEndian\n"
+    "    ds = FileDataset(path, {}, file_meta=m, preamble=b'\\0' * 128)\n"
+    "    ds.is_little_endian = True; ds.is_implicit_VR = False\n"
+    "    ds.SOPClassUID = cls; ds.SOPInstanceUID = m.MediaStorageSOPInstanceUID\n"
+    "    ds.Modality = mod; ds.StudyDate = '20240315'; ds.PatientName = 'Quux^Zed'\n"
+    "    ds.PatientSex = 'F'; ds.PatientAge = '093Y'; ds.StudyInstanceUID = '1.2.3'\n"
+    "    ds.SeriesInstanceUID = generate_uid()\n"
+    "    return ds\n"
+    "def code(v, s, m):\n"
+    "    c = Dataset(); c.CodeValue = v; c.CodingSchemeDesignator = s; c.CodeMeaning = m\n"
+    "    return Sequence([c])\n"
+    "def item(vt, name, **kw):\n"
+    "    i = Dataset(); i.RelationshipType = 'CONTAINS'; i.ValueType = vt\n"
+    "    i.ConceptNameCodeSequence = code('1', '99X', name)\n"
+    "    for k, v in kw.items(): setattr(i, k, v)\n"
+    "    return i\n"
+    "sr = base(out + '/sr.dcm', '1.2.840.10008.5.1.4.1.1.88.33', 'SR')\n"
+    "sr.ValueType = 'CONTAINER'; sr.ConceptNameCodeSequence = code('18748-4', 'LN', 'Chest CT "
+    "report')\n"
+    "mv = Dataset(); mv.NumericValue = '12'; mv.MeasurementUnitsCodeSequence = code('mm', 'UCUM', "
+    "'millimeter')\n"
+    "num = item('NUM', 'Long Axis', MeasuredValueSequence=Sequence([mv]))\n"
+    "cont = item('CONTAINER', 'Findings', ContinuityOfContent='SEPARATE')\n"
+    "cont.ContentSequence = Sequence([\n"
+    "    item('TEXT', 'Finding', TextValue='Spiculated 12 mm solid nodule in the LUL.'),\n"
+    "    num,\n"
+    "    item('CODE', 'Finding site', ConceptCodeSequence=code('45653009', 'SCT', 'Upper lobe of "
+    "lung')),\n"
+    "    item('PNAME', 'Observer', PersonName='Secret^Doctor'),\n"
+    "    item('DATE', 'Comparison date', Date='20230101')])\n"
+    "sr.ContentSequence = Sequence([cont])\n"
+    "sr.save_as(out + '/sr.dcm', write_like_original=False)\n"
+    "pr = base(out + '/pr.dcm', '1.2.840.10008.5.1.4.1.1.11.1', 'PR')\n"
+    "to = Dataset(); to.UnformattedTextValue = '5 mm solid nodule RLL'\n"
+    "ga = Dataset(); ga.TextObjectSequence = Sequence([to])\n"
+    "pr.GraphicAnnotationSequence = Sequence([ga])\n"
+    "pr.save_as(out + '/pr.dcm', write_like_original=False)\n"
+    "ct = base(out + '/ct.dcm', '1.2.840.10008.5.1.4.1.1.2', 'CT')\n"
+    "ct.add_new(0x60000022, 'LO', 'ROI: 4 mm nodule RML')\n"
+    "ct.save_as(out + '/ct.dcm', write_like_original=False)\n";
+
+TEST(test_analyst_report_sr_tree_annotations_overlays)
+{
+    const char *tmp = ms_test_tmpdir();
+    char py[4096], dir[4096];
+    snprintf(py, sizeof py, "%s/make_sr.py", tmp);
+    snprintf(dir, sizeof dir, "%s/st", tmp);
+    FILE *f = fopen(py, "w");
+    CHECK(f != NULL);
+    fputs(make_sr_py, f);
+    fclose(f);
+    CHECK(ms_test_sh(NULL, "mkdir -p %s && /usr/bin/python3 %s %s", dir, py, dir) == 0);
+    /* through the file API: an_add_study with files read by the codec */
+    const char *names[] = {"sr.dcm", "pr.dcm", "ct.dcm"};
+    dcm_file *files[3] = {NULL, NULL, NULL};
+    for (size_t i = 0; i < 3; i++) {
+        char p[8192];
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        CHECK(dcm_file_read(p, NULL, &files[i], NULL) == MS_OK);
+    }
+    an_opts o = {0};
+    o.phi = 1;
+    an_report *r = NULL;
+    CHECK(an_report_new(&o, &r, NULL) == MS_OK);
+    CHECK(an_add_study(r, files, 3, NULL) == MS_OK);
+    for (size_t i = 0; i < 3; i++)
+        dcm_file_free(files[i]);
+    CHECK(an_run(r, NULL) == MS_OK);
+    json_t *j = NULL;
+    CHECK(an_report_json(r, &j, NULL) == MS_OK);
+    an_report_free(r);
+    json_t *st = json_object_get(j, "study");
+    CHECK_EQ_INT(json_integer_value(json_object_get(st, "sr_documents")), 1);
+    CHECK_EQ_INT(json_integer_value(json_object_get(st, "annotations")), 2);
+    CHECK_STR(path_str(st, "modality", NULL, NULL), "CT");
+    CHECK_STR(path_str(st, "patient", "age_band", NULL), "90+");
+    json_t *texts = json_object_get(st, "texts");
+    const char *sr = NULL;
+    for (size_t i = 0; i < json_array_size(texts); i++) {
+        if (strcmp(path_str(json_array_get(texts, i), "source", NULL, NULL), "sr") == 0)
+            sr = path_str(json_array_get(texts, i), "text", NULL, NULL);
+    }
+    CHECK(sr != NULL);
+    CHECK(strstr(sr, "# Chest CT report") != NULL);
+    CHECK(strstr(sr, "## Findings") != NULL);
+    CHECK(strstr(sr, "Long Axis: 12 mm") != NULL);
+    CHECK(strstr(sr, "Finding site: Upper lobe of lung") != NULL);
+    CHECK(strstr(sr, "Observer: [NAME]") != NULL && strstr(sr, "Secret") == NULL);
+    CHECK(strstr(sr, "Comparison date: 20230101") != NULL);
+    /* findings from the SR text, the presentation state and the overlay */
+    CHECK(by_lobe(j, "LUL") != NULL && by_lobe(j, "RLL") != NULL && by_lobe(j, "RML") != NULL);
+    json_t *lul = by_lobe(j, "LUL");
+    CHECK_STR(path_str(lul, "lung_rads", "category", NULL), "4X"); /* 12 mm + spiculation */
+    json_decref(j);
+    /* de-identified: age band only, no SR text */
+    CHECK(an_report_new(NULL, &r, NULL) == MS_OK);
+    CHECK(an_add_dir(r, dir, 0, NULL) == MS_OK);
+    CHECK(an_run(r, NULL) == MS_OK);
+    CHECK(an_report_json(r, &j, NULL) == MS_OK);
+    an_report_free(r);
+    char *s = json_dumps(j, 0);
+    CHECK(s != NULL && strstr(s, "Quux") == NULL && strstr(s, "093Y") == NULL &&
+          strstr(s, "20240315") == NULL && strstr(s, "Spiculated") == NULL);
+    free(s);
+    json_decref(j);
+    return 0;
+}
