@@ -109,8 +109,7 @@ static ms_rc study_block(const json_t *j, ms_buf *b, ms_err *err)
     const json_t *st = json_object_get(j, "study");
     if (json_integer_value(json_object_get(st, "files")) == 0 &&
         json_array_size(json_object_get(j, "priors")) == 0)
-        return ms_buf_append_str(b, "STUDY\n  no DICOM files: findings from free text only\n",
-                                 err);
+        return ms_buf_append_str(b, "STUDY\n  no DICOM files: findings from free text only\n", err);
     return study_block_dicom(j, b, err);
 }
 

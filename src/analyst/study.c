@@ -109,10 +109,14 @@ static void study_fields(struct an_study *st, const dcm_dataset *ds)
     if (st->date[0] == '\0') {
         char d[16];
         text_of(ds, T_STUDY_DATE, d, sizeof d);
-        int y, m, dd;
+        int v[8], ok = strlen(d) == 8;
         long days;
-        if (strlen(d) == 8 && sscanf(d, "%4d%2d%2d", &y, &m, &dd) == 3 &&
-            ms_date_to_days(y, m, dd, &days) == MS_OK) {
+        for (size_t i = 0; ok && i < 8; i++) {
+            ok = d[i] >= '0' && d[i] <= '9';
+            v[i] = d[i] - '0';
+        }
+        if (ok && ms_date_to_days(v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3], v[4] * 10 + v[5],
+                                  v[6] * 10 + v[7], &days) == MS_OK) {
             memcpy(st->date, d, 9);
             st->day = days;
         }

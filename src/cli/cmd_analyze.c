@@ -124,14 +124,13 @@ static ms_rc add_inputs(an_report *r, const struct args *a, ms_err *err)
 
 static int emit_json(json_t *j)
 {
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(j);
-    if (s == NULL) {
-        cli_error("analyze", "out of memory");
+    if (rc != 0) {
+        cli_error("analyze", "cannot write the JSON output");
         return 1;
     }
-    puts(s);
-    free(s);
+    putchar('\n');
     return 0;
 }
 

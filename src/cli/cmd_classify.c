@@ -62,14 +62,13 @@ static int run(const char *guideline)
         cli_report("classify", NULL, &err);
         return rc == MS_E_INVAL ? 2 : 1;
     }
-    char *s = json_dumps(out, JSON_PRESERVE_ORDER | JSON_INDENT(2));
+    int wrc = json_dumpf(out, stdout, JSON_PRESERVE_ORDER | JSON_INDENT(2));
     json_decref(out);
-    if (s == NULL) {
-        cli_error("classify", "out of memory");
+    if (wrc != 0) {
+        cli_error("classify", "cannot write the output");
         return 1;
     }
-    puts(s);
-    free(s);
+    putchar('\n');
     return 0;
 }
 
