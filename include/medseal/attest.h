@@ -13,8 +13,9 @@
  *
  * Trusts: nothing it parses (quotes, collateral, policy files, server answers); only the
  * compiled-in roots (Intel SGX Root CA, AMD ARK Milan) plus roots a policy file pins by SHA-256
- * fingerprint. Owns: what it allocates; every *_free accepts NULL. Thread safety: objects are not
- * shared between threads without a lock; att_verify_* are reentrant.
+ * fingerprint. Owns: what it allocates; every *_free accepts NULL. Thread safety: att_verify_*
+ * are reentrant; att_evidence_json may be called from several threads on one provider (each call
+ * uses its own configfs-tsm entry); att_evidence_hash fills a cache: call it once before serving.
  */
 #ifndef MEDSEAL_ATTEST_H
 #define MEDSEAL_ATTEST_H

@@ -456,7 +456,7 @@ ms_rc att_evidence_json(att_provider *p, const uint8_t *nonce, size_t nonce_len,
     else if (rc == MS_OK)
         rc = evidence_quote(p, rd, o, err);
     if (rc == MS_OK && p->collateral != NULL)
-        json_object_set_new(o, "collateral", json_incref(p->collateral));
+        json_object_set_new(o, "collateral", json_deep_copy(p->collateral)); /* no sharing */
     /* the GPU nonce is bound to the same REPORTDATA: SHA-256 of it */
     att__sha256(rd, 64, n32);
     if (rc == MS_OK && p->gpu && p->kind != PROV_NONE)

@@ -346,6 +346,12 @@ static void evaluate(const struct tdx_quote *q, X509 *pck, json_t *ti, json_t *q
     att__check(run, "tcb_level", level != NULL, "TDX: no matching TCB level found");
 }
 
+static int id_is(json_t *j, const char *want)
+{
+    const char *id = json_string_value(json_object_get(j, "id"));
+    return id != NULL && strcmp(id, want) == 0;
+}
+
 void att__tdx_collateral_window(struct att_run *run)
 {
     const att_collateral *c = run->coll;
@@ -371,15 +377,14 @@ void att__tdx_collateral(const struct tdx_quote *q, X509 *pck, struct att_run *r
                              c->qe_chain, roots);
     int ok = ti != NULL && qi != NULL && json_window(run, "TCB info", ti) &&
              json_window(run, "QE identity", qi);
-    ok = ok && att__check(run, "tcb_info_id",
-                          strcmp(json_string_value(json_object_get(ti, "id")) ?: "", "TDX") == 0 &&
-                              json_integer_value(json_object_get(ti, "version")) == 3,
-                          "collateral: TCB info is not id TDX version 3");
-    ok =
-        ok && att__check(run, "qe_identity_id",
-                         strcmp(json_string_value(json_object_get(qi, "id")) ?: "", "TD_QE") == 0 &&
-                             json_integer_value(json_object_get(qi, "version")) == 2,
-                         "collateral: QE identity is not id TD_QE version 2");
+    ok = ok &&
+         att__check(run, "tcb_info_id",
+                    id_is(ti, "TDX") && json_integer_value(json_object_get(ti, "version")) == 3,
+                    "collateral: TCB info is not id TDX version 3");
+    ok = ok &&
+         att__check(run, "qe_identity_id",
+                    id_is(qi, "TD_QE") && json_integer_value(json_object_get(qi, "version")) == 2,
+                    "collateral: QE identity is not id TD_QE version 2");
     if (ok) {
         json_object_set_new(run->res->fields, "tcb_evaluation_data_number",
                             json_copy(json_object_get(ti, "tcbEvaluationDataNumber")));
