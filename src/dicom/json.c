@@ -16,6 +16,8 @@
 
 #include "internal.h"
 
+#define MAX_SAFE 9007199254740991ull /* 2^53 - 1 */
+
 typedef struct jw {
     ms_buf *out;
     const dcm_json_opts *o;
@@ -137,26 +139,6 @@ static int json_number(const uint8_t *p, size_t n)
     return i == n;
 }
 
-static void put_text_number(jw *w, uint16_t vr, const uint8_t *p, size_t n)
-{
-    double v;
-    if (dcm__parse_number(p, n, &v) != 0) { /* not a number: kept as text */
-        dcm__trim(vr, &p, &n);
-        put_str(w, p, n);
-        return;
-    }
-    dcm__trim(vr, &p, &n);
-    if (vr == DCM_VR_IS && v == floor(v) && fabs(v) < 9.2e18) {
-        put_fmt(w, "%lld", (long long)v);
-        return;
-    }
-    if (vr == DCM_VR_DS && json_number(p, n)) {
-        put(w, (const char *)p, n);
-        return;
-    }
-    put_real(w, v, 0);
-}
-
 /* One '\'-separated string value, or one PN value as its component groups. */
 static void put_text_value(jw *w, const dcm_elem *e, const uint8_t *p, size_t n)
 {
@@ -169,6 +151,26 @@ static void put_text_value(jw *w, const dcm_elem *e, const uint8_t *p, size_t n)
     if (w->rc == MS_OK)
         w->rc = dcm__decode_text(e->ds, e->vr, p, n, &w->tmp, w->err);
     put_str(w, w->tmp.p ? w->tmp.p : (const uint8_t *)"", w->tmp.len);
+}
+
+static void put_text_number(jw *w, const dcm_elem *e, const uint8_t *p, size_t n)
+{
+    double v;
+    uint16_t vr = e->vr;
+    if (dcm__parse_number(p, n, &v) != 0) { /* not a number: kept as text (decoded) */
+        put_text_value(w, e, p, n);
+        return;
+    }
+    dcm__trim(vr, &p, &n);
+    if (vr == DCM_VR_IS && v == floor(v) && fabs(v) < 9.2e18) {
+        put_fmt(w, "%lld", (long long)v);
+        return;
+    }
+    if (vr == DCM_VR_DS && json_number(p, n)) {
+        put(w, (const char *)p, n);
+        return;
+    }
+    put_real(w, v, 0);
 }
 
 static void put_pn_value(jw *w, const dcm_elem *e, const uint8_t *p, size_t n)
@@ -223,7 +225,7 @@ static void put_strings(jw *w, const dcm_elem *e)
             if (qn == 0)
                 puts_(w, "null");
             else
-                put_text_number(w, e->vr, q, qn);
+                put_text_number(w, e, q, qn);
         } else
             put_text_value(w, e, p + start, i - start);
         start = i + 1;
@@ -249,11 +251,18 @@ static void put_binary_numbers(jw *w, const dcm_elem *e)
         } else if (e->vr == DCM_VR_UV) {
             uint64_t v =
                 big ? ((uint64_t)ms_load_u32be(q) << 32 | ms_load_u32be(q + 4)) : ms_load_u64le(q);
-            put_fmt(w, "%llu", (unsigned long long)v);
+            if (v > MAX_SAFE) /* beyond 2^53 most JSON parsers lose digits: a string */
+                put_fmt(w, "\"%llu\"", (unsigned long long)v);
+            else
+                put_fmt(w, "%llu", (unsigned long long)v);
         } else if (e->vr == DCM_VR_SV) {
             uint64_t v =
                 big ? ((uint64_t)ms_load_u32be(q) << 32 | ms_load_u32be(q + 4)) : ms_load_u64le(q);
-            put_fmt(w, "%lld", (long long)v);
+            long long sv = (long long)v;
+            if (sv > (long long)MAX_SAFE || sv < -(long long)MAX_SAFE)
+                put_fmt(w, "\"%lld\"", sv);
+            else
+                put_fmt(w, "%lld", sv);
         } else {
             put_fmt(w, "%.0f", dcm__binary_number(e->vr, q, big));
         }
@@ -384,7 +393,7 @@ ms_rc dcm_dataset_to_json(const dcm_dataset *ds, const dcm_json_opts *opts, json
     ms_rc rc = dcm_dataset_json_write(ds, opts, &b, err);
     if (rc == MS_OK) {
         json_error_t je;
-        json_t *j = json_loadb((const char *)b.p, b.len, 0, &je);
+        json_t *j = json_loadb((const char *)b.p, b.len, JSON_ALLOW_NUL, &je);
         if (j == NULL)
             rc = ms_fail(err, MS_E_INTERNAL, "json: encoder produced invalid JSON at %d",
                          je.position);

@@ -289,8 +289,8 @@ static uint16_t element_vr(const dcm_dataset *ds, const hdr *h, int *ambig)
     *ambig = 0;
     if (h->vr == 0)
         return implicit_vr(ds, h->tag, ambig);
-    if (h->vr != DCM_VR_UN)
-        return h->vr;
+    if (h->vr != DCM_VR_UN && dcm__vr_known(h->vr))
+        return h->vr;         /* an unknown VR is read as UN (its header was 8 bytes long) */
     if (is_private(h->tag)) { /* creator: LO (PS3.5 7.8.1); data: the private dictionary */
         uint16_t el = DCM_ELEMENT(h->tag);
         return (el >= 0x10 && el <= 0xFF) ? DCM_VR_LO : private_vr(ds, h->tag);
