@@ -65,15 +65,9 @@ static int month_tok(const struct scan *sc, size_t i)
 
 static int weekday_tok(const struct scan *sc, size_t i)
 {
-    static const char *const w[] = {
-        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mon", "tue",
-        "tues",   "wed",     "thu",       "thur",     "thurs",  "fri",      "sat",    "sun"};
     if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || !(sc->tk[i].fl & TF_CAP))
         return 0;
-    for (size_t k = 0; k < sizeof w / sizeof w[0]; k++)
-        if (phi__tok_eq(sc, i, w[k]))
-            return 1;
-    return 0;
+    return phi__kw(sc, i, KW_WEEKDAY);
 }
 
 static int sepc(const struct scan *sc, size_t i, const char *set)
@@ -143,20 +137,12 @@ static int valid_md(long m, long d)
 
 static int date_context(const struct scan *sc, size_t i)
 {
-    static const char *const w[] = {
-        "on",      "since", "from", "until",  "till",     "dated",      "date", "dob",
-        "seen",    "of",    "by",   "before", "after",    "between",    "and",  "to",
-        "through", "thru",  "last", "next",   "admitted", "discharged", "born", "d",
-        "dos",     "visit", "el",   "del",    "fecha",    "day"};
     size_t j = i;
     while (j > 0 && j + 3 > i) {
         j--;
         if (sc->tk[j].kind == TK_PUNCT)
             continue;
-        for (size_t k = 0; k < sizeof w / sizeof w[0]; k++)
-            if (phi__tok_eq(sc, j, w[k]))
-                return 1;
-        return 0;
+        return phi__kw(sc, j, KW_DATECTX);
     }
     return 0;
 }
@@ -225,19 +211,13 @@ static int packed(const struct scan *sc, size_t i)
 /* "last Friday", "next week", "this December": relative date elements. */
 static size_t relative(const struct scan *sc, size_t i)
 {
-    static const char *const W[] = {"last", "next", "this", "past", "previous", "coming", NULL};
-    static const char *const U[] = {NULL}; /* "last week" / "last month" are not date elements */
-    int hit = 0;
-    for (size_t k = 0; W[k] != NULL; k++)
-        hit |= phi__tok_eq(sc, i, W[k]);
+    /* "last week" / "last month" are not date elements: only weekdays and months follow */
+    int hit = phi__kw(sc, i, KW_RELATIVE);
     if (!hit || i + 1 >= sc->ntk)
         return 0;
     size_t j = i + 1;
     if (weekday_tok(sc, j) || month_tok(sc, j))
         return j + 1;
-    for (size_t k = 0; U[k] != NULL; k++)
-        if (phi__tok_eq(sc, j, U[k]))
-            return j + 1;
     return 0;
 }
 

@@ -16,44 +16,6 @@ int phi__state_tok(const struct scan *sc, size_t i);
 
 enum { NM_NONE = 0, NM_UNKNOWN, NM_WEAK, NM_STRONG };
 
-static int in_list(const struct scan *sc, size_t i, const char *const *w)
-{
-    for (size_t k = 0; w[k] != NULL; k++)
-        if (phi__tok_eq(sc, i, w[k]))
-            return 1;
-    return 0;
-}
-
-static const char *const MEDNOUN[] = {
-    "disease",   "syndrome",        "sign",      "reflex",     "score",     "criteria",
-    "test",      "classification",  "scale",     "trial",      "palsy",     "lymphoma",
-    "sarcoma",   "tumor",           "tumour",    "ulcer",      "fracture",  "maneuver",
-    "manoeuvre", "procedure",       "operation", "phenomenon", "esophagus", "index",
-    "rule",      "stage",           "grade",     "type",       "disorder",  "dementia",
-    "protocol",  "method",          "technique", "catheter",   "tube",      "law",
-    "equation",  "formula",         "node",      "nodes",      "cell",      "cells",
-    "body",      "bodies",          "canal",     "duct",       "gland",     "space",
-    "triad",     "effect",          "hernia",    "anomaly",    "incision",  "line",
-    "point",     "questionnaire",   "inventory", "model",      "system",    "guidelines",
-    "guideline", "recommendations", "staging",   "society",    "signs",     "reaction",
-    NULL};
-
-static const char *const NOT_NAMES[] = {
-    "i",         "the",        "a",        "an",        "this",       "that",      "these",
-    "patient",   "pt",         "dr",       "mr",        "mrs",        "ms",        "md",
-    "rn",        "ct",         "mri",      "pet",       "us",         "cxr",       "ekg",
-    "ecg",       "icu",        "er",       "ed",        "or",         "no",        "yes",
-    "not",       "impression", "findings", "history",   "exam",       "report",    "left",
-    "right",     "status",     "post",     "plan",      "assessment", "diagnosis", "no",
-    "am",        "pm",         "de",       "la",        "el",         "los",       "las",
-    "del",       "y",          "en",       "con",       "se",         "por",       "para",
-    "un",        "una",        "que",      "al",        "es",         "lo",        "su",
-    "le",        "monday",     "tuesday",  "wednesday", "thursday",   "friday",    "saturday",
-    "sunday",    "january",    "february", "april",     "june",       "july",      "august",
-    "september", "october",    "november", "december",  "christmas",  "easter",    "english",
-    "spanish",   "american",   "african",  "hispanic",  "asian",      "caucasian", "latino",
-    "black",     "white",      NULL};
-
 /* Eponyms in disease names are not people: "Crohn's disease", "Wells score". */
 static int eponym(const struct scan *sc, size_t i)
 {
@@ -66,12 +28,12 @@ static int eponym(const struct scan *sc, size_t i)
     }
     if (phi__tok_eqc(sc, j, '-') && j + 1 < sc->ntk && (sc->tk[j + 1].fl & TF_CAP))
         j += 2; /* Stevens-Johnson syndrome */
-    if (in_list(sc, j, MEDNOUN))
+    if (phi__kw(sc, j, KW_MEDNOUN))
         return 1;
-    if (j < sc->ntk && sc->tk[j].kind == TK_NUM && in_list(sc, j + 1, MEDNOUN))
+    if (j < sc->ntk && sc->tk[j].kind == TK_NUM && phi__kw(sc, j + 1, KW_MEDNOUN))
         return 1; /* "Fleischner 2017 guidelines" */
     /* "McGill Pain Index", "Glasgow Coma Scale" */
-    return j + 1 < sc->ntk && (sc->tk[j].fl & TF_CAP) && in_list(sc, j + 1, MEDNOUN);
+    return j + 1 < sc->ntk && (sc->tk[j].fl & TF_CAP) && phi__kw(sc, j + 1, KW_MEDNOUN);
 }
 
 static int initial(const struct scan *sc, size_t i)
@@ -90,13 +52,13 @@ static int namey(const struct scan *sc, size_t i)
     if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || !(sc->tk[i].fl & TF_CAP))
         return NM_NONE;
     size_t n = phi__tok_len(sc, i);
-    if (n < 2 || in_list(sc, i, NOT_NAMES))
+    if (n < 2 || phi__kw(sc, i, KW_NOTNAME))
         return NM_NONE;
     if ((sc->tk[i].fl & TF_ALLCAP) && n <= 4)
         return NM_NONE; /* acronyms: CT, RML, COPD */
     if (!(sc->tk[i].fl & TF_ASCII))
         return NM_UNKNOWN;
-    const struct phi__dict_ent *d = phi__dict_find(sc->t + sc->tk[i].s, n);
+    const struct phi__dict_ent *d = phi__tok_dict(sc, i);
     if (d == NULL)
         return NM_UNKNOWN;
     int named = (d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST)) != 0;
@@ -120,7 +82,7 @@ static int first_common(const struct scan *sc, size_t i)
 {
     const struct phi__dict_ent *d = phi__tok_dict(sc, i);
     return d != NULL && (d->flags & PHI_DICT_FIRST) && d->first >= 50 && (sc->tk[i].fl & TF_CAP) &&
-           !(sc->tk[i].fl & TF_ALLCAP) && !in_list(sc, i, NOT_NAMES);
+           !(sc->tk[i].fl & TF_ALLCAP) && !phi__kw(sc, i, KW_NOTNAME);
 }
 
 static int last_common(const struct scan *sc, size_t i)
@@ -131,60 +93,41 @@ static int last_common(const struct scan *sc, size_t i)
 
 static int title_before(const struct scan *sc, size_t i, int *clin)
 {
-    static const char *const CLIN[] = {"dr", "doctor", "prof", "professor", "dra", "nurse", NULL};
-    static const char *const LAY[] = {"mr",   "mrs", "ms",   "miss",   "mx",    "sr", "sra",
-                                      "srta", "don", "doña", "mister", "madam", NULL};
     if (i == 0)
         return 0;
     size_t j = i - 1;
     if (phi__tok_eqc(sc, j, '.') && j > 0)
         j--;
-    if (in_list(sc, j, CLIN)) {
+    if (phi__kw(sc, j, KW_TITLE_CLIN)) {
         *clin = 1;
         return 1;
     }
-    return in_list(sc, j, LAY);
+    return phi__kw(sc, j, KW_TITLE_LAY);
 }
 
 static int cue_before(const struct scan *sc, size_t i, int *clin)
 {
-    static const char *const CUE[] = {
-        "patient",   "pt",         "name",          "named",     "son",
-        "daughter",  "wife",       "husband",       "mother",    "father",
-        "brother",   "sister",     "spouse",        "partner",   "friend",
-        "neighbor",  "neighbour",  "guardian",      "caregiver", "mom",
-        "dad",       "grandson",   "granddaughter", "aunt",      "uncle",
-        "cousin",    "niece",      "nephew",        "fiance",    "fiancee",
-        "boyfriend", "girlfriend", "employer",      "paciente",  "sr",
-        "contact",   "cc",         "attn",          "dear",      "mr",
-        "ms",        "mrs",        "miss",          NULL};
-    static const char *const CLINCUE[] = {
-        "by",  "attending", "physician", "surgeon",   "resident",   "radiologist", "provider",
-        "pcp", "dictated",  "signed",    "referring", "consultant", "doctor",      NULL};
     size_t j = i;
     for (int k = 0; k < 3 && j > 0; k++) {
         j--;
         if (sc->tk[j].kind == TK_PUNCT && strchr(":,-", sc->t[sc->tk[j].s]) != NULL)
             continue;
-        if (in_list(sc, j, CLINCUE)) {
+        if (phi__kw(sc, j, KW_CLINCUE)) {
             *clin = 1;
             return 1;
         }
-        return in_list(sc, j, CUE);
+        return phi__kw(sc, j, KW_CUE);
     }
     return 0;
 }
 
 static int postnominal(const struct scan *sc, size_t j)
 {
-    static const char *const P[] = {"md",  "do",   "rn",   "np",     "pa",   "phd",
-                                    "dds", "dmd",  "mbbs", "frcr",   "facr", "lpn",
-                                    "cnp", "aprn", "crna", "pharmd", NULL};
     if (phi__tok_eqc(sc, j, ','))
         j++;
     if (phi__tok_eq(sc, j, "m") && phi__tok_eqc(sc, j + 1, '.') && phi__tok_eq(sc, j + 2, "d"))
         return 1;
-    return j < sc->ntk && (sc->tk[j].fl & TF_ALLCAP) && in_list(sc, j, P);
+    return j < sc->ntk && (sc->tk[j].fl & TF_ALLCAP) && phi__kw(sc, j, KW_POSTNOM);
 }
 
 /* The end (inclusive) of a run of name tokens starting at i; initials may carry a period;
@@ -197,7 +140,7 @@ static size_t run_end(const struct scan *sc, size_t i, size_t max, int any_cap)
             break;
         int ok = namey(sc, j) != NM_NONE || initial(sc, j) ||
                  (any_cap && sc->tk[j].kind == TK_WORD && (sc->tk[j].fl & TF_CAP) &&
-                  !in_list(sc, j, NOT_NAMES));
+                  !phi__kw(sc, j, KW_NOTNAME));
         if (!ok || (j > i && eponym(sc, j)))
             break;
         last = j;
@@ -240,7 +183,7 @@ static size_t person(struct scan *sc, size_t i)
 {
     int clin = 0, nm = namey(sc, i);
     if (title_before(sc, i, &clin) && (sc->tk[i].fl & TF_CAP) &&
-        (!in_list(sc, i, NOT_NAMES) || initial(sc, i))) {
+        (!phi__kw(sc, i, KW_NOTNAME) || initial(sc, i))) {
         size_t e = run_end(sc, i, 3, 1);
         add_name(sc, i, e, clin, 45);
         return e;
@@ -306,31 +249,6 @@ static size_t person(struct scan *sc, size_t i)
 
 /* ---- places ---------------------------------------------------------------------------------- */
 
-static const char *const FACILITY[] = {"hospital",     "hospitals",   "clinic",
-                                       "clinics",      "center",      "centre",
-                                       "medical",      "health",      "healthcare",
-                                       "infirmary",    "hospice",     "institute",
-                                       "sanatorium",   "pharmacy",    "practice",
-                                       "associates",   "university",  "college",
-                                       "school",       "church",      "rehabilitation",
-                                       "rehab",        "nursing",     "memorial",
-                                       "regional",     "general",     "specialty",
-                                       "surgery",      "laboratory",  "laboratories",
-                                       "labs",         "foundation",  "inc",
-                                       "llc",          "corp",        "company",
-                                       "services",     "manor",       "lodge",
-                                       "hospitalario", "hospital",    "clínica",
-                                       "clinica",      "centro",      "sanatorio",
-                                       "ambulatorio",  "residencia",  "urgent",
-                                       "care",         "children",    "womens",
-                                       "veterans",     "va",          "county",
-                                       "community",    "family",      "pediatrics",
-                                       "oncology",     "cardiology",  "radiology",
-                                       "imaging",      "diagnostics", "physicians",
-                                       "group",        "partners",    NULL};
-
-static const char *const PLACE_JOIN[] = {"of", "the", "and", "de", "del", "la", "for", NULL};
-
 static int capword(const struct scan *sc, size_t i)
 {
     return i < sc->ntk && (sc->tk[i].kind == TK_WORD || sc->tk[i].kind == TK_ALNUM) &&
@@ -340,14 +258,12 @@ static int capword(const struct scan *sc, size_t i)
 /* St. / Mt. / Saint / Mount + capitalised name: a place unless an address follows. */
 static int saint(const struct scan *sc, size_t i, size_t *next)
 {
-    static const char *const S[] = {"st",    "mt", "saint", "mount", "san",
-                                    "santa", "ft", "fort",  NULL};
-    if (!capword(sc, i) || !in_list(sc, i, S))
+    if (!capword(sc, i) || !phi__kw(sc, i, KW_SAINT))
         return 0;
     size_t j = i + 1;
     if (phi__tok_eqc(sc, j, '.'))
         j++;
-    if (!capword(sc, j) || in_list(sc, j, NOT_NAMES))
+    if (!capword(sc, j) || phi__kw(sc, j, KW_NOTNAME))
         return 0;
     *next = j;
     return 1;
@@ -358,16 +274,16 @@ static size_t facility(struct scan *sc, size_t i)
 {
     size_t nx = 0;
     int st = saint(sc, i, &nx);
-    if (!capword(sc, i) || (in_list(sc, i, NOT_NAMES) && !phi__tok_eq(sc, i, "the")))
+    if (!capword(sc, i) || (phi__kw(sc, i, KW_NOTNAME) && !phi__tok_eq(sc, i, "the")))
         return 0;
     size_t j = i, last = i, fac = 0, named = 0;
     for (size_t w = 0; w < 8 && j < sc->ntk; w++) {
         if (j > i && (sc->tk[j].fl & TF_NL))
             break;
         if (capword(sc, j)) {
-            if (in_list(sc, j, FACILITY))
+            if (phi__kw(sc, j, KW_FACILITY))
                 fac = j;
-            else if (!in_list(sc, j, NOT_NAMES))
+            else if (!phi__kw(sc, j, KW_NOTNAME))
                 named++;
             last = j;
             j++;
@@ -379,7 +295,7 @@ static size_t facility(struct scan *sc, size_t i)
                    phi__tok_eq(sc, j + 1, "s")) {
             last = j + 1;
             j += 2;
-        } else if (in_list(sc, j, PLACE_JOIN) && capword(sc, j + 1)) {
+        } else if (phi__kw(sc, j, KW_PLACEJOIN) && capword(sc, j + 1)) {
             j++;
         } else {
             break;
@@ -420,8 +336,7 @@ static size_t city_state(struct scan *sc, size_t i)
 
 static int prep_before(const struct scan *sc, size_t i)
 {
-    static const char *const P[] = {"at", "in", "from", "to", "near", "en", "visited", "via", NULL};
-    return i > 0 && !(sc->tk[i].fl & TF_NL) && in_list(sc, i - 1, P) &&
+    return i > 0 && !(sc->tk[i].fl & TF_NL) && phi__kw(sc, i - 1, KW_PREP) &&
            !(sc->tk[i - 1].fl & TF_CAP);
 }
 
@@ -476,7 +391,7 @@ static size_t known_place(struct scan *sc, size_t i)
     /* "UCSF Med Ctr", "Chicago clinic": the facility words after it belong to the place */
     size_t j = e + 1;
     while (j < sc->ntk && !(sc->tk[j].fl & TF_NL) && sc->tk[j].kind == TK_WORD &&
-           in_list(sc, j, FACILITY)) {
+           phi__kw(sc, j, KW_FACILITY)) {
         e = j;
         j++;
         if (phi__tok_eqc(sc, j, '.') && phi__tok_adjacent(sc, j))
@@ -486,19 +401,6 @@ static size_t known_place(struct scan *sc, size_t i)
     return e;
 }
 
-static const char *const REGIONS[] = {
-    "america",   "usa",        "us",         "canada",    "mexico",      "europe",    "asia",
-    "africa",    "australia",  "china",      "india",     "japan",       "korea",     "brazil",
-    "germany",   "france",     "spain",      "italy",     "england",     "britain",   "uk",
-    "ireland",   "scotland",   "russia",     "israel",    "egypt",       "nigeria",   "kenya",
-    "ethiopia",  "pakistan",   "bangladesh", "vietnam",   "philippines", "indonesia", "thailand",
-    "iran",      "iraq",       "syria",      "turkey",    "greece",      "poland",    "ukraine",
-    "sweden",    "norway",     "denmark",    "finland",   "netherlands", "belgium",   "switzerland",
-    "austria",   "portugal",   "argentina",  "chile",     "colombia",    "peru",      "venezuela",
-    "cuba",      "haiti",      "jamaica",    "guatemala", "honduras",    "salvador",  "nicaragua",
-    "puerto",    "alaska",     "hawaii",     "midwest",   "northeast",   "southeast", "southwest",
-    "northwest", "appalachia", NULL};
-
 /* A capitalised run after a locative preposition: "seen at Cedar Crest on ...". */
 static size_t prep_place(struct scan *sc, size_t i)
 {
@@ -507,11 +409,11 @@ static size_t prep_place(struct scan *sc, size_t i)
     size_t j = i, e = i, n = 0, odd = 0, fac = 0;
     while (j < sc->ntk && n < 4 && capword(sc, j) && sc->tk[j].kind == TK_WORD &&
            !(j > i && (sc->tk[j].fl & TF_NL))) {
-        if (in_list(sc, j, NOT_NAMES) || phi__month(sc->t + sc->tk[j].s, phi__tok_len(sc, j)) ||
+        if (phi__kw(sc, j, KW_NOTNAME) || phi__month(sc->t + sc->tk[j].s, phi__tok_len(sc, j)) ||
             eponym(sc, j))
             return 0;
         const struct phi__dict_ent *d = phi__tok_dict(sc, j);
-        if (in_list(sc, j, FACILITY))
+        if (phi__kw(sc, j, KW_FACILITY))
             fac++;
         else if (d == NULL || !(d->flags & PHI_DICT_WORD) || d->word_level >= 40 ||
                  (d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST | PHI_DICT_PLACE)))
@@ -525,9 +427,9 @@ static size_t prep_place(struct scan *sc, size_t i)
     }
     if ((sc->tk[i].fl & TF_ALLCAP) && n == 1 && phi__tok_len(sc, i) <= 5)
         return 0; /* "in ICU", "at ER", "to GOLD guidelines" */
-    if (n == 1 && (phi__state_tok(sc, i) || in_list(sc, i, REGIONS)))
+    if (n == 1 && (phi__state_tok(sc, i) || phi__kw(sc, i, KW_REGION)))
         return 0; /* states and countries are not PHI */
-    if (in_list(sc, e + 1, MEDNOUN))
+    if (phi__kw(sc, e + 1, KW_MEDNOUN))
         return 0;
     if (odd == 0 && !(n >= 2 && fac >= 1) && !(n >= 2 && fac == 0))
         return 0;

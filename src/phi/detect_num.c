@@ -23,7 +23,7 @@ static char pch(const struct scan *sc, size_t i)
 }
 
 /* Looks back up to `win` word tokens on the same line for one of `words`. */
-static int ctx_before(const struct scan *sc, size_t i, size_t win, const char *const *words)
+static int ctx_before(const struct scan *sc, size_t i, size_t win, unsigned list)
 {
     size_t seen = 0;
     while (i > 0 && seen < win) {
@@ -33,18 +33,11 @@ static int ctx_before(const struct scan *sc, size_t i, size_t win, const char *c
         if (sc->tk[i].kind == TK_PUNCT)
             continue;
         seen++;
-        for (size_t k = 0; words[k] != NULL; k++)
-            if (phi__tok_eq(sc, i, words[k]))
-                return 1;
+        if (phi__kw(sc, i, list))
+            return 1;
     }
     return 0;
 }
-
-static const char *const PHONE_W[] = {
-    "phone",   "tel",    "telephone", "call",  "cell",   "mobile", "pager", "fax",      "ph",
-    "contact", "number", "home",      "work",  "office", "tfno",   "tlf",   "teléfono", "telefono",
-    "móvil",   "movil",  "at",        "reach", "beeper", "ext",    NULL};
-static const char *const FAX_W[] = {"fax", "facsimile", "f", NULL};
 
 static int label_before(const struct scan *sc, size_t i);
 
@@ -100,7 +93,7 @@ static int phone_shape(const struct scan *sc, const struct grp *g, size_t i)
 {
     const size_t *l = g->len;
     /* after "Phone:", "call me on", "Fax": any grouping of 7..15 digits */
-    if (g->nd >= 7 && g->nd <= 15 && ctx_before(sc, i, 3, PHONE_W) && label_before(sc, i) < 0)
+    if (g->nd >= 7 && g->nd <= 15 && ctx_before(sc, i, 3, KW_PHONE) && label_before(sc, i) < 0)
         return 1;
     if (g->plus && g->nd >= 8 && g->nd <= 15 && g->ng >= 2)
         return 1;
@@ -109,11 +102,11 @@ static int phone_shape(const struct scan *sc, const struct grp *g, size_t i)
     if (g->ng == 4 && l[0] == 1 && l[1] == 3 && l[2] == 3 && l[3] == 4)
         return 1;
     if (g->ng == 2 && l[0] == 3 && l[1] == 4)
-        return ctx_before(sc, i, 3, PHONE_W) ? 1 : 0;
+        return ctx_before(sc, i, 3, KW_PHONE) ? 1 : 0;
     if (g->ng == 1 && (g->nd == 10 || g->nd == 9 || g->nd == 11))
-        return ctx_before(sc, i, 3, PHONE_W) ? 1 : 0;
+        return ctx_before(sc, i, 3, KW_PHONE) ? 1 : 0;
     if (g->ng >= 3 && g->nd == 9 && l[0] == 3) /* Spanish 9-digit numbers: 912 345 678 */
-        return ctx_before(sc, i, 4, PHONE_W) ? 1 : 0;
+        return ctx_before(sc, i, 4, KW_PHONE) ? 1 : 0;
     return 0;
 }
 
@@ -152,7 +145,7 @@ static size_t phones(struct scan *sc, size_t i)
         (sc->tk[last + 1].kind != TK_PUNCT || pch(sc, last + 1) == '/' ||
          (pch(sc, last + 1) == '-' && tk_num(sc, last + 2, 1, 9))))
         return 0;
-    phi_class cls = ctx_before(sc, g.first, 4, FAX_W) ? PHI_FAX : PHI_PHONE;
+    phi_class cls = ctx_before(sc, g.first, 4, KW_FAX) ? PHI_FAX : PHI_PHONE;
     phi__add(sc, sc->tk[g.first].s, sc->tk[last].e, cls, PHI_SRC_PATTERN, 80, 0);
     return last;
 }
@@ -161,7 +154,6 @@ static size_t phones(struct scan *sc, size_t i)
 
 static size_t ssn(struct scan *sc, size_t i)
 {
-    static const char *const W[] = {"ssn", "social", "ss", "security", NULL};
     if (!tk_num(sc, i, 3, 3) ||
         (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT))
         return 0;
@@ -171,7 +163,7 @@ static size_t ssn(struct scan *sc, size_t i)
         phi__add(sc, sc->tk[i].s, sc->tk[i + 4].e, PHI_SSN, PHI_SRC_PATTERN, 85, 0);
         return i + 4;
     }
-    if (tk_num(sc, i + 1, 2, 2) && tk_num(sc, i + 2, 4, 4) && ctx_before(sc, i, 3, W)) {
+    if (tk_num(sc, i + 1, 2, 2) && tk_num(sc, i + 2, 4, 4) && ctx_before(sc, i, 3, KW_SSNW)) {
         phi__add(sc, sc->tk[i].s, sc->tk[i + 2].e, PHI_SSN, PHI_SRC_PATTERN, 85, 0);
         return i + 2;
     }
@@ -179,97 +171,6 @@ static size_t ssn(struct scan *sc, size_t i)
 }
 
 /* ---- labelled and unlabelled identifiers ----------------------------------------------------- */
-
-struct label {
-    const char *w;
-    phi_class cls;
-};
-
-static const struct label LABELS[] = {
-    {"mrn", PHI_MRN},
-    {"mr", PHI_MRN},
-    {"mrno", PHI_MRN},
-    {"record", PHI_MRN},
-    {"chart", PHI_MRN},
-    {"pid", PHI_MRN},
-    {"nhc", PHI_MRN},
-    {"hc", PHI_MRN},
-    {"clínica", PHI_MRN},
-    {"patient", PHI_MRN},
-    {"id", PHI_ID},
-    {"identifier", PHI_ID},
-    {"ref", PHI_ID},
-    {"reference", PHI_ID},
-    {"case", PHI_ID},
-    {"code", PHI_ID},
-    {"nº", PHI_ID},
-    {"no", PHI_ID},
-    {"número", PHI_ID},
-    {"study", PHI_ID},
-    {"order", PHI_ID},
-    {"account", PHI_ACCOUNT},
-    {"acct", PHI_ACCOUNT},
-    {"acc", PHI_ACCOUNT},
-    {"accession", PHI_ACCOUNT},
-    {"billing", PHI_ACCOUNT},
-    {"invoice", PHI_ACCOUNT},
-    {"card", PHI_ACCOUNT},
-    {"iban", PHI_ACCOUNT},
-    {"claim", PHI_ACCOUNT},
-    {"bank", PHI_ACCOUNT},
-    {"routing", PHI_ACCOUNT},
-    {"member", PHI_HEALTH_PLAN},
-    {"policy", PHI_HEALTH_PLAN},
-    {"plan", PHI_HEALTH_PLAN},
-    {"insurance", PHI_HEALTH_PLAN},
-    {"subscriber", PHI_HEALTH_PLAN},
-    {"beneficiary", PHI_HEALTH_PLAN},
-    {"medicaid", PHI_HEALTH_PLAN},
-    {"medicare", PHI_HEALTH_PLAN},
-    {"group", PHI_HEALTH_PLAN},
-    {"hicn", PHI_HEALTH_PLAN},
-    {"mbi", PHI_HEALTH_PLAN},
-    {"payer", PHI_HEALTH_PLAN},
-    {"insured", PHI_HEALTH_PLAN},
-    {"license", PHI_LICENSE},
-    {"licence", PHI_LICENSE},
-    {"lic", PHI_LICENSE},
-    {"dl", PHI_LICENSE},
-    {"certificate", PHI_LICENSE},
-    {"cert", PHI_LICENSE},
-    {"dea", PHI_LICENSE},
-    {"npi", PHI_LICENSE},
-    {"registration", PHI_LICENSE},
-    {"passport", PHI_LICENSE},
-    {"colegiado", PHI_LICENSE},
-    {"vin", PHI_VEHICLE},
-    {"plate", PHI_VEHICLE},
-    {"vehicle", PHI_VEHICLE},
-    {"matrícula", PHI_VEHICLE},
-    {"serial", PHI_DEVICE},
-    {"sn", PHI_DEVICE},
-    {"device", PHI_DEVICE},
-    {"udi", PHI_DEVICE},
-    {"lot", PHI_DEVICE},
-    {"imei", PHI_DEVICE},
-    {"model", PHI_DEVICE},
-    {"pacemaker", PHI_DEVICE},
-    {"implant", PHI_DEVICE},
-    {"ssn", PHI_SSN},
-    {"social", PHI_SSN},
-    {"cipa", PHI_MRN},
-    {"nass", PHI_HEALTH_PLAN},
-    {"nºcol", PHI_LICENSE},
-    {"col", PHI_LICENSE},
-    {"nif", PHI_ID},
-    {"dni", PHI_ID},
-    {"nie", PHI_ID},
-    {"tarjeta", PHI_HEALTH_PLAN},
-    {"sanitaria", PHI_HEALTH_PLAN},
-    {"afiliación", PHI_HEALTH_PLAN},
-    {"seguridad", PHI_HEALTH_PLAN},
-    {"episodio", PHI_ID},
-};
 
 /* The label class governing a code at token i (looking back over fillers), or -1. */
 static int label_before(const struct scan *sc, size_t i)
@@ -286,22 +187,14 @@ static int label_before(const struct scan *sc, size_t i)
         if (t->kind != TK_WORD)
             return found;
         seen++;
-        int hit = -1;
-        for (size_t k = 0; k < sizeof LABELS / sizeof LABELS[0] && hit < 0; k++)
-            if (phi__tok_eq(sc, i, LABELS[k].w))
-                hit = (int)LABELS[k].cls;
+        int hit = t->lab ? (int)t->lab - 1 : -1;
         if (hit >= 0 && hit != (int)PHI_ID)
             return hit;
         if (hit == (int)PHI_ID) {
             found = hit;
             continue;
         }
-        if (!(phi__tok_eq(sc, i, "number") || phi__tok_eq(sc, i, "num") ||
-              phi__tok_eq(sc, i, "is") || phi__tok_eq(sc, i, "of") || phi__tok_eq(sc, i, "nbr") ||
-              phi__tok_eq(sc, i, "medical") || phi__tok_eq(sc, i, "de") ||
-              phi__tok_eq(sc, i, "health") || phi__tok_eq(sc, i, "security") ||
-              phi__tok_eq(sc, i, "historia") || phi__tok_eq(sc, i, "the") ||
-              phi__tok_eq(sc, i, "s") || phi__tok_eq(sc, i, "n") || phi__tok_eq(sc, i, "u")))
+        if (!phi__kw(sc, i, KW_FILLER))
             return found;
     }
     return found;
@@ -464,35 +357,16 @@ static size_t cards(struct scan *sc, size_t i)
 
 /* ---- ZIP, states ----------------------------------------------------------------------------- */
 
-static const char *const STATES[] = {
-    "al", "ak", "az", "ar", "ca", "co", "ct", "de", "fl", "ga", "hi", "id", "il", "in",
-    "ia", "ks", "ky", "la", "me", "md", "ma", "mi", "mn", "ms", "mo", "mt", "ne", "nv",
-    "nh", "nj", "nm", "ny", "nc", "nd", "oh", "ok", "or", "pa", "ri", "sc", "sd", "tn",
-    "tx", "ut", "vt", "va", "wa", "wv", "wi", "wy", "dc", "pr", "gu", "vi", NULL};
-
-static const char *const STATE_NAMES[] = {
-    "alabama",     "alaska",       "arizona",       "arkansas", "california", "colorado",
-    "connecticut", "delaware",     "florida",       "georgia",  "hawaii",     "idaho",
-    "illinois",    "indiana",      "iowa",          "kansas",   "kentucky",   "louisiana",
-    "maine",       "maryland",     "massachusetts", "michigan", "minnesota",  "mississippi",
-    "missouri",    "montana",      "nebraska",      "nevada",   "ohio",       "oklahoma",
-    "oregon",      "pennsylvania", "tennessee",     "texas",    "utah",       "vermont",
-    "virginia",    "washington",   "wisconsin",     "wyoming",  NULL};
-
 int phi__state_tok(const struct scan *sc, size_t i);
 int phi__state_tok(const struct scan *sc, size_t i)
 {
     if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || !(sc->tk[i].fl & TF_CAP))
         return 0;
     if (phi__tok_len(sc, i) == 2 && (sc->tk[i].fl & TF_ALLCAP)) {
-        for (size_t k = 0; STATES[k] != NULL; k++)
-            if (phi__tok_eq(sc, i, STATES[k]))
-                return 1;
-        return 0;
+        return phi__kw(sc, i, KW_STATE);
     }
-    for (size_t k = 0; STATE_NAMES[k] != NULL; k++)
-        if (phi__tok_eq(sc, i, STATE_NAMES[k]))
-            return 2;
+    if (phi__kw(sc, i, KW_STATENAME))
+        return 2;
     /* two-word states: New York, North Carolina ... (second word checked by the caller) */
     return 0;
 }
@@ -521,7 +395,6 @@ static size_t zip(struct scan *sc, size_t i)
     size_t zl = zip_label(sc, i);
     if (zl)
         return zl;
-    static const char *const W[] = {"zip", "zipcode", "postal", "cp", "code", NULL};
     if (!tk_num(sc, i, 5, 5) ||
         (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT))
         return 0;
@@ -529,7 +402,7 @@ static size_t zip(struct scan *sc, size_t i)
     if (j > 0 && pch(sc, j) == ',')
         j--;
     int state = i > 0 && phi__state_tok(sc, j);
-    if (!state && !ctx_before(sc, i, 2, W))
+    if (!state && !ctx_before(sc, i, 2, KW_ZIPW))
         return 0;
     size_t e = i;
     if (pch(sc, i + 1) == '-' && tk_num(sc, i + 2, 4, 4) && phi__tok_adjacent(sc, i + 1))
@@ -542,9 +415,6 @@ static size_t zip(struct scan *sc, size_t i)
 
 static size_t age(struct scan *sc, size_t i)
 {
-    static const char *const AFTER[] = {"year", "years", "yr",   "yrs",  "yo",  "y",
-                                        "yof",  "yom",   "años", "anos", "año", NULL};
-    static const char *const BEFORE[] = {"age", "aged", "edad", NULL};
     const struct tok *t = &sc->tk[i];
     const char *p = sc->t + t->s;
     size_t n = t->e - t->s;
@@ -565,10 +435,9 @@ static size_t age(struct scan *sc, size_t i)
     size_t j = i + 1;
     if (pch(sc, j) == '-')
         j++;
-    int ok = ctx_before(sc, i, 2, BEFORE);
-    for (size_t k = 0; !ok && AFTER[k] != NULL; k++)
-        if (phi__tok_eq(sc, j, AFTER[k]))
-            ok = 1;
+    int ok = ctx_before(sc, i, 2, KW_AGE_BEFORE);
+    if (phi__kw(sc, j, KW_AGE_AFTER))
+        ok = 1;
     if (!ok && phi__tok_eq(sc, j, "y") && pch(sc, j + 1) == '/')
         ok = 1;
     if (!ok)
@@ -581,14 +450,9 @@ static size_t age(struct scan *sc, size_t i)
 
 static int direction(const struct scan *sc, size_t i)
 {
-    static const char *const D[] = {"n",  "s",     "e",     "w",    "ne",   "nw", "se",
-                                    "sw", "north", "south", "east", "west", NULL};
     if (i >= sc->ntk || !(sc->tk[i].fl & TF_CAP))
         return 0;
-    for (size_t k = 0; D[k] != NULL; k++)
-        if (phi__tok_eq(sc, i, D[k]))
-            return 1;
-    return 0;
+    return phi__kw(sc, i, KW_DIRECTION);
 }
 
 static int suffix_tok(const struct scan *sc, size_t i)
@@ -599,15 +463,11 @@ static int suffix_tok(const struct scan *sc, size_t i)
 
 static size_t unit(const struct scan *sc, size_t j)
 {
-    static const char *const U[] = {"apt", "apartment", "suite", "ste",      "unit", "rm", "room",
-                                    "fl",  "floor",     "bldg",  "building", "no",   NULL};
     size_t k = j;
     if (pch(sc, k) == ',')
         k++;
     int hit = pch(sc, k) == '#';
-    for (size_t q = 0; !hit && U[q] != NULL; q++)
-        if (phi__tok_eq(sc, k, U[q]))
-            hit = 1;
+    hit |= phi__kw(sc, k, KW_UNIT);
     if (!hit)
         return 0;
     k++;
@@ -671,11 +531,9 @@ static size_t pobox(struct scan *sc, size_t i)
 /* "Apt. 595", "Suite 501", "Unit 5022, Box 1225", "PSC 0413, Box 8144", "APO AA 42323". */
 static size_t unit_alone(struct scan *sc, size_t i)
 {
-    static const char *const U[] = {"apt", "apartment", "suite", "ste", "unit", "psc", "cmr", NULL};
     size_t j = i, k;
     int hit = 0;
-    for (size_t q = 0; U[q] != NULL; q++)
-        hit |= phi__tok_eq(sc, i, U[q]);
+    hit |= phi__kw(sc, i, KW_UNIT_ALONE);
     if (!hit || !(sc->tk[i].fl & TF_CAP))
         return 0;
     j++;

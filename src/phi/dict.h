@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PHI_DICT_SUFFIX 1u /* a USPS street suffix */
-#define PHI_DICT_FIRST  2u /* a Census/SSA first name */
-#define PHI_DICT_LAST   4u /* a Census surname */
-#define PHI_DICT_WORD   8u /* a SCOWL common word (level in word_level, lower = more common) */
-#define PHI_DICT_PLACE 16u /* a US city or health institution (words joined by one space) */
+#define PHI_DICT_SUFFIX 1u  /* a USPS street suffix */
+#define PHI_DICT_FIRST  2u  /* a Census/SSA first name */
+#define PHI_DICT_LAST   4u  /* a Census surname */
+#define PHI_DICT_WORD   8u  /* a SCOWL common word (level in word_level, lower = more common) */
+#define PHI_DICT_PLACE  16u /* a US city or health institution (words joined by one space) */
 
 struct phi__dict_ent {
     uint32_t off;

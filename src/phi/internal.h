@@ -24,11 +24,59 @@ enum { TK_WORD = 1, TK_NUM, TK_ALNUM, TK_PUNCT };
 #define TF_ASCII  0x10u /* only ASCII bytes */
 #define TF_SENT   0x20u /* first token of a sentence / line */
 
+/* Keyword lists (keywords.c): a token's `kw` has bit KW_x set when it is in list x. */
+enum {
+    KW_MEDNOUN = 0,
+    KW_NOTNAME = 1,
+    KW_TITLE_CLIN = 2,
+    KW_TITLE_LAY = 3,
+    KW_CUE = 4,
+    KW_CLINCUE = 5,
+    KW_POSTNOM = 6,
+    KW_FACILITY = 7,
+    KW_PLACEJOIN = 8,
+    KW_SAINT = 9,
+    KW_PREP = 10,
+    KW_REGION = 11,
+    KW_PHONE = 12,
+    KW_FAX = 13,
+    KW_SSNW = 14,
+    KW_STATE = 15,
+    KW_STATENAME = 16,
+    KW_ZIPW = 17,
+    KW_AGE_AFTER = 18,
+    KW_AGE_BEFORE = 19,
+    KW_DIRECTION = 20,
+    KW_UNIT = 21,
+    KW_UNIT_ALONE = 22,
+    KW_WEEKDAY = 23,
+    KW_DATECTX = 24,
+    KW_RELATIVE = 25,
+    KW_FILLER = 26,
+    KW_LABEL = 27,
+    KW_COUNT
+};
+
+struct kwent {
+    const char *w; /* static */
+    uint8_t n;
+    uint8_t lab; /* phi_class + 1 of a label word, else 0 */
+    uint32_t bits;
+};
+
+struct kwset {
+    struct kwent *ent;
+    size_t slots;
+};
+
 struct tok {
     uint32_t s, e; /* [s, e) in the text */
     uint8_t kind;  /* TK_* */
     uint8_t fl;    /* TF_* */
     uint16_t nd;   /* digits in the token */
+    uint8_t lab;   /* label class + 1 (KW_LABEL) */
+    uint32_t kw;   /* KW_* bits */
+    int32_t de;    /* dictionary entry index, -1 none */
 };
 
 /* ---- candidates ------------------------------------------------------------------------------ */
@@ -97,6 +145,7 @@ struct phi_ctx {
     int has_id;
     size_t counts[PHI_CLASS_COUNT];
     struct map map;
+    struct kwset kw;
 };
 
 /* ---- one scrub call -------------------------------------------------------------------------- */
@@ -125,6 +174,15 @@ long phi__tok_num(const struct scan *sc, size_t i);     /* value of a TK_NUM (<=
 void phi__add(struct scan *sc, size_t s, size_t e, phi_class cls, phi_source src, int prio,
               int clin);
 int phi__month(const char *s, size_t n); /* 1..12 from a month name / abbreviation, else 0 */
+
+/* keywords.c */
+ms_rc phi__kw_build(phi_ctx *ctx, ms_err *err);
+void phi__kw_free(phi_ctx *ctx);
+void phi__kw_lookup(const phi_ctx *ctx, const char *s, size_t n, uint32_t *bits, uint8_t *lab);
+static inline int phi__kw(const struct scan *sc, size_t i, unsigned list)
+{
+    return i < sc->ntk && (sc->tk[i].kw & (1u << list)) != 0;
+}
 
 /* detect_*.c */
 void phi__detect_bytes(struct scan *sc);   /* e-mail, URL, IP, UIDs */

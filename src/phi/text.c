@@ -171,6 +171,20 @@ static void word_token(const unsigned char *s, size_t n, size_t *i, struct tok *
     *i = j;
 }
 
+/* Caches a word's dictionary entry and keyword bits in the token (one lookup per token). */
+static void lookup(const struct scan *sc, struct tok *t)
+{
+    size_t n = t->e - t->s;
+    if (n >= 32)
+        return;
+    phi__kw_lookup(sc->ctx, sc->t + t->s, n, &t->kw, &t->lab);
+    if (t->kind == TK_WORD && (t->fl & TF_ASCII)) {
+        const struct phi__dict_ent *d = phi__dict_find(sc->t + t->s, n);
+        if (d != NULL)
+            t->de = (int32_t)(d - phi__dict_ents);
+    }
+}
+
 ms_rc phi__tokenize(struct scan *sc)
 {
     const unsigned char *s = (const unsigned char *)sc->t;
@@ -205,6 +219,11 @@ ms_rc phi__tokenize(struct scan *sc)
         }
         t->fl |= pend;
         pend = 0;
+        t->de = -1;
+        t->kw = 0;
+        t->lab = 0;
+        if (t->kind == TK_WORD || t->kind == TK_ALNUM)
+            lookup(sc, t);
         if (t->kind == TK_PUNCT && (c == '.' || c == '?' || c == '!' || c == ';' || c == ':'))
             pend = TF_SENT;
     }
@@ -220,18 +239,16 @@ int phi__tok_eq(const struct scan *sc, size_t i, const char *lit)
 {
     if (i >= sc->ntk)
         return 0;
-    size_t n = strlen(lit);
-    if (phi__tok_len(sc, i) != n)
-        return 0;
     const char *p = sc->t + sc->tk[i].s;
-    for (size_t k = 0; k < n; k++) {
-        char a = p[k], b = lit[k];
+    size_t n = phi__tok_len(sc, i);
+    for (size_t k = 0; k < n; k++) { /* the text has no NUL: a shorter literal mismatches */
+        char a = p[k];
         if (a >= 'A' && a <= 'Z')
             a = (char)(a + 32);
-        if (a != b)
+        if (a != lit[k])
             return 0;
     }
-    return 1;
+    return lit[n] == '\0';
 }
 
 int phi__tok_eqc(const struct scan *sc, size_t i, char c)
@@ -256,9 +273,9 @@ long phi__tok_num(const struct scan *sc, size_t i)
 
 const struct phi__dict_ent *phi__tok_dict(const struct scan *sc, size_t i)
 {
-    if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || !(sc->tk[i].fl & TF_ASCII))
+    if (i >= sc->ntk || sc->tk[i].de < 0)
         return NULL;
-    return phi__dict_find(sc->t + sc->tk[i].s, phi__tok_len(sc, i));
+    return &phi__dict_ents[sc->tk[i].de];
 }
 
 uint32_t phi__fnv(const char *s, size_t n, int fold)
