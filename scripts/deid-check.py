@@ -136,6 +136,16 @@ def compare_dciodvfy(src, dst):
     return len(new)
 
 
+def same_pixels(src, ds, path):
+    """The pixel data must come through unchanged unless Clean Pixel Data (113101) is recorded."""
+    codes = [str(i.get("CodeValue", "")) for i in ds.get("DeidentificationMethodCodeSequence", [])]
+    if "PixelData" not in ds or "113101" in codes:
+        return
+    a = pydicom.dcmread(src, force=True)
+    if "PixelData" not in a or a.PixelData != ds.PixelData:
+        fail("pixels", path, "pixel data differs from the input")
+
+
 def days(da):
     return dt.date(int(da[:4]), int(da[4:6]), int(da[6:8])).toordinal()
 
@@ -181,6 +191,7 @@ def study_mode(src, dst, dates, dciodvfy):
         if ds is None:
             continue
         a = pydicom.dcmread(path, stop_before_pixels=True)
+        same_pixels(path, ds, out)
         pairs.append((a, ds))
         pids.add((str(ds.get("PatientID", "")), str(ds.get("PatientName", ""))))
         if dates == "modified" and ds.get("StudyDate"):
@@ -231,7 +242,10 @@ def files_mode(src, dst, dciodvfy):
             a = None
         if a is not None:
             search(out, needles(identity_of(a)), "identity")
-        if parse_all(out) is not None and dciodvfy and is_dicom(path):
+        ds = parse_all(out)
+        if ds is not None:
+            same_pixels(path, ds, out)
+        if ds is not None and dciodvfy and is_dicom(path):
             compare_dciodvfy(path, out)
     return n
 

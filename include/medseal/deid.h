@@ -98,6 +98,8 @@ ms_rc deid_file_apply(const deid_ctx *ctx, dcm_file *f, deid_result *res, ms_err
 typedef struct deid_io_opts {
     int overwrite;      /* replace an existing output file */
     const char *syntax; /* output transfer syntax; NULL: the input's ("original") */
+    int batch;          /* no fsync per file: the caller syncs the output file system once at the
+                         * end (medseal deid does); else temp + fsync + rename per file */
 } deid_io_opts;
 
 /* Reads `in`, de-identifies it and writes `out` (temporary file + rename; pixel data copied by

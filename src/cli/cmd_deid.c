@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,7 +45,7 @@ struct job {
 
 struct run {
     const char *in, *out;
-    int in_is_dir, force, json, quiet, nthreads;
+    int in_is_dir, force, json, quiet, nthreads, no_sync;
     const char *syntax;
     deid_ctx *ctx;
     struct job *jobs;
@@ -69,7 +71,8 @@ static void usage(FILE *f)
                "  --jobs N                     worker threads (default: all cores)\n"
                "  --force                      replace existing output files\n"
                "  --json                       summary as JSON on stdout\n"
-               "  --quiet                      no progress bar\n");
+               "  --quiet                      no progress bar\n"
+               "  --no-sync                    do not flush the output to disk at the end\n");
 }
 
 static const char *syntax_uid(const char *s)
@@ -114,6 +117,8 @@ static int parse_flag(struct run *r, deid_opts *o, int argc, char **argv, int *i
         r->json = 1;
     else if (strcmp(a, "--quiet") == 0)
         r->quiet = 1;
+    else if (strcmp(a, "--no-sync") == 0)
+        r->no_sync = 1;
     else if (strcmp(a, "--key") == 0 && has_value)
         *key = argv[++*i];
     else if (strcmp(a, "--burned-in-config") == 0 && has_value)
@@ -297,7 +302,7 @@ static void run_job(struct run *r, struct job *j)
 {
     char *in = r->in_is_dir ? join(r->in, j->rel) : ms_strdup(NULL, r->in);
     char *out = r->in_is_dir ? join(r->out, j->rel) : ms_strdup(NULL, r->out);
-    deid_io_opts io = {r->force, r->syntax};
+    deid_io_opts io = {r->force, r->syntax, 1}; /* batch: one syncfs at the end (sync_out) */
     struct stat st;
     if (in == NULL || out == NULL) {
         ms_fail(&j->err, MS_E_NOMEM, "out of memory");
@@ -362,6 +367,21 @@ static int run_all(struct run *r)
     if (bar_ok)
         pthread_join(bar, NULL);
     return 0;
+}
+
+/* Outputs are written without an fsync each (temp + rename); one syncfs of the output's file
+ * system at the end makes the whole batch durable before success is reported. */
+static int sync_out(const struct run *r)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", r->out) >= (int)sizeof dir)
+        return -1;
+    int fd = open(r->in_is_dir ? dir : dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = syncfs(fd);
+    close(fd);
+    return rc;
 }
 
 /* ---- summary ---- */
@@ -547,6 +567,10 @@ int cmd_deid(int argc, char **argv)
         struct totals t;
         run_all(&r);
         sum(&r, &t);
+        if (!r.no_sync && t.count[JOB_OK] + t.count[JOB_REVIEW] > 0 && sync_out(&r) != 0) {
+            cli_error(CMD, "flushing OUT to disk failed: %s", strerror(errno));
+            t.count[JOB_ERROR]++;
+        }
         if (r.json)
             print_json(&r, &t);
         else

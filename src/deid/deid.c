@@ -7,7 +7,14 @@
  * Trusts: nothing in the DICOM input; the key is the site's. Owns: the deid_ctx (key wiped on
  * free) and, within deid_file_path, the dcm_file it reads.
  */
+#define _GNU_SOURCE /* mkostemp */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -87,6 +94,155 @@ ms_rc deid_file_apply(const deid_ctx *ctx, dcm_file *f, deid_result *res, ms_err
     return rc;
 }
 
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* The unchanged pixel data can be copied from the source file by the kernel when it is the last
+ * element of the file, stored verbatim (native, not deflated, not blanked) and the output keeps
+ * the input's transfer syntax: its header and value are then the source's bytes [*from, EOF). */
+static int pixel_tail(const dcm_file *f, const dcm_write_opts *wo, off_t *from, size_t *len)
+{
+    const dcm_dataset *ds = dcm_file_dataset((dcm_file *)f);
+    size_t n = dcm_dataset_count(ds);
+    const dcm_elem *px = n > 0 ? dcm_dataset_at(ds, n - 1) : NULL;
+    int fd = dcm_file_source_fd(f);
+    struct stat st;
+    if (px == NULL || dcm_elem_tag(px) != DCM_TAG_PIXEL_DATA || fd < 0 ||
+        dcm_elem_is_encapsulated(px) || strcmp(wo->transfer_syntax, "original") != 0 ||
+        strcmp(dcm_file_transfer_syntax(f), DCM_TS_DEFLATED_LE) == 0 || !dcm_file_has_meta(f) ||
+        fstat(fd, &st) != 0)
+        return 0;
+    size_t hdr = dcm_elem_offset(px), val = dcm_elem_value_file_offset(px);
+    uint32_t vlen = dcm_elem_length(px);
+    if (val == SIZE_MAX || vlen == DCM_UNDEFINED_LENGTH || val < hdr || val - hdr > 12 ||
+        (uint64_t)val + vlen != (uint64_t)st.st_size)
+        return 0;
+    *from = (off_t)hdr;
+    *len = (size_t)st.st_size - hdr;
+    return 1;
+}
+
+static ms_rc copy_tail(int src, off_t from, int dst, size_t len, ms_err *err)
+{
+    while (len > 0) {
+        ssize_t k = copy_file_range(src, &from, dst, NULL, len, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) { /* EXDEV, ENOSYS...: read + write */
+            uint8_t buf[1 << 16];
+            ssize_t r = pread(src, buf, len < sizeof buf ? len : sizeof buf, from);
+            if (r <= 0 || write_all(dst, buf, (size_t)r) != 0)
+                return ms_fail(err, MS_E_IO, "copy pixel data: %s", strerror(errno));
+            k = r;
+            from += r;
+        }
+        len -= (size_t)k;
+    }
+    return MS_OK;
+}
+
+/* An unnamed file in out's folder (O_TMPFILE: nothing to clean up on failure), or a named
+ * temporary file (tmp gets its name) where the file system cannot. */
+static int open_tmp(const char *out, char tmp[4096], int *named)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", out);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    *named = fd < 0;
+    if (fd >= 0)
+        return fd;
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd >= 0 && fchmod(fd, 0644) != 0) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    return fd;
+}
+
+/* Makes the written file visible as out: linkat refuses an existing file; with overwrite a named
+ * temporary file replaces it by rename (an unnamed one is linked beside it, then renamed). */
+static ms_rc publish(int fd, const char *tmp, int named, const char *out, int overwrite,
+                     ms_err *err)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int rc = 0;
+    if (named)
+        rc = overwrite ? rename(tmp, out) : link(tmp, out);
+    else if (!overwrite)
+        rc = linkat(AT_FDCWD, proc, AT_FDCWD, out, AT_SYMLINK_FOLLOW);
+    else {
+        rc = mkostemp((char *)tmp, O_CLOEXEC); /* reserve a name, then replace it */
+        if (rc >= 0) {
+            close(rc);
+            unlink(tmp);
+            rc = linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW);
+            if (rc == 0 && rename(tmp, out) != 0) {
+                unlink(tmp);
+                rc = -1;
+            }
+        }
+    }
+    if (rc != 0)
+        return ms_fail(err, errno == EEXIST ? MS_E_EXISTS : MS_E_IO, "publish: %s",
+                       strerror(errno));
+    return MS_OK;
+}
+
+/* Batch mode: the stream into a temporary file beside `out`, then published. No fsync per file:
+ * the caller syncs the whole output file system once at the end (syncfs) before reporting
+ * success. The header is serialised by the codec; unchanged trailing pixel data is copied in the
+ * kernel (copy_file_range). */
+static ms_rc write_batch(dcm_file *f, const char *out, const dcm_write_opts *wo, ms_err *err)
+{
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    char tmp[4096];
+    int named = 0;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", out) >= (int)sizeof tmp)
+        return ms_fail(err, MS_E_LIMIT, "output path too long");
+    off_t from = 0;
+    size_t tail = 0;
+    int fast = pixel_tail(f, wo, &from, &tail);
+    ms_rc rc = fast ? dcm_dataset_remove(dcm_file_dataset(f), DCM_TAG_PIXEL_DATA, err) : MS_OK;
+    if (rc == MS_OK)
+        rc = dcm_file_write_mem(f, wo, &b, err);
+    int fd = rc == MS_OK ? open_tmp(out, tmp, &named) : -1;
+    if (rc == MS_OK && fd < 0)
+        rc = ms_fail(err, MS_E_IO, "create temporary file: %s", strerror(errno));
+    if (rc == MS_OK && write_all(fd, b.p, b.len) != 0)
+        rc = ms_fail(err, MS_E_IO, "write: %s", strerror(errno));
+    ms_buf_free(&b);
+    if (rc == MS_OK && fast)
+        rc = copy_tail(dcm_file_source_fd(f), from, fd, tail, err);
+    if (rc == MS_OK)
+        rc = publish(fd, tmp, named, out, wo->overwrite, err);
+    if (fd >= 0 && close(fd) != 0 && rc == MS_OK)
+        rc = ms_fail(err, MS_E_IO, "close: %s", strerror(errno));
+    if (fd >= 0 && named && (rc != MS_OK || !wo->overwrite))
+        unlink(tmp);
+    return rc;
+}
+
 ms_rc deid_file_path(const deid_ctx *ctx, const char *in, const char *out, const deid_io_opts *io,
                      deid_result *res, ms_err *err)
 {
@@ -105,7 +261,8 @@ ms_rc deid_file_path(const deid_ctx *ctx, const char *in, const char *out, const
         w.overwrite = io != NULL && io->overwrite;
         w.mode = 0644;
         w.use_copy_file_range = 1;
-        rc = dcm_file_write(f, out, &w, err);
+        rc = io != NULL && io->batch ? write_batch(f, out, &w, err)
+                                     : dcm_file_write(f, out, &w, err);
     }
     dcm_file_free(f);
     return rc;
