@@ -391,3 +391,41 @@ TEST(test_analyst_extract_hostile_input)
     }
     return 1;
 }
+
+TEST(test_analyst_extract_more_phrasings)
+{
+    struct {
+        const char *text;
+        double mean;
+        const char *lobe, *comp, *change;
+    } cases[] = {
+        {"Nodule in the RUL measuring 6 mm.", 6.0, "RUL", NULL, NULL},
+        {"RUL: 6 mm nodule.", 6.0, "RUL", NULL, NULL},
+        {"No change in the RUL nodule, 6 mm.", 6.0, "RUL", NULL, "stable"},
+        {"No interval growth of the 7 mm solid LLL nodule.", 7.0, "LLL", "solid", "stable"},
+        {"A 4 mm nodule is seen in the right upper lobe.", 4.0, "RUL", NULL, NULL},
+        {"Left lower lobe ground-glass nodule measures 1.1 x 0.9 cm, unchanged.", 10.0, "LLL",
+         "ground-glass", "stable"},
+        {"There is a 5.0 mm solid nodule in the right middle lobe.", 5.0, "RML", "solid", NULL},
+        {"8.4 x 7.0 mm solid nodule in the right upper lobe, previously smaller.", 7.7, "RUL",
+         "solid", "growing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *a = ex(cases[i].text);
+        json_t *f = a ? nth(a, "nodule", 0) : NULL;
+        int ok = f != NULL && near(mean_of(f), cases[i].mean) &&
+                 strcmp(str_at(f, "location", "lobe") ? str_at(f, "location", "lobe") : "",
+                        cases[i].lobe) == 0;
+        const char *c = f ? str_at(f, "composition", "value") : NULL;
+        const char *ch = f ? str_at(f, "change", "value") : NULL;
+        ok = ok && (cases[i].comp == NULL || (c != NULL && strcmp(c, cases[i].comp) == 0));
+        ok = ok && (cases[i].change == NULL ? ch == NULL
+                                            : (ch != NULL && strcmp(ch, cases[i].change) == 0));
+        json_decref(a);
+        if (!ok) {
+            fprintf(stderr, "  case %zu: %s\n", i, cases[i].text);
+            return 1;
+        }
+    }
+    return 0;
+}

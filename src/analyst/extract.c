@@ -271,6 +271,11 @@ static const struct phrase not_a_nodule_size[] = {
     {"slice*", 1},   {"section*", 1},     {"thickness", 1}, {"collimation", 1}, {"increment", 1},
     {"interval", 1}, {"reconstruct*", 1}, {"kernel", 1},    {"pitch", 1},       {NULL, 0}};
 
+/* before a size, "interval" is usually "interval growth": only acquisition words count */
+static const struct phrase not_a_nodule_size_before[] = {
+    {"slice*", 1},    {"section*", 1},     {"thickness", 1}, {"collimation", 1},
+    {"increment", 1}, {"reconstruct*", 1}, {NULL, 0}};
+
 static const struct phrase study_words[] = {
     {"studies", 1},    {"study", 1},      {"exams", 1},    {"examinations", 1},
     {"scans", 1},      {"cts", 1},        {"ct scans", 1}, {"ct examinations", 1},
@@ -409,7 +414,7 @@ static int is_technical_size(const struct ctx *c, const struct size_expr *s, siz
     if (match_any_at(c, after, not_a_nodule_size, &v))
         return 1;
     size_t from = s->start > sent_start + 24 ? s->start - 24 : sent_start;
-    return find_first(c, from, s->start, not_a_nodule_size, &at, &e, &v);
+    return find_first(c, from, s->start, not_a_nodule_size_before, &at, &e, &v);
 }
 
 /* ---- sentences ---- */
@@ -742,6 +747,22 @@ static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct si
     return MS_OK;
 }
 
+/* A negation cue in [from, to) that is not the start of a change phrase ("no change", "no
+ * interval growth" describe a nodule, they do not deny it). */
+static int find_negation(const struct ctx *c, size_t from, size_t to, size_t *at, size_t *end)
+{
+    size_t i = from;
+    int v;
+    while (i < to && find_first(c, i, to, negators, at, end, &v)) {
+        int cv;
+        size_t ce = match_any_at(c, *at, change_words, &cv);
+        if (ce == 0 || ce <= *end)
+            return 1;
+        i = *end;
+    }
+    return 0;
+}
+
 /* A sentence without a usable size: a negative statement or a size-less nodule. */
 static ms_rc sizeless_finding(const struct ctx *c, size_t s0, size_t s1, struct out *o, ms_err *err)
 {
@@ -753,7 +774,7 @@ static ms_rc sizeless_finding(const struct ctx *c, size_t s0, size_t s1, struct 
     found_init(&f);
     size_t na, ne;
     size_t from = at > s0 + 40 ? at - 40 : s0;
-    if (find_first(c, from, at, negators, &na, &ne, &v)) {
+    if (find_negation(c, from, at, &na, &ne)) {
         f.kind = 2;
         f.negated = 1;
         f.span.start = na;
@@ -796,7 +817,7 @@ static ms_rc sentence(const struct ctx *c, size_t s0, size_t s1, struct out *o, 
         return sizeless_finding(c, s0, s1, o, err);
     /* a negation before the first size ("no nodule larger than 4 mm") */
     size_t na, ne;
-    if (find_first(c, s0, sz[0].start, negators, &na, &ne, &v) &&
+    if (find_negation(c, s0, sz[0].start, &na, &ne) &&
         find_first(c, ne, sz[0].start, nodule_words, &at, &e, &v))
         return sizeless_finding(c, s0, sz[0].start, o, err);
     return sized_findings(c, s0, s1, sz, nsz, o, err);

@@ -299,9 +299,13 @@ ms_rc an_study_finish(struct an_report *r, struct an_study *st, ms_err *err);
 ms_rc an_study_add_text(struct an_report *r, struct an_study *st, const char *text, size_t len,
                         const char *source, ms_err *err);
 void an_study_free(struct an_report *r, struct an_study *st);
-/* De-identified copy of a description into out (identity strings and PHI removed), or "" */
-void an_study_clean(const struct an_report *r, const struct an_study *st, const char *in, char *out,
-                    size_t n);
+/* A text scrubber for the study's descriptions (its identity strings known), or NULL (with
+ * --phi, or when the scrubber is not available). Free with phi_ctx_free. */
+struct phi_ctx *an_study_scrubber(const struct an_report *r, const struct an_study *st);
+/* De-identified copy of a description into out: identity strings removed, then the scrubber.
+ * Without a scrubber (ctx NULL, not --phi) out is "" and 1 is returned (withheld). */
+int an_study_clean(const struct an_report *r, const struct an_study *st, struct phi_ctx *ctx,
+                   const char *in, char *out, size_t n);
 
 /* compare.c */
 ms_rc an_compare(struct an_report *r, ms_err *err);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "medseal/phi.h"
 
 static json_t *num_or_null(double v)
 {
@@ -22,15 +23,22 @@ static json_t *str_or_null(const char *s)
     return s == NULL || s[0] == '\0' ? json_null() : json_string(s);
 }
 
-static json_t *clean_str(const struct an_report *r, const struct an_study *st, const char *s)
+/* Descriptions of one study go through one scrubber context that knows its identity. */
+struct cleaner {
+    const struct an_report *r;
+    const struct an_study *st;
+    phi_ctx *ctx;
+    int withheld;
+};
+
+static json_t *clean_str(struct cleaner *c, const char *s)
 {
     char buf[AN_STR];
-    an_study_clean(r, st, s, buf, sizeof buf);
+    c->withheld |= an_study_clean(c->r, c->st, c->ctx, s, buf, sizeof buf);
     return str_or_null(buf);
 }
 
-static json_t *series_json(const struct an_report *r, const struct an_study *st,
-                           const struct an_series *s)
+static json_t *series_json(struct cleaner *cl, const struct an_series *s)
 {
     json_t *flags = json_array();
     if (s->geometry_inconsistent)
@@ -48,7 +56,7 @@ static json_t *series_json(const struct an_report *r, const struct an_study *st,
     json_t *o = json_object();
     json_object_set_new(o, "number", str_or_null(s->number));
     json_object_set_new(o, "modality", str_or_null(s->modality));
-    json_object_set_new(o, "description", clean_str(r, st, s->description));
+    json_object_set_new(o, "description", clean_str(cl, s->description));
     json_object_set_new(o, "images", json_integer((json_int_t)s->count));
     json_object_set_new(o, "slice_thickness_mm", num_or_null(s->thickness));
     json_object_set_new(o, "spacing_mm", num_or_null(s->spacing));
@@ -58,7 +66,7 @@ static json_t *series_json(const struct an_report *r, const struct an_study *st,
     json_object_set_new(o, "rows", s->rows > 0 ? json_integer(s->rows) : json_null());
     json_object_set_new(o, "columns", s->cols > 0 ? json_integer(s->cols) : json_null());
     json_object_set_new(o, "kernel", str_or_null(s->kernel)); /* device, not PHI */
-    json_object_set_new(o, "contrast", clean_str(r, st, s->contrast));
+    json_object_set_new(o, "contrast", clean_str(cl, s->contrast));
     json_object_set_new(o, "manufacturer", str_or_null(s->manufacturer)); /* device, not PHI */
     json_object_set_new(o, "model", str_or_null(s->model));               /* device, not PHI */
     json_object_set_new(o, "ctdivol_mgy", num_or_null(s->ctdivol_max));
@@ -98,17 +106,18 @@ static json_t *study_json(const struct an_report *r, size_t i)
     char date[16];
     an_fmt_date(r, st, date, sizeof date);
     long off = an_study_offset(r, st);
+    struct cleaner cl = {r, st, an_study_scrubber(r, st), 0};
     json_t *series = json_array();
     for (size_t k = 0; k < st->nseries; k++)
-        json_array_append_new(series, series_json(r, st, &st->series[k]));
+        json_array_append_new(series, series_json(&cl, &st->series[k]));
     json_t *o = json_object();
     json_object_set_new(o, "index", json_integer((json_int_t)i));
     json_object_set_new(o, "role", json_string(i == r->cur ? "current" : "prior"));
     json_object_set_new(o, "date", str_or_null(date));
     json_object_set_new(o, "days_from_first", off == AN_NONE ? json_null() : json_integer(off));
     json_object_set_new(o, "modality", str_or_null(st->modality));
-    json_object_set_new(o, "body_part", clean_str(r, st, st->body_part));
-    json_object_set_new(o, "description", clean_str(r, st, st->description));
+    json_object_set_new(o, "body_part", clean_str(&cl, st->body_part));
+    json_object_set_new(o, "description", clean_str(&cl, st->description));
     json_object_set_new(o, "patient", patient_json(r, st));
     json_object_set_new(o, "series", series);
     json_object_set_new(o, "files", json_integer((json_int_t)st->files));
@@ -117,6 +126,9 @@ static json_t *study_json(const struct an_report *r, size_t i)
     json_object_set_new(o, "unreadable_files", json_integer((json_int_t)st->unreadable));
     json_object_set_new(o, "texts", texts_json(r, st));
     json_object_set_new(o, "nodules", json_integer((json_int_t)st->nnods));
+    if (cl.withheld) /* fail closed: no scrubber, no description */
+        json_object_set_new(o, "descriptions_withheld", json_true());
+    phi_ctx_free(cl.ctx);
     return o;
 }
 

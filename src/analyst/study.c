@@ -555,12 +555,36 @@ static void redact_parts(char *s, const char *pn)
     }
 }
 
-void an_study_clean(const struct an_report *r, const struct an_study *st, const char *in, char *out,
-                    size_t n)
+phi_ctx *an_study_scrubber(const struct an_report *r, const struct an_study *st)
+{
+    if (r->phi)
+        return NULL;
+    phi_identity id;
+    memset(&id, 0, sizeof id);
+    id.dicom_name = st->pname;
+    id.patient_id = st->pid;
+    id.birth_date = st->birth;
+    id.accessions[0] = st->accession;
+    id.other_ids[0] = st->study_id;
+    id.names[0] = st->referring;
+    id.places[0] = st->institution;
+    phi_opts po;
+    memset(&po, 0, sizeof po);
+    po.mode = PHI_MODE_TAG;
+    po.identity = &id;
+    po.alloc = r->alloc;
+    phi_ctx *ctx = NULL;
+    if (phi_ctx_new(&po, &ctx, NULL) != MS_OK)
+        return NULL;
+    return ctx;
+}
+
+int an_study_clean(const struct an_report *r, const struct an_study *st, phi_ctx *ctx,
+                   const char *in, char *out, size_t n)
 {
     snprintf(out, n, "%s", in);
     if (r->phi || out[0] == '\0')
-        return;
+        return 0;
     char tmp[AN_STR];
     snprintf(tmp, sizeof tmp, "%s", in);
     redact_parts(tmp, st->pname);
@@ -570,19 +594,15 @@ void an_study_clean(const struct an_report *r, const struct an_study *st, const 
     redact(tmp, st->study_id);
     redact(tmp, st->institution);
     redact(tmp, st->birth);
-    /* then the text scrubber, when it is available: anything it cannot vouch for is withheld */
-    phi_opts po;
-    memset(&po, 0, sizeof po);
-    po.mode = PHI_MODE_TAG;
-    phi_ctx *ctx = NULL;
+    /* then the text scrubber; without it the text is withheld (fail closed) */
     ms_buf b;
-    ms_buf_init(&b, NULL, 4096);
-    if (phi_ctx_new(&po, &ctx, NULL) == MS_OK &&
-        phi_scrub(ctx, tmp, strlen(tmp), &b, NULL, NULL, NULL) == MS_OK)
+    ms_buf_init(&b, r->alloc, 4096);
+    int ok = ctx != NULL && phi_scrub(ctx, tmp, strlen(tmp), &b, NULL, NULL, NULL) == MS_OK;
+    if (ok)
         snprintf(out, n, "%.*s", (int)b.len, (const char *)b.p);
     else
-        snprintf(out, n, "%s", tmp);
+        out[0] = '\0';
     ms_buf_free(&b);
-    phi_ctx_free(ctx);
     ms_memzero(tmp, sizeof tmp);
+    return !ok;
 }
