@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Independent checks of `medseal deid` output (used by tests/test_deid_cli.c and bench/deid.sh).
 
-  deid-check.py study IN OUT [--dates modified|removed|full] [--no-dciodvfy]
+  deid-check.py study IN OUT [--dates modified|removed|full] [--no-dciodvfy] [--log FILE]
       IN is make_study.py output (manifest.json with planted_phi); OUT its de-identified mirror.
   deid-check.py files IN OUT [--no-dciodvfy]
       IN any DICOM files; the identity to look for is read from each input with pydicom.
@@ -76,8 +76,8 @@ def needles(strings):
     return out
 
 
-def search(path, pats, check):
-    for kind, data in payloads(path):
+def search(path, pats, check, dicom=True):
+    for kind, data in payloads(path) if dicom else [("raw", open(path, "rb").read())]:
         for i, forms in pats:
             for form in forms:
                 at = data.find(form)
@@ -257,12 +257,16 @@ def main():
     if "--dates" in args:
         dates = args[args.index("--dates") + 1]
     pos = [a for i, a in enumerate(args) if not a.startswith("--") and
-           (i == 0 or args[i - 1] != "--dates")]
+           (i == 0 or args[i - 1] not in ("--dates", "--log"))]
     if len(pos) != 3 or pos[0] not in ("study", "files"):
         print(__doc__, file=sys.stderr)
         return 2
     mode, src, dst = pos
     n = study_mode(src, dst, dates, dciodvfy) if mode == "study" else files_mode(src, dst, dciodvfy)
+    if "--log" in args and mode == "study":  # what the tool printed holds no planted value either
+        log = args[args.index("--log") + 1]
+        man = json.load(open(os.path.join(src, "manifest.json")))
+        search(log, needles(man["planted_phi"]), "printed", dicom=False)
     for f in NOTES + FAILS:
         print(f)
     print(f"deid-check: {n} files, {len(FAILS)} failures")

@@ -17,6 +17,8 @@
 #define KEYHEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define PY     "/usr/bin/python3"
 
+static int make_one(const char *dir);
+
 static int write_key(const char *dir)
 {
     return ms_test_sh(NULL, "printf '%%s\\n' %s > %s/key && chmod 600 %s/key", KEYHEX, dir, dir);
@@ -42,10 +44,15 @@ static int planted(const char *syntax, const char *flags, const char *dates)
                          PY " %s/tools/make_study.py %s/in%d --slices 2 --size 16 --studies 2 "
                             "--seed %d --syntax %s 2>/dev/null",
                          shared, t, seed, seed, syntax) == 0);
-        CHECK(ms_test_sh(NULL, "%s deid --key %s/key --quiet %s %s/in%d %s/out%d > /dev/null",
-                         ms_test_medseal(), t, flags, t, seed, t, seed) == 0);
-        int rc = ms_test_sh(&out, PY " %s/scripts/deid-check.py study %s/in%d %s/out%d --dates %s",
-                            ms_test_root(), t, seed, t, seed, dates);
+        /* a folder holding only notes.txt (not DICOM) makes errors and skips print too */
+        CHECK(ms_test_sh(NULL, "%s deid --key %s/key --quiet %s %s/in%d %s/out%d > %s/log%d 2>&1",
+                         ms_test_medseal(), t, flags, t, seed, t, seed, t, seed) == 0);
+        CHECK(ms_test_sh(NULL, "%s deid --key %s/key --json %s %s/in%d %s/out%d >> %s/log%d 2>&1",
+                         ms_test_medseal(), t, flags, t, seed, t, seed, t, seed) == 1);
+        int rc = ms_test_sh(&out,
+                            PY " %s/scripts/deid-check.py study %s/in%d %s/out%d --dates %s "
+                               "--log %s/log%d",
+                            ms_test_root(), t, seed, t, seed, dates, t, seed);
         if (rc != 0)
             fprintf(stderr, "  seed %d %s:\n%s", seed, syntax, out ? out : "");
         free(out);
@@ -80,6 +87,25 @@ TEST(test_deid_cli_planted_phi_modified_dates_all_options)
                    "--retain-modified-dates --retain-safe-private --retain-patient-chars "
                    "--clean-descriptors --clean-structured-content --clean-graphics",
                    "modified");
+}
+
+TEST(test_deid_cli_progress_bar_only_on_a_terminal)
+{
+    const char *t = ms_test_tmpdir();
+    CHECK(write_key(t) == 0);
+    CHECK(ms_test_sh(NULL, "mkdir -p %s/in", t) == 0);
+    CHECK(make_one(t) == 0);
+    if (ms_test_sh(NULL, "command -v script >/dev/null") != 0)
+        SKIP("script(1) not installed");
+    /* under script(1) stderr is a terminal: the bar is drawn */
+    CHECK(ms_test_sh(NULL, "script -qec '%s deid --key %s/key %s/in %s/tty' %s/tty.log >/dev/null",
+                     ms_test_medseal(), t, t, t, t) == 0);
+    CHECK(ms_test_sh(NULL, "grep -q 'files' %s/tty.log && grep -qF '[' %s/tty.log", t, t) == 0);
+    /* not a terminal: no carriage returns at all */
+    CHECK(ms_test_sh(NULL, "%s deid --key %s/key %s/in %s/pipe > %s/pipe.log 2>&1",
+                     ms_test_medseal(), t, t, t, t) == 0);
+    CHECK(ms_test_sh(NULL, "! grep -q \"$(printf '\\r')\" %s/pipe.log", t) == 0);
+    return 0;
 }
 
 TEST(test_deid_cli_refuses_out_inside_in)
