@@ -34,7 +34,12 @@ def main():
         if l.startswith("#") or not l.strip():
             continue
         places.add(" ".join(re.sub(r"[^a-z0-9]+", " ", l.strip().lower()).split()))
-    keys = sorted(set(first) | set(last) | set(words) | set(sfx) | places)
+    prefixes = set()
+    for pl in places:
+        w = pl.split()
+        for k in range(1, len(w)):
+            prefixes.add(" ".join(w[:k]))
+    keys = sorted(set(first) | set(last) | set(words) | set(sfx) | places | prefixes)
     keys = [k for k in keys if 0 < len(k) < 32]
     size = 1
     while size < 2 * len(keys):
@@ -43,7 +48,7 @@ def main():
     pool, ents = [], []
     off = 0
     for i, k in enumerate(keys):
-        flags = (1 if k in sfx else 0) | (16 if k in places else 0)
+        flags = (1 if k in sfx else 0) | (16 if k in places else 0) | (32 if k in prefixes else 0)
         ents.append((off, len(k), min(words.get(k, 0), 255), flags, min(first.get(k, 0), 65535) if k in first else 0,
                      min(last.get(k, 0), 65535) if k in last else 0, k in first, k in last))
         pool.append(k)

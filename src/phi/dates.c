@@ -50,7 +50,7 @@ static int year_tok(const struct scan *sc, size_t i)
 
 static int month_tok(const struct scan *sc, size_t i)
 {
-    if (i >= sc->ntk || sc->tk[i].kind != TK_WORD)
+    if (!phi__kw(sc, i, KW_MONTH) || sc->tk[i].kind != TK_WORD)
         return 0;
     const char *p = sc->t + sc->tk[i].s;
     size_t n = phi__tok_len(sc, i);

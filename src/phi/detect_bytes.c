@@ -133,6 +133,9 @@ static void urls(struct scan *sc)
                                      (t[tk->s - 1] == '@' || t[tk->s - 1] == '.' ||
                                       t[tk->s - 1] == '/' || alnum(t[tk->s - 1]))))
             continue;
+        /* a URL has '.' or ':' right after its first word: "www.", "https:", "name.org" */
+        if (tk->e >= sc->n || (t[tk->e] != '.' && t[tk->e] != ':'))
+            continue;
         size_t e = url_at(sc, tk->s);
         if (e == 0)
             continue;

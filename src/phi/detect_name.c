@@ -359,11 +359,13 @@ static size_t place_len(const struct scan *sc, size_t i, size_t *ntok)
             char c = sc->t[t->s + k];
             key[o++] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
         }
-        const struct phi__dict_ent *d = phi__dict_find(key, o);
+        const struct phi__dict_ent *d = w == 0 ? phi__tok_dict(sc, j) : phi__dict_find(key, o);
         if (d != NULL && (d->flags & PHI_DICT_PLACE)) {
             best = j;
             nt = w + 1;
         }
+        if (d == NULL || !(d->flags & PHI_DICT_PREFIX))
+            break; /* no longer place starts with these words */
         j++;
         while (j < sc->ntk && sc->tk[j].kind == TK_PUNCT && phi__tok_adjacent(sc, j) &&
                strchr("-.'", sc->t[sc->tk[j].s]) != NULL)
@@ -459,6 +461,11 @@ void phi__detect_names(struct scan *sc)
         if (sc->tk[i].kind != TK_WORD)
             continue;
         size_t e = caret(sc, i);
+        if (!(sc->tk[i].fl & TF_CAP)) { /* every other detector needs a capital */
+            if (e > i)
+                i = e;
+            continue;
+        }
         if (e == 0)
             e = facility(sc, i);
         if (e == 0)

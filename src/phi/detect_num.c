@@ -597,13 +597,16 @@ void phi__detect_numbers(struct scan *sc)
     for (size_t i = 0; i < sc->ntk; i++) {
         const struct tok *t = &sc->tk[i];
         if (t->kind == TK_WORD) {
-            size_t e = pobox(sc, i);
-            if (e == 0)
-                e = unit_alone(sc, i);
-            if (e == 0)
-                e = military(sc, i);
-            if (e == 0)
-                (void)address_label(sc, i); /* overlaps what follows; keep scanning inside */
+            size_t e = 0;
+            if (phi__kw(sc, i, KW_TRIGGER)) {
+                e = pobox(sc, i);
+                if (e == 0)
+                    e = unit_alone(sc, i);
+                if (e == 0)
+                    e = military(sc, i);
+                if (e == 0)
+                    (void)address_label(sc, i); /* overlaps what follows; scan inside too */
+            }
             if (e == 0 && phi__tok_adjacent(sc, i + 1) && phi__tok_len(sc, i) <= 6)
                 e = ids(sc, i);
             if (e)

@@ -16,6 +16,7 @@
 #define PHI_DICT_LAST   4u  /* a Census surname */
 #define PHI_DICT_WORD   8u  /* a SCOWL common word (level in word_level, lower = more common) */
 #define PHI_DICT_PLACE  16u /* a US city or health institution (words joined by one space) */
+#define PHI_DICT_PREFIX 32u /* the first words of a longer place */
 
 struct phi__dict_ent {
     uint32_t off;

@@ -53,7 +53,9 @@ enum {
     KW_DATECTX = 24,
     KW_RELATIVE = 25,
     KW_FILLER = 26,
-    KW_LABEL = 27,
+    KW_TRIGGER = 27, /* words that start a P.O. box, unit or address */
+    KW_MONTH = 28,
+    KW_LABEL = 29,
     KW_COUNT
 };
 
@@ -146,6 +148,10 @@ struct phi_ctx {
     size_t counts[PHI_CLASS_COUNT];
     struct map map;
     struct kwset kw;
+    struct tok *tk; /* scratch arrays reused by every scrub (offsets only, no text) */
+    size_t captk;
+    struct cand *c;
+    size_t capc;
 };
 
 /* ---- one scrub call -------------------------------------------------------------------------- */

@@ -164,7 +164,18 @@ static const char *const L_FILLER[] = {"number",  "num", "is",     "of",       "
                                        "medical", "de",  "health", "security", "historia",
                                        "the",     "s",   "n",      "u",        NULL};
 
+static const char *const L_MONTH[] = {
+    "january",    "february", "march",     "april",     "may",  "june",  "july",  "august",
+    "september",  "october",  "november",  "december",  "jan",  "feb",   "mar",   "apr",
+    "jun",        "jul",      "aug",       "sep",       "sept", "oct",   "nov",   "dec",
+    "enero",      "febrero",  "marzo",     "abril",     "mayo", "junio", "julio", "agosto",
+    "septiembre", "octubre",  "noviembre", "diciembre", NULL};
+static const char *const L_TRIGGER[] = {
+    "po",  "p",         "apo",   "fpo", "dpo",  "address", "domicilio", "dirección", "lives",
+    "apt", "apartment", "suite", "ste", "unit", "psc",     "cmr",       NULL};
 static const char *const *const LISTS[KW_LABEL] = {
+    [KW_TRIGGER] = L_TRIGGER,
+    [KW_MONTH] = L_MONTH,
     [KW_MEDNOUN] = L_MEDNOUN,
     [KW_NOTNAME] = L_NOTNAME,
     [KW_TITLE_CLIN] = L_TITLE_CLIN,
@@ -311,7 +322,7 @@ ms_rc phi__kw_build(phi_ctx *ctx, ms_err *err)
     if (t->ent == NULL)
         return ms_fail(err, MS_E_NOMEM, "phi: out of memory (keywords)");
     for (size_t k = 0; k < KW_LABEL; k++)
-        for (size_t q = 0; LISTS[k][q] != NULL; q++)
+        for (size_t q = 0; LISTS[k] != NULL && LISTS[k][q] != NULL; q++)
             put(t, LISTS[k][q], 1u << k, -1);
     for (size_t q = 0; q < sizeof LABELS / sizeof LABELS[0]; q++)
         put(t, LABELS[q].w, 1u << KW_LABEL, (int)LABELS[q].cls);

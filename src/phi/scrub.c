@@ -91,6 +91,8 @@ void phi_ctx_free(phi_ctx *ctx)
     phi__ident_free(ctx);
     phi__map_free(ctx);
     phi__kw_free(ctx);
+    ms_free(a, ctx->tk);
+    ms_free(a, ctx->c);
     ms_memzero(ctx, sizeof *ctx);
     ms_free(a, ctx);
 }
@@ -157,12 +159,14 @@ static size_t merge(struct cand *c, size_t n)
 
 /* ---- the scrub ------------------------------------------------------------------------------- */
 
+/* The token and candidate arrays go back to the context for the next call (they hold offsets,
+ * never text). */
 static void scan_free(struct scan *sc)
 {
-    ms_free(sc->ctx->alloc, sc->tk);
-    ms_free(sc->ctx->alloc, sc->c);
-    sc->tk = NULL;
-    sc->c = NULL;
+    sc->ctx->tk = sc->tk;
+    sc->ctx->captk = sc->captk;
+    sc->ctx->c = sc->c;
+    sc->ctx->capc = sc->capc;
 }
 
 static ms_rc validate(const phi_ctx *ctx, const char *text, size_t len, ms_err *err)
@@ -225,6 +229,10 @@ ms_rc phi_scrub(phi_ctx *ctx, const char *text, size_t len, ms_buf *out, phi_spa
         return ms_fail(err, MS_E_INVAL, "phi_scrub: NULL argument");
     }
     struct scan sc = {.ctx = ctx, .t = text ? text : "", .n = len, .err = err};
+    sc.tk = ctx->tk;
+    sc.captk = ctx->captk;
+    sc.c = ctx->c;
+    sc.capc = ctx->capc;
     phi_span *sp = NULL;
     size_t nm = 0, ns = 0;
     ms_rc rc = validate(ctx, text, len, err);

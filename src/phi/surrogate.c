@@ -456,7 +456,11 @@ static ms_rc tag(const phi_ctx *ctx, phi_class cls, const char *p, size_t n, ms_
     }
     if (cls == PHI_AGE)
         return ms_buf_append_str(out, "[AGE 90+]", err);
-    return ms_buf_printf(out, err, "[%s]", phi_class_name(cls));
+    static const char *const TAGS[PHI_CLASS_COUNT] = {
+        "[NAME]",    "[DATE]",   "[AGE]", "[ADDRESS]", "[LOCATION]", "[ZIP]",         "[PHONE]",
+        "[FAX]",     "[EMAIL]",  "[SSN]", "[MRN]",     "[ACCOUNT]",  "[HEALTH_PLAN]", "[LICENSE]",
+        "[VEHICLE]", "[DEVICE]", "[URL]", "[IP]",      "[ID]"};
+    return ms_buf_append_str(out, (unsigned)cls < PHI_CLASS_COUNT ? TAGS[cls] : "[PHI]", err);
 }
 
 ms_rc phi__surrogate(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, ms_buf *out,

@@ -178,7 +178,8 @@ static void lookup(const struct scan *sc, struct tok *t)
     if (n >= 32)
         return;
     phi__kw_lookup(sc->ctx, sc->t + t->s, n, &t->kw, &t->lab);
-    if (t->kind == TK_WORD && (t->fl & TF_ASCII)) {
+    /* names and places are capitalised: only those need the (large) dictionary */
+    if (t->kind == TK_WORD && (t->fl & TF_ASCII) && (t->fl & TF_CAP)) {
         const struct phi__dict_ent *d = phi__dict_find(sc->t + t->s, n);
         if (d != NULL)
             t->de = (int32_t)(d - phi__dict_ents);
