@@ -308,8 +308,10 @@ static int forge(uint64_t seq, const uint8_t prev[32], uint32_t epoch, const uin
     if (audit__sha_init(&sha, NULL) || audit__hmac_init(&h, &sha, NULL) ||
         audit__hmac_key(&h, key, NULL))
         return 1;
-    audit__hmac_mac(&h, r, sizeof r - 32, r + sizeof r - 32);
-    audit__sha_leaf(&sha, r, sizeof r, out_leaf);
+    uint8_t d[32];
+    audit__rec_digest(&sha, r, sizeof r - 32, d);
+    audit__hmac_mac(&h, d, 32, r + sizeof r - 32);
+    audit__rec_leaf(&sha, r, sizeof r, out_leaf);
     audit__hmac_free(&h);
     audit__sha_free(&sha);
     return ms_buf_append(b, r, sizeof r, NULL) != MS_OK;
@@ -324,7 +326,8 @@ static int tail(const ms_buf *b, uint64_t *seq, uint32_t *epoch, uint8_t leaf[32
     while (r.left > 0 && audit__rec_parse(&r, &x, NULL) == MS_OK) {
         *seq = x.seq;
         *epoch = x.epoch;
-        audit_leaf_hash(x.raw, x.len, leaf);
+        audit__sha sha;
+        audit__rec_leaf(&sha, x.raw, x.len, leaf);
         any = 1;
     }
     return !any;

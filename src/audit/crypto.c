@@ -4,6 +4,7 @@
  * forward-secure key step (HKDF-SHA-256), AES-256-GCM for payloads and Ed25519 for tree heads.
  * Trusts: its callers for key lengths. Owns: the OpenSSL contexts it creates; wipes key copies.
  */
+#define OPENSSL_SUPPRESS_DEPRECATED /* see internal.h: SHA256_* on the hot path */
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -13,108 +14,114 @@
 
 ms_rc audit__sha_init(audit__sha *s, ms_err *err)
 {
-    s->md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    s->ctx = EVP_MD_CTX_new();
-    if (s->md == NULL || s->ctx == NULL) {
-        audit__sha_free(s);
-        return ms_fail(err, MS_E_CRYPTO, "SHA-256 unavailable");
-    }
+    (void)err;
+    s->ready = 1;
     return MS_OK;
 }
 
 void audit__sha_free(audit__sha *s)
 {
-    EVP_MD_CTX_free(s->ctx);
-    EVP_MD_free(s->md);
-    s->ctx = NULL;
-    s->md = NULL;
-}
-
-static void sha3(audit__sha *s, const void *a, size_t na, const void *b, size_t nb, const void *c,
-                 size_t nc, uint8_t out[32])
-{
-    unsigned int len = 32;
-    /* Cannot fail with a fetched SHA-256 and valid pointers; out is zeroed if it ever does. */
-    if (EVP_DigestInit_ex2(s->ctx, s->md, NULL) != 1 || EVP_DigestUpdate(s->ctx, a, na) != 1 ||
-        (nb && EVP_DigestUpdate(s->ctx, b, nb) != 1) ||
-        (nc && EVP_DigestUpdate(s->ctx, c, nc) != 1) || EVP_DigestFinal_ex(s->ctx, out, &len) != 1)
-        memset(out, 0, 32);
+    ms_memzero(s, sizeof *s);
 }
 
 void audit__sha_leaf(audit__sha *s, const uint8_t *d, size_t n, uint8_t out[32])
 {
     static const uint8_t zero = 0;
-    sha3(s, &zero, 1, d, n, NULL, 0, out);
+    SHA256_Init(&s->c);
+    SHA256_Update(&s->c, &zero, 1);
+    SHA256_Update(&s->c, d, n);
+    SHA256_Final(out, &s->c);
 }
 
 void audit__sha_node(audit__sha *s, const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
 {
     static const uint8_t one = 1;
     uint8_t tmp[32];
-    sha3(s, &one, 1, l, 32, r, 32, tmp);
+    SHA256_Init(&s->c); /* not SHA256(): in OpenSSL 3 it fetches an EVP method per call */
+    SHA256_Update(&s->c, &one, 1);
+    SHA256_Update(&s->c, l, 32);
+    SHA256_Update(&s->c, r, 32);
+    SHA256_Final(tmp, &s->c);
     memcpy(out, tmp, 32);
+}
+
+void audit__rec_digest(audit__sha *s, const uint8_t *raw, size_t n, uint8_t d[32])
+{
+    SHA256_Init(&s->c);
+    SHA256_Update(&s->c, raw, n);
+    SHA256_Final(d, &s->c);
+}
+
+void audit__rec_leaf_of(audit__sha *s, const uint8_t d[32], const uint8_t mac[32], uint8_t out[32])
+{
+    static const uint8_t zero = 0;
+    uint8_t tmp[32];
+    SHA256_Init(&s->c);
+    SHA256_Update(&s->c, &zero, 1);
+    SHA256_Update(&s->c, d, 32);
+    SHA256_Update(&s->c, mac, 32);
+    SHA256_Final(tmp, &s->c);
+    memcpy(out, tmp, 32);
+}
+
+void audit__rec_leaf(audit__sha *s, const uint8_t *raw, size_t len, uint8_t out[32])
+{
+    uint8_t d[32];
+    audit__rec_digest(s, raw, len - AUDIT_MAC_LEN, d);
+    audit__rec_leaf_of(s, d, raw + len - AUDIT_MAC_LEN, out);
 }
 
 void audit_leaf_hash(const uint8_t *data, size_t len, uint8_t out[AUDIT_HASH_LEN])
 {
     audit__sha s;
-    if (audit__sha_init(&s, NULL) != MS_OK) {
-        memset(out, 0, AUDIT_HASH_LEN);
-        return;
-    }
     audit__sha_leaf(&s, data, len, out);
-    audit__sha_free(&s);
+    ms_memzero(&s, sizeof s);
 }
 
 ms_rc audit__hmac_init(audit__hmac *h, audit__sha *sha, ms_err *err)
 {
-    h->sha = sha;
-    h->inner = EVP_MD_CTX_new();
-    h->outer = EVP_MD_CTX_new();
-    h->work = EVP_MD_CTX_new();
-    if (h->inner == NULL || h->outer == NULL || h->work == NULL) {
-        audit__hmac_free(h);
-        return ms_fail(err, MS_E_NOMEM, "HMAC context");
-    }
+    (void)sha;
+    (void)err;
+    memset(h, 0, sizeof *h);
     return MS_OK;
 }
 
 void audit__hmac_free(audit__hmac *h)
 {
-    EVP_MD_CTX_free(h->inner);
-    EVP_MD_CTX_free(h->outer);
-    EVP_MD_CTX_free(h->work);
-    h->inner = h->outer = h->work = NULL;
+    ms_memzero(h, sizeof *h);
 }
 
 /* RFC 2104 with a 32-byte key (shorter than the 64-byte block, so no key hashing). */
 ms_rc audit__hmac_key(audit__hmac *h, const uint8_t key[32], ms_err *err)
 {
     uint8_t ipad[64], opad[64];
+    (void)err;
     memset(ipad, 0x36, sizeof ipad);
     memset(opad, 0x5c, sizeof opad);
     for (size_t i = 0; i < 32; i++) {
         ipad[i] ^= key[i];
         opad[i] ^= key[i];
     }
-    int ok = EVP_DigestInit_ex2(h->inner, h->sha->md, NULL) == 1 &&
-             EVP_DigestUpdate(h->inner, ipad, 64) == 1 &&
-             EVP_DigestInit_ex2(h->outer, h->sha->md, NULL) == 1 &&
-             EVP_DigestUpdate(h->outer, opad, 64) == 1;
+    SHA256_Init(&h->inner);
+    SHA256_Update(&h->inner, ipad, 64);
+    SHA256_Init(&h->outer);
+    SHA256_Update(&h->outer, opad, 64);
     ms_memzero(ipad, sizeof ipad);
     ms_memzero(opad, sizeof opad);
-    return ok ? MS_OK : ms_fail(err, MS_E_CRYPTO, "HMAC key setup failed");
+    return MS_OK;
 }
 
 void audit__hmac_mac(audit__hmac *h, const uint8_t *d, size_t n, uint8_t out[32])
 {
     uint8_t ih[32];
-    unsigned int len = 32;
-    if (EVP_MD_CTX_copy_ex(h->work, h->inner) != 1 || EVP_DigestUpdate(h->work, d, n) != 1 ||
-        EVP_DigestFinal_ex(h->work, ih, &len) != 1 || EVP_MD_CTX_copy_ex(h->work, h->outer) != 1 ||
-        EVP_DigestUpdate(h->work, ih, 32) != 1 || EVP_DigestFinal_ex(h->work, out, &len) != 1)
-        memset(out, 0, 32); /* never matches a real MAC of a keyed record */
+    SHA256_CTX c = h->inner; /* the precomputed pad state: a struct copy */
+    SHA256_Update(&c, d, n);
+    SHA256_Final(ih, &c);
+    c = h->outer;
+    SHA256_Update(&c, ih, 32);
+    SHA256_Final(out, &c);
     ms_memzero(ih, sizeof ih);
+    ms_memzero(&c, sizeof c);
 }
 
 ms_rc audit__epoch_next(const uint8_t key[32], uint32_t next_epoch, uint8_t out[32], ms_err *err)

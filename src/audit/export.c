@@ -29,7 +29,7 @@ ms_rc audit__export_dir(const char *dir, audit__gcm *gcm, uint64_t from_seq, uin
         if (r.seq < from_seq)
             continue;
         uint8_t leaf[32];
-        audit__sha_leaf(&sha, r.raw, r.len, leaf);
+        audit__rec_leaf(&sha, r.raw, r.len, leaf);
         ms_buf_reset(&line);
         rc = audit__export_line(&r, leaf, gcm, &line, err);
         if (rc == MS_OK && fn(ud, (const char *)line.p, line.len) != 0)
@@ -37,7 +37,7 @@ ms_rc audit__export_dir(const char *dir, audit__gcm *gcm, uint64_t from_seq, uin
         sent++;
     }
     ms_buf_free(&line);
-    if (sha.ctx != NULL)
+    if (sha.ready)
         audit__sha_free(&sha);
     audit__segments_close(&segs);
     return rc;

@@ -7,8 +7,11 @@
  * Record (little-endian), HDR = 64 bytes, then body, then 32-byte MAC:
  *   0 u32 len (whole record)   4 u8 kind   5 u8 version (1)   6 u16 flags (0)
  *   8 u64 seq   16 u64 time_ns   24 u32 epoch   28 prev_hash[32]   60 u32 body_len
- *   64 body[body_len]   64+body_len mac[32] = HMAC-SHA-256(key_epoch, bytes [0, 64+body_len))
- * leaf hash (RFC 9162) = SHA-256(0x00 || whole record); the next record's prev_hash is it.
+ *   64 body[body_len]   64+body_len mac[32] = HMAC-SHA-256(key_epoch, digest)
+ * digest = SHA-256(bytes [0, 64+body_len)), i.e. the record without its MAC;
+ * Merkle leaf input = digest || mac, leaf hash (RFC 9162) = SHA-256(0x00 || digest || mac); the
+ * next record's prev_hash is that leaf hash. (Hashing the record once and MACing and committing
+ * to its digest costs ~30% fewer SHA-256 blocks than MACing and hashing the whole record twice.)
  * Bodies: EVENT nonce[12] | AES-256-GCM(payload JSON) | tag[16], AAD = the 64 header bytes;
  *         TREE_HEAD u64le size | u64le time_ns | root[32] | Ed25519 sig[64];
  *         EPOCH u32le epoch | u64le start_ns;  TRUNCATE u64le removed_bytes | u64le at_seq.
@@ -16,7 +19,14 @@
 #ifndef MEDSEAL_AUDIT_INTERNAL_H
 #define MEDSEAL_AUDIT_INTERNAL_H
 
+/* The low-level SHA256_* functions are deprecated in OpenSSL 3 but are 2-3x faster than EVP for
+ * the short inputs hashed per record (no provider dispatch; an HMAC state is a struct copy), which
+ * is what makes 500k records/s verification possible; they remain in OpenSSL 3.x. */
+#ifndef OPENSSL_SUPPRESS_DEPRECATED
+#define OPENSSL_SUPPRESS_DEPRECATED
+#endif
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdint.h>
 
 #include "medseal/audit.h"
@@ -65,18 +75,23 @@ const char *audit__kind_name(uint8_t kind);
 /* ---- crypto --------------------------------------------------------------------------------- */
 
 typedef struct audit__sha {
-    EVP_MD *md;
-    EVP_MD_CTX *ctx;
+    SHA256_CTX c;
+    int ready;
 } audit__sha;
 ms_rc audit__sha_init(audit__sha *s, ms_err *err);
 void audit__sha_free(audit__sha *s);
 void audit__sha_leaf(audit__sha *s, const uint8_t *d, size_t n, uint8_t out[32]);
 void audit__sha_node(audit__sha *s, const uint8_t l[32], const uint8_t r[32], uint8_t out[32]);
+/* SHA-256 of a record without its MAC (n = len - AUDIT_MAC_LEN). */
+void audit__rec_digest(audit__sha *s, const uint8_t *raw, size_t n, uint8_t d[32]);
+/* Leaf hash from a record's digest and MAC. */
+void audit__rec_leaf_of(audit__sha *s, const uint8_t d[32], const uint8_t mac[32], uint8_t out[32]);
+/* Leaf hash of a whole record (digest, then leaf). */
+void audit__rec_leaf(audit__sha *s, const uint8_t *raw, size_t len, uint8_t out[32]);
 
 /* HMAC-SHA-256 with the pads precomputed (one key, many messages). */
 typedef struct audit__hmac {
-    audit__sha *sha;
-    EVP_MD_CTX *inner, *outer, *work;
+    SHA256_CTX inner, outer;
 } audit__hmac;
 ms_rc audit__hmac_init(audit__hmac *h, audit__sha *sha, ms_err *err);
 void audit__hmac_free(audit__hmac *h);
@@ -208,8 +223,10 @@ char *audit__dir_resolve(const char *path);
 
 /* ---- payloads ------------------------------------------------------------------------------- */
 
-/* Validates a record and appends its payload JSON (one object) to out. */
-ms_rc audit__payload_json(const audit_record *rec, ms_buf *out, ms_err *err);
+/* Validates a record and writes its payload JSON (one object) to out[0..cap); OUT: *len. */
+#define AUDIT_PAYLOAD_MAX 8192
+ms_rc audit__payload_json(const audit_record *rec, uint8_t *out, size_t cap, size_t *len,
+                          ms_err *err);
 /* Appends one export line for a parsed record (decrypting with gcm when it is an event). */
 ms_rc audit__export_line(const audit__rec *r, const uint8_t leaf[32], audit__gcm *gcm, ms_buf *out,
                          ms_err *err);

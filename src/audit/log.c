@@ -289,8 +289,10 @@ ms_rc audit__emit(audit_log *l, uint8_t kind, uint64_t t, const uint8_t *body, s
     } else {
         memcpy(p + AUDIT_REC_HDR, body, n);
     }
-    audit__hmac_mac(&l->hmac, p, len - AUDIT_MAC_LEN, p + len - AUDIT_MAC_LEN);
-    audit__sha_leaf(&l->sha, p, len, l->prev);
+    uint8_t d[32];
+    audit__rec_digest(&l->sha, p, len - AUDIT_MAC_LEN, d);
+    audit__hmac_mac(&l->hmac, d, sizeof d, p + len - AUDIT_MAC_LEN);
+    audit__rec_leaf_of(&l->sha, d, p + len - AUDIT_MAC_LEN, l->prev);
     if ((rc = push_item(l, l->next_seq, t, l->prev, action, outcome, err)) != MS_OK)
         return rc; /* nothing committed: the record is dropped with its bytes */
     audit__frontier_add(&l->tree, &l->sha, l->prev);
@@ -387,29 +389,29 @@ ms_rc audit_log_append(audit_log *l, const audit_record *rec, uint64_t *seq_out,
 {
     if (l == NULL || rec == NULL)
         return ms_fail(err, MS_E_INVAL, "audit_log_append: missing argument");
-    ms_buf js;
-    ms_buf_init(&js, NULL, AUDIT_REC_MAX);
-    ms_rc rc = audit__payload_json(rec, &js, err);
-    if (rc != MS_OK) {
-        ms_buf_free(&js);
+    uint8_t js[AUDIT_PAYLOAD_MAX];
+    size_t jn = 0;
+    ms_rc rc = audit__payload_json(rec, js, sizeof js, &jn, err);
+    if (rc != MS_OK)
         return rc;
-    }
     uint64_t now = audit__now_ns(), seq = 0;
     pthread_mutex_lock(&l->mu);
     if (l->failed)
         rc = ms_fail(err, l->failed, "audit log failed earlier (fail closed)");
     if (rc == MS_OK)
-        rc = audit__emit(l, AUDIT_K_EVENT, rec->time_ns ? rec->time_ns : now, js.p, js.len,
-                         rec->action, rec->outcome, err);
+        rc = audit__emit(l, AUDIT_K_EVENT, rec->time_ns ? rec->time_ns : now, js, jn, rec->action,
+                         rec->outcome, err);
     seq = l->next_seq - 1; /* emit does not wait after placing the record */
     if (rc == MS_OK)
         rc = audit__duties(l, now, err);
     if (rc == MS_OK && l->o.sync == AUDIT_SYNC_EACH)
         rc = audit__commit(l, seq + 1, err);
+    else if (rc == MS_OK && l->pending_n >= 8 * l->o.batch_records)
+        rc = audit__commit(l, l->next_seq, err); /* back-pressure: the disk is behind */
     else if (rc == MS_OK && l->pending_n >= l->o.batch_records)
-        rc = audit__commit(l, l->next_seq, err);
+        pthread_cond_signal(&l->tick_cv); /* the ticker writes the batch; we go on */
     pthread_mutex_unlock(&l->mu);
-    ms_buf_free(&js);
+    ms_memzero(js, jn);
     if (rc == MS_OK && seq_out != NULL)
         *seq_out = seq;
     return rc;
@@ -475,14 +477,16 @@ static void *ticker(void *arg)
         uint64_t ns = (uint64_t)ts.tv_nsec + tick_ms * 1000000u;
         ts.tv_sec += (time_t)(ns / 1000000000u);
         ts.tv_nsec = (long)(ns % 1000000000u);
-        pthread_cond_timedwait(&l->tick_cv, &l->mu, &ts);
+        if (l->pending_n < l->o.batch_records || l->o.sync == AUDIT_SYNC_EACH)
+            pthread_cond_timedwait(&l->tick_cv, &l->mu, &ts);
         if (l->closing || l->failed)
             continue;
         uint64_t now = audit__now_ns();
         ms_err e = {0};
         ms_rc rc = audit__duties(l, now, &e);
         if (rc == MS_OK && l->pending_n > 0 &&
-            (l->o.sync == AUDIT_SYNC_EACH || now - l->pending_since >= tick_ms * 1000000u))
+            (l->o.sync == AUDIT_SYNC_EACH || l->pending_n >= l->o.batch_records ||
+             now - l->pending_since >= tick_ms * 1000000u))
             (void)audit__commit(l, l->next_seq, &e); /* a failure sets l->failed */
     }
     pthread_mutex_unlock(&l->mu);

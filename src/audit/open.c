@@ -76,7 +76,7 @@ typedef struct scanres {
 
 static void apply(audit_log *l, const audit__rec *r)
 {
-    audit__sha_leaf(&l->sha, r->raw, r->len, l->prev);
+    audit__rec_leaf(&l->sha, r->raw, r->len, l->prev);
     audit__frontier_add(&l->tree, &l->sha, l->prev);
     l->next_seq++;
     l->epoch_count = r->kind == AUDIT_K_EPOCH ? 1 : l->epoch_count + 1;
@@ -320,7 +320,7 @@ void audit__log_free(audit_log *l)
     if (l->fd >= 0)
         close(l->fd);
     audit__hmac_free(&l->hmac);
-    if (l->sha.ctx != NULL)
+    if (l->sha.ready)
         audit__sha_free(&l->sha);
     audit__gcm_free(&l->gcm);
     EVP_PKEY_free(l->sign);

@@ -83,7 +83,7 @@ static void collected_free(collected *c)
 {
     ms_free(NULL, c->lv);
     ms_free(NULL, c->sths);
-    if (c->sha.ctx != NULL)
+    if (c->sha.ready)
         audit__sha_free(&c->sha);
 }
 

@@ -82,17 +82,28 @@ ms_rc audit__rec_parse(ms_rd *r, audit__rec *out, ms_err *err)
 
 /* ---- payload JSON ------------------------------------------------------------------------ */
 
-static int token_ok(const char *s)
+/* The token alphabet [A-Za-z0-9._:/@+=-] as a table: checked on every field of every record. */
+static const uint8_t tok[256] = {
+    ['.'] = 1, ['_'] = 1, [':'] = 1, ['/'] = 1, ['@'] = 1, ['+'] = 1, ['='] = 1, ['-'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
+    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1,
+    ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+};
+
+/* Length of a valid token, or 0 (empty, too long, or a character outside the alphabet). */
+static size_t token_len(const char *s)
 {
     size_t n = 0;
     for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 strchr("._:/@+=-", c) != NULL;
-        if (!ok || n >= AUDIT_FIELD_MAX)
+        if (!tok[(uint8_t)s[n]] || n >= AUDIT_FIELD_MAX)
             return 0;
     }
-    return n > 0;
+    return n;
 }
 
 static int pseudonym_ok(const char *s)
@@ -112,48 +123,90 @@ static int hex64_ok(const char *s)
     if (strlen(s) != 64)
         return 0;
     for (size_t i = 0; i < 64; i++) {
-        if (!strchr("0123456789abcdef", s[i]))
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return 0;
     }
     return 1;
 }
 
-static ms_rc put_str(ms_buf *b, int *first, const char *key, const char *v, ms_err *err)
+/* A bounded writer over the caller's buffer; AUDIT_PAYLOAD_MAX holds the largest valid record
+ * (16 fields of AUDIT_FIELD_MAX and 32 classes), so `over` means a bug, not input. */
+typedef struct jw {
+    uint8_t *p;
+    size_t len, cap;
+    int over, first;
+} jw;
+
+static void put(jw *w, const char *s, size_t n)
+{
+    if (n > w->cap - w->len) {
+        w->over = 1;
+        return;
+    }
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+}
+
+static void put_num(jw *w, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put(w, tmp + i, sizeof tmp - i);
+}
+
+static void put_key(jw *w, const char *key, size_t n)
+{
+    put(w, w->first ? "\"" : ",\"", w->first ? 1 : 2);
+    w->first = 0;
+    put(w, key, n);
+    put(w, "\":", 2);
+}
+
+static ms_rc put_str(jw *w, const char *key, const char *v, ms_err *err)
 {
     if (v == NULL)
         return MS_OK;
-    if (!token_ok(v)) /* the field's name only: the value might be PHI */
+    size_t n = token_len(v);
+    if (n == 0) /* the field's name only: the value might be PHI */
         return ms_fail(err, MS_E_INVAL, "audit field %s is not a short token", key);
-    ms_rc rc = ms_buf_printf(b, err, "%s\"%s\":\"%s\"", *first ? "" : ",", key, v);
-    *first = 0;
-    return rc;
+    put_key(w, key, strlen(key));
+    put(w, "\"", 1);
+    put(w, v, n);
+    put(w, "\"", 1);
+    return MS_OK;
 }
 
-static ms_rc put_u64(ms_buf *b, int *first, const char *key, uint64_t v, ms_err *err)
+static void put_u64(jw *w, const char *key, uint64_t v)
 {
     if (v == 0)
-        return MS_OK;
-    ms_rc rc =
-        ms_buf_printf(b, err, "%s\"%s\":%llu", *first ? "" : ",", key, (unsigned long long)v);
-    *first = 0;
-    return rc;
+        return;
+    put_key(w, key, strlen(key));
+    put_num(w, v);
 }
 
-static ms_rc put_phi(ms_buf *b, const audit_record *rec, ms_err *err)
+static ms_rc put_phi(jw *w, const audit_record *rec, ms_err *err)
 {
     if (rec->n_phi == 0)
         return MS_OK;
     if (rec->n_phi > AUDIT_PHI_CLASSES_MAX || rec->phi == NULL)
         return ms_fail(err, MS_E_INVAL, "%zu PHI classes (max %d)", rec->n_phi,
                        AUDIT_PHI_CLASSES_MAX);
-    ms_rc rc = ms_buf_append_str(b, ",\"phi\":{", err);
-    for (size_t i = 0; i < rec->n_phi && rc == MS_OK; i++) {
-        if (rec->phi[i].cls == NULL || !token_ok(rec->phi[i].cls))
+    put(w, ",\"phi\":{", 8);
+    w->first = 1;
+    for (size_t i = 0; i < rec->n_phi; i++) {
+        size_t n = rec->phi[i].cls ? token_len(rec->phi[i].cls) : 0;
+        if (n == 0)
             return ms_fail(err, MS_E_INVAL, "PHI class %zu is not a short token", i);
-        rc = ms_buf_printf(b, err, "%s\"%s\":%llu", i ? "," : "", rec->phi[i].cls,
-                           (unsigned long long)rec->phi[i].count);
+        put_key(w, rec->phi[i].cls, n);
+        put_num(w, rec->phi[i].count);
     }
-    return rc ? rc : ms_buf_append_byte(b, '}', err);
+    w->first = 0;
+    put(w, "}", 1);
+    return MS_OK;
 }
 
 static ms_rc check_ids(const audit_record *rec, ms_err *err)
@@ -164,53 +217,49 @@ static ms_rc check_ids(const audit_record *rec, ms_err *err)
         return ms_fail(err, MS_E_INVAL, "audit patient is not a keyed pseudonym (MS-...)");
     if (rec->evidence_hash != NULL && !hex64_ok(rec->evidence_hash))
         return ms_fail(err, MS_E_INVAL, "audit evidence hash is not 64 lower-case hex");
+    if (rec->status < 0)
+        return ms_fail(err, MS_E_INVAL, "audit status %d is negative", rec->status);
     return MS_OK;
 }
 
-ms_rc audit__payload_json(const audit_record *rec, ms_buf *out, ms_err *err)
+static ms_rc put_strings(jw *w, const audit_record *rec, ms_err *err)
 {
+    const char *keys[] = {"action", "request_id", "key_id", "role", "route", "model", "outcome"};
+    const char *vals[] = {rec->action, rec->request_id, rec->key_id, rec->role,
+                          rec->route,  rec->model,      rec->outcome};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        ms_rc rc = put_str(w, keys[i], vals[i], err);
+        if (rc != MS_OK)
+            return rc;
+    }
+    return MS_OK;
+}
+
+ms_rc audit__payload_json(const audit_record *rec, uint8_t *out, size_t cap, size_t *len,
+                          ms_err *err)
+{
+    jw w = {out, 0, cap, 0, 1};
     ms_rc rc = check_ids(rec, err);
-    if (rc != MS_OK)
-        return rc;
-    int first = 1;
-    size_t start = out->len;
-    rc = ms_buf_append_byte(out, '{', err);
+    put(&w, "{", 1);
     if (!rc)
-        rc = put_str(out, &first, "action", rec->action, err);
+        rc = put_strings(&w, rec, err);
+    put_u64(&w, "status", (uint64_t)(rec->status > 0 ? rec->status : 0));
+    put_u64(&w, "bytes_in", rec->bytes_in);
+    put_u64(&w, "bytes_out", rec->bytes_out);
     if (!rc)
-        rc = put_str(out, &first, "request_id", rec->request_id, err);
+        rc = put_phi(&w, rec, err);
+    put_u64(&w, "t_total_us", rec->t_total_us);
+    put_u64(&w, "t_phi_us", rec->t_phi_us);
+    put_u64(&w, "t_upstream_us", rec->t_upstream_us);
     if (!rc)
-        rc = put_str(out, &first, "key_id", rec->key_id, err);
+        rc = put_str(&w, "patient", rec->patient, err);
     if (!rc)
-        rc = put_str(out, &first, "role", rec->role, err);
-    if (!rc)
-        rc = put_str(out, &first, "route", rec->route, err);
-    if (!rc)
-        rc = put_str(out, &first, "model", rec->model, err);
-    if (!rc)
-        rc = put_str(out, &first, "outcome", rec->outcome, err);
-    if (!rc && rec->status != 0)
-        rc = ms_buf_printf(out, err, ",\"status\":%d", rec->status);
-    if (!rc)
-        rc = put_u64(out, &first, "bytes_in", rec->bytes_in, err);
-    if (!rc)
-        rc = put_u64(out, &first, "bytes_out", rec->bytes_out, err);
-    if (!rc)
-        rc = put_phi(out, rec, err);
-    if (!rc)
-        rc = put_u64(out, &first, "t_total_us", rec->t_total_us, err);
-    if (!rc)
-        rc = put_u64(out, &first, "t_phi_us", rec->t_phi_us, err);
-    if (!rc)
-        rc = put_u64(out, &first, "t_upstream_us", rec->t_upstream_us, err);
-    if (!rc)
-        rc = put_str(out, &first, "patient", rec->patient, err);
-    if (!rc)
-        rc = put_str(out, &first, "evidence_hash", rec->evidence_hash, err);
-    if (!rc)
-        rc = ms_buf_append_byte(out, '}', err);
-    if (rc != MS_OK)
-        out->len = start;
+        rc = put_str(&w, "evidence_hash", rec->evidence_hash, err);
+    put(&w, "}", 1);
+    if (!rc && w.over)
+        rc = ms_fail(err, MS_E_INTERNAL, "audit payload over %zu bytes", cap);
+    if (rc == MS_OK)
+        *len = w.len;
     return rc;
 }
 

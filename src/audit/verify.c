@@ -148,9 +148,11 @@ static ms_rc check_record(vstate *v, const audit__cursor *c, const audit__rec *r
     ms_rc rc = check_epoch(v, r, err);
     if (rc != MS_OK)
         return rc;
+    uint8_t d[32];
+    audit__rec_digest(&v->sha, r->raw, r->len - AUDIT_MAC_LEN, d);
     if (v->have_key) {
         uint8_t mac[32];
-        audit__hmac_mac(&v->hmac, r->raw, r->len - AUDIT_MAC_LEN, mac);
+        audit__hmac_mac(&v->hmac, d, sizeof d, mac);
         if (!ms_ct_equal(mac, r->mac, 32))
             return bad(v, AUDIT_BAD_MAC, r->seq, err, "MAC mismatch: record modified or forged");
         v->rep->macs_checked++;
@@ -159,7 +161,7 @@ static ms_rc check_record(vstate *v, const audit__cursor *c, const audit__rec *r
         return rc;
     if (r->kind == AUDIT_K_TRUNCATE)
         v->rep->truncations++;
-    audit__sha_leaf(&v->sha, r->raw, r->len, v->prev);
+    audit__rec_leaf_of(&v->sha, d, r->mac, v->prev);
     audit__frontier_add(&v->tree, &v->sha, v->prev);
     v->expected++;
     v->rep->records++;
@@ -227,7 +229,7 @@ ms_rc audit__verify_segments(const audit__segment *segs, size_t n, const audit__
             rc = walk(v, segs, n, err);
         audit__hmac_free(&v->hmac);
     }
-    if (v->sha.ctx != NULL)
+    if (v->sha.ready)
         audit__sha_free(&v->sha);
     ms_free(NULL, v);
     return rc;
@@ -304,14 +306,14 @@ ms_rc audit__collect(const char *dir, uint8_t (**leaves)[32], uint64_t *n_leaves
     while (rc == MS_OK && audit__cursor_next(&c, &r, NULL) == MS_OK && r.seq == n) {
         if ((rc = grow_leaves(&lv, n, err)) != MS_OK)
             break;
-        audit__sha_leaf(&sha, r.raw, r.len, lv[n]);
+        audit__rec_leaf(&sha, r.raw, r.len, lv[n]);
         if (n > 0 && !ms_ct_equal(r.prev, lv[n - 1], 32))
             break; /* proofs cover the intact prefix; `verify` reports the break */
         n++;
         if (r.kind == AUDIT_K_TREE_HEAD)
             rc = push_sth(&sv, &ns, &r, err);
     }
-    if (sha.ctx != NULL)
+    if (sha.ready)
         audit__sha_free(&sha);
     audit__segments_close(&segs);
     if (rc != MS_OK) {
