@@ -126,7 +126,11 @@ dcm_file *dcm_dataset_file(const dcm_dataset *ds);
 /* ---- elements ---- */
 uint32_t dcm_elem_tag(const dcm_elem *e);
 /* The VR: explicit from the file; for implicit VR from the dictionary (UN when unknown); for
- * private tags from the dictionary only for known private creators, else UN. */
+ * private tags from the dictionary only for known private creators, else UN. As pydicom reads
+ * them: an explicit UN of a known tag takes the dictionary's VR (public tags: values under
+ * 64 KiB; private tags: through their creator), a UN of undefined length is a sequence (SQ,
+ * CP-246), private creators are LO, an explicit VR that is not a VR is UN, and ambiguous
+ * dictionary VRs (US or SS, OB or OW) are resolved from PixelRepresentation etc. */
 uint16_t dcm_elem_vr(const dcm_elem *e);
 /* The VR as a two-character string (static storage). */
 const char *dcm_vr_str(uint16_t vr);
@@ -139,7 +143,7 @@ const uint8_t *dcm_elem_bytes(const dcm_elem *e, size_t *len);
  * copy_file_range of pixel data. */
 size_t dcm_elem_offset(const dcm_elem *e);
 /* Byte offset of the value in the source file, or SIZE_MAX if the value is not stored verbatim
- * in the file (deflated input, changed value). */
+ * in the file (deflated input, changed value). For memory input: the offset in that buffer. */
 size_t dcm_elem_value_file_offset(const dcm_elem *e);
 
 int dcm_elem_is_sequence(const dcm_elem *e);        /* SQ, or UN read as a sequence (CP-246) */
