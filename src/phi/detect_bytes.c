@@ -147,16 +147,18 @@ static void urls(struct scan *sc)
     }
 }
 
-/* Dotted numbers: 4 parts <= 255 is an IPv4 address; >= 4 parts and >= 10 bytes an OID/UID. */
+/* Dotted numbers: 4 parts <= 255 is an IPv4 address; >= 4 parts and >= 10 bytes an OID/UID.
+ * Starts only at a number token followed by '.' and a digit. */
 static void dotted(struct scan *sc)
 {
     const unsigned char *t = (const unsigned char *)sc->t;
-    size_t n = sc->n, i = 0;
-    while (i < n) {
-        if (!(t[i] >= '0' && t[i] <= '9') || (i > 0 && (alnum(t[i - 1]) || t[i - 1] == '.'))) {
-            i++;
+    size_t n = sc->n, last = 0;
+    for (size_t k = 0; k < sc->ntk; k++) {
+        size_t i = sc->tk[k].s;
+        if (sc->tk[k].kind != TK_NUM || i < last || sc->tk[k].e + 1 >= n || t[sc->tk[k].e] != '.' ||
+            !(t[sc->tk[k].e + 1] >= '0' && t[sc->tk[k].e + 1] <= '9') ||
+            (i > 0 && (alnum(t[i - 1]) || t[i - 1] == '.')))
             continue;
-        }
         size_t e = i, parts = 1, maxv = 0, v = 0, plen = 0, bad = 0;
         while (e < n && ((t[e] >= '0' && t[e] <= '9') ||
                          (t[e] == '.' && e + 1 < n && t[e + 1] >= '0' && t[e + 1] <= '9'))) {
@@ -173,15 +175,13 @@ static void dotted(struct scan *sc)
             }
             e++;
         }
-        if (e < n && alnum(t[e])) {
-            i = e;
+        last = e;
+        if (e < n && alnum(t[e]))
             continue;
-        }
         if (parts == 4 && !bad && maxv <= 255)
             phi__add(sc, i, e, PHI_IP, PHI_SRC_PATTERN, 88, 0);
         else if (parts >= 4 && e - i >= 10)
             phi__add(sc, i, e, PHI_ID, PHI_SRC_PATTERN, 60, 0);
-        i = e;
     }
 }
 
@@ -194,18 +194,25 @@ static int hex(unsigned char c)
 static void ipv6(struct scan *sc)
 {
     const unsigned char *t = (const unsigned char *)sc->t;
-    size_t n = sc->n, i = 0;
-    while (i < n) {
-        if (!(hex(t[i]) || t[i] == ':') || (i > 0 && (alnum(t[i - 1]) || t[i - 1] == ':'))) {
-            i++;
+    size_t n = sc->n, last = 0;
+    for (size_t k = 0; k < sc->ntk; k++) {
+        size_t i = sc->tk[k].s, te = sc->tk[k].e;
+        int lead = sc->tk[k].kind != TK_PUNCT && te < n && t[te] == ':';
+        int dbl = t[i] == ':' && i + 1 < n && t[i + 1] == ':';
+        if (i < last || !(lead || dbl) || (i > 0 && (alnum(t[i - 1]) || t[i - 1] == ':')))
             continue;
-        }
-        size_t e = i, colons = 0, run = 0, dbl = 0, bad = 0, digits = 0;
+        if (lead)
+            for (size_t q = i; q < te; q++)
+                if (!hex(t[q]))
+                    lead = 0;
+        if (!lead && !dbl)
+            continue;
+        size_t e = i, colons = 0, run = 0, dbl2 = 0, bad = 0, digits = 0;
         while (e < n && (hex(t[e]) || t[e] == ':' || t[e] == '.')) {
             if (t[e] == ':') {
                 colons++;
                 if (e > i && t[e - 1] == ':')
-                    dbl++;
+                    dbl2++;
                 run = 0;
             } else if (t[e] != '.') {
                 if (++run > 4)
@@ -218,9 +225,9 @@ static void ipv6(struct scan *sc)
             bad = 1;
         while (e > i && (t[e - 1] == '.' || (t[e - 1] == ':' && !(e >= 2 && t[e - 2] == ':'))))
             e--;
-        if (!bad && digits >= 2 && dbl <= 1 && (colons >= 5 || (dbl == 1 && colons >= 2)))
+        if (!bad && digits >= 2 && dbl2 <= 1 && (colons >= 5 || (dbl2 == 1 && colons >= 2)))
             phi__add(sc, i, e, PHI_IP, PHI_SRC_PATTERN, 88, 0);
-        i = e > i ? e : i + 1;
+        last = e;
     }
 }
 

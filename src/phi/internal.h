@@ -69,6 +69,7 @@ struct kwent {
 struct kwset {
     struct kwent *ent;
     size_t slots;
+    uint32_t first[32]; /* by length: bits of the first letters present (26: non-ASCII) */
 };
 
 struct tok {

@@ -296,6 +296,12 @@ static const struct label LABELS[] = {
     {"episodio", PHI_ID},
 };
 
+static uint32_t first_bit(char c)
+{
+    unsigned char u = (unsigned char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+    return (u >= 'a' && u <= 'z') ? 1u << (u - 'a') : 1u << 26;
+}
+
 static size_t slot_of(const struct kwset *t, const char *s, size_t n)
 {
     size_t h = phi__fnv(s, n, 1) & (t->slots - 1);
@@ -326,6 +332,9 @@ ms_rc phi__kw_build(phi_ctx *ctx, ms_err *err)
             put(t, LISTS[k][q], 1u << k, -1);
     for (size_t q = 0; q < sizeof LABELS / sizeof LABELS[0]; q++)
         put(t, LABELS[q].w, 1u << KW_LABEL, (int)LABELS[q].cls);
+    for (size_t h = 0; h < t->slots; h++) /* quick reject: first letters by length */
+        if (t->ent[h].w != NULL && t->ent[h].n < 32)
+            t->first[t->ent[h].n] |= first_bit(t->ent[h].w[0]);
     return MS_OK;
 }
 
@@ -340,7 +349,7 @@ void phi__kw_lookup(const phi_ctx *ctx, const char *s, size_t n, uint32_t *bits,
     char low[32];
     *bits = 0;
     *lab = 0;
-    if (n == 0 || n >= sizeof low || ctx->kw.ent == NULL)
+    if (n == 0 || n >= sizeof low || ctx->kw.ent == NULL || !(ctx->kw.first[n] & first_bit(s[0])))
         return;
     for (size_t k = 0; k < n; k++)
         low[k] = (s[k] >= 'A' && s[k] <= 'Z') ? (char)(s[k] + 32) : s[k];
