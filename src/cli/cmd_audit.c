@@ -29,7 +29,7 @@ static const char usage_text[] =
     "P and K are key files of 64 hex characters (STATE/audit/sign.pub, initial.key).\n";
 
 struct args {
-    const char *state, *dir, *pubkey, *initial, *master, *pos[2];
+    const char *state, *dir, *pubkey, *initial, *master, *pos[3];
     const char *action, *outcome, *role, *key_id, *request_id, *route, *model, *patient;
     uint64_t min_size, size, from, limit;
     int status, npos;
@@ -103,7 +103,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         } else if (o[0] == '-' && o[1] != '\0') {
             cli_error(CMD, "unknown option %s (see medseal audit --help)", o);
             return -1;
-        } else if (a->npos < 2) {
+        } else if (a->npos < 3) {
             a->pos[a->npos++] = o;
         } else {
             cli_error(CMD, "too many arguments");
@@ -209,10 +209,10 @@ static int do_prove(const struct args *a)
 static int do_consistency(const struct args *a)
 {
     uint64_t s1, s2;
-    const char *dir = a->state;
+    const char *dir = where(a, 2);
     if (a->npos < 2 || parse_u64(a->pos[0], &s1) != 0 || parse_u64(a->pos[1], &s2) != 0 ||
         dir == NULL) {
-        cli_error(CMD, "consistency OLD NEW --state DIR");
+        cli_error(CMD, "consistency OLD NEW (--state DIR | DIR)");
         return 2;
     }
     ms_buf b;
