@@ -648,3 +648,22 @@ TEST(test_dcm_fuzz_corpus_replay)
     CHECK(n > 0);
     return 0;
 }
+
+/* More than DCM_MAX_ELEMS elements (or items) is refused: bounded memory for tiny records. */
+TEST(test_dcm_element_count_limit)
+{
+    for (int items = 0; items < 2; items++) {
+        tb t = {0};
+        if (items)
+            im(&t, 0x0008, 0x1140, NULL, 0xffffffffu);
+        for (size_t i = 0; i <= DCM_MAX_ELEMS; i++)
+            im(&t, items ? 0xFFFE : 0x0008, items ? 0xE000 : 0x0060, NULL, 0);
+        if (items)
+            im(&t, 0xFFFE, 0xE0DD, NULL, 0);
+        ms_err err = {0};
+        CHECK(parse(&t, NULL, &err) == NULL);
+        CHECK_EQ_INT(err.code, MS_E_LIMIT);
+        free(t.b);
+    }
+    return 0;
+}

@@ -192,6 +192,8 @@ static ms_rc read_items(rctx *c, ms_rd *r, dcm_elem *e, int implicit, int undef,
             return MS_OK;
         if (h.tag != DCM_TAG_ITEM)
             return fail_at(c, MS_E_FORMAT, h.off, e->tag, "expected an item in the sequence");
+        if (++c->f->nelems > DCM_MAX_ELEMS) /* items count: each costs a dataset record */
+            return fail_at(c, MS_E_LIMIT, h.off, e->tag, "too many elements and items");
         dcm_dataset *item;
         if (dcm__elem_add_item(e, &item, c->err))
             return MS_E_NOMEM;
@@ -228,6 +230,8 @@ static ms_rc read_fragments(rctx *c, ms_rd *r, dcm_elem *e)
             return fail_at(c, MS_E_FORMAT, off, e->tag, "bad fragment item");
         if (len > r->left)
             return fail_at(c, MS_E_TRUNC, off, e->tag, "fragment extends past the end");
+        if (++c->f->nelems > DCM_MAX_ELEMS)
+            return fail_at(c, MS_E_LIMIT, off, e->tag, "too many elements and fragments");
         const uint8_t *p;
         (void)ms_rd_take(r, len, &p);
         if (dcm__elem_add_frag(e, p, len, c->err))
