@@ -193,6 +193,9 @@ void an_fmt_h(long h, char *buf, size_t n);
 
 /* ---- the report ---- */
 
+#define AN_MAX_TEXTS      4096               /* texts (notes, SR, annotations) per study */
+#define AN_MAX_STUDY_TEXT ((size_t)64 << 20) /* bytes of text per study */
+
 #define AN_STR 68 /* fixed string fields: 64 characters of a DICOM LO + margin */
 
 struct an_series {
@@ -244,7 +247,7 @@ struct an_study {
     size_t nseries, cap_series;
     size_t files, sr_docs, annotations, unreadable;
     struct an_text *texts;
-    size_t ntexts, cap_texts;
+    size_t ntexts, cap_texts, text_bytes;
     struct an_found *found; /* all mentions, every text */
     size_t nfound, cap_found;
     struct an_nod *nods;

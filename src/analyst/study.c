@@ -92,6 +92,13 @@ static double number_of(const dcm_dataset *ds, uint32_t tag, size_t idx)
     return v;
 }
 
+/* a small non-negative integer (rows, columns), 0 when absent or out of range */
+static int int_of(const dcm_dataset *ds, uint32_t tag)
+{
+    double v = number_of(ds, tag, 0);
+    return isnan(v) || v < 0 || v > 1e6 ? 0 : (int)v;
+}
+
 static void set_once(char *dst, size_t n, const dcm_dataset *ds, uint32_t tag)
 {
     if (dst[0] == '\0')
@@ -194,7 +201,7 @@ static void series_geometry(struct an_series *s, const dcm_dataset *ds)
     }
     ps[0] = number_of(ds, T_PIXEL_SPACING, 0);
     ps[1] = number_of(ds, T_PIXEL_SPACING, 1);
-    int rows = (int)number_of(ds, T_ROWS, 0), cols = (int)number_of(ds, T_COLS, 0);
+    int rows = int_of(ds, T_ROWS), cols = int_of(ds, T_COLS);
     if (s->count == 1) {
         s->have_iop = have;
         memcpy(s->iop, iop, sizeof iop);
@@ -469,6 +476,9 @@ ms_rc an_study_add_text(struct an_report *r, struct an_study *st, const char *te
         return ms_fail(err, MS_E_LIMIT, "text of %zu bytes over the limit", len);
     if (len > 0 && memchr(text, '\0', len) != NULL)
         return ms_fail(err, MS_E_FORMAT, "text holds a NUL byte");
+    if (st->ntexts >= AN_MAX_TEXTS || len > AN_MAX_STUDY_TEXT - st->text_bytes)
+        return ms_fail(err, MS_E_LIMIT, "study text over the limit (%zu texts, %zu bytes)",
+                       st->ntexts, st->text_bytes);
     if (st->ntexts == st->cap_texts) {
         size_t cap = st->cap_texts ? st->cap_texts * 2 : 4;
         struct an_text *nt = ms_realloc(r->alloc, st->texts, cap * sizeof *nt);
@@ -485,6 +495,7 @@ ms_rc an_study_add_text(struct an_report *r, struct an_study *st, const char *te
     snprintf(t->source, sizeof t->source, "%s", source != NULL ? source : "text");
     t->text = copy;
     t->len = len;
+    st->text_bytes += len;
     return MS_OK;
 }
 
