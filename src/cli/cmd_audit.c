@@ -26,12 +26,13 @@ static const char usage_text[] =
     "  export --state DIR [--master-key SPEC] [--from SEQ] [--limit N]   JSON lines\n"
     "  append --state DIR --action A [--outcome O] [--status N] [--role R] [--key-id K]\n"
     "         [--request-id R] [--route R] [--model M] [--patient MS-...] [--master-key SPEC]\n"
+    "         [--count N] [--epoch-records N] [--sth-records N]\n"
     "P and K are key files of 64 hex characters (STATE/audit/sign.pub, initial.key).\n";
 
 struct args {
     const char *state, *dir, *pubkey, *initial, *master, *pos[3];
     const char *action, *outcome, *role, *key_id, *request_id, *route, *model, *patient;
-    uint64_t min_size, size, from, limit;
+    uint64_t min_size, size, from, limit, epoch_records, sth_records, count;
     int status, npos;
 };
 
@@ -73,6 +74,12 @@ static uint64_t *num_slot(struct args *a, const char *name)
         return &a->from;
     if (strcmp(name, "--limit") == 0)
         return &a->limit;
+    if (strcmp(name, "--epoch-records") == 0)
+        return &a->epoch_records;
+    if (strcmp(name, "--sth-records") == 0)
+        return &a->sth_records;
+    if (strcmp(name, "--count") == 0)
+        return &a->count;
     return NULL;
 }
 
@@ -303,11 +310,18 @@ static int do_append(const struct args *a)
     audit_log *l = NULL;
     uint64_t seq = 0;
     ms_err err = {0};
+    audit_opts o = {0};
+    if (a->epoch_records > UINT32_MAX || a->sth_records > UINT32_MAX) {
+        cli_error(CMD, "--epoch-records / --sth-records too large");
+        return 2;
+    }
+    o.epoch_records = (uint32_t)a->epoch_records;
+    o.sth_records = (uint32_t)a->sth_records;
     ms_rc rc = audit_master_key(a->state, a->master, mk, &err);
     if (rc == MS_OK)
-        rc = audit_log_open(a->state, mk, NULL, &l, &err);
+        rc = audit_log_open(a->state, mk, &o, &l, &err);
     ms_memzero(mk, sizeof mk);
-    if (rc == MS_OK)
+    for (uint64_t i = 0; rc == MS_OK && i < (a->count ? a->count : 1); i++)
         rc = audit_log_append(l, &r, &seq, &err);
     ms_rc rc2 = audit_log_close(l, rc == MS_OK ? &err : NULL);
     if (rc == MS_OK)
