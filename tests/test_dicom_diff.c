@@ -79,6 +79,55 @@ TEST(test_dcm_diff_make_study_all_syntaxes)
     return 0;
 }
 
+static int write_file(const char *name, const uint8_t *p, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", ms_test_tmpdir(), name);
+    return ms_file_write_atomic(path, p, n, 0600, 1, NULL) == MS_OK ? 0 : -1;
+}
+
+/* Inputs pydicom rejects (a corrupt deflate stream, a meta group cut inside an element) must
+ * fail cleanly here; an empty input is an empty dataset for both; a 131-byte input ending in the
+ * "DICM" magic is rejected here and read as garbage by pydicom (listed in diff-known.tsv). */
+TEST(test_dcm_diff_inputs_pydicom_rejects)
+{
+    if (!have("/usr/bin/python3") || !have(PYDICOM_DATA))
+        SKIP("python3-pydicom not installed");
+    if (need_cli())
+        SKIP(need_cli());
+    uint8_t b[512] = {0};
+    size_t n = 128;
+    memcpy(b + n, "DICM", 4);
+    n += 4;
+    static const char ts[] = DCM_TS_DEFLATED_LE; /* 22 characters: even */
+    static const uint8_t gl[12] = {2, 0, 0, 0, 'U', 'L', 4, 0, 30, 0, 0, 0};
+    memcpy(b + n, gl, sizeof gl);
+    n += sizeof gl;
+    static const uint8_t tsh[8] = {2, 0, 0x10, 0, 'U', 'I', 22, 0};
+    memcpy(b + n, tsh, sizeof tsh);
+    n += sizeof tsh;
+    memcpy(b + n, ts, 22);
+    n += 22;
+    memcpy(b + n, "\x01\x02not a deflate stream", 22);
+    CHECK(write_file("gen_bad_deflate.dcm", b, n + 22) == 0);
+    CHECK(write_file("gen_meta_cut.dcm", b, 142) == 0);
+    CHECK(write_file("gen_short_magic.dcm", b, 131) == 0);
+    CHECK(write_file("gen_empty.dcm", b, 0) == 0);
+    char *out = NULL;
+    int rc = ms_test_sh(&out,
+                        "/usr/bin/python3 %s/scripts/dicom-diff.py --strict --medseal %s --known "
+                        "%s/data/dicom/diff-known.tsv %s",
+                        ms_test_root(), ms_test_medseal(), ms_test_root(), ms_test_tmpdir());
+    if (out)
+        fprintf(stderr, "%s", out);
+    CHECK(out != NULL && strstr(out, "gen_bad_deflate.dcm") != NULL);
+    CHECK(strstr(out, "both reject") != NULL);
+    CHECK(strstr(out, "files 4, differing 1, unknown differences 0") != NULL);
+    free(out);
+    CHECK(rc == 0);
+    return 0;
+}
+
 /* Writes a small valid file and a truncated copy into the test folder. */
 static int make_inputs(char *good, char *bad, size_t n)
 {
