@@ -662,6 +662,11 @@ static const char make_sr_py[] =
     "lung')),\n"
     "    item('PNAME', 'Observer', PersonName='Secret^Doctor'),\n"
     "    item('DATE', 'Comparison date', Date='20230101')])\n"
+    "dlp = item('NUM', 'x'); dlp.ConceptNameCodeSequence = code('113813', 'DCM', 'CT Dose Length "
+    "Product Total')\n"
+    "mv2 = Dataset(); mv2.NumericValue = '345.6'; mv2.MeasurementUnitsCodeSequence = "
+    "code('mGy.cm', 'UCUM', 'mGy.cm')\n"
+    "dlp.MeasuredValueSequence = Sequence([mv2]); cont.ContentSequence.append(dlp)\n"
     "sr.ContentSequence = Sequence([cont])\n"
     "sr.save_as(out + '/sr.dcm', write_like_original=False)\n"
     "pr = base(out + '/pr.dcm', '1.2.840.10008.5.1.4.1.1.11.1', 'PR')\n"
@@ -708,6 +713,8 @@ TEST(test_analyst_report_sr_tree_annotations_overlays)
     CHECK_EQ_INT(json_integer_value(json_object_get(st, "annotations")), 2);
     CHECK_STR(path_str(st, "modality", NULL, NULL), "CT");
     CHECK_STR(path_str(st, "patient", "age_band", NULL), "90+");
+    CHECK(fabs(json_number_value(json_object_get(json_object_get(st, "dose"), "dlp_total_mgycm")) -
+               345.6) < 1e-9);
     json_t *texts = json_object_get(st, "texts");
     const char *sr = NULL;
     for (size_t i = 0; i < json_array_size(texts); i++) {

@@ -246,6 +246,7 @@ struct an_study {
     struct an_series *series;
     size_t nseries, cap_series;
     size_t files, sr_docs, annotations, unreadable;
+    double dlp_total, ctdivol_sr; /* mGy.cm and mGy from a dose SR, NAN unknown */
     struct an_text *texts;
     size_t ntexts, cap_texts, text_bytes;
     struct an_found *found; /* all mentions, every text */

@@ -124,6 +124,9 @@ static json_t *study_json(const struct an_report *r, size_t i)
     json_object_set_new(o, "sr_documents", json_integer((json_int_t)st->sr_docs));
     json_object_set_new(o, "annotations", json_integer((json_int_t)st->annotations));
     json_object_set_new(o, "unreadable_files", json_integer((json_int_t)st->unreadable));
+    json_object_set_new(o, "dose",
+                        json_pack("{s:o,s:o}", "dlp_total_mgycm", num_or_null(st->dlp_total),
+                                  "ctdivol_max_mgy", num_or_null(st->ctdivol_sr)));
     json_object_set_new(o, "texts", texts_json(r, st));
     json_object_set_new(o, "nodules", json_integer((json_int_t)st->nnods));
     if (cl.withheld) /* fail closed: no scrubber, no description */

@@ -85,6 +85,10 @@ static ms_rc study_block_dicom(const json_t *j, ms_buf *b, ms_err *err)
                       s_(st, "description"));
     if (rc == MS_OK)
         rc = series_lines(st, b, err);
+    const json_t *dose = json_object_get(st, "dose");
+    if (rc == MS_OK && json_is_number(json_object_get(dose, "dlp_total_mgycm")))
+        rc = ms_buf_printf(b, err, "  Dose SR: DLP total %.1f mGy.cm\n",
+                           json_number_value(json_object_get(dose, "dlp_total_mgycm")));
     if (rc == MS_OK)
         rc = ms_buf_printf(b, err, "  DICOM files %lld, SR documents %lld, unreadable %lld\n",
                            (long long)json_integer_value(json_object_get(st, "files")),

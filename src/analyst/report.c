@@ -50,6 +50,7 @@ ms_rc an_report_new(const an_opts *opts, an_report **out, ms_err *err)
     r->risk = risk;
     r->nstudies = 1;
     r->studies[0].day = AN_NONE;
+    r->studies[0].dlp_total = r->studies[0].ctdivol_sr = NAN;
     r->exam_lr_nod = r->exam_fl_nod = -1;
     *out = r;
     return MS_OK;
@@ -147,6 +148,7 @@ static ms_rc new_prior(an_report *r, struct an_study **out, ms_err *err)
     memset(st, 0, sizeof *st);
     st->prior = 1;
     st->day = AN_NONE;
+    st->dlp_total = st->ctdivol_sr = NAN;
     *out = st;
     return MS_OK;
 }

@@ -380,9 +380,40 @@ static ms_rc sr_items(const dcm_dataset *ds, int depth, ms_buf *b, ms_err *err)
     return MS_OK;
 }
 
+/* Dose from a radiation dose SR (TID 10011): CT Dose Length Product Total (113813, DCM), else
+ * the sum of per-event DLP (113838); Mean CTDIvol (113830) the maximum. */
+static void sr_dose(const dcm_dataset *ds, int depth, struct an_study *st, double *dlp_events)
+{
+    dcm_elem *cs = dcm_dataset_find(ds, T_CONTENT_SEQ);
+    size_t n = cs != NULL ? dcm_elem_item_count(cs) : 0;
+    for (size_t i = 0; depth <= SR_MAX_DEPTH && i < n; i++) {
+        const dcm_dataset *it = dcm_elem_item(cs, i);
+        dcm_elem *cn = dcm_dataset_find(it, T_CONCEPT_NAME);
+        dcm_elem *mv = dcm_dataset_find(it, T_MEASURED_SEQ);
+        char code[16] = "";
+        if (cn != NULL && dcm_elem_item_count(cn) > 0)
+            text_of(dcm_elem_item(cn, 0), T_CODE_VALUE, code, sizeof code);
+        double v = mv != NULL && dcm_elem_item_count(mv) > 0
+                       ? number_of(dcm_elem_item(mv, 0), T_NUMERIC, 0)
+                       : NAN;
+        if (!isnan(v) && v >= 0 && strcmp(code, "113813") == 0)
+            st->dlp_total = v;
+        else if (!isnan(v) && v >= 0 && strcmp(code, "113838") == 0)
+            *dlp_events += v;
+        else if (!isnan(v) && v >= 0 && strcmp(code, "113830") == 0 &&
+                 (isnan(st->ctdivol_sr) || v > st->ctdivol_sr))
+            st->ctdivol_sr = v;
+        sr_dose(it, depth + 1, st, dlp_events);
+    }
+}
+
 static ms_rc sr_flatten(struct an_report *r, struct an_study *st, const dcm_dataset *ds,
                         ms_err *err)
 {
+    double events = 0;
+    sr_dose(ds, 1, st, &events);
+    if (isnan(st->dlp_total) && events > 0)
+        st->dlp_total = events;
     ms_buf b;
     char title[AN_STR];
     ms_buf_init(&b, r->alloc, SR_MAX_TEXT);
