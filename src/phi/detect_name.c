@@ -287,9 +287,10 @@ static size_t facility(struct scan *sc, size_t i)
                 named++;
             last = j;
             j++;
-        } else if (phi__tok_eqc(sc, j, '.') || phi__tok_eqc(sc, j, '-') ||
-                   phi__tok_eqc(sc, j, '&')) {
-            j++;
+        } else if ((phi__tok_eqc(sc, j, '.') && phi__tok_adjacent(sc, j) && j > 0 &&
+                    phi__tok_len(sc, j - 1) <= 4) ||
+                   phi__tok_eqc(sc, j, '-') || phi__tok_eqc(sc, j, '&')) {
+            j++; /* "St. Vincent", "Med. Ctr", "Cedars-Sinai"; not a sentence end */
         } else if ((phi__tok_eqc(sc, j, '\'') ||
                     (phi__tok_len(sc, j) == 3 && (unsigned char)sc->t[sc->tk[j].s] == 0xE2)) &&
                    phi__tok_eq(sc, j + 1, "s")) {

@@ -12,6 +12,9 @@
 #include "internal.h"
 
 #define ID_STR_MAX 256
+/* Identity words and phrases are certain, but an e-mail or URL pattern around them names the
+ * class of the whole span better ("benedikt.lindqvist@..." is an e-mail). */
+#define ID_WORD_PRIO 80
 
 static int alnum_b(unsigned char c)
 {
@@ -203,10 +206,14 @@ static ms_rc build_lists(phi_ctx *ctx, const phi_identity *idn, ms_err *err)
     for (size_t k = 0; k < PHI_ID_MAX; k++) {
         if (present(idn->names[k]) && add_name(ctx, idn->names[k], err) != MS_OK)
             return MS_E_NOMEM;
-        if (present(idn->places[k]) &&
-            add_phrase(ctx, idn->places[k], strnlen(idn->places[k], ID_STR_MAX), PHI_LOCATION,
-                       err) != MS_OK)
+        if (present(idn->places[k]) && strchr(idn->places[k], ',') != NULL) {
+            if (add_address(ctx, idn->places[k], err) != MS_OK) /* an address: its parts */
+                return MS_E_NOMEM;
+        } else if (present(idn->places[k]) &&
+                   add_phrase(ctx, idn->places[k], strnlen(idn->places[k], ID_STR_MAX),
+                              PHI_LOCATION, err) != MS_OK) {
             return MS_E_NOMEM;
+        }
         if (present(idn->phones[k]) && add_digits(ctx, idn->phones[k], PHI_PHONE, err) != MS_OK)
             return MS_E_NOMEM;
         if (present(idn->accessions[k]) && add_id(ctx, idn->accessions[k], PHI_ACCOUNT, err))
@@ -319,7 +326,7 @@ static void names(struct scan *sc)
 {
     for (size_t i = 0; i < sc->ntk; i++) {
         if (name_tok(sc, i)) {
-            phi__add(sc, sc->tk[i].s, sc->tk[i].e, PHI_NAME, PHI_SRC_IDENTITY, 100, 0);
+            phi__add(sc, sc->tk[i].s, sc->tk[i].e, PHI_NAME, PHI_SRC_IDENTITY, ID_WORD_PRIO, 0);
             continue;
         }
         if (!initial_tok(sc, i))
@@ -329,7 +336,7 @@ static void names(struct scan *sc)
             size_t e = sc->tk[i].e;
             if (phi__tok_eqc(sc, i + 1, '.') && phi__tok_adjacent(sc, i + 1))
                 e = sc->tk[i + 1].e;
-            phi__add(sc, sc->tk[i].s, e, PHI_NAME, PHI_SRC_IDENTITY, 100, 0);
+            phi__add(sc, sc->tk[i].s, e, PHI_NAME, PHI_SRC_IDENTITY, ID_WORD_PRIO, 0);
         }
     }
 }
@@ -374,7 +381,7 @@ static void phrases(struct scan *sc)
             size_t e = phrase_at(sc, i, &id->phrases[k]);
             if (e > i)
                 phi__add(sc, sc->tk[i].s, sc->tk[e - 1].e, (phi_class)id->phrases[k].cls,
-                         PHI_SRC_IDENTITY, 100, 0);
+                         PHI_SRC_IDENTITY, ID_WORD_PRIO, 0);
         }
     }
 }
