@@ -34,8 +34,8 @@ typedef struct dcm_dataset dcm_dataset;
 typedef struct dcm_elem dcm_elem;
 
 /* A tag as (group << 16 | element). */
-#define DCM_TAG(g, e) ((uint32_t)(((uint32_t)(g) << 16) | (uint32_t)(e)))
-#define DCM_GROUP(t) ((uint16_t)((t) >> 16))
+#define DCM_TAG(g, e)  ((uint32_t)(((uint32_t)(g) << 16) | (uint32_t)(e)))
+#define DCM_GROUP(t)   ((uint16_t)((t) >> 16))
 #define DCM_ELEMENT(t) ((uint16_t)((t)&0xffffu))
 /* Value length meaning "undefined" (sequences, items, encapsulated pixel data, CP-246 UN). */
 #define DCM_UNDEFINED_LENGTH 0xffffffffu
@@ -43,27 +43,49 @@ typedef struct dcm_elem dcm_elem;
 /* A VR as its two ASCII characters, e.g. DCM_VR('P','N'). */
 #define DCM_VR(a, b) ((uint16_t)(((uint16_t)(a) << 8) | (uint16_t)(b)))
 enum {
-    DCM_VR_AE = DCM_VR('A', 'E'), DCM_VR_AS = DCM_VR('A', 'S'), DCM_VR_AT = DCM_VR('A', 'T'),
-    DCM_VR_CS = DCM_VR('C', 'S'), DCM_VR_DA = DCM_VR('D', 'A'), DCM_VR_DS = DCM_VR('D', 'S'),
-    DCM_VR_DT = DCM_VR('D', 'T'), DCM_VR_FL = DCM_VR('F', 'L'), DCM_VR_FD = DCM_VR('F', 'D'),
-    DCM_VR_IS = DCM_VR('I', 'S'), DCM_VR_LO = DCM_VR('L', 'O'), DCM_VR_LT = DCM_VR('L', 'T'),
-    DCM_VR_OB = DCM_VR('O', 'B'), DCM_VR_OD = DCM_VR('O', 'D'), DCM_VR_OF = DCM_VR('O', 'F'),
-    DCM_VR_OL = DCM_VR('O', 'L'), DCM_VR_OV = DCM_VR('O', 'V'), DCM_VR_OW = DCM_VR('O', 'W'),
-    DCM_VR_PN = DCM_VR('P', 'N'), DCM_VR_SH = DCM_VR('S', 'H'), DCM_VR_SL = DCM_VR('S', 'L'),
-    DCM_VR_SQ = DCM_VR('S', 'Q'), DCM_VR_SS = DCM_VR('S', 'S'), DCM_VR_ST = DCM_VR('S', 'T'),
-    DCM_VR_SV = DCM_VR('S', 'V'), DCM_VR_TM = DCM_VR('T', 'M'), DCM_VR_UC = DCM_VR('U', 'C'),
-    DCM_VR_UI = DCM_VR('U', 'I'), DCM_VR_UL = DCM_VR('U', 'L'), DCM_VR_UN = DCM_VR('U', 'N'),
-    DCM_VR_UR = DCM_VR('U', 'R'), DCM_VR_US = DCM_VR('U', 'S'), DCM_VR_UT = DCM_VR('U', 'T'),
+    DCM_VR_AE = DCM_VR('A', 'E'),
+    DCM_VR_AS = DCM_VR('A', 'S'),
+    DCM_VR_AT = DCM_VR('A', 'T'),
+    DCM_VR_CS = DCM_VR('C', 'S'),
+    DCM_VR_DA = DCM_VR('D', 'A'),
+    DCM_VR_DS = DCM_VR('D', 'S'),
+    DCM_VR_DT = DCM_VR('D', 'T'),
+    DCM_VR_FL = DCM_VR('F', 'L'),
+    DCM_VR_FD = DCM_VR('F', 'D'),
+    DCM_VR_IS = DCM_VR('I', 'S'),
+    DCM_VR_LO = DCM_VR('L', 'O'),
+    DCM_VR_LT = DCM_VR('L', 'T'),
+    DCM_VR_OB = DCM_VR('O', 'B'),
+    DCM_VR_OD = DCM_VR('O', 'D'),
+    DCM_VR_OF = DCM_VR('O', 'F'),
+    DCM_VR_OL = DCM_VR('O', 'L'),
+    DCM_VR_OV = DCM_VR('O', 'V'),
+    DCM_VR_OW = DCM_VR('O', 'W'),
+    DCM_VR_PN = DCM_VR('P', 'N'),
+    DCM_VR_SH = DCM_VR('S', 'H'),
+    DCM_VR_SL = DCM_VR('S', 'L'),
+    DCM_VR_SQ = DCM_VR('S', 'Q'),
+    DCM_VR_SS = DCM_VR('S', 'S'),
+    DCM_VR_ST = DCM_VR('S', 'T'),
+    DCM_VR_SV = DCM_VR('S', 'V'),
+    DCM_VR_TM = DCM_VR('T', 'M'),
+    DCM_VR_UC = DCM_VR('U', 'C'),
+    DCM_VR_UI = DCM_VR('U', 'I'),
+    DCM_VR_UL = DCM_VR('U', 'L'),
+    DCM_VR_UN = DCM_VR('U', 'N'),
+    DCM_VR_UR = DCM_VR('U', 'R'),
+    DCM_VR_US = DCM_VR('U', 'S'),
+    DCM_VR_UT = DCM_VR('U', 'T'),
     DCM_VR_UV = DCM_VR('U', 'V'),
 };
 
 /* Well-known tags used across modules. */
-#define DCM_TAG_TRANSFER_SYNTAX DCM_TAG(0x0002, 0x0010)
+#define DCM_TAG_TRANSFER_SYNTAX  DCM_TAG(0x0002, 0x0010)
 #define DCM_TAG_SPECIFIC_CHARSET DCM_TAG(0x0008, 0x0005)
-#define DCM_TAG_PIXEL_DATA DCM_TAG(0x7FE0, 0x0010)
-#define DCM_TAG_ITEM DCM_TAG(0xFFFE, 0xE000)
-#define DCM_TAG_ITEM_DELIM DCM_TAG(0xFFFE, 0xE00D)
-#define DCM_TAG_SEQ_DELIM DCM_TAG(0xFFFE, 0xE0DD)
+#define DCM_TAG_PIXEL_DATA       DCM_TAG(0x7FE0, 0x0010)
+#define DCM_TAG_ITEM             DCM_TAG(0xFFFE, 0xE000)
+#define DCM_TAG_ITEM_DELIM       DCM_TAG(0xFFFE, 0xE00D)
+#define DCM_TAG_SEQ_DELIM        DCM_TAG(0xFFFE, 0xE0DD)
 
 /* Transfer syntax UIDs */
 #define DCM_TS_IMPLICIT_LE "1.2.840.10008.1.2"
@@ -72,18 +94,18 @@ enum {
 #define DCM_TS_EXPLICIT_BE "1.2.840.10008.1.2.2"
 
 /* Hard limits (defaults; dcm_read_opts may lower them). */
-#define DCM_MAX_DEPTH 32                        /* nested sequences */
-#define DCM_MAX_ELEM_LEN ((size_t)1 << 31)      /* one value */
-#define DCM_MAX_TOTAL ((size_t)4 << 30)         /* whole input, inflated size included */
-#define DCM_MAX_ELEMS 1000000                   /* elements in one file */
+#define DCM_MAX_DEPTH    32                /* nested sequences */
+#define DCM_MAX_ELEM_LEN ((size_t)1 << 31) /* one value */
+#define DCM_MAX_TOTAL    ((size_t)4 << 30) /* whole input, inflated size included */
+#define DCM_MAX_ELEMS    1000000           /* elements in one file */
 
 typedef struct dcm_read_opts {
-    ms_alloc *alloc;         /* NULL: process heap */
-    int stop_before_pixels;  /* stop at (7FE0,0010) and never read or map its bytes */
-    size_t max_depth;        /* 0: DCM_MAX_DEPTH */
-    size_t max_elem_len;     /* 0: DCM_MAX_ELEM_LEN */
-    size_t max_total;        /* 0: DCM_MAX_TOTAL */
-    int force_no_meta;       /* treat input as a raw dataset even if it looks like Part 10 */
+    ms_alloc *alloc;        /* NULL: process heap */
+    int stop_before_pixels; /* stop at (7FE0,0010) and never read or map its bytes */
+    size_t max_depth;       /* 0: DCM_MAX_DEPTH */
+    size_t max_elem_len;    /* 0: DCM_MAX_ELEM_LEN */
+    size_t max_total;       /* 0: DCM_MAX_TOTAL */
+    int force_no_meta;      /* treat input as a raw dataset even if it looks like Part 10 */
 } dcm_read_opts;
 
 /* Reads a Part 10 file, or a raw dataset without meta (the transfer syntax is then detected from
@@ -146,11 +168,11 @@ size_t dcm_elem_offset(const dcm_elem *e);
  * in the file (deflated input, changed value). For memory input: the offset in that buffer. */
 size_t dcm_elem_value_file_offset(const dcm_elem *e);
 
-int dcm_elem_is_sequence(const dcm_elem *e);        /* SQ, or UN read as a sequence (CP-246) */
-size_t dcm_elem_item_count(const dcm_elem *e);      /* 0 for non-sequences */
+int dcm_elem_is_sequence(const dcm_elem *e);             /* SQ, or UN read as a sequence (CP-246) */
+size_t dcm_elem_item_count(const dcm_elem *e);           /* 0 for non-sequences */
 dcm_dataset *dcm_elem_item(const dcm_elem *e, size_t i); /* borrowed */
-int dcm_elem_is_encapsulated(const dcm_elem *e);    /* pixel data with fragments */
-size_t dcm_elem_fragment_count(const dcm_elem *e);  /* includes the basic offset table */
+int dcm_elem_is_encapsulated(const dcm_elem *e);         /* pixel data with fragments */
+size_t dcm_elem_fragment_count(const dcm_elem *e);       /* includes the basic offset table */
 const uint8_t *dcm_elem_fragment(const dcm_elem *e, size_t i, size_t *len);
 /* The dataset holding this element. */
 dcm_dataset *dcm_elem_dataset(const dcm_elem *e);
@@ -174,8 +196,7 @@ ms_rc dcm_elem_number(const dcm_elem *e, size_t idx, double *out, ms_err *err);
 /* Convenience on a dataset: the text (UTF-8) or idx-th number of `tag`; MS_E_NOTFOUND when the
  * element is absent or empty. */
 ms_rc dcm_dataset_text(const dcm_dataset *ds, uint32_t tag, ms_buf *out, ms_err *err);
-ms_rc dcm_dataset_number(const dcm_dataset *ds, uint32_t tag, size_t idx, double *out,
-                         ms_err *err);
+ms_rc dcm_dataset_number(const dcm_dataset *ds, uint32_t tag, size_t idx, double *out, ms_err *err);
 
 /* ---- changes (used by the de-identifier) ---- */
 
@@ -198,12 +219,12 @@ ms_rc dcm_elem_item_append(dcm_elem *seq, dcm_dataset **item, ms_err *err);
 /* ---- writing ---- */
 
 typedef struct dcm_write_opts {
-    const char *transfer_syntax;  /* NULL: explicit VR LE; DCM_TS_* or "original" */
-    int undefined_seq_lengths;    /* 1: sequences and items with undefined length + delimiters */
-    int overwrite;                /* write: replace an existing file */
-    unsigned mode;                /* write: file mode, 0 = 0644 */
-    int use_copy_file_range;      /* write: copy unchanged pixel data from the source file in the
-                                   * kernel when the byte order allows it */
+    const char *transfer_syntax; /* NULL: explicit VR LE; DCM_TS_* or "original" */
+    int undefined_seq_lengths;   /* 1: sequences and items with undefined length + delimiters */
+    int overwrite;               /* write: replace an existing file */
+    unsigned mode;               /* write: file mode, 0 = 0644 */
+    int use_copy_file_range;     /* write: copy unchanged pixel data from the source file in the
+                                  * kernel when the byte order allows it */
 } dcm_write_opts;
 
 /* Serialises meta + dataset as a Part 10 stream (preamble, DICM, group 0002 with a correct
@@ -212,14 +233,13 @@ typedef struct dcm_write_opts {
 ms_rc dcm_file_write_mem(const dcm_file *f, const dcm_write_opts *opts, ms_buf *out, ms_err *err);
 /* As above to a file: temporary file in the target folder, fsync, rename. Refuses to replace an
  * existing file unless opts->overwrite. */
-ms_rc dcm_file_write(const dcm_file *f, const char *path, const dcm_write_opts *opts,
-                     ms_err *err);
+ms_rc dcm_file_write(const dcm_file *f, const char *path, const dcm_write_opts *opts, ms_err *err);
 
 /* ---- DICOM JSON (PS3.18 F.2) ---- */
 
 typedef struct dcm_json_opts {
-    int include_pixels;   /* include (7FE0,0010) as InlineBinary (off by default) */
-    int include_meta;     /* prepend group 0002 (non-standard; off by default) */
+    int include_pixels; /* include (7FE0,0010) as InlineBinary (off by default) */
+    int include_meta;   /* prepend group 0002 (non-standard; off by default) */
 } dcm_json_opts;
 
 /* The dataset as a DICOM JSON object: {"00100010": {"vr": "PN", "Value": [{"Alphabetic": ...}]}}.
@@ -241,10 +261,10 @@ ms_rc dcm_file_dump_text(dcm_file *f, int include_meta, int include_pixels, ms_b
 /* ---- dictionary (PS3.6, generated at build time) ---- */
 
 typedef struct dcm_dict_entry {
-    uint32_t tag;       /* for repeating groups, the first tag of the range */
-    uint32_t mask;      /* bits that must match: 0xffffffff exact; 0xff00ffff for (60xx,0010) */
-    const char *vr;     /* "US", or "US or SS", "OB or OW" as PS3.6 writes it */
-    const char *vm;     /* "1", "1-n", "2-2n" ... */
+    uint32_t tag;   /* for repeating groups, the first tag of the range */
+    uint32_t mask;  /* bits that must match: 0xffffffff exact; 0xff00ffff for (60xx,0010) */
+    const char *vr; /* "US", or "US or SS", "OB or OW" as PS3.6 writes it */
+    const char *vm; /* "1", "1-n", "2-2n" ... */
     const char *keyword;
     int retired;
 } dcm_dict_entry;

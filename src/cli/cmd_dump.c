@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,12 +71,9 @@ static int add_dir(struct paths *ps, const char *dir, int depth)
     while (rc == 0 && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        char *p = NULL;
-        if (asprintf(&p, "%s/%s", dir, de->d_name) < 0)
-            rc = -1;
-        else
-            rc = paths_add(&here, p);
-        free(p);
+        char p[PATH_MAX];
+        int k = snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        rc = (k < 0 || (size_t)k >= sizeof p) ? -1 : paths_add(&here, p);
     }
     closedir(d);
     if (here.n)
