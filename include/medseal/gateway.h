@@ -173,6 +173,8 @@ typedef struct gw_config {
     unsigned study_ttl_s;        /* lifetime of an uploaded study (default 900) */
     size_t study_max_bytes;      /* all studies in memory together (default 1 GiB) */
     size_t mem_limit;            /* ceiling of the request allocator (default 4 GiB) */
+    int audit_batch;             /* 1: audit records group-committed every ~10 ms (default 0:
+                                    each answer waits for its record's fdatasync) */
     int mem_locked;              /* 1: mem_limit bytes of locked memory reserved at start */
 } gw_config;
 

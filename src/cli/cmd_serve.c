@@ -29,7 +29,8 @@ static void usage(FILE *f)
             "  --pseudo-key site key file (medseal keygen): stable surrogates across requests\n"
             "  --config     key = value file: max_body, max_header, max_conns, max_conns_per_ip,\n"
             "               request_timeout_s, idle_timeout_s, upstream_timeout_s, rate_rpm,\n"
-            "               study_ttl_s, study_max_bytes, mem_limit, mem_locked (flags win)\n"
+            "               study_ttl_s, study_max_bytes, mem_limit, mem_locked, audit_batch\n"
+            "               (flags win over the file)\n"
             "  --insecure-no-attestation  development only: serve without TEE evidence\n"
             "               (every answer then carries X-Medseal-Attestation: UNATTESTED)\n");
 }

@@ -42,7 +42,7 @@ static const struct num_key num_keys[] = {
     NK(max_conns_per_ip, 0),   NK(request_timeout_s, 0), NK(idle_timeout_s, 0),
     NK(upstream_timeout_s, 0), NK(rate_rpm, 0),          NK(study_ttl_s, 0),
     NK(study_max_bytes, 1),    NK(mem_limit, 1),         NK(insecure_no_attestation, 0),
-    NK(mem_locked, 0),
+    NK(mem_locked, 0),         NK(audit_batch, 0),
 };
 
 static const struct {
@@ -81,6 +81,8 @@ static ms_rc set_num(gw_config *c, const struct num_key *k, const char *v, unsig
         c->insecure_no_attestation = x != 0;
     else if (strcmp(k->name, "mem_locked") == 0)
         c->mem_locked = x != 0;
+    else if (strcmp(k->name, "audit_batch") == 0)
+        c->audit_batch = x != 0;
     else
         *(unsigned *)(void *)((char *)c + k->off) = (unsigned)x;
     return MS_OK;

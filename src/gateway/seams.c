@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -291,15 +292,19 @@ struct gw_audit {
     audit_log *log;
 };
 
-ms_rc gw__audit_open(const char *state_dir, struct gw_audit **out, ms_err *err)
+ms_rc gw__audit_open(const char *state_dir, int batch, struct gw_audit **out, ms_err *err)
 {
     uint8_t mk[MS_KEY_LEN];
     struct gw_audit *a = ms_malloc(NULL, sizeof *a);
     if (a == NULL)
         return ms_fail(err, MS_E_NOMEM, "audit: out of memory");
     ms_rc rc = audit_master_key(state_dir, NULL, mk, err);
-    if (rc == MS_OK)
-        rc = audit_log_open(state_dir, mk, NULL, &a->log, err);
+    if (rc == MS_OK) {
+        audit_opts o;
+        memset(&o, 0, sizeof o);
+        o.sync = batch ? AUDIT_SYNC_BATCH : AUDIT_SYNC_EACH;
+        rc = audit_log_open(state_dir, mk, &o, &a->log, err);
+    }
     ms_memzero(mk, sizeof mk);
     if (rc != MS_OK) {
         ms_free(NULL, a);
@@ -363,9 +368,9 @@ ms_rc gw__audit_export(struct gw_audit *a, uint64_t from, uint64_t max, ms_buf *
     return audit_log_export(a->log, from, max, export_line, out, err);
 }
 #else
-ms_rc gw__audit_open(const char *state_dir, struct gw_audit **out, ms_err *err)
+ms_rc gw__audit_open(const char *state_dir, int batch, struct gw_audit **out, ms_err *err)
 {
-    (void)state_dir;
+    (void)state_dir, (void)batch;
     *out = NULL;
     return missing(err, "audit");
 }

@@ -542,7 +542,8 @@ static ms_rc open_parts(struct gw_server *s, ms_err *err)
                                                 c->upstream_timeout_s, &s->up, err) != MS_OK)
         return err ? err->code : MS_E_INTERNAL;
     ms_err aerr = {0};
-    if (gw__audit_open(c->state_dir, &s->audit, &aerr) != MS_OK && gw__have("audit"))
+    if (gw__audit_open(c->state_dir, c->audit_batch, &s->audit, &aerr) != MS_OK &&
+        gw__have("audit"))
         return ms_fail(err, aerr.code, "audit log: %s", aerr.msg);
     return MS_OK;
 }

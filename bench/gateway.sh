@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Gateway benchmark: requests/s and p50/p99 latency (wrk, keep-alive, TLS 1.3) for
+#   1. the embedded analyst on a short note (model medical-records-analyst),
+#   2. upstream pass-through through medseal serve (scrub + forward + re-identify) to a trivial
+#      upstream, and in the same run
+#   3. nginx (Debian nginx-light, own config in a temp dir, loopback, TLS 1.3, keep-alive to the
+#      upstream) proxying the same request to the same upstream, and
+#   4. the upstream alone (plain HTTP), as the floor.
+# The trivial upstream is a second nginx server answering a fixed chat.completion.
+# Trusts: the release build. Owns: a temp dir and the processes it starts (stopped on exit).
+# env: MEDSEAL (default build/medseal), DURATION (10s), CONNS (16), THREADS (2), OUT (markdown
+#      table file, optional), AUDIT_BATCH (1: audit_batch = 1 in the server's config).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MEDSEAL=${MEDSEAL:-build/medseal}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-16}
+THREADS=${THREADS:-2}
+for t in wrk nginx openssl curl; do
+  command -v $t >/dev/null || [ -x /usr/sbin/$t ] || { echo "gateway bench: $t missing (scripts/install-deps.sh)"; exit 1; }
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$MEDSEAL" ] || { echo "gateway bench: $MEDSEAL not built (make)"; exit 1; }
+
+T=$(mktemp -d /tmp/medseal-gwbench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null || true
+  sleep 0.3
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# certificates: a throwaway CA and a P-256 server certificate for 127.0.0.1
+(cd "$T" && printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > ext.cnf &&
+ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -subj /CN=bench-ca -days 1 2>/dev/null &&
+ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null &&
+ openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 1 -extfile ext.cnf 2>/dev/null)
+
+UP=$(free_port); NG=$(free_port); MS=$(free_port)
+ANSWER='{"id":"chatcmpl-b","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"The note describes a 6 mm nodule."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":8,"total_tokens":17}}'
+mkdir -p "$T/ng"
+cat > "$T/nginx.conf" <<NGX
+worker_processes 2;
+pid $T/nginx.pid;
+error_log $T/ng/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $T/ng/body; proxy_temp_path $T/ng/proxy;
+  fastcgi_temp_path $T/ng/fcgi; uwsgi_temp_path $T/ng/uwsgi; scgi_temp_path $T/ng/scgi;
+  keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:$UP; keepalive 64; }
+  server {   # the trivial upstream
+    listen 127.0.0.1:$UP;
+    location / { default_type application/json; return 200 '$ANSWER'; }
+  }
+  server {   # nginx as the TLS 1.3 reverse proxy under comparison
+    listen 127.0.0.1:$NG ssl;
+    ssl_certificate $T/srv.pem; ssl_certificate_key $T/srv.key;
+    ssl_protocols TLSv1.3;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGX
+"$NGINX" -c "$T/nginx.conf" -p "$T/ng" 2>/dev/null || "$NGINX" -c "$T/nginx.conf" -p "$T/ng"
+
+mkdir -p "$T/state"
+KEY=$("$MEDSEAL" keys create --state "$T/state" --role researcher | sed -n 's/^key:  //p')
+printf 'rate_rpm = 0\nmax_conns_per_ip = 1024\nmax_conns = 2048\naudit_batch = %s\n' "${AUDIT_BATCH:-0}" > "$T/serve.conf"
+"$MEDSEAL" serve --listen 127.0.0.1:$MS --cert "$T/srv.pem" --key "$T/srv.key" --state "$T/state" \
+  --upstream "http://127.0.0.1:$UP/v1" --config "$T/serve.conf" --insecure-no-attestation \
+  > "$T/serve.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$T/serve.out" && break; sleep 0.1; done
+grep listening "$T/serve.out" || { cat "$T/serve.out"; exit 1; }
+
+mklua() { # $1 file, $2 body
+  cat > "$1" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $KEY"
+wrk.body = [[$2]]
+LUA
+}
+NOTE='CT chest: 6 mm solid nodule in the right upper lobe. No prior imaging available.'
+mklua "$T/analyst.lua" "{\"model\":\"medical-records-analyst\",\"messages\":[{\"role\":\"user\",\"content\":\"$NOTE\"}]}"
+cat > "$T/models.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $KEY"
+LUA
+mklua "$T/pass.lua" "{\"model\":\"bench\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":\"$NOTE\"}]}"
+
+# sanity: each path answers 200 before it is timed
+for u in "https://127.0.0.1:$MS/v1/chat/completions" "https://127.0.0.1:$NG/v1/chat/completions"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/ca.pem" -H "Authorization: Bearer $KEY" \
+         -H 'Content-Type: application/json' --data "{\"model\":\"bench\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}" "$u")
+  [ "$code" = 200 ] || { echo "gateway bench: $u answered $code"; cat "$T/serve.out"; exit 1; }
+done
+
+run() { # $1 name, $2 lua, $3 url
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$2" "$3")
+  local rps p50 p99 non2xx
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out"); non2xx=${non2xx:-0}
+  printf '| %-38s | %10s | %8s | %8s | %6s |\n' "$1" "$rps" "$p50" "$p99" "$non2xx"
+}
+
+{
+echo "gateway bench: audit_batch=${AUDIT_BATCH:-0}, $(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION, keep-alive, TLS 1.3 (P-256); $(date -u +%FT%TZ)"
+echo
+echo "| path                                   |      req/s |      p50 |      p99 | non-2xx |"
+echo "|----------------------------------------|-----------:|---------:|---------:|-------:|"
+run "gateway floor: GET /v1/models (auth)" "$T/models.lua" "https://127.0.0.1:$MS/v1/models"
+run "analyst, short note (medseal)" "$T/analyst.lua" "https://127.0.0.1:$MS/v1/chat/completions"
+run "pass-through: medseal -> upstream" "$T/pass.lua" "https://127.0.0.1:$MS/v1/chat/completions"
+run "pass-through: nginx -> upstream" "$T/pass.lua" "https://127.0.0.1:$NG/v1/chat/completions"
+run "upstream alone (plain HTTP)" "$T/pass.lua" "http://127.0.0.1:$UP/v1/chat/completions"
+} | tee "${OUT:-/dev/null}"
