@@ -85,6 +85,13 @@ static int first_common(const struct scan *sc, size_t i)
            !(sc->tk[i].fl & TF_ALLCAP) && !phi__kw(sc, i, KW_NOTNAME);
 }
 
+static int common_first(const struct scan *sc, size_t i)
+{
+    const struct phi__dict_ent *d = phi__tok_dict(sc, i);
+    return d != NULL && (d->flags & PHI_DICT_FIRST) && d->first >= 30 &&
+           !(d->flags & PHI_DICT_WORD);
+}
+
 static int last_common(const struct scan *sc, size_t i)
 {
     const struct phi__dict_ent *d = phi__tok_dict(sc, i);
@@ -116,6 +123,8 @@ static int cue_before(const struct scan *sc, size_t i, int *clin)
             *clin = 1;
             return 1;
         }
+        if (phi__tok_eq(sc, j, "is") || phi__tok_eq(sc, j, "was") || phi__tok_eq(sc, j, "s"))
+            continue; /* "my name is", "patient's name was" */
         return phi__kw(sc, j, KW_CUE);
     }
     return 0;
@@ -233,6 +242,8 @@ static size_t person(struct scan *sc, size_t i)
         ok = 1;
     else if (ntoks == 1 && nm == NM_STRONG && !sent && !(sc->tk[i].fl & TF_ALLCAP))
         ok = 1;
+    else if (ntoks == 1 && nm == NM_STRONG && !(sc->tk[i].fl & TF_ALLCAP) && common_first(sc, i))
+        ok = 1; /* "Kevin had given ...", "Melanie: ..." (a frequent first name, not a word) */
     /* Last, First */
     if (!ok && ntoks == 1 && nm != NM_NONE && phi__tok_eqc(sc, e + 1, ',') && is_first(sc, e + 2) &&
         namey(sc, e + 2) >= NM_WEAK && !(sc->tk[e + 2].fl & TF_NL)) {
