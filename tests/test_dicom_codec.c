@@ -667,3 +667,34 @@ TEST(test_dcm_element_count_limit)
     }
     return 0;
 }
+
+/* A raw dataset whose bytes 128-131 spell "DICM" is still read from offset 0; an implicit-VR
+ * element the dictionary calls SQ but holding text is kept as UN bytes, not rejected. */
+TEST(test_dcm_dicm_in_data_and_text_in_sequence)
+{
+    tb t = {0};
+    ex(&t, 0x0008, 0x0005, "CS", "ISO_IR 100", 10);
+    char lo[112];
+    memset(lo, 'X', sizeof lo);
+    ex(&t, 0x0008, 0x0080, "LO", lo, 110); /* ends at 18 + 8 + 110 = 136 */
+    memcpy(t.b + 128, "DICM", 4);
+    ms_err err = {0};
+    dcm_file *f = parse(&t, NULL, &err);
+    CHECK(f != NULL);
+    CHECK(!dcm_file_has_meta(f));
+    CHECK_EQ_INT(dcm_dataset_count(dcm_file_dataset(f)), 2);
+    dcm_file_free(f);
+    free(t.b);
+    t = (tb){0};
+    im(&t, 0x0040, 0xA170, "NAMED TYPE", 10);
+    im(&t, 0x0040, 0xA730, "\xfe\xff\x00\xe0\x00\x00\x00\x00", 8); /* a real SQ: one empty item */
+    f = parse(&t, NULL, &err);
+    CHECK(f != NULL);
+    dcm_elem *e = dcm_dataset_find(dcm_file_dataset(f), DCM_TAG(0x0040, 0xA170));
+    CHECK(e != NULL && dcm_elem_vr(e) == DCM_VR_UN && !dcm_elem_is_sequence(e));
+    e = dcm_dataset_find(dcm_file_dataset(f), DCM_TAG(0x0040, 0xA730));
+    CHECK(e != NULL && dcm_elem_is_sequence(e) && dcm_elem_item_count(e) == 1);
+    dcm_file_free(f);
+    free(t.b);
+    return 0;
+}

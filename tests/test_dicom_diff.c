@@ -79,6 +79,29 @@ TEST(test_dcm_diff_make_study_all_syntaxes)
     return 0;
 }
 
+/* The parser-stress samples of ../shared/data/dicom/samples (dcm4che and pydicom/deid data). */
+TEST(test_dcm_diff_shared_samples)
+{
+    const char *shared = ms_test_shared();
+    if (shared == NULL)
+        SKIP("../shared not present");
+    if (!have("/usr/bin/python3") || !have(PYDICOM_DATA))
+        SKIP("python3-pydicom not installed");
+    if (need_cli())
+        SKIP(need_cli());
+    char *out = NULL;
+    int rc = ms_test_sh(&out,
+                        "/usr/bin/python3 %s/scripts/dicom-diff.py --strict --medseal %s --known "
+                        "%s/data/dicom/diff-known.tsv %s/data/dicom/samples",
+                        ms_test_root(), ms_test_medseal(), ms_test_root(), shared);
+    if (rc != 0 && out)
+        fprintf(stderr, "%s", out);
+    CHECK(out != NULL && strstr(out, "unknown differences 0, stale 0") != NULL);
+    free(out);
+    CHECK(rc == 0);
+    return 0;
+}
+
 static int write_file(const char *name, const uint8_t *p, size_t n)
 {
     char path[4096];

@@ -331,6 +331,10 @@ static ms_rc read_element(rctx *c, ms_rd *r, dcm_dataset *ds, const hdr *h, int 
     } else if ((rc = check_len(c, r, h)) == MS_OK) {
         const uint8_t *p;
         (void)ms_rd_take(r, h->len, &p);
+        if (vr == DCM_VR_SQ && h->vr == 0 && h->len >= 4 && ld_tag(c, p) != DCM_TAG_ITEM) {
+            vr = e->vr = DCM_VR_UN; /* implicit VR: the dictionary says SQ, the bytes are not
+                                     * items (e.g. a CS value): kept as bytes, not rejected */
+        }
         if (vr == DCM_VR_SQ) {
             ms_rd sub = {p, h->len};
             e->flags |= DCM__F_SEQ;
@@ -494,14 +498,25 @@ static ms_rc inflate_all(dcm_file *f, const uint8_t *p, size_t n, size_t max, ms
     return MS_OK;
 }
 
+/* A raw dataset's first element: a dictionary tag of group 0008 or below with a VR named. */
+static int plausible_start(const uint8_t *p, size_t n)
+{
+    if (n < 8)
+        return 0;
+    uint32_t tag = DCM_TAG(ms_load_u16le(p), ms_load_u16le(p + 2));
+    return DCM_GROUP(tag) <= 0x0008 && dcm__dict_vr_of(tag) != 0 &&
+           dcm__vr_known(DCM_VR(p[4], p[5]));
+}
+
 /* Offset where a Part 10 meta group starts: 132 after preamble + DICM, 0 when the input starts
  * with group 0002 without a preamble (as pydicom accepts), or SIZE_MAX for a raw dataset. */
 static size_t meta_start(const uint8_t *p, size_t n, int force_no_meta)
 {
     if (force_no_meta)
         return SIZE_MAX;
-    if (n >= 132 && memcmp(p + 128, "DICM", 4) == 0)
-        return 132;
+    if (n >= 132 && memcmp(p + 128, "DICM", 4) == 0 &&
+        (n < 134 || ms_load_u16le(p + 132) == 0x0002 || !plausible_start(p, n)))
+        return 132; /* else a raw dataset that holds "DICM" at 128 by chance */
     if (n >= 4 && memcmp(p, "DICM", 4) == 0)
         return 4;
     if (n >= 6 && ms_load_u16le(p) == 0x0002 && vr_plausible(p + 4))
