@@ -401,7 +401,8 @@ static size_t zip(struct scan *sc, size_t i)
     size_t j = i > 0 ? i - 1 : 0;
     if (j > 0 && pch(sc, j) == ',')
         j--;
-    int state = i > 0 && phi__state_tok(sc, j);
+    int state =
+        i > 0 && (phi__state_tok(sc, j) || ((sc->tk[j].fl & TF_CAP) && phi__kw(sc, j, KW_REGION)));
     if (!state && !ctx_before(sc, i, 2, KW_ZIPW))
         return 0;
     size_t e = i;
@@ -476,6 +477,29 @@ static size_t unit(const struct scan *sc, size_t j)
     if (k < sc->ntk && sc->tk[k].kind != TK_PUNCT && (sc->tk[k].nd > 0 || phi__tok_len(sc, k) <= 2))
         return k;
     return 0;
+}
+
+/* European order: "28245 Puruntie 82", "3482 Via Franscini 71": number, one to three
+ * capitalised uncommon words, a house number. */
+static size_t address_eu(struct scan *sc, size_t i)
+{
+    if (!tk_num(sc, i, 2, 6) ||
+        (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT))
+        return 0;
+    size_t j = i + 1, words = 0;
+    while (j < sc->ntk && words < 3 && sc->tk[j].kind == TK_WORD && (sc->tk[j].fl & TF_CAP) &&
+           !(sc->tk[j].fl & TF_NL)) {
+        const struct phi__dict_ent *d = phi__tok_dict(sc, j);
+        if (d != NULL && (d->flags & PHI_DICT_WORD) && d->word_level < 50 && words == 0)
+            return 0;
+        words++;
+        j++;
+    }
+    if (words == 0 || !tk_num(sc, j, 1, 4) || (sc->tk[j].fl & TF_NL) ||
+        (j + 1 < sc->ntk && phi__tok_adjacent(sc, j + 1) && sc->tk[j + 1].kind != TK_PUNCT))
+        return 0;
+    phi__add(sc, sc->tk[i].s, sc->tk[j].e, PHI_ADDRESS, PHI_SRC_PATTERN, 62, 0);
+    return j;
 }
 
 static size_t address(struct scan *sc, size_t i)
@@ -622,6 +646,8 @@ void phi__detect_numbers(struct scan *sc)
             e = cards(sc, i);
         if (!e && t->kind != TK_PUNCT) {
             size_t a = address(sc, i);
+            if (a == 0)
+                a = address_eu(sc, i);
             size_t z = zip(sc, i);
             size_t g = age(sc, i);
             size_t d = ids(sc, i);
