@@ -819,3 +819,24 @@ TEST(test_deid_alloc_failure_sweep)
     }
     return 1;
 }
+
+static int add_bad_text(dcm_dataset *ds)
+{
+    static const uint8_t v[] = {'V', 'a', 'n', 'd', 'e', 'r', 0, 'm', 'o', 'l', 'e', 'n'};
+    return dcm_dataset_set_bytes(ds, T(0008, 1030), DCM_VR_LO, v, sizeof v, NULL) == MS_OK &&
+           set(ds, T(0008, 103E), DCM_VR_LO, "AXIAL LUNG");
+}
+
+TEST(test_deid_clean_fails_closed)
+{
+    deid_opts o = {DEID_OPT_BIT(DEID_OPT_CLEAN_DESC), 0, 0, 0};
+    deid_result r;
+    dcm_file *f = run_extra(&o, &r, add_bad_text);
+    CHECK(f != NULL);
+    /* the scrubber refuses a NUL byte: the attribute goes, it is never kept raw */
+    CHECK(text(dcm_file_dataset(f), T(0008, 1030)) == NULL);
+    CHECK_STR(text(dcm_file_dataset(f), T(0008, 103E)), "AXIAL LUNG"); /* cleaned, nothing to do */
+    CHECK(r.n[DEID_N_CLEANED] >= 1);
+    dcm_file_free(f);
+    return 0;
+}

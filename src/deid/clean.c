@@ -3,7 +3,7 @@
  * Retain Device Identity / Patient Characteristics): the value goes through the text scrubber
  * (phi_scrub, tag mode) with the patient's identity read from the header before anything was
  * changed, so every known variant of the name, ids, birth date, address and phone goes.
- * Fail closed: if the scrubber is not available or fails, the attribute is removed.
+ * Fail closed: if the scrubber fails, the attribute is removed, never kept raw.
  *
  * Trusts: nothing in the values. Owns: the identity strings and the per-file phi context (both
  * wiped and freed by deid__clean_end).
@@ -11,10 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
-
-#ifdef DEID_HAVE_PHI
 #include "medseal/phi.h"
-#endif
 
 /* Maximum value length in bytes we write back per VR (PS3.5 Table 6.2-1; characters = bytes for
  * the single-byte results the scrubber produces in tag mode). 0 = no limit. */
@@ -82,9 +79,7 @@ ms_rc deid__clean_begin(struct deid_walk *w, const dcm_dataset *ds, ms_err *err)
 
 void deid__clean_end(struct deid_walk *w)
 {
-#ifdef DEID_HAVE_PHI
     phi_ctx_free(w->phi);
-#endif
     w->phi = NULL;
     for (size_t i = 0; i < DEID_IDENT_COUNT; i++) {
         ms_free(NULL, w->ident[i]);
@@ -92,7 +87,6 @@ void deid__clean_end(struct deid_walk *w)
     }
 }
 
-#ifdef DEID_HAVE_PHI
 static ms_rc phi_start(struct deid_walk *w, ms_err *err)
 {
     phi_identity id;
@@ -140,7 +134,6 @@ static ms_rc scrub(struct deid_walk *w, const dcm_elem *e, ms_err *err)
         ms_buf_reset(&w->tmp);
     return rc;
 }
-#endif
 
 /* Cuts w->tmp to the VR's maximum at a UTF-8 character boundary. */
 static void fit(struct deid_walk *w, uint16_t vr)
@@ -159,7 +152,6 @@ ms_rc deid__clean_text(struct deid_walk *w, dcm_dataset *ds, const dcm_elem *e, 
 {
     uint32_t tag = dcm_elem_tag(e);
     uint16_t vr = dcm_elem_vr(e);
-#ifdef DEID_HAVE_PHI
     ms_err local = {0};
     if (scrub(w, e, &local) == MS_OK) {
         fit(w, vr);
@@ -171,11 +163,7 @@ ms_rc deid__clean_text(struct deid_walk *w, dcm_dataset *ds, const dcm_elem *e, 
     if (local.code == MS_E_NOMEM)
         return ms_fail(err, MS_E_NOMEM, "(%04x,%04x): out of memory while cleaning", DCM_GROUP(tag),
                        DCM_ELEMENT(tag));
-#else
-    (void)fit;
-    (void)vr;
-#endif
-    /* fail closed: no scrubber, or it failed: the attribute goes */
+    /* fail closed: the scrubber failed, the attribute goes */
     w->res->n[DEID_N_REMOVED]++;
     return dcm_dataset_remove(ds, tag, err);
 }

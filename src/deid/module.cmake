@@ -16,14 +16,3 @@ add_custom_command(
 list(APPEND MS_GEN_SRCS ${deid_gen_dir}/deid_table.c)
 set_source_files_properties(${deid_gen_dir}/deid_table.c PROPERTIES GENERATED TRUE)
 
-# Bridge while the text scrubber is being written: clean.c calls phi_scrub only once src/phi
-# defines it; until then action C on text removes the attribute (fail closed).
-file(GLOB deid_phi_srcs ${CMAKE_SOURCE_DIR}/src/phi/*.c)
-foreach(f ${deid_phi_srcs})
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${f})
-  file(STRINGS ${f} deid_has_scrub REGEX "^ms_rc phi_scrub\\(")
-  if(deid_has_scrub)
-    set_source_files_properties(${MS_MODULE_DIR}/clean.c PROPERTIES COMPILE_DEFINITIONS
-                                DEID_HAVE_PHI=1)
-  endif()
-endforeach()
