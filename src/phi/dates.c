@@ -58,7 +58,8 @@ static int month_tok(const struct scan *sc, size_t i)
     if (m == 0)
         return 0;
     /* "may", "mar", "jan", "dec" ... are words too: English forms need a capital */
-    if (!(sc->tk[i].fl & TF_CAP) && n <= 5 && !phi__tok_eq(sc, i, "mayo"))
+    if (!(sc->tk[i].fl & TF_CAP) && n <= 5 && !phi__tok_eq(sc, i + 1, "de") &&
+        !phi__tok_eq(sc, i + 1, "del"))
         return 0;
     return m;
 }
