@@ -89,6 +89,34 @@ TEST(test_deid_cli_planted_phi_modified_dates_all_options)
                    "modified");
 }
 
+TEST(test_deid_cli_output_syntaxes)
+{
+    const char *shared = ms_test_shared();
+    if (shared == NULL)
+        SKIP("../shared not found");
+    const char *t = ms_test_tmpdir();
+    static const char *const syntaxes[] = {"explicit", "implicit", "bigendian", "deflated"};
+    CHECK(write_key(t) == 0);
+    CHECK(ms_test_sh(NULL,
+                     PY " %s/tools/make_study.py %s/in --slices 2 --size 16 --studies 1 --seed 4 "
+                        "--syntax bigendian 2>/dev/null",
+                     shared, t) == 0);
+    for (size_t i = 0; i < 4; i++) {
+        char *out = NULL;
+        CHECK(ms_test_sh(NULL, "%s deid --key %s/key --quiet --syntax %s %s/in %s/%s >/dev/null",
+                         ms_test_medseal(), t, syntaxes[i], t, t, syntaxes[i]) == 0);
+        int rc = ms_test_sh(&out, PY " %s/scripts/deid-check.py study %s/in %s/%s", ms_test_root(),
+                            t, t, syntaxes[i]);
+        if (rc != 0)
+            fprintf(stderr, "  --syntax %s:\n%s", syntaxes[i], out ? out : "");
+        free(out);
+        CHECK(rc == 0);
+    }
+    CHECK(ms_test_sh(NULL, "%s deid --key %s/key --syntax ebcdic %s/in %s/x 2>/dev/null",
+                     ms_test_medseal(), t, t, t) == 2);
+    return 0;
+}
+
 TEST(test_deid_cli_progress_bar_only_on_a_terminal)
 {
     const char *t = ms_test_tmpdir();
@@ -155,6 +183,11 @@ TEST(test_deid_cli_never_overwrites_without_force)
     CHECK(ms_test_sh(NULL, "%s deid --key %s/key --quiet %s/in/a.dcm %s/single.dcm >/dev/null", m,
                      t, t, t) == 0);
     CHECK(ms_test_sh(NULL, "test -f %s/single.dcm", t) == 0);
+    /* a file into an existing folder lands as OUT/basename(IN) */
+    CHECK(ms_test_sh(NULL,
+                     "mkdir %s/dir && %s deid --key %s/key --quiet %s/in/a.dcm %s/dir && "
+                     "test -f %s/dir/a.dcm",
+                     t, m, t, t, t, t) == 0);
     CHECK(ms_test_sh(NULL, "test $(ls -A %s/out | wc -l) -eq 1", t) == 0);
     return 0;
 }

@@ -45,6 +45,7 @@ struct job {
 
 struct run {
     const char *in, *out;
+    char *out_owned; /* OUT/basename(IN) when IN is a file and OUT a folder */
     int in_is_dir, force, json, quiet, nthreads, no_sync;
     const char *syntax;
     deid_ctx *ctx;
@@ -501,6 +502,17 @@ static int plan(struct run *r)
         cli_error(CMD, "IN: cannot stat: %s", strerror(errno));
         return 1;
     }
+    if (S_ISREG(st.st_mode) && stat(r->out, &ost) == 0 && S_ISDIR(ost.st_mode)) {
+        const char *base = strrchr(r->in, '/');
+        r->out_owned = join(r->out, base != NULL ? base + 1 : r->in);
+        if (r->out_owned == NULL)
+            return 1;
+        r->out = r->out_owned;
+    }
+    if (stat(r->in, &st) != 0) {
+        cli_error(CMD, "IN: cannot stat: %s", strerror(errno));
+        return 1;
+    }
     r->in_is_dir = S_ISDIR(st.st_mode);
     if (!r->in_is_dir && !S_ISREG(st.st_mode)) {
         cli_error(CMD, "IN is neither a regular file nor a folder");
@@ -527,6 +539,7 @@ static void cleanup(struct run *r)
     for (size_t i = 0; i < r->njobs; i++)
         ms_free(NULL, r->jobs[i].rel);
     ms_free(NULL, r->jobs);
+    ms_free(NULL, r->out_owned);
     deid_ctx_free(r->ctx);
 }
 
