@@ -26,6 +26,8 @@ struct args {
     size_t npriors;
     const char *notes[MAX_NOTES];
     size_t nnotes;
+    const char *reports[MAX_PRIORS];
+    size_t nreports;
     const char *text;
     const char *format;
     an_opts opts;
@@ -34,7 +36,9 @@ struct args {
 static void usage(FILE *f)
 {
     fprintf(
-        f, "usage: medseal analyze STUDY_DIR [--prior DIR]... [--notes FILE]... [--text STRING]\n"
+        f, "usage: medseal analyze STUDY_DIR [--prior DIR]... [--prior-report FILE]... [--notes "
+           "FILE]...\n"
+           "                       [--text STRING]\n"
            "                       [--format json|text|fhir|html] [--phi]\n"
            "                       [--context screening|incidental] [--risk low|high]\n"
            "  STUDY_DIR  a folder of DICOM files (images, SR, presentation states) and .txt notes\n"
@@ -63,6 +67,8 @@ static int parse(int argc, char **argv, struct args *a)
         int bad = 0;
         if (strcmp(s, "--prior") == 0) {
             bad = a->npriors >= MAX_PRIORS || take(argc, argv, &i, &a->priors[a->npriors++]);
+        } else if (strcmp(s, "--prior-report") == 0) {
+            bad = a->nreports >= MAX_PRIORS || take(argc, argv, &i, &a->reports[a->nreports++]);
         } else if (strcmp(s, "--notes") == 0) {
             bad = a->nnotes >= MAX_NOTES || take(argc, argv, &i, &a->notes[a->nnotes++]);
         } else if (strcmp(s, "--text") == 0) {
@@ -119,6 +125,15 @@ static ms_rc add_inputs(an_report *r, const struct args *a, ms_err *err)
         rc = an_add_text(r, a->text, strlen(a->text), "user", err);
     for (size_t i = 0; rc == MS_OK && i < a->npriors; i++)
         rc = an_add_dir(r, a->priors[i], 1, err);
+    for (size_t i = 0; rc == MS_OK && i < a->nreports; i++) {
+        json_error_t jerr;
+        json_t *j = json_load_file(a->reports[i], JSON_REJECT_DUPLICATES, &jerr);
+        if (j == NULL)
+            return ms_fail(err, MS_E_FORMAT, "--prior-report %zu: not valid JSON (line %d)", i + 1,
+                           jerr.line);
+        rc = an_add_prior_report(r, j, err);
+        json_decref(j);
+    }
     return rc;
 }
 
