@@ -521,16 +521,29 @@ static char *chat_body(const char *model, const char *text, int stream)
     return b;
 }
 
-/* Appends the streamed content of an SSE body (data: lines) to out. */
-static void sse_text(const char *sse, char *out, size_t n)
+/* Appends the streamed content (or, with tool = 1, the first tool call's arguments) of an SSE
+ * body to out. */
+static void sse_text_of(const char *sse, int tool, char *out, size_t n)
 {
     const char *p = sse;
     out[0] = '\0';
     while (p != NULL && (p = strstr(p, "data: {")) != NULL) {
         const char *end = strstr(p, "\n\n");
         json_t *j = json_loadb(p + 6, end ? (size_t)(end - p - 6) : strlen(p + 6), 0, NULL);
-        const char *c = json_string_value(json_object_get(
-            json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta"), "content"));
+        json_t *d = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "delta");
+        const char *c = json_string_value(json_object_get(d, "content"));
+        size_t k;
+        json_t *tc;
+        if (tool) {
+            c = NULL;
+            json_array_foreach(json_object_get(d, "tool_calls"), k, tc)
+            {
+                const char *a = json_string_value(
+                    json_object_get(json_object_get(tc, "function"), "arguments"));
+                if (a != NULL)
+                    strncat(out, a, n - strlen(out) - 1);
+            }
+        }
         if (c != NULL)
             strncat(out, c, n - strlen(out) - 1);
         json_decref(j);
@@ -538,15 +551,20 @@ static void sse_text(const char *sse, char *out, size_t n)
     }
 }
 
-static void answer_text(const char *b, int stream, char *text, size_t n)
+/* The answer's text (tool = 0) or its first tool call's arguments (tool = 1). */
+static void answer_text(const char *b, int stream, int tool, char *text, size_t n)
 {
     if (stream) {
-        sse_text(b, text, n);
+        sse_text_of(b, tool, text, n);
         return;
     }
     json_t *ans = json_loads(b, 0, NULL);
-    const char *c = json_string_value(json_object_get(
-        json_object_get(json_array_get(json_object_get(ans, "choices"), 0), "message"), "content"));
+    json_t *msg = json_object_get(json_array_get(json_object_get(ans, "choices"), 0), "message");
+    const char *c = json_string_value(json_object_get(msg, "content"));
+    if (tool)
+        c = json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(msg, "tool_calls"), 0), "function"),
+            "arguments"));
     snprintf(text, n, "%s", c ? c : "");
     json_decref(ans);
 }
@@ -570,18 +588,19 @@ TEST(test_gw_server_upstream_phi_never_forwarded)
     CHECK(man != NULL);
     const char *last = json_string_value(json_object_get(json_object_get(man, "identity"), "last"));
     CHECK(last != NULL && has(note, last));
-    for (int stream = 0; stream <= 1; stream++) {
-        char *body = chat_body("echo", note, stream);
+    for (int round = 0; round < 4; round++) {
+        int stream = round & 1, tool = round >> 1;
+        char *body = chat_body(tool ? "echo-tool" : "echo", note, stream);
         /* clinician: the answer comes back with the real name; researcher: surrogates stay */
         CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL),
                      200);
-        answer_text(b, stream, text, sizeof text);
+        answer_text(b, stream, tool, text, sizeof text);
         CHECK(has(text, "ECHO: "));
         CHECK(has(text, last));
         free(b);
         CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.res.text, NULL, body, &b, NULL),
                      200);
-        answer_text(b, stream, text, sizeof text);
+        answer_text(b, stream, tool, text, sizeof text);
         CHECK(has(text, "ECHO: "));
         CHECK(!has(b, last) && !has(text, last));
         free(b);

@@ -23,6 +23,7 @@
 
 #define POOL_MAX          64
 #define UPSTREAM_BODY_MAX ((size_t)32 << 20)
+#define TOOL_MAX          16 /* streamed tool calls re-identified per answer */
 
 struct gw_upstream {
     char url[1024];
@@ -220,7 +221,8 @@ struct xfer {
     gw_sse sse;
     ms_buf pending; /* SSE bytes for the client */
     size_t pending_off;
-    json_t *usage; /* held until just before [DONE] */
+    json_t *usage;                   /* held until just before [DONE] */
+    struct gw_reid *treid[TOOL_MAX]; /* per streamed tool call: its arguments */
 };
 
 static size_t on_header(char *p, size_t sz, size_t n, void *ud)
@@ -336,6 +338,8 @@ static void xfer_free(struct xfer *x)
     gw_sse_free(&x->sse);
     json_decref(x->usage);
     gw__reid_free(x->reid);
+    for (size_t i = 0; i < TOOL_MAX; i++)
+        gw__reid_free(x->treid[i]);
     gw__scrub_free(x->sc);
     ms_free(NULL, x);
 }
@@ -457,6 +461,69 @@ static ms_rc reid_delta(struct xfer *x, json_t *delta, int final, ms_err *err)
     return rc;
 }
 
+/* Streamed tool-call arguments: one look-behind re-identifier per call index. */
+static ms_rc reid_tool_fragment(struct xfer *x, json_t *tc, ms_err *err)
+{
+    json_t *fn = json_object_get(tc, "function");
+    json_t *args = json_object_get(fn, "arguments");
+    json_int_t idx = json_integer_value(json_object_get(tc, "index"));
+    ms_buf out;
+    if (!json_is_string(args) || json_string_length(args) == 0)
+        return MS_OK;
+    if (idx < 0 || idx >= TOOL_MAX)
+        return ms_fail(err, MS_E_LIMIT, "upstream streamed more than %d tool calls", TOOL_MAX);
+    if (x->treid[idx] == NULL && gw__reid_new(x->sc, &x->treid[idx], err) != MS_OK)
+        return err->code;
+    ms_buf_init(&out, &x->s->alloc, 0);
+    ms_rc rc =
+        gw__reid_feed(x->treid[idx], json_string_value(args), json_string_length(args), &out, err);
+    if (rc == MS_OK)
+        json_object_set_new(fn, "arguments",
+                            json_stringn(out.p ? (const char *)out.p : "", out.len));
+    ms_buf_free(&out);
+    return rc;
+}
+
+/* At the finish chunk: what the tool re-identifiers still hold goes out as final fragments. */
+static ms_rc flush_tools(struct xfer *x, json_t *delta, ms_err *err)
+{
+    for (size_t i = 0; i < TOOL_MAX; i++) {
+        ms_buf out;
+        if (x->treid[i] == NULL)
+            continue;
+        ms_buf_init(&out, &x->s->alloc, 0);
+        ms_rc rc = gw__reid_flush(x->treid[i], &out, err);
+        if (rc == MS_OK && out.len > 0) {
+            json_t *tcs = json_object_get(delta, "tool_calls");
+            if (!json_is_array(tcs)) {
+                tcs = json_array();
+                json_object_set_new(delta, "tool_calls", tcs);
+            }
+            json_array_append_new(tcs, json_pack("{s:I,s:{s:s%}}", "index", (json_int_t)i,
+                                                 "function", "arguments",
+                                                 out.p ? (const char *)out.p : "", out.len));
+        }
+        ms_buf_free(&out);
+        if (rc != MS_OK)
+            return rc;
+    }
+    return MS_OK;
+}
+
+static ms_rc reid_tools(struct xfer *x, json_t *delta, int final, ms_err *err)
+{
+    size_t i;
+    json_t *tc;
+    if (!x->reidentify)
+        return MS_OK;
+    json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
+    {
+        if (reid_tool_fragment(x, tc, err) != MS_OK)
+            return err->code;
+    }
+    return final ? flush_tools(x, delta, err) : MS_OK;
+}
+
 static ms_rc on_choice_chunk(struct xfer *x, json_t *j, ms_err *err)
 {
     json_t *c0 = json_array_get(json_object_get(j, "choices"), 0);
@@ -472,7 +539,8 @@ static ms_rc on_choice_chunk(struct xfer *x, json_t *j, ms_err *err)
         x->sent_role = 1;
     if (final)
         x->saw_finish = 1;
-    if (delta != NULL && reid_delta(x, delta, final, err) != MS_OK)
+    if (delta != NULL &&
+        (reid_delta(x, delta, final, err) != MS_OK || reid_tools(x, delta, final, err) != MS_OK))
         return err->code;
     json_t *u = json_object_get(j, "usage");
     if (json_is_object(u) && x->include_usage && x->usage == NULL)

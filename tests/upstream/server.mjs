@@ -37,6 +37,16 @@ function chunk(model, delta, finish = null, extra = {}) {
            choices: [{ index: 0, delta, finish_reason: finish }], ...extra };
 }
 
+function streamTool(res, model, args) {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  const send = (o) => res.write(`data: ${JSON.stringify(o)}\n\n`);
+  send(chunk(model, { role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'save_note', arguments: '' } }] }));
+  for (const p of args.match(/[\s\S]{1,3}/gu) || []) send(chunk(model, { tool_calls: [{ index: 0, function: { arguments: p } }] }));
+  send(chunk(model, {}, 'tool_calls'));
+  res.write('data: [DONE]\n\n');
+  res.end();
+}
+
 function stream(res, model, content) {
   res.writeHead(200, { 'content-type': 'text/event-stream' });
   const send = (o) => res.write(`data: ${JSON.stringify(o)}\n\n`);
@@ -77,6 +87,14 @@ const server = http.createServer((req, res) => {
     if (model === 'fail-500') { res.writeHead(500, { 'content-type': 'application/json' }); return res.end('{"error":{"message":"internal"}}'); }
     if (model === 'fail-429') { res.writeHead(429, { 'retry-after': '7', 'content-type': 'application/json' }); return res.end('{"error":{"message":"slow down"}}'); }
     const content = 'ECHO: ' + userText(j);
+    if (model.includes('tool')) { // the answer is a tool call whose arguments carry the text
+      const args = JSON.stringify({ note: content });
+      if (j.stream) return streamTool(res, model, args);
+      const c = completion(model, null, 'tool_calls');
+      c.choices[0].message.tool_calls = [{ id: 'call_1', type: 'function', function: { name: 'save_note', arguments: args } }];
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify(c));
+    }
     const go = () => (j.stream ? stream(res, model, content) : (res.writeHead(200, { 'content-type': 'application/json' }), res.end(JSON.stringify(completion(model, content)))));
     if (model === 'slow') setTimeout(go, 3000); else go();
   });
