@@ -28,7 +28,8 @@ struct paths {
     size_t n, cap;
 };
 
-static int paths_add(struct paths *ps, const char *p)
+/* Adds a copy of p followed by a kind byte after its terminator ('d', 'f' or 0: unknown). */
+static int paths_add(struct paths *ps, const char *p, char kind)
 {
     if (ps->n == ps->cap) {
         size_t cap = ps->cap ? ps->cap * 2 : 64;
@@ -41,8 +42,14 @@ static int paths_add(struct paths *ps, const char *p)
         ps->v = v;
         ps->cap = cap;
     }
-    ps->v[ps->n] = ms_strdup(NULL, p);
-    return ps->v[ps->n++] ? 0 : -1;
+    size_t n = strlen(p);
+    char *q = ms_malloc(NULL, n + 2);
+    if (q == NULL)
+        return -1;
+    memcpy(q, p, n);
+    q[n + 1] = kind;
+    ps->v[ps->n++] = q;
+    return 0;
 }
 
 static void paths_free(struct paths *ps)
@@ -71,21 +78,29 @@ static int add_dir(struct paths *ps, const char *dir, int depth)
     while (rc == 0 && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        char p[PATH_MAX];
-        int k = snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        rc = (k < 0 || (size_t)k >= sizeof p) ? -1 : paths_add(&here, p);
+        char p[PATH_MAX + 2];
+        int k = snprintf(p, PATH_MAX, "%s/%s", dir, de->d_name);
+        if (k < 0 || k >= PATH_MAX) {
+            rc = -1;
+            break;
+        }
+        /* remember the type from readdir after the name: saves a stat per file */
+        char kind = de->d_type == DT_DIR ? 'd' : de->d_type == DT_REG ? 'f' : 0;
+        rc = paths_add(&here, p, kind);
     }
     closedir(d);
     if (here.n)
         qsort(here.v, here.n, sizeof *here.v, cmp_str);
     for (size_t i = 0; rc == 0 && i < here.n; i++) {
+        const char *p = here.v[i];
+        char kind = p[strlen(p) + 1]; /* d_type stored after the name (see below) */
         struct stat st;
-        if (stat(here.v[i], &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode))
-            rc = add_dir(ps, here.v[i], depth + 1);
-        else if (S_ISREG(st.st_mode))
-            rc = paths_add(ps, here.v[i]);
+        if (kind == 0 && stat(p, &st) == 0) /* DT_UNKNOWN or a link: ask */
+            kind = S_ISDIR(st.st_mode) ? 'd' : S_ISREG(st.st_mode) ? 'f' : 0;
+        if (kind == 'd')
+            rc = add_dir(ps, p, depth + 1);
+        else if (kind == 'f')
+            rc = paths_add(ps, p, kind);
     }
     paths_free(&here);
     return rc;
@@ -199,7 +214,7 @@ static int parse_args(int argc, char **argv, struct dump_opts *o, struct paths *
                     cli_error("dump", "%s: cannot list the folder", a);
                     return 1;
                 }
-            } else if (paths_add(ps, a) != 0) {
+            } else if (paths_add(ps, a, 'f') != 0) {
                 cli_error("dump", "out of memory");
                 return 1;
             }

@@ -20,7 +20,8 @@
 
 #include "internal.h"
 
-#define PREFIX_FIRST ((size_t)64 << 10) /* stop_before_pixels: first read of a file */
+#define PREFIX_FIRST ((size_t)64 << 10)  /* stop_before_pixels: first read of a file */
+#define SMALL_FILE   ((size_t)128 << 10) /* smaller files are read, larger ones mapped */
 
 typedef struct rctx {
     dcm_file *f;
@@ -694,17 +695,19 @@ static ms_rc pread_all(int fd, uint8_t *p, size_t n, ms_err *err)
     return MS_OK;
 }
 
-/* stop_before_pixels: reads a prefix of the file and parses it; if the header runs past the
- * prefix, reads a larger one. Pixel bytes are never read unless the header needs them. */
-static ms_rc read_prefix(int fd, size_t size, const dcm_read_opts *o, dcm_file **out, ms_err *err)
+/* Reads the first `want` bytes of the file (all of it when want == size) into an owned buffer
+ * and parses them. stop_before_pixels: if the header runs past the prefix, reads a 4x larger
+ * one; pixel bytes are never read unless the header needs them. */
+static ms_rc read_prefix(int fd, size_t size, size_t want, const dcm_read_opts *o, dcm_file **out,
+                         ms_err *err)
 {
-    size_t want = size < PREFIX_FIRST ? size : PREFIX_FIRST;
+    ms_alloc *a = o ? o->alloc : NULL;
     for (;;) {
         dcm_file *f = NULL;
-        ms_rc rc = file_alloc(o->alloc, &f, err);
+        ms_rc rc = file_alloc(a, &f, err);
         if (rc)
             return rc;
-        f->own = ms_malloc(o->alloc, want);
+        f->own = ms_malloc(a, want);
         if (f->own == NULL) {
             dcm_file_free(f);
             return ms_fail(err, MS_E_NOMEM, "out of memory (%zu bytes)", want);
@@ -729,30 +732,30 @@ static ms_rc read_prefix(int fd, size_t size, const dcm_read_opts *o, dcm_file *
     }
 }
 
-ms_rc dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **out, ms_err *err)
+static ms_rc open_regular(const char *path, size_t max_total, int *fd_out, size_t *size,
+                          ms_err *err)
 {
-    if (path == NULL || out == NULL)
-        return ms_fail(err, MS_E_INVAL, "read: NULL argument");
-    size_t max_total = (opts && opts->max_total) ? opts->max_total : DCM_MAX_TOTAL;
-    if (opts && opts->stop_before_pixels) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return ms_fail(err, MS_E_IO, "open: %s", strerror(errno));
-        struct stat st;
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-            close(fd);
-            return ms_fail(err, MS_E_IO, "not a regular file");
-        }
-        if ((unsigned long long)st.st_size > max_total) {
-            close(fd);
-            return ms_fail(err, MS_E_LIMIT, "file of %lld bytes over the limit of %zu",
-                           (long long)st.st_size, max_total);
-        }
-        ms_rc rc = read_prefix(fd, (size_t)st.st_size, opts, out, err);
-        if (rc)
-            close(fd);
-        return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ms_fail(err, MS_E_IO, "open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return ms_fail(err, MS_E_IO, "not a regular file");
     }
+    if ((unsigned long long)st.st_size > max_total) {
+        close(fd);
+        return ms_fail(err, MS_E_LIMIT, "file of %lld bytes over the limit of %zu",
+                       (long long)st.st_size, max_total);
+    }
+    *fd_out = fd;
+    *size = (size_t)st.st_size;
+    return MS_OK;
+}
+
+static ms_rc read_mapped(const char *path, size_t max_total, const dcm_read_opts *opts,
+                         dcm_file **out, ms_err *err)
+{
     dcm_file *f = NULL;
     ms_rc rc = file_alloc(opts ? opts->alloc : NULL, &f, err);
     if (rc)
@@ -768,6 +771,29 @@ ms_rc dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **out,
     }
     *out = f;
     return MS_OK;
+}
+
+ms_rc dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **out, ms_err *err)
+{
+    if (path == NULL || out == NULL)
+        return ms_fail(err, MS_E_INVAL, "read: NULL argument");
+    size_t max_total = (opts && opts->max_total) ? opts->max_total : DCM_MAX_TOTAL;
+    int fd = -1;
+    size_t size = 0;
+    ms_rc rc = open_regular(path, max_total, &fd, &size, err);
+    if (rc)
+        return rc;
+    if (opts && opts->stop_before_pixels)
+        rc = read_prefix(fd, size, size < PREFIX_FIRST ? size : PREFIX_FIRST, opts, out, err);
+    else if (size <= SMALL_FILE) /* one read(2) beats mmap + faults + munmap */
+        rc = read_prefix(fd, size, size, opts, out, err);
+    else {
+        close(fd);
+        return read_mapped(path, max_total, opts, out, err);
+    }
+    if (rc)
+        close(fd);
+    return rc;
 }
 
 /* ---- file properties ---- */
