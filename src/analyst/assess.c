@@ -9,6 +9,7 @@
  * field (wrong types are ignored, never trusted). Owns: nothing beyond the study arrays.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -79,8 +80,13 @@ static void assess_nod(struct an_report *r, struct an_study *st, struct an_nod *
         in->multiple = st->nnods > 1;
     in->risk = r->risk;
     in->context_screening = r->context == 1;
-    nd->have_lr = an_lungrads_eval(in, &nd->lr, NULL) == MS_OK;
-    nd->have_fl = an_fleischner_eval(in, &nd->fl, NULL) == MS_OK;
+    ms_err e1 = {0}, e2 = {0};
+    nd->have_lr = an_lungrads_eval(in, &nd->lr, &e1) == MS_OK;
+    nd->have_fl = an_fleischner_eval(in, &nd->fl, &e2) == MS_OK;
+    if (!nd->have_lr)
+        snprintf(nd->lr_why, sizeof nd->lr_why, "%s", e1.msg);
+    if (!nd->have_fl)
+        snprintf(nd->fl_why, sizeof nd->fl_why, "%s", e2.msg);
     if (nd->have_fl && r->risk == AN_RISK_NONE && nd->f.comp == AN_COMP_NONE)
         nd->fl.note = "composition not stated: read as solid; risk not stated: high-risk row";
 }
@@ -136,8 +142,10 @@ ms_rc an_assess(struct an_report *r, ms_err *err)
         struct an_nod *nd = &st->nods[i];
         snprintf(nd->id, sizeof nd->id, "N%u", (unsigned)(i + 1) % 100000u);
         assess_nod(r, st, nd);
-        if (!nd->have_lr && !nd->have_fl)
-            an_report_warn(r, "nodule %s: no size or composition, not categorised", nd->id);
+        if (!nd->have_lr)
+            an_report_warn(r, "nodule %s: no Lung-RADS category: %s", nd->id, nd->lr_why);
+        if (!nd->have_fl)
+            an_report_warn(r, "nodule %s: no Fleischner recommendation: %s", nd->id, nd->fl_why);
     }
     exam_level(r, st);
     check_stated(r, st);

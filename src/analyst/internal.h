@@ -231,7 +231,8 @@ struct an_nod {
     struct an_nodule in;
     struct an_result lr, fl;
     int have_lr, have_fl;
-    char id[8]; /* "N1" */
+    char lr_why[MS_ERR_MSG_MAX], fl_why[MS_ERR_MSG_MAX]; /* why a guideline gave no row */
+    char id[8];                                          /* "N1" */
 };
 
 struct an_study {
@@ -293,7 +294,7 @@ struct an_report {
     struct an_result exam_lr, exam_fl;
     int have_exam_lr, have_exam_fl;
     int exam_lr_nod, exam_fl_nod; /* index of the deciding nodule in the current study, -1 */
-    char warnings[8][128];
+    char warnings[8][192];
     size_t nwarnings;
 };
 

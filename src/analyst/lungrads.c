@@ -420,7 +420,9 @@ static ms_rc size_category(const struct an_nodule *n, unsigned when, long mean10
     const struct lr_row *row = match_size(n, w, mean10, solid10);
     if (row == NULL) {
         if (n->comp == AN_COMP_PART_SOLID && solid10 == AN_NONE)
-            return ms_fail(err, MS_E_FORMAT, "solid_component_mm missing for a part-solid nodule");
+            return ms_fail(err, MS_E_FORMAT,
+                           "solid_component_mm missing for a part-solid nodule (solid component "
+                           "size not stated)");
         return ms_fail(err, MS_E_FORMAT, "no Lung-RADS row for this composition and change");
     }
     set(r, row->category, row->id, row->text);
