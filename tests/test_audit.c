@@ -510,3 +510,145 @@ TEST(test_audit_torn_tail_cut_logged_and_verifies)
     ms_buf_free(&orig);
     return 0;
 }
+
+TEST(test_audit_largest_record_round_trips)
+{
+    static char f[12][AUDIT_FIELD_MAX + 1];
+    for (int i = 0; i < 12; i++) {
+        memset(f[i], 'a' + i, AUDIT_FIELD_MAX);
+        f[i][AUDIT_FIELD_MAX] = 0;
+    }
+    audit_phi_count phi[AUDIT_PHI_CLASSES_MAX];
+    static char cls[AUDIT_PHI_CLASSES_MAX][AUDIT_FIELD_MAX + 1];
+    for (int i = 0; i < AUDIT_PHI_CLASSES_MAX; i++) {
+        memset(cls[i], 'A', AUDIT_FIELD_MAX);
+        snprintf(cls[i] + AUDIT_FIELD_MAX - 3, 4, "%03d", i);
+        phi[i] = (audit_phi_count){cls[i], UINT64_MAX};
+    }
+    audit_record r = {0};
+    r.request_id = f[0];
+    r.key_id = f[1];
+    r.role = f[2];
+    r.action = f[3];
+    r.route = f[4];
+    r.model = f[5];
+    r.outcome = f[6];
+    r.status = 0x7fffffff;
+    r.bytes_in = r.bytes_out = r.t_total_us = r.t_phi_us = r.t_upstream_us = UINT64_MAX;
+    r.phi = phi;
+    r.n_phi = AUDIT_PHI_CLASSES_MAX;
+    r.patient = "MS-ABCDEFGHIJKLMNOP";
+    r.evidence_hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    audit_log *l = NULL;
+    ms_err err = {0};
+    CHECK(audit_log_open(state_dir(), master, NULL, &l, &err) == MS_OK);
+    CHECK(audit_log_append(l, &r, NULL, &err) == MS_OK);
+    r.n_phi = AUDIT_PHI_CLASSES_MAX + 1; /* one class too many */
+    CHECK(audit_log_append(l, &r, NULL, &err) == MS_E_INVAL);
+    CHECK(audit_log_close(l, &err) == MS_OK);
+    ms_buf out;
+    ms_buf_init(&out, NULL, 0);
+    CHECK(audit_export(state_dir(), master, 1, 1, collect_line, &out, &err) == MS_OK);
+    CHECK(strstr((char *)out.p, "\"bytes_in\":18446744073709551615") != NULL);
+    CHECK(strstr((char *)out.p, "031\":18446744073709551615}") != NULL);
+    ms_buf_free(&out);
+    audit_verify_report rep;
+    CHECK(verify(&rep, &err) == MS_OK);
+    return 0;
+}
+
+TEST(test_audit_time_based_epochs_and_tree_heads)
+{
+    audit_opts o = {0};
+    o.epoch_seconds = 1;
+    o.sth_seconds = 1;
+    audit_log *l = NULL;
+    ms_err err = {0};
+    CHECK(audit_log_open(state_dir(), master, &o, &l, &err) == MS_OK);
+    audit_record r;
+    rec_init(&r, 0);
+    CHECK(audit_log_append(l, &r, NULL, &err) == MS_OK);
+    usleep(2300000); /* the ticker advances the epoch (twice) and writes a tree head */
+    audit_stats st;
+    audit_log_stats(l, &st);
+    CHECK(st.epoch >= 2);
+    CHECK(st.tree_heads >= 1);
+    CHECK_EQ_INT(st.durable, st.records); /* the ticker made them durable too */
+    CHECK(audit_log_close(l, &err) == MS_OK);
+    audit_verify_report rep;
+    CHECK(verify(&rep, &err) == MS_OK);
+    CHECK(rep.epochs >= 3);
+    return 0;
+}
+
+TEST(test_audit_batch_mode_flush_and_durable)
+{
+    audit_opts o = {0};
+    o.sync = AUDIT_SYNC_BATCH;
+    o.batch_records = 100;
+    o.batch_ms = 5000; /* only the count or a flush writes */
+    audit_log *l = NULL;
+    ms_err err = {0};
+    CHECK(audit_log_open(state_dir(), master, &o, &l, &err) == MS_OK);
+    uint64_t d0 = audit_log_durable(l);
+    audit_record r;
+    rec_init(&r, 0);
+    uint64_t seq = 0;
+    for (int i = 0; i < 10; i++)
+        CHECK(audit_log_append(l, &r, &seq, &err) == MS_OK);
+    CHECK(audit_log_durable(l) <= seq); /* buffered, not yet acknowledged */
+    CHECK(audit_log_flush(l, &err) == MS_OK);
+    CHECK(audit_log_durable(l) == seq + 1);
+    CHECK(d0 >= 1);
+    CHECK(audit_log_close(l, &err) == MS_OK);
+    return 0;
+}
+
+TEST(test_audit_segments_roll_and_a_deleted_segment_is_named)
+{
+    audit_opts o = {0};
+    o.segment_bytes = 2048;
+    CHECK(make_log(state_dir(), &o, 60) == 0);
+    audit__segments segs = {0};
+    CHECK(audit__segments_open(adir(), &segs, NULL) == MS_OK);
+    size_t n = segs.n;
+    char victim[AUDIT_SEG_NAME_MAX];
+    snprintf(victim, sizeof victim, "%s", n > 2 ? segs.v[1].name : "");
+    audit__segments_close(&segs);
+    CHECK(n >= 4);
+    audit_verify_report rep;
+    ms_err err = {0};
+    CHECK(verify(&rep, &err) == MS_OK);
+    char p[800];
+    snprintf(p, sizeof p, "%s/%s", adir(), victim);
+    CHECK(unlink(p) == 0);
+    CHECK(verify(&rep, &err) == MS_E_VERIFY);
+    CHECK_EQ_INT(rep.problem, AUDIT_BAD_DELETED);
+    /* the writer refuses to extend a log damaged before its tail */
+    audit_log *l = NULL;
+    ms_err e2 = {0};
+    CHECK(audit_log_open(state_dir(), master, NULL, &l, &e2) == MS_E_VERIFY);
+    CHECK(strstr(e2.msg, "damaged") != NULL);
+    return 0;
+}
+
+#include "audit/log.h"
+
+TEST(test_audit_write_failure_fails_closed)
+{
+    audit_log *l = NULL;
+    ms_err err = {0};
+    CHECK(audit_log_open(state_dir(), master, NULL, &l, &err) == MS_OK);
+    pthread_mutex_lock(&l->mu);
+    close(l->fd); /* the disk goes away */
+    l->fd = open("/dev/null", O_RDONLY);
+    pthread_mutex_unlock(&l->mu);
+    audit_record r;
+    rec_init(&r, 0);
+    CHECK(audit_log_append(l, &r, NULL, &err) == MS_E_IO);
+    ms_err_clear(&err);
+    CHECK(audit_log_append(l, &r, NULL, &err) == MS_E_IO); /* and stays refused */
+    CHECK(strstr(err.msg, "fail closed") != NULL);
+    CHECK(audit_log_close(l, NULL) != MS_OK);
+    return 0;
+}
