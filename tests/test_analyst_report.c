@@ -468,6 +468,13 @@ TEST(test_analyst_report_fhir_and_html_structure)
           strstr(out, "href=") == NULL);
     CHECK(strstr(out, "</html>") != NULL);
     free(out);
+    /* the chart is well-formed SVG (XML), so it can be lifted out of the page */
+    CHECK(ms_test_sh(NULL,
+                     "%s analyze %s/study_2 --prior %s/study_1 --format html | grep -o "
+                     "'<svg.*</svg>' | /usr/bin/python3 -c \"import sys,xml.dom.minidom as m; "
+                     "d=m.parseString(sys.stdin.read()); "
+                     "sys.exit(0 if d.getElementsByTagName('circle') else 1)\"",
+                     ms_test_medseal(), tmp, tmp) == 0);
     return 0;
 }
 

@@ -197,22 +197,25 @@ static double py(const struct axis *ax, double y)
 
 static ms_rc chart_axes(const struct axis *ax, ms_buf *b, ms_err *err)
 {
-    ms_rc rc = ms_buf_printf(b, err,
-                             "<line x1=%d y1=%d x2=%d y2=%d stroke=#444 /><line x1=%d y1=%d "
-                             "x2=%d y2=%d stroke=#444 />",
-                             ML, CH - MB, CW - MR, CH - MB, ML, MT, ML, CH - MB);
+    ms_rc rc = ms_buf_printf(
+        b, err,
+        "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#444\" /><line x1=\"%d\" y1=\"%d\" "
+        "x2=\"%d\" y2=\"%d\" stroke=\"#444\" />",
+        ML, CH - MB, CW - MR, CH - MB, ML, MT, ML, CH - MB);
     for (int i = 0; rc == MS_OK && i <= 4; i++) {
         double y = ax->ymax * i / 4.0;
-        rc = ms_buf_printf(b, err, "<text x=%d y=%.1f font-size=11 text-anchor=end>%.1f</text>",
-                           ML - 6, py(ax, y) + 4, y);
+        rc = ms_buf_printf(
+            b, err, "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.1f</text>",
+            ML - 6, py(ax, y) + 4, y);
     }
     if (rc == MS_OK)
-        rc = ms_buf_printf(b, err,
-                           "<text x=%d y=%d font-size=11 text-anchor=end>%.0f</text><text x=%d "
-                           "y=%d font-size=11>0</text><text x=%d y=%d font-size=12>days from "
-                           "first study</text><text x=8 y=%d font-size=12>mm</text>",
-                           CW - MR, CH - MB + 16, ax->xmax, ML, CH - MB + 16, (CW - MR) / 2 - 40,
-                           CH - 8, MT + 4);
+        rc = ms_buf_printf(
+            b, err,
+            "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.0f</text><text "
+            "x=\"%d\" "
+            "y=\"%d\" font-size=\"11\">0</text><text x=\"%d\" y=\"%d\" font-size=\"12\">days from "
+            "first study</text><text x=\"8\" y=\"%d\" font-size=\"12\">mm</text>",
+            CW - MR, CH - MB + 16, ax->xmax, ML, CH - MB + 16, (CW - MR) / 2 - 40, CH - 8, MT + 4);
     return rc;
 }
 
@@ -220,8 +223,8 @@ static ms_rc chart_series(const json_t *f, const struct axis *ax, const char *co
                           ms_err *err)
 {
     const json_t *h = json_object_get(json_object_get(f, "comparison"), "history");
-    ms_rc rc =
-        ms_buf_printf(b, err, "<polyline fill=none stroke=%s stroke-width=2 points=\"", color);
+    ms_rc rc = ms_buf_printf(
+        b, err, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
     double lx = 0, ly = 0;
     for (size_t k = 0; rc == MS_OK && k < json_array_size(h); k++) {
         const json_t *p = json_array_get(h, k);
@@ -236,16 +239,17 @@ static ms_rc chart_series(const json_t *f, const struct axis *ax, const char *co
         const json_t *d = json_object_get(p, "days_from_first");
         double y = json_number_value(json_object_get(p, "mean_diameter_mm"));
         double x = px(ax, json_is_integer(d) ? (double)json_integer_value(d) : (double)k);
-        rc = ms_buf_printf(b, err,
-                           "<circle cx=%.1f cy=%.1f r=4 fill=%s /><text x=%.1f y=%.1f "
-                           "font-size=11>%.1f</text>",
-                           x, py(ax, y), color, x + 5, py(ax, y) - 6, y);
+        rc = ms_buf_printf(
+            b, err,
+            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" /><text x=\"%.1f\" y=\"%.1f\" "
+            "font-size=\"11\">%.1f</text>",
+            x, py(ax, y), color, x + 5, py(ax, y) - 6, y);
     }
     if (rc == MS_OK)
         rc = cell(b, "", "", "", err);
     if (rc == MS_OK)
-        rc = ms_buf_printf(b, err, "<text x=%.1f y=%.1f font-size=12 fill=%s>", lx + 10, ly + 16,
-                           color);
+        rc = ms_buf_printf(b, err, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"%s\">",
+                           lx + 10, ly + 16, color);
     if (rc == MS_OK)
         rc = cell(b, "", sv(f, "id"), "</text>", err);
     return rc;
@@ -256,11 +260,12 @@ static ms_rc chart(const json_t *fs, ms_buf *b, ms_err *err)
     static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
     struct axis ax;
     chart_bounds(fs, &ax);
-    ms_rc rc = ms_buf_printf(b, err,
-                             "<h2>Size over time</h2><svg xmlns=\"http://www.w3.org/2000/svg\" "
-                             "width=%d height=%d role=img aria-label=\"nodule mean diameter "
-                             "over time\">",
-                             CW, CH);
+    ms_rc rc =
+        ms_buf_printf(b, err,
+                      "<h2>Size over time</h2><svg xmlns=\"http://www.w3.org/2000/svg\" "
+                      "width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"nodule mean diameter "
+                      "over time\">",
+                      CW, CH);
     if (rc == MS_OK)
         rc = chart_axes(&ax, b, err);
     for (size_t i = 0; rc == MS_OK && i < json_array_size(fs); i++)
