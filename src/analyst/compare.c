@@ -175,9 +175,12 @@ static void status_single(const struct an_report *r, struct an_track *t)
                                     AN_ST_RESOLVED,
                                     AN_ST_PERSISTENT};
     t->status = from_text[n->f.change];
-    if (n->f.persistent_n > 1) {
-        t->persistent_n = n->f.persistent_n;
-        if (t->status == AN_ST_STABLE || t->status < 0)
+    if (t->status == AN_ST_STABLE && (t->comp == AN_COMP_GGN || t->comp == AN_COMP_PART_SOLID))
+        t->status = AN_ST_PERSISTENT; /* a stable subsolid nodule is a persistent one */
+    if (n->f.persistent_n > 1 &&
+        (t->status == AN_ST_STABLE || t->status == AN_ST_PERSISTENT || t->status < 0)) {
+        t->persistent_n = n->f.persistent_n; /* "stable/persistent across N studies" */
+        if (t->status < 0)
             t->status = AN_ST_PERSISTENT;
     }
 }
