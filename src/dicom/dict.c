@@ -82,20 +82,32 @@ static const char *const vr_names[] = {
     "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV",
 };
 
+/* Index of vr in vr_names (sorted), or -1. */
+static int vr_index(uint16_t vr)
+{
+    size_t lo = 0, hi = sizeof vr_names / sizeof vr_names[0];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint16_t m = DCM_VR(vr_names[mid][0], vr_names[mid][1]);
+        if (m == vr)
+            return (int)mid;
+        if (m < vr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
 int dcm__vr_known(uint16_t vr)
 {
-    for (size_t i = 0; i < sizeof vr_names / sizeof vr_names[0]; i++)
-        if (DCM_VR(vr_names[i][0], vr_names[i][1]) == vr)
-            return 1;
-    return 0;
+    return vr_index(vr) >= 0;
 }
 
 const char *dcm_vr_str(uint16_t vr)
 {
-    for (size_t i = 0; i < sizeof vr_names / sizeof vr_names[0]; i++)
-        if (DCM_VR(vr_names[i][0], vr_names[i][1]) == vr)
-            return vr_names[i];
-    return "UN";
+    int i = vr_index(vr);
+    return i >= 0 ? vr_names[i] : "UN";
 }
 
 int dcm__vr_long_header(uint16_t vr)

@@ -77,6 +77,21 @@ static void put_fmt(jw *w, const char *fmt, ...)
         put(w, b, (size_t)n);
 }
 
+/* A decimal integer without printf (most numbers in a header are US/UL). */
+static void put_int(jw *w, long long v)
+{
+    char b[24];
+    size_t i = sizeof b;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        b[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        b[--i] = '-';
+    put(w, b + i, sizeof b - i);
+}
+
 /* Shortest %g text that reads back to the same value (float32 when single). */
 static void put_real(jw *w, double v, int single)
 {
@@ -263,8 +278,8 @@ static void put_binary_numbers(jw *w, const dcm_elem *e)
                 put_fmt(w, "\"%lld\"", sv);
             else
                 put_fmt(w, "%lld", sv);
-        } else {
-            put_fmt(w, "%.0f", dcm__binary_number(e->vr, q, big));
+        } else { /* US SS UL SL (OW OL OF OD never get here: binary) */
+            put_int(w, (long long)dcm__binary_number(e->vr, q, big));
         }
     }
     put(w, "]", 1);
@@ -318,8 +333,15 @@ static void put_dataset(jw *w, const dcm_dataset *ds, size_t depth);
 
 static void put_element(jw *w, const dcm_elem *e, size_t depth)
 {
-    put_fmt(w, "\"%04X%04X\":{\"vr\":\"%s\"", DCM_GROUP(e->tag), DCM_ELEMENT(e->tag),
-            dcm_vr_str(e->vr));
+    /* "GGGGEEEE":{"vr":"XX" without printf (the hot path of dump) */
+    static const char hex[] = "0123456789ABCDEF";
+    char h[24] = "\"00000000\":{\"vr\":\"XX\"";
+    for (int i = 0; i < 8; i++)
+        h[1 + i] = hex[(e->tag >> (28 - 4 * i)) & 15u];
+    const char *vr = dcm_vr_str(e->vr);
+    h[18] = vr[0];
+    h[19] = vr[1];
+    put(w, h, 21);
     if (e->flags & DCM__F_SEQ) {
         if (e->nitems > 0) {
             puts_(w, ",\"Value\":[");
