@@ -327,6 +327,13 @@ TEST(test_gw_server_limits_and_errors)
                  404);
     CHECK(has(b, "model_not_found"));
     free(b);
+    /* headers over max_header (16 KiB): refused by libmicrohttpd before any handler runs */
+    CHECK(ms_test_sh(&b,
+                     "curl -sS -o /dev/null -w '%%{http_code}' --cacert '%s' -H \"X-Pad: $(head -c "
+                     "20000 /dev/zero | tr '\\0' a)\" https://127.0.0.1:%u/healthz",
+                     e.ca, e.port) == 0);
+    CHECK(atoi(b) == 431 || atoi(b) == 413);
+    free(b);
     /* per-key rate limit: 2 per minute */
     CHECK_EQ_INT(req(&e, "GET", "/v1/models", e.slow.text, NULL, NULL, NULL, NULL), 200);
     CHECK_EQ_INT(req(&e, "GET", "/v1/models", e.slow.text, NULL, NULL, NULL, NULL), 200);
@@ -340,6 +347,36 @@ TEST(test_gw_server_limits_and_errors)
 
 /* A client that sends part of a request and stalls, or trickles its body: the server must close
  * the connection by itself (idle / request time limits), without answering with any value. */
+TEST(test_gw_server_per_ip_connection_limit)
+{
+    struct env e;
+    char *o = NULL;
+    CHECK(setup(&e, 0) == 0);
+    e.cfg.max_conns_per_ip = 2;
+    CHECK(start(&e) == 0);
+    CHECK(ms_test_sh(&o,
+                     "/usr/bin/python3 - <<'PY'\n"
+                     "import socket, ssl\n"
+                     "ctx = ssl.create_default_context(cafile='%s')\n"
+                     "held, ok = [], 0\n"
+                     "for i in range(3):\n"
+                     "    try:\n"
+                     "        s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', %u), "
+                     "timeout=5), server_hostname='localhost')\n"
+                     "        s.sendall(b'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+                     "        if s.recv(12) == b'HTTP/1.1 200': ok += 1\n"
+                     "        held.append(s)\n"
+                     "    except (OSError, ssl.SSLError):\n"
+                     "        pass\n"
+                     "print('served', ok)\n"
+                     "PY",
+                     e.ca, e.port) == 0);
+    CHECK(has(o, "served 2"));
+    free(o);
+    teardown(&e);
+    return 0;
+}
+
 TEST(test_gw_server_slow_client_timed_out)
 {
     struct env e;
