@@ -141,6 +141,8 @@ static ms_rc process(phi_reid *r, int final, ms_buf *out, ms_err *err)
 {
     const uint8_t *p = r->pend.p;
     size_t n = r->pend.len, i = 0, run = 0;
+    if (n == 0 || p == NULL)
+        return MS_OK;
     while (i < n) {
         const struct mapent *e = NULL;
         int k = try_match(r, p + i, n - i, final, &e);
