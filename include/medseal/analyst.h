@@ -113,6 +113,10 @@ size_t an_report_finding_count(const an_report *r);
  * (a field of the wrong type or value; the message names the field). Reentrant. */
 ms_rc an_classify(const char *guideline, const json_t *finding, json_t **out, ms_err *err);
 
+/* The guideline's rule rows as data (ids, categories, conditions, texts, management), exactly as
+ * the code applies them: "lung-rads-2022" or "fleischner-2017". OUT: *out, a new reference. */
+ms_rc an_guideline_rules(const char *guideline, json_t **out, ms_err *err);
+
 /* Extracts findings from one text without a report: a JSON array of findings with their spans,
  * as in the report's "findings". OUT: *out, a new reference. */
 ms_rc an_extract(const char *text, size_t len, ms_alloc *alloc, json_t **out, ms_err *err);

@@ -170,3 +170,26 @@ ms_rc an_fleischner_eval(const struct an_nodule *n, struct an_result *out, ms_er
     *out = r;
     return MS_OK;
 }
+
+/* ---- the rows as data (medseal classify --rules, data/guidelines/fleischner-2017.rules.json) */
+
+json_t *an_fleischner_rules_json(void)
+{
+    static const char *const kinds[] = {"solid", "ground-glass", "part-solid", "subsolid-multiple"};
+    static const char *const risks[] = {"any", "low", "high"};
+    json_t *a = json_array();
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const struct fl_row *r = &rows[i];
+        json_array_append_new(
+            a, json_pack("{s:s,s:s,s:b,s:s,s:{s:I,s:o},s:b,s:s,s:s}", "id", r->id, "nodule",
+                         kinds[r->kind], "multiple", r->multiple, "risk", risks[r->risk],
+                         "size_mm_rounded", "min", (json_int_t)r->lo_mm, "max_exclusive",
+                         r->hi_mm >= INF ? json_null() : json_integer(r->hi_mm),
+                         "persistent_solid_component_ge6", r->solid_ge6_persistent, "key", r->key,
+                         "text", r->text));
+    }
+    return json_pack("{s:s,s:s,s:o}", "guideline", AN_FLEISCHNER_VERSION, "order",
+                     "exclusions, benign features, typical perifissural < 10 mm, then the first "
+                     "matching row; size = mean of long and short axes rounded half-up to whole mm",
+                     "rows", a);
+}

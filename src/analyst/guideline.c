@@ -472,3 +472,20 @@ ms_rc an_classify(const char *guideline, const json_t *finding, json_t **out, ms
     *out = o;
     return MS_OK;
 }
+
+ms_rc an_guideline_rules(const char *guideline, json_t **out, ms_err *err)
+{
+    if (guideline == NULL || out == NULL)
+        return ms_fail(err, MS_E_INVAL, "an_guideline_rules: NULL argument");
+    json_t *j = NULL;
+    if (strcmp(guideline, AN_LUNG_RADS_VERSION) == 0)
+        j = an_lungrads_rules_json();
+    else if (strcmp(guideline, AN_FLEISCHNER_VERSION) == 0)
+        j = an_fleischner_rules_json();
+    else
+        return ms_fail(err, MS_E_INVAL, "unknown guideline (lung-rads-2022, fleischner-2017)");
+    if (j == NULL)
+        return ms_fail(err, MS_E_NOMEM, "rules JSON");
+    *out = j;
+    return MS_OK;
+}

@@ -107,6 +107,10 @@ void an_lungrads_management(const char *category, int airway, const char **key, 
 /* Order of Lung-RADS categories ("0" < "1" < ... < "4X"); -1 for an unknown string. */
 int an_lungrads_rank(const char *category);
 
+/* The rule tables as JSON (new reference). */
+json_t *an_lungrads_rules_json(void);
+json_t *an_fleischner_rules_json(void);
+
 /* Fleischner 2017. */
 ms_rc an_fleischner_eval(const struct an_nodule *n, struct an_result *out, ms_err *err);
 

@@ -88,6 +88,100 @@ static const struct lr_row size_rows[] = {
      INF, -1, 0, "non-solid nodule (GGN) >= 30 mm, stable or slowly growing"},
 };
 
+enum special_rule {
+    SP_0_INFECTIOUS,
+    SP_0_INCOMPLETE,
+    SP_0_PRIOR_PENDING,
+    SP_1_NO_NODULES,
+    SP_1_BENIGN_FEATURES,
+    SP_2_4B_PROVEN_BENIGN,
+    SP_AIRWAY_SUBSEGMENTAL,
+    SP_AIRWAY_SEGMENTAL_BASELINE,
+    SP_AIRWAY_SEGMENTAL_PERSISTENT,
+    SP_CYST_MULTILOCULAR_GROWING,
+    SP_CYST_THICK_GROWING_CYSTIC_COMPONENT,
+    SP_CYST_GROWING_WALL,
+    SP_CYST_BECAME_MULTILOCULAR,
+    SP_CYST_MULTILOCULAR_PROGRESSING,
+    SP_CYST_THICK_OR_MULTILOCULAR,
+    SP_CYST_THIN_UNILOCULAR,
+    SP_STEPPED_4A_STABLE_3M,
+    SP_STEPPED_3_STABLE_6M,
+    SP_SLOW_GROWING,
+    SP_4X_ADDITIONAL_FEATURES,
+    SP_STEPPED_HOLD,
+    SP_COUNT
+};
+
+/* Rows that do not depend on size (exam, benign, airway, cysts, stepped management, slow
+ * growth, 4X), as data; the functions below decide which applies. */
+static const struct lr_rule {
+    const char *id;
+    const char *category; /* "prior": the prior category is kept */
+    const char *text;
+} rules[] = {
+    [SP_0_INFECTIOUS] = {"lung-rads-2022/0-infectious", "0",
+                         "findings suggestive of an inflammatory or infectious process"},
+    [SP_0_INCOMPLETE] = {"lung-rads-2022/0-incomplete", "0",
+                         "part or all of the lungs cannot be evaluated"},
+    [SP_0_PRIOR_PENDING] = {"lung-rads-2022/0-prior-pending", "0",
+                            "prior chest CT examination(s) being located for comparison"},
+    [SP_1_NO_NODULES] = {"lung-rads-2022/1-no-nodules", "1", "no lung nodules"},
+    [SP_1_BENIGN_FEATURES] = {"lung-rads-2022/1-benign-features", "1",
+                              "nodule with benign features: complete, central, popcorn or "
+                              "concentric ring calcification, or fat-containing"},
+    [SP_2_4B_PROVEN_BENIGN] =
+        {"lung-rads-2022/2-4B-proven-benign", "2",
+         "category 4B lesion proven benign in etiology after diagnostic work-up"},
+    [SP_AIRWAY_SUBSEGMENTAL] = {"lung-rads-2022/airway-subsegmental", "2",
+                                "airway nodule, subsegmental, at baseline, new or stable"},
+    [SP_AIRWAY_SEGMENTAL_BASELINE] = {"lung-rads-2022/airway-segmental-baseline", "4A",
+                                      "airway nodule, segmental or more proximal, at baseline"},
+    [SP_AIRWAY_SEGMENTAL_PERSISTENT] =
+        {"lung-rads-2022/airway-segmental-persistent", "4B",
+         "airway nodule, segmental or more proximal, stable or growing at follow-up"},
+    [SP_CYST_MULTILOCULAR_GROWING] = {"lung-rads-2022/cyst-multilocular-growing", "4B",
+                                      "growing multilocular cyst (mean diameter)"},
+    [SP_CYST_THICK_GROWING_CYSTIC_COMPONENT] =
+        {"lung-rads-2022/cyst-thick-growing-cystic-component", "3",
+         "thick-walled cyst with a growing cystic component (mean diameter)"},
+    [SP_CYST_GROWING_WALL] = {"lung-rads-2022/cyst-growing-wall", "4B",
+                              "thick-walled cyst with growing wall thickness or nodularity"},
+    [SP_CYST_BECAME_MULTILOCULAR] = {"lung-rads-2022/cyst-became-multilocular", "4A",
+                                     "thin- or thick-walled cyst that becomes multilocular"},
+    [SP_CYST_MULTILOCULAR_PROGRESSING] =
+        {"lung-rads-2022/cyst-multilocular-progressing", "4B",
+         "multilocular cyst with increased loculation or a new or increased opacity"},
+    [SP_CYST_THICK_OR_MULTILOCULAR] = {"lung-rads-2022/cyst-thick-or-multilocular", "4A",
+                                       "thick-walled cyst, or multilocular cyst, at baseline"},
+    [SP_CYST_THIN_UNILOCULAR] =
+        {"lung-rads-2022/cyst-thin-unilocular", "1",
+         "thin-walled unilocular cyst: benign, not a nodule (reported as category 1)"},
+    [SP_STEPPED_4A_STABLE_3M] =
+        {"lung-rads-2022/stepped-4A-stable-3m", "3",
+         "category 4A nodule stable or decreased at the 3-month LDCT (stepped management)"},
+    [SP_STEPPED_3_STABLE_6M] =
+        {"lung-rads-2022/stepped-3-stable-6m", "2",
+         "category 3 nodule stable or decreased at the 6-month LDCT (stepped management)"},
+    [SP_SLOW_GROWING] = {"lung-rads-2022/slow-growing", "4B",
+                         "solid or part-solid nodule growing slowly over several screening exams"},
+    [SP_4X_ADDITIONAL_FEATURES] =
+        {"lung-rads-2022/4X-additional-features", "4X",
+         "category 3 or 4 nodule with additional features or imaging findings that increase the "
+         "suspicion of lung cancer (spiculation, lymphadenopathy, metastatic disease, GGN doubling "
+         "in 1 year)"},
+    [SP_STEPPED_HOLD] = {"lung-rads-2022/stepped-hold", "prior",
+                         "stable or decreased at follow-up: the prior category is kept until the "
+                         "stepped-management interval is met"},
+};
+
+static void set(struct an_result *r, const char *cat, const char *rule, const char *rule_text);
+
+static void use(struct an_result *r, enum special_rule k)
+{
+    set(r, rules[k].category, rules[k].id, rules[k].text);
+}
+
 struct lr_mgmt {
     const char *category;
     const char *key;
@@ -244,38 +338,33 @@ static const struct lr_row *match_size(const struct an_nodule *n, unsigned when,
 static int special_rows(const struct an_nodule *n, struct an_result *r)
 {
     if (n->exam == AN_EXAM_INFECTIOUS) {
-        set(r, "0", "lung-rads-2022/0-infectious",
-            "findings suggestive of an inflammatory or infectious process");
+        use(r, SP_0_INFECTIOUS);
         r->mgmt_key = "ldct-1-3m";
         r->management = "LDCT in 1-3 months.";
         return 1;
     }
     if (n->exam == AN_EXAM_INCOMPLETE) {
-        set(r, "0", "lung-rads-2022/0-incomplete", "part or all of the lungs cannot be evaluated");
+        use(r, SP_0_INCOMPLETE);
         r->mgmt_key = "additional-ldct";
         r->management = "Additional lung cancer screening CT imaging needed.";
         return 1;
     }
     if (n->exam == AN_EXAM_PRIOR) {
-        set(r, "0", "lung-rads-2022/0-prior-pending",
-            "prior chest CT examination(s) being located for comparison");
+        use(r, SP_0_PRIOR_PENDING);
         r->mgmt_key = "comparison";
         r->management = "Comparison to prior chest CT examination(s).";
         return 1;
     }
     if (n->present == 0) {
-        set(r, "1", "lung-rads-2022/1-no-nodules", "no lung nodules");
+        use(r, SP_1_NO_NODULES);
         return 1;
     }
     if (n->benign != AN_BEN_NONE) {
-        set(r, "1", "lung-rads-2022/1-benign-features",
-            "nodule with benign features: complete, central, popcorn or concentric ring "
-            "calcification, or fat-containing");
+        use(r, SP_1_BENIGN_FEATURES);
         return 1;
     }
     if (n->proven_benign && strcmp(n->prior_category, "4B") == 0) {
-        set(r, "2", "lung-rads-2022/2-4B-proven-benign",
-            "category 4B lesion proven benign in etiology after diagnostic work-up");
+        use(r, SP_2_4B_PROVEN_BENIGN);
         return 1;
     }
     return 0;
@@ -284,19 +373,16 @@ static int special_rows(const struct an_nodule *n, struct an_result *r)
 static int airway_rows(const struct an_nodule *n, unsigned when, struct an_result *r)
 {
     if (n->location == AN_LOC_AIRWAY_SUBSEG) {
-        set(r, "2", "lung-rads-2022/airway-subsegmental",
-            "airway nodule, subsegmental, at baseline, new or stable");
+        use(r, SP_AIRWAY_SUBSEGMENTAL);
         return 1;
     }
     if (n->location != AN_LOC_AIRWAY_SEG)
         return 0;
     if (when & W_BASE) {
-        set(r, "4A", "lung-rads-2022/airway-segmental-baseline",
-            "airway nodule, segmental or more proximal, at baseline");
+        use(r, SP_AIRWAY_SEGMENTAL_BASELINE);
         return 1;
     }
-    set(r, "4B", "lung-rads-2022/airway-segmental-persistent",
-        "airway nodule, segmental or more proximal, stable or growing at follow-up");
+    use(r, SP_AIRWAY_SEGMENTAL_PERSISTENT);
     return 1;
 }
 
@@ -308,36 +394,29 @@ static int cyst_rows(const struct an_nodule *n, struct an_result *r)
     switch (n->cyst_change) {
     case AN_CYST_CH_CYSTIC_GROWING:
         if (multi) {
-            set(r, "4B", "lung-rads-2022/cyst-multilocular-growing",
-                "growing multilocular cyst (mean diameter)");
+            use(r, SP_CYST_MULTILOCULAR_GROWING);
             return 1;
         }
-        set(r, "3", "lung-rads-2022/cyst-thick-growing-cystic-component",
-            "thick-walled cyst with a growing cystic component (mean diameter)");
+        use(r, SP_CYST_THICK_GROWING_CYSTIC_COMPONENT);
         return 1;
     case AN_CYST_CH_WALL_GROWING:
-        set(r, "4B", "lung-rads-2022/cyst-growing-wall",
-            "thick-walled cyst with growing wall thickness or nodularity");
+        use(r, SP_CYST_GROWING_WALL);
         return 1;
     case AN_CYST_CH_BECAME_MULTI:
-        set(r, "4A", "lung-rads-2022/cyst-became-multilocular",
-            "thin- or thick-walled cyst that becomes multilocular");
+        use(r, SP_CYST_BECAME_MULTILOCULAR);
         return 1;
     case AN_CYST_CH_MORE_LOCULES:
     case AN_CYST_CH_NEW_OPACITY:
-        set(r, "4B", "lung-rads-2022/cyst-multilocular-progressing",
-            "multilocular cyst with increased loculation or a new or increased opacity");
+        use(r, SP_CYST_MULTILOCULAR_PROGRESSING);
         return 1;
     default:
         break;
     }
     if (multi || n->cyst_wall == AN_WALL_THICK) {
-        set(r, "4A", "lung-rads-2022/cyst-thick-or-multilocular",
-            "thick-walled cyst, or multilocular cyst, at baseline");
+        use(r, SP_CYST_THICK_OR_MULTILOCULAR);
         return 1;
     }
-    set(r, "1", "lung-rads-2022/cyst-thin-unilocular",
-        "thin-walled unilocular cyst: benign, not a nodule (reported as category 1)");
+    use(r, SP_CYST_THIN_UNILOCULAR);
     return 1;
 }
 
@@ -379,13 +458,11 @@ static int stable_rows(const struct an_nodule *n, long mean10, long solid10, str
         prior = row->category;
     long m = n->months_x10;
     if (strcmp(prior, "4A") == 0 && m != AN_NONE && m >= 30) {
-        set(r, "3", "lung-rads-2022/stepped-4A-stable-3m",
-            "category 4A nodule stable or decreased at the 3-month LDCT (stepped management)");
+        use(r, SP_STEPPED_4A_STABLE_3M);
         return 1;
     }
     if (strcmp(prior, "3") == 0 && m != AN_NONE && m >= 60) {
-        set(r, "2", "lung-rads-2022/stepped-3-stable-6m",
-            "category 3 nodule stable or decreased at the 6-month LDCT (stepped management)");
+        use(r, SP_STEPPED_3_STABLE_6M);
         return 1;
     }
     if (row != NULL && strcmp(prior, row->category) == 0) {
@@ -393,9 +470,7 @@ static int stable_rows(const struct an_nodule *n, long mean10, long solid10, str
         r->note = "stable: category by size (stepped-management interval not met or unknown)";
         return 1;
     }
-    set(r, prior, "lung-rads-2022/stepped-hold",
-        "stable or decreased at follow-up: the prior category is kept until the "
-        "stepped-management interval is met");
+    set(r, prior, rules[SP_STEPPED_HOLD].id, rules[SP_STEPPED_HOLD].text);
     return 1;
 }
 
@@ -404,8 +479,7 @@ static ms_rc size_category(const struct an_nodule *n, unsigned when, long mean10
 {
     long solid10 = n->solid_h == AN_NONE ? AN_NONE : an_h_to_tenths(n->solid_h);
     if (when == W_SLOW && (n->comp == AN_COMP_SOLID || n->comp == AN_COMP_PART_SOLID)) {
-        set(r, "4B", "lung-rads-2022/slow-growing",
-            "solid or part-solid nodule growing slowly over several screening exams");
+        use(r, SP_SLOW_GROWING);
         return MS_OK;
     }
     if (when == W_STABLE && n->comp != AN_COMP_GGN && stable_rows(n, mean10, solid10, r))
@@ -433,10 +507,7 @@ static void modifiers(const struct an_nodule *n, struct an_result *r)
 {
     int rank = an_lungrads_rank(r->category);
     if (n->suspicious != 0 && rank >= an_lungrads_rank("3")) {
-        set(r, "4X", "lung-rads-2022/4X-additional-features",
-            "category 3 or 4 nodule with additional features or imaging findings that increase "
-            "the suspicion of lung cancer (spiculation, lymphadenopathy, metastatic disease, GGN "
-            "doubling in 1 year)");
+        use(r, SP_4X_ADDITIONAL_FEATURES);
     }
     r->s_modifier = n->s_modifier && rank >= 0;
 }
@@ -459,4 +530,52 @@ ms_rc an_lungrads_eval(const struct an_nodule *n, struct an_result *out, ms_err 
         an_lungrads_management(r.category, airway, &r.mgmt_key, &r.management);
     *out = r;
     return MS_OK;
+}
+
+/* ---- the rows as data (medseal classify --rules, data/guidelines/lung-rads-2022.rules.json) -- */
+
+static json_t *range_json(long lo, long hi)
+{
+    return json_pack("{s:f,s:o}", "min", (double)lo / 10.0, "max_exclusive",
+                     hi >= INF ? json_null() : json_real((double)hi / 10.0));
+}
+
+static json_t *when_json(unsigned when)
+{
+    static const char *const names[] = {"baseline", "new", "growing", "stable-or-decreased",
+                                        "slowly-growing"};
+    json_t *a = json_array();
+    for (unsigned i = 0; i < 5; i++) {
+        if (when & (1u << i))
+            json_array_append_new(a, json_string(names[i]));
+    }
+    return a;
+}
+
+json_t *an_lungrads_rules_json(void)
+{
+    json_t *rows = json_array(), *mg = json_array();
+    for (size_t i = 0; i < SP_COUNT; i++)
+        json_array_append_new(rows,
+                              json_pack("{s:s,s:s,s:s,s:s}", "id", rules[i].id, "kind", "special",
+                                        "category", rules[i].category, "text", rules[i].text));
+    for (size_t i = 0; i < sizeof size_rows / sizeof size_rows[0]; i++) {
+        const struct lr_row *r = &size_rows[i];
+        json_t *o =
+            json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:s}", "id", r->id, "kind",
+                      r->kind == K_JUXTA ? "juxtapleural" : "size", "category", r->category,
+                      "composition", an_comp_name(r->comp), "when", when_json(r->when),
+                      "mean_diameter_mm", range_json(r->mean_lo, r->mean_hi), "text", r->text);
+        if (o != NULL && r->solid_lo >= 0)
+            json_object_set_new(o, "solid_component_mm", range_json(r->solid_lo, r->solid_hi));
+        json_array_append_new(rows, o);
+    }
+    for (size_t i = 0; i < sizeof mgmt / sizeof mgmt[0]; i++)
+        json_array_append_new(mg, json_pack("{s:s,s:s,s:s}", "category", mgmt[i].category, "key",
+                                            mgmt[i].key, "text", mgmt[i].text));
+    return json_pack("{s:s,s:s,s:o,s:o}", "guideline", AN_LUNG_RADS_VERSION, "order",
+                     "special rows by the code's checks (exam, no nodule, benign, proven benign, "
+                     "airway, cyst, slow growth, stepped management), then the first matching size "
+                     "row; then 4X and S",
+                     "rows", rows, "management", mg);
 }

@@ -22,7 +22,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: medseal classify --guideline lung-rads-2022|fleischner-2017 "
                "< finding.json\n"
                "  prints {\"category\", \"management\", \"rule\", ...}; fields of the finding in "
-               "docs/analyst.md\n");
+               "docs/analyst.md\n"
+               "       medseal classify --guideline NAME --rules   (the rule rows as data)\n");
 }
 
 static int read_stdin(ms_buf *in, ms_err *err)
@@ -72,15 +73,33 @@ static int run(const char *guideline)
     return 0;
 }
 
+/* --rules: the guideline's rows as data, as the code applies them */
+static int print_rules(const char *guideline)
+{
+    json_t *j = NULL;
+    ms_err err = {0};
+    if (an_guideline_rules(guideline, &j, &err) != MS_OK) {
+        cli_report("classify", NULL, &err);
+        return 1;
+    }
+    int rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    putchar('\n');
+    return rc == 0 ? 0 : 1;
+}
+
 int cmd_classify(int argc, char **argv)
 {
     const char *guideline = NULL;
+    int rules = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
         }
-        if (strcmp(argv[i], "--guideline") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--rules") == 0) {
+            rules = 1;
+        } else if (strcmp(argv[i], "--guideline") == 0 && i + 1 < argc) {
             guideline = argv[++i];
         } else if (strncmp(argv[i], "--guideline=", 12) == 0) {
             guideline = argv[i] + 12;
@@ -97,5 +116,5 @@ int cmd_classify(int argc, char **argv)
         cli_error("classify", "unknown guideline (lung-rads-2022, fleischner-2017)");
         return 2;
     }
-    return run(guideline);
+    return rules ? print_rules(guideline) : run(guideline);
 }
