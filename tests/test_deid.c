@@ -840,3 +840,23 @@ TEST(test_deid_clean_fails_closed)
     dcm_file_free(f);
     return 0;
 }
+
+static int add_un(dcm_dataset *ds)
+{
+    return set(ds, T(0020, 0052), DCM_VR_UN, "1.2.826.0.1.3680043.10.1138.4") &&
+           set(ds, T(0008, 0081), DCM_VR_UN, "1 Main St, Fort Wexley");
+}
+
+TEST(test_deid_un_takes_its_dictionary_vr)
+{
+    deid_result r;
+    dcm_file *f = run_extra(NULL, &r, add_un);
+    CHECK(f != NULL);
+    dcm_dataset *ds = dcm_file_dataset(f);
+    const dcm_elem *e = dcm_dataset_find(ds, T(0020, 0052));
+    CHECK(e != NULL && dcm_elem_vr(e) == DCM_VR_UI); /* U gave a UID, not zeros */
+    CHECK_STR(text(ds, T(0020, 0052)), uid_of("1.2.826.0.1.3680043.10.1138.4"));
+    CHECK(text(ds, T(0008, 0081)) == NULL); /* X still removes */
+    dcm_file_free(f);
+    return 0;
+}

@@ -219,6 +219,26 @@ static int is_graphics_group(uint16_t g)
     return (g & 1) == 0 && ((g >= 0x5000 && g <= 0x50ff) || (g >= 0x6000 && g <= 0x60ff));
 }
 
+/* A public attribute that arrived as UN (explicit VR files written without the dictionary, CP-246)
+ * takes its dictionary VR when that is a single one, so its action can give a value valid for it
+ * (a U on a UN UID must produce a UID, not two zero bytes). The bytes are unchanged. */
+static ms_rc known_vr(dcm_dataset *ds, dcm_elem **e, ms_err *err)
+{
+    const dcm_dict_entry *d = dcm_dict_lookup(dcm_elem_tag(*e));
+    if (dcm_elem_vr(*e) != DCM_VR_UN || dcm_elem_is_sequence(*e) || d == NULL || d->vr == NULL ||
+        strlen(d->vr) != 2)
+        return MS_OK;
+    uint16_t vr = DCM_VR(d->vr[0], d->vr[1]);
+    if (vr == DCM_VR_UN || vr == DCM_VR_SQ)
+        return MS_OK;
+    size_t len = 0;
+    const uint8_t *v = dcm_elem_bytes(*e, &len);
+    uint32_t tag = dcm_elem_tag(*e);
+    ms_rc rc = dcm_dataset_set_bytes(ds, tag, vr, v, len, err);
+    *e = dcm_dataset_find(ds, tag);
+    return rc;
+}
+
 static ms_rc element(struct deid_walk *w, dcm_dataset *ds, uint32_t tag, const char *pseudo,
                      int mode, size_t depth, ms_err *err)
 {
@@ -226,6 +246,11 @@ static ms_rc element(struct deid_walk *w, dcm_dataset *ds, uint32_t tag, const c
     uint16_t g = DCM_GROUP(tag);
     if (e == NULL)
         return MS_OK;
+    if (!(g & 1)) {
+        ms_rc rc = known_vr(ds, &e, err);
+        if (rc != MS_OK || e == NULL)
+            return rc;
+    }
     if (g & 1) { /* a safe private attribute kept by private.c */
         return dcm_elem_is_sequence(e) ? recurse(w, e, pseudo, mode, depth, err) : MS_OK;
     }
