@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -137,10 +139,61 @@ static ms_rc check_sth(vstate *v, const audit__rec *r, ms_err *err)
     return MS_OK;
 }
 
-static ms_rc check_record(vstate *v, const audit__cursor *c, const audit__rec *r, ms_err *err)
+/* One record of the window being verified, with its digest and leaf hash computed up front
+ * (in parallel: hashing the records is most of the work and needs no order). */
+typedef struct ventry {
+    audit__rec r;
+    audit__cursor after; /* the cursor just past it, for the reordering look-ahead */
+    uint8_t d[32], leaf[32];
+} ventry;
+
+#define WINDOW      16384
+#define MAX_THREADS 8
+
+typedef struct vjob {
+    ventry *e;
+    size_t n;
+} vjob;
+
+static void *digest_job(void *arg)
 {
+    vjob *j = arg;
+    audit__sha s;
+    for (size_t i = 0; i < j->n; i++) {
+        audit__rec *r = &j->e[i].r;
+        audit__rec_digest(&s, r->raw, r->len - AUDIT_MAC_LEN, j->e[i].d);
+        audit__rec_leaf_of(&s, j->e[i].d, r->mac, j->e[i].leaf);
+    }
+    return NULL;
+}
+
+static void digest_all(ventry *e, size_t n)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t t = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (size_t)cpus;
+    if (n < 2048)
+        t = 1;
+    pthread_t th[MAX_THREADS];
+    vjob jobs[MAX_THREADS];
+    size_t per = n / t, started = 0;
+    for (size_t i = 0; i < t; i++) {
+        jobs[i].e = e + i * per;
+        jobs[i].n = i + 1 == t ? n - i * per : per;
+        if (i + 1 < t && pthread_create(&th[i], NULL, digest_job, &jobs[i]) == 0)
+            started = i + 1;
+        else if (i + 1 < t)
+            digest_job(&jobs[i]); /* no thread: do it here */
+    }
+    digest_job(&jobs[t - 1]);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
+static ms_rc check_record(vstate *v, const ventry *e, ms_err *err)
+{
+    const audit__rec *r = &e->r;
     if (r->seq != v->expected)
-        return seq_problem(v, *c, r->seq, err);
+        return seq_problem(v, e->after, r->seq, err);
     if (!ms_ct_equal(r->prev, v->prev, 32))
         return bad(v, AUDIT_BAD_CHAIN, r->seq, err,
                    "previous-hash mismatch: record %llu was modified or replaced",
@@ -148,11 +201,9 @@ static ms_rc check_record(vstate *v, const audit__cursor *c, const audit__rec *r
     ms_rc rc = check_epoch(v, r, err);
     if (rc != MS_OK)
         return rc;
-    uint8_t d[32];
-    audit__rec_digest(&v->sha, r->raw, r->len - AUDIT_MAC_LEN, d);
     if (v->have_key) {
         uint8_t mac[32];
-        audit__hmac_mac(&v->hmac, d, sizeof d, mac);
+        audit__hmac_mac(&v->hmac, e->d, 32, mac);
         if (!ms_ct_equal(mac, r->mac, 32))
             return bad(v, AUDIT_BAD_MAC, r->seq, err, "MAC mismatch: record modified or forged");
         v->rep->macs_checked++;
@@ -161,7 +212,7 @@ static ms_rc check_record(vstate *v, const audit__cursor *c, const audit__rec *r
         return rc;
     if (r->kind == AUDIT_K_TRUNCATE)
         v->rep->truncations++;
-    audit__rec_leaf_of(&v->sha, d, r->mac, v->prev);
+    memcpy(v->prev, e->leaf, 32);
     audit__frontier_add(&v->tree, &v->sha, v->prev);
     v->expected++;
     v->rep->records++;
@@ -186,27 +237,68 @@ static ms_rc check_end(vstate *v, ms_err *err)
     return MS_OK;
 }
 
+/* Where the cursor stopped (end of input, or a record it could not parse), for the report. */
+typedef struct vstop {
+    ms_rc rc;
+    ms_err e;
+    size_t si, off;
+} vstop;
+
+/* Fills up to WINDOW entries; *stop is set when the cursor ends or fails. */
+static size_t fill(audit__cursor *c, ventry *w, vstop *stop)
+{
+    size_t n = 0;
+    while (n < WINDOW) {
+        ms_err e2 = {0};
+        ms_rc rc = audit__cursor_next(c, &w[n].r, &e2);
+        if (rc != MS_OK) {
+            stop->rc = rc;
+            stop->e = e2;
+            stop->si = c->si;
+            stop->off = c->off;
+            break;
+        }
+        w[n].after = *c;
+        n++;
+    }
+    return n;
+}
+
+static ms_rc stopped(vstate *v, const audit__segment *segs, size_t n, const vstop *st, ms_err *err)
+{
+    if (st->si < n) {
+        v->seg = &segs[st->si];
+        v->off = st->off;
+    }
+    if (st->rc == MS_E_NOTFOUND)
+        return check_end(v, err);
+    if (st->rc == MS_E_TRUNC && st->si + 1 == n)
+        return bad(v, AUDIT_BAD_TRUNCATED, v->expected, err,
+                   "torn record at the end (%s); reopening the log cuts it", st->e.msg);
+    return bad(v, AUDIT_BAD_FORMAT, v->expected, err, "unreadable: %s", st->e.msg);
+}
+
 static ms_rc walk(vstate *v, const audit__segment *segs, size_t n, ms_err *err)
 {
+    ventry *w = ms_calloc(NULL, WINDOW, sizeof *w);
+    if (w == NULL)
+        return ms_fail(err, MS_E_NOMEM, "verifier window");
     audit__cursor c = {segs, n, 0, 0};
-    for (;;) {
-        audit__rec r;
-        ms_err e2 = {0};
-        ms_rc rc = audit__cursor_next(&c, &r, &e2);
-        if (c.si < n) { /* locate the record (or the bad bytes) for the report */
-            v->seg = &segs[c.si];
-            v->off = rc == MS_OK ? c.off - r.len : c.off;
+    vstop st = {MS_OK, {0}, 0, 0};
+    ms_rc rc = MS_OK;
+    while (rc == MS_OK && st.rc == MS_OK) {
+        size_t k = fill(&c, w, &st);
+        digest_all(w, k);
+        for (size_t i = 0; rc == MS_OK && i < k; i++) {
+            v->seg = &segs[w[i].after.si];
+            v->off = (size_t)(w[i].r.raw - segs[w[i].after.si].map.p);
+            rc = check_record(v, &w[i], err);
         }
-        if (rc == MS_E_NOTFOUND)
-            return check_end(v, err);
-        if (rc == MS_E_TRUNC && c.si + 1 == n)
-            return bad(v, AUDIT_BAD_TRUNCATED, v->expected, err,
-                       "torn record at the end (%s); reopening the log cuts it", e2.msg);
-        if (rc != MS_OK)
-            return bad(v, AUDIT_BAD_FORMAT, v->expected, err, "unreadable: %s", e2.msg);
-        if ((rc = check_record(v, &c, &r, err)) != MS_OK)
-            return rc;
     }
+    if (rc == MS_OK)
+        rc = stopped(v, segs, n, &st, err);
+    ms_free(NULL, w);
+    return rc;
 }
 
 ms_rc audit__verify_segments(const audit__segment *segs, size_t n, const audit__vin *in,
