@@ -234,7 +234,8 @@ static size_t person(struct scan *sc, size_t i)
         ok = 1; /* John Smith, Anna S., Mark Lindqvist */
     else if (ntoks >= 2 && first_common(sc, i) && e > i)
         ok = 1; /* Jack Smith, Frank L.: a frequent first name before a surname or initial */
-    else if (ntoks == 2 && inits == 1 && initial(sc, e) && last_common(sc, i))
+    else if (ntoks == 2 && inits == 1 && last_common(sc, i) &&
+             (initial(sc, e) || (e > 0 && initial(sc, e - 1) && phi__tok_eqc(sc, e, '.'))))
         ok = 1; /* Smith J. */
     else if (ntoks >= 2 && strong >= 2)
         ok = 1;
@@ -285,7 +286,8 @@ static size_t facility(struct scan *sc, size_t i)
 {
     size_t nx = 0;
     int st = saint(sc, i, &nx);
-    if (!capword(sc, i) || (phi__kw(sc, i, KW_NOTNAME) && !phi__tok_eq(sc, i, "the")))
+    if (!capword(sc, i) || (phi__kw(sc, i, KW_NOTNAME) && !phi__tok_eq(sc, i, "the") &&
+                            !(sc->tk[i].fl & TF_ALLCAP))) /* "LA Medical Center" */
         return 0;
     size_t j = i, last = i, fac = 0, named = 0;
     for (size_t w = 0; w < 8 && j < sc->ntk; w++) {
