@@ -835,3 +835,38 @@ TEST(test_gw_cli_keys_and_graceful_sigterm)
     (void)status;
     return 0;
 }
+
+/* An uploaded study lives study_ttl_s seconds, then it is wiped: its handle no longer works. */
+TEST(test_gw_server_study_expires)
+{
+    struct env e;
+    char sd[700], *o = NULL;
+    if (ms_test_shared() == NULL)
+        SKIP("../shared not available");
+    if (!gw__have("dicom"))
+        SKIP("dicom module not in this build");
+    CHECK(setup(&e, 0) == 0);
+    e.cfg.study_ttl_s = 2;
+    CHECK(start(&e) == 0);
+    CHECK(study_dir(&e, sd, sizeof sd) != NULL);
+    CHECK(ms_test_sh(&o,
+                     "cd '%s/study_1/CT' && { printf -- '--XB\\r\\nContent-Type: "
+                     "application/dicom\\r\\n\\r\\n'; cat $(ls | head -1); printf -- "
+                     "'\\r\\n--XB--\\r\\n'; } | curl -sS --cacert '%s' -H 'Authorization: Bearer "
+                     "%s' -H 'Content-Type: multipart/related; boundary=XB' --data-binary @- "
+                     "https://127.0.0.1:%u/v1/studies",
+                     sd, e.ca, e.clin.text, e.port) == 0);
+    json_t *j = json_loads(o, 0, NULL);
+    free(o);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/studies/%s", json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    CHECK(strlen(path) > 20);
+    usleep(3500000);
+    CHECK_EQ_INT(req(&e, "DELETE", path, e.clin.text, NULL, NULL, NULL, NULL), 404);
+    CHECK_EQ_INT(req(&e, "GET", "/metrics", e.aud.text, NULL, NULL, &o, NULL), 200);
+    CHECK(has(o, "medseal_studies_in_memory 0"));
+    free(o);
+    teardown(&e);
+    return 0;
+}

@@ -181,7 +181,7 @@ static void answer_plain(struct analyst_job *job, const char *finish, struct gw_
     char id[48];
     completion_id(id);
     json_t *msg = json_pack("{s:s,s:s%,s:n}", "role", "assistant", "content",
-                            (const char *)job->out.p, job->out.len, "refusal");
+                            job->out.p ? (const char *)job->out.p : "", job->out.len, "refusal");
     json_t *choice = json_pack("{s:i,s:o,s:s,s:n}", "index", 0, "message", msg, "finish_reason",
                                finish, "logprobs");
     gw__resp_json(job->q, r,
