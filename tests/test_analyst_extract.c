@@ -429,3 +429,32 @@ TEST(test_analyst_extract_more_phrasings)
     }
     return 0;
 }
+
+TEST(test_analyst_extract_earlier_size_in_text)
+{
+    struct {
+        const char *text;
+        double mean, prior;
+    } cases[] = {
+        {"6 mm RUL nodule, previously 4 mm.", 6.0, 4.0},
+        {"RUL nodule increased from 4 mm to 6.5 mm.", 6.5, 4.0},
+        {"8 mm solid nodule in the LLL, was 7.5 mm.", 8.0, 7.5},
+        {"LUL nodule now 9 x 7 mm (prior 6 x 5 mm).", 8.0, 5.5},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *a = ex(cases[i].text);
+        json_t *f = a ? nth(a, "nodule", 0) : NULL;
+        int ok = f != NULL && count_type(a, "nodule") == 1 && near(mean_of(f), cases[i].mean) &&
+                 near(json_number_value(json_object_get(f, "prior_size_mm")), cases[i].prior);
+        json_decref(a);
+        if (!ok) {
+            fprintf(stderr, "  case %zu: %s\n", i, cases[i].text);
+            return 1;
+        }
+    }
+    /* "previously seen, now measures": the size is the current one */
+    json_t *a = ex("The nodule, previously seen, now measures 6 mm in the RML.");
+    CHECK(json_object_get(nth(a, "nodule", 0), "prior_size_mm") == NULL);
+    json_decref(a);
+    return 0;
+}

@@ -102,6 +102,13 @@ TEST(test_analyst_report_negative_and_birads)
     CHECK_STR(path_str(j, "assessment", "bi_rads", "rule"), "bi-rads-2013/carried-from-report");
     CHECK(json_is_null(json_object_get(json_object_get(j, "assessment"), "lung_rads")));
     json_decref(j);
+    /* an earlier size in the text decides growth without priors */
+    j = run_text("6 mm RUL nodule, previously 4 mm.", NULL);
+    CHECK_STR(
+        path_str(json_array_get(json_object_get(j, "findings"), 0), "comparison", "status", NULL),
+        "growing");
+    CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "4A");
+    json_decref(j);
     /* a stated Lung-RADS that disagrees with the rules is flagged, not silently accepted */
     j = run_text("New 9 mm solid nodule in the LLL. Lung-RADS 2.", NULL);
     CHECK(json_array_size(json_object_get(j, "warnings")) == 1);

@@ -61,6 +61,10 @@ static void temporal_input(const struct an_report *r, const struct an_nod *nd, s
         }
         return;
     }
+    if (nd->f.prior_h != AN_NONE) { /* "6 mm, previously 4 mm": the text's own comparison */
+        in->timepoint = AN_TIME_FOLLOWUP;
+        return;
+    }
     if (priors) {
         in->timepoint = AN_TIME_FOLLOWUP;
         in->change = AN_CH_NEW;

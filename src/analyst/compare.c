@@ -162,6 +162,16 @@ static void status_single(const struct an_report *r, struct an_track *t)
 {
     const struct an_nod *n = nod_at(r, &t->pts[0]);
     int have_priors = r->nstudies > 1;
+    long cur = an_found_mean_h(&n->f);
+    if (n->f.prior_h != AN_NONE && cur != AN_NONE) { /* "now 6 mm, previously 4 mm" */
+        int g = an_lungrads_growth(n->f.prior_h, cur, AN_NONE);
+        t->growth = an_change_name(g);
+        t->status = g == AN_CH_GROWING                                          ? AN_ST_GROWING
+                    : g == AN_CH_DECREASED                                      ? AN_ST_SHRINKING
+                    : (t->comp == AN_COMP_GGN || t->comp == AN_COMP_PART_SOLID) ? AN_ST_PERSISTENT
+                                                                                : AN_ST_STABLE;
+        return;
+    }
     if (have_priors) {
         t->status = AN_ST_NEW;
         return;

@@ -674,6 +674,7 @@ static void found_init(struct an_found *f)
 {
     memset(f, 0, sizeof *f);
     f->solid_h = AN_NONE;
+    f->prior_h = AN_NONE;
     f->axes_h[0] = f->axes_h[1] = f->axes_h[2] = AN_NONE;
 }
 
@@ -715,18 +716,56 @@ static size_t split_point(const struct ctx *c, size_t a_end, size_t b_start)
     return best;
 }
 
+static long size_mean_h(const struct size_expr *s)
+{
+    long l = s->h[0], sh = s->h[0];
+    for (int a = 1; a < s->naxes; a++) {
+        l = s->h[a] > l ? s->h[a] : l;
+        sh = s->h[a] < sh ? s->h[a] : sh;
+    }
+    return (l + sh + 1) / 2;
+}
+
+/* "previously 4 mm", "was 4 mm", "from 4 mm", "prior 4 mm": an earlier size of a nodule, not a
+ * nodule of its own (unless "now" or "currently" comes between). */
+static int is_prior_size(const struct ctx *c, const struct size_expr *s, size_t sent_start)
+{
+    static const struct phrase cues[] = {
+        {"previously", 1},  {"was", 1},      {"from", 1}, {"prior", 1},
+        {"formerly", 1},    {"measured", 1}, {"then", 1}, {"compared with", 1},
+        {"compared to", 1}, {"earlier", 1},  {NULL, 0}};
+    static const struct phrase now[] = {{"now", 1}, {"currently", 1}, {"today", 1}, {NULL, 0}};
+    size_t from = s->start > sent_start + 24 ? s->start - 24 : sent_start, at, e, a2, e2;
+    int v;
+    if (!find_first(c, from, s->start, cues, &at, &e, &v))
+        return 0;
+    for (size_t i = e; i < s->start; i++) { /* "from 4 mm to 6 mm": the cue belongs to 4 mm */
+        if (is_digit(c->lc[i]))
+            return 0;
+    }
+    return !find_first(c, e, s->start, now, &a2, &e2, &v);
+}
+
 static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct size_expr *sz,
                             size_t nsz, struct out *o, ms_err *err)
 {
     size_t prev = s0;
     struct an_found *last = NULL;
+    long pending_prior = AN_NONE;
     for (size_t k = 0; k < nsz; k++) {
         if (is_solid_component(c, &sz[k], s0)) {
             if (last != NULL) {
-                last->solid_h = sz[k].naxes >= 2 ? (sz[k].h[0] + sz[k].h[1] + 1) / 2 : sz[k].h[0];
+                last->solid_h = size_mean_h(&sz[k]);
                 if (last->comp == AN_COMP_NONE || last->comp == AN_COMP_SOLID)
                     last->comp = AN_COMP_PART_SOLID;
             }
+            continue;
+        }
+        if (is_prior_size(c, &sz[k], s0)) {
+            if (last != NULL && last->prior_h == AN_NONE)
+                last->prior_h = size_mean_h(&sz[k]);
+            else
+                pending_prior = size_mean_h(&sz[k]);
             continue;
         }
         size_t to = k + 1 < nsz ? split_point(c, sz[k].end, sz[k + 1].start) : s1;
@@ -737,6 +776,8 @@ static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct si
         f.naxes = sz[k].naxes;
         for (int a = 0; a < sz[k].naxes; a++)
             f.axes_h[a] = sz[k].h[a];
+        f.prior_h = pending_prior;
+        pending_prior = AN_NONE;
         fill_attributes(c, prev, sz[k].start, to, &f);
         prev = to;
         ms_rc rc = push(o, &f, err);

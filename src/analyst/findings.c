@@ -123,6 +123,8 @@ json_t *an_found_json(const struct an_found *f, const char *text)
                       change_json(f));
         if (o != NULL && f->solid_h != AN_NONE)
             json_object_set_new(o, "solid_component_mm", json_real(h_to_mm(f->solid_h)));
+        if (o != NULL && f->prior_h != AN_NONE)
+            json_object_set_new(o, "prior_size_mm", json_real(h_to_mm(f->prior_h)));
     }
     if (o != NULL && text != NULL && f->span.end > f->span.start)
         json_object_set_new(o, "evidence",
@@ -144,6 +146,7 @@ void an_found_to_nodule(const struct an_found *f, struct an_nodule *n)
         n->short_h = s;
     }
     n->solid_h = f->solid_h;
+    n->prior_mean_h = f->prior_h; /* the comparison replaces it when priors are matched */
     n->change = f->change;
     if (f->features & AN_FEAT_AIRWAY)
         n->location =

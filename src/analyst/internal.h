@@ -161,6 +161,7 @@ struct an_found {
     int naxes;
     long axes_h[3]; /* hundredths of mm, as written (cm converted) */
     long solid_h;   /* solid component, AN_NONE */
+    long prior_h;   /* an earlier size stated in the text ("previously 4 mm"), AN_NONE */
     int comp;
     int lobe;
     char segment[32]; /* e.g. "apical", "" if none */

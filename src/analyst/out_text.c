@@ -165,17 +165,18 @@ static ms_rc finding_block(const json_t *f, ms_buf *b, ms_err *err)
 {
     const json_t *size = json_object_get(f, "size"), *loc = json_object_get(f, "location");
     const json_t *c = json_object_get(f, "comparison");
-    char mean[32];
+    const json_t *comp = json_object_get(f, "composition");
+    char mean[32], where[128];
     num1(mean, sizeof mean, json_object_get(size, "mean_diameter_mm"), " mm", 0);
-    ms_rc rc = ms_buf_printf(
-        b, err, "  %s  %s %s nodule, %s%s%s%s  [%s, %lld mention(s)]\n", s_(f, "id"), mean,
-        json_is_object(json_object_get(f, "composition"))
-            ? s_(json_object_get(f, "composition"), "value")
-            : "composition not stated,",
-        json_is_object(loc) ? s_(loc, "name") : "location not stated",
-        json_is_object(loc) ? " (" : "", json_is_object(loc) ? s_(loc, "lobe") : "",
-        json_is_object(loc) ? ")" : "", s_(f, "source"),
-        (long long)json_integer_value(json_object_get(f, "mentions")));
+    if (json_is_object(loc))
+        snprintf(where, sizeof where, "%s (%s)", s_(loc, "name"), s_(loc, "lobe"));
+    else
+        snprintf(where, sizeof where, "location not stated");
+    ms_rc rc = ms_buf_printf(b, err, "  %s  %s %s%s, %s  [%s, %lld mention(s)]\n", s_(f, "id"),
+                             mean, json_is_object(comp) ? s_(comp, "value") : "",
+                             json_is_object(comp) ? " nodule" : "nodule (composition not stated)",
+                             where, s_(f, "source"),
+                             (long long)json_integer_value(json_object_get(f, "mentions")));
     const json_t *axes = json_object_get(size, "axes_mm");
     if (rc == MS_OK && json_array_size(axes) > 0) {
         rc = ms_buf_append_str(b, "      axes:", err);
@@ -190,9 +191,13 @@ static ms_rc finding_block(const json_t *f, ms_buf *b, ms_err *err)
         rc = ms_buf_printf(b, err, "%s%s%s", i ? ", " : "      features: ",
                            json_string_value(json_array_get(feats, i)),
                            i + 1 == json_array_size(feats) ? "\n" : "");
-    if (rc == MS_OK && json_is_object(c))
-        rc = ms_buf_printf(b, err, "      status: %s (%lld studies)\n", s_(c, "status"),
-                           (long long)json_integer_value(json_object_get(c, "studies")));
+    long long nst = (long long)json_integer_value(json_object_get(c, "studies"));
+    if (rc == MS_OK && json_is_string(json_object_get(c, "status")))
+        rc = ms_buf_printf(b, err, "      status: %s (%lld stud%s)\n", s_(c, "status"), nst,
+                           nst == 1 ? "y" : "ies");
+    if (rc == MS_OK && json_is_number(json_object_get(f, "prior_size_mm")))
+        rc = ms_buf_printf(b, err, "      earlier size stated in the text: %.1f mm\n",
+                           json_number_value(json_object_get(f, "prior_size_mm")));
     if (rc == MS_OK && json_is_object(c))
         rc = history_line(c, b, err);
     if (rc == MS_OK)

@@ -239,6 +239,8 @@ static void merge_into(struct an_found *d, const struct an_found *s)
     }
     if (d->solid_h == AN_NONE)
         d->solid_h = s->solid_h;
+    if (d->prior_h == AN_NONE)
+        d->prior_h = s->prior_h;
     if (d->count == 0)
         d->count = s->count;
     if (d->persistent_n < s->persistent_n)
