@@ -511,6 +511,12 @@ TEST(test_dcm_stop_before_pixels_never_reads_them)
     CHECK_EQ_INT(dcm_elem_length(dcm_dataset_find(dcm_file_dataset(f), DCM_TAG(0x0020, 0x4000))),
                  100000);
     dcm_file_free(f);
+    /* the same from memory: only a prefix is copied, grown until the header fits */
+    f = NULL;
+    CHECK(dcm_file_read_mem(t.b, t.n, &o, &f, &err) == MS_OK);
+    CHECK(dcm_dataset_find(dcm_file_dataset(f), DCM_TAG_PIXEL_DATA) == NULL);
+    CHECK(text_of(f, DCM_TAG(0x0010, 0x0010), "A^B"));
+    dcm_file_free(f);
     free(t.b);
     return 0;
 }

@@ -20,7 +20,7 @@
 
 #include "internal.h"
 
-#define PREFIX_FIRST ((size_t)64 << 10)  /* stop_before_pixels: first read of a file */
+#define PREFIX_FIRST ((size_t)16 << 10)  /* stop_before_pixels: first read of a file */
 #define SMALL_FILE   ((size_t)128 << 10) /* smaller files are read, larger ones mapped */
 
 typedef struct rctx {
@@ -649,6 +649,9 @@ ms_rc dcm_file_new(ms_alloc *alloc, dcm_file **out, ms_err *err)
     return MS_OK;
 }
 
+static ms_rc read_prefix(int fd, const uint8_t *mem, size_t size, size_t want,
+                         const dcm_read_opts *o, dcm_file **out, ms_err *err);
+
 ms_rc dcm_file_read_mem(const uint8_t *buf, size_t len, const dcm_read_opts *opts, dcm_file **out,
                         ms_err *err)
 {
@@ -657,6 +660,8 @@ ms_rc dcm_file_read_mem(const uint8_t *buf, size_t len, const dcm_read_opts *opt
     size_t max_total = (opts && opts->max_total) ? opts->max_total : DCM_MAX_TOTAL;
     if (len > max_total)
         return ms_fail(err, MS_E_LIMIT, "input of %zu bytes over the limit of %zu", len, max_total);
+    if (opts && opts->stop_before_pixels && len > PREFIX_FIRST) /* copy the header only */
+        return read_prefix(-1, buf, len, PREFIX_FIRST, opts, out, err);
     ms_alloc *a = opts ? opts->alloc : NULL;
     dcm_file *f = NULL;
     ms_rc rc = file_alloc(a, &f, err);
@@ -698,8 +703,8 @@ static ms_rc pread_all(int fd, uint8_t *p, size_t n, ms_err *err)
 /* Reads the first `want` bytes of the file (all of it when want == size) into an owned buffer
  * and parses them. stop_before_pixels: if the header runs past the prefix, reads a 4x larger
  * one; pixel bytes are never read unless the header needs them. */
-static ms_rc read_prefix(int fd, size_t size, size_t want, const dcm_read_opts *o, dcm_file **out,
-                         ms_err *err)
+static ms_rc read_prefix(int fd, const uint8_t *mem, size_t size, size_t want,
+                         const dcm_read_opts *o, dcm_file **out, ms_err *err)
 {
     ms_alloc *a = o ? o->alloc : NULL;
     for (;;) {
@@ -715,7 +720,10 @@ static ms_rc read_prefix(int fd, size_t size, size_t want, const dcm_read_opts *
         f->own_len = want;
         ms_err tmp = {0};
         int partial = want < size;
-        rc = pread_all(fd, f->own, want, err);
+        if (mem != NULL)
+            memcpy(f->own, mem, want);
+        else
+            rc = pread_all(fd, f->own, want, err);
         if (rc == MS_OK)
             rc = parse(f, f->own, want, o, 0, partial ? &tmp : err);
         if (rc == MS_OK && (!partial || f->truncated_at_pixels)) {
@@ -784,9 +792,9 @@ ms_rc dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **out,
     if (rc)
         return rc;
     if (opts && opts->stop_before_pixels)
-        rc = read_prefix(fd, size, size < PREFIX_FIRST ? size : PREFIX_FIRST, opts, out, err);
+        rc = read_prefix(fd, NULL, size, size < PREFIX_FIRST ? size : PREFIX_FIRST, opts, out, err);
     else if (size <= SMALL_FILE) /* one read(2) beats mmap + faults + munmap */
-        rc = read_prefix(fd, size, size, opts, out, err);
+        rc = read_prefix(fd, NULL, size, size, opts, out, err);
     else {
         close(fd);
         return read_mapped(path, max_total, opts, out, err);
