@@ -150,7 +150,12 @@ TEST(test_dcm_json_formatting)
     ex(&t, 0x0028, 0x1052, "DS", "abc ", 4); /* not a number: kept as a string */
     ex(&t, 0x0009, 0x0010, "LO", "ACME 1.0", 8);
     ex(&t, 0x0009, 0x1001, "OB", "\x01\x02\x03", 3);
-    ex(&t, 0x0040, 0xA730, "SQ", NULL, 0); /* empty sequence */
+    ex(&t, 0x0040, 0xA730, "SQ", NULL, 0);              /* empty sequence */
+    ex(&t, 0x0008, 0x0120, "UR", "http://x/a\\b ", 14); /* UR: one value, '\' kept */
+    ex(&t, 0x0008, 0x0119, "UC", "long\\code ", 10);    /* UC: multi-valued */
+    ex(&t, 0x0018, 0x6010, "SV", "\xff\xff\xff\xff\xff\xff\xff\xff", 8);
+    ex(&t, 0x0018, 0x6011, "UV", "\0\0\0\0\0\0\0\x10", 8); /* 2^60: a string */
+    ex(&t, 0x0018, 0x6012, "OV", "\1\0\0\0\0\0\0\0", 8);
     ex(&t, 0x7FE0, 0x0010, "OB", "\x00\xff", 2);
     ms_err err = {0};
     dcm_file *f = parse(&t, NULL, &err);
@@ -171,6 +176,11 @@ TEST(test_dcm_json_formatting)
     CHECK(strstr(j, "\"00281052\":{\"vr\":\"DS\",\"Value\":[\"abc\"]}") != NULL);
     CHECK(strstr(j, "\"00091001\":{\"vr\":\"OB\",\"InlineBinary\":\"AQID\"}") != NULL);
     CHECK(strstr(j, "\"0040A730\":{\"vr\":\"SQ\"}") != NULL);
+    CHECK(strstr(j, "\"00080120\":{\"vr\":\"UR\",\"Value\":[\"http://x/a\\\\b\"]}") != NULL);
+    CHECK(strstr(j, "\"00080119\":{\"vr\":\"UC\",\"Value\":[\"long\",\"code\"]}") != NULL);
+    CHECK(strstr(j, "\"00186010\":{\"vr\":\"SV\",\"Value\":[-1]}") != NULL);
+    CHECK(strstr(j, "\"00186011\":{\"vr\":\"UV\",\"Value\":[\"1152921504606846976\"]}") != NULL);
+    CHECK(strstr(j, "\"00186012\":{\"vr\":\"OV\",\"InlineBinary\":\"AQAAAAAAAAA=\"}") != NULL);
     CHECK(strstr(j, "7FE00010") == NULL);
     CHECK(strstr(json(f, 1), "\"7FE00010\":{\"vr\":\"OB\",\"InlineBinary\":\"AP8=\"}") != NULL);
     json_t *jt = NULL;
