@@ -238,6 +238,12 @@ TEST(test_gw_server_auth_roles_totp)
     free(b);
     CHECK_EQ_INT(req(&e, "GET", "/v1/confidential/models", e.res.text, NULL, NULL, NULL, NULL),
                  200);
+    CHECK_EQ_INT(
+        req(&e, "GET", "/v1/models/medical-records-analyst", e.res.text, NULL, NULL, &b, NULL),
+        200);
+    CHECK(has(b, "\"owned_by\":\"medseal\""));
+    free(b);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/models/gpt-4.1", e.res.text, NULL, NULL, NULL, NULL), 404);
     /* wrong role */
     CHECK_EQ_INT(req(&e, "GET", "/metrics", e.res.text, NULL, NULL, &b, NULL), 403);
     CHECK(has(b, "permission_denied"));

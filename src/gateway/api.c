@@ -39,14 +39,31 @@ void gw__h_metrics(struct gw_req *q, struct gw_resp *r)
         r->content_type = "text/plain; version=0.0.4";
 }
 
+static json_t *model_obj(const char *id, const char *owner)
+{
+    return json_pack("{s:s,s:s,s:i,s:s}", "id", id, "object", "model", "created", 1767225600,
+                     "owned_by", owner);
+}
+
+/* GET /v1/models and GET /v1/models/{id}: the analyst, and "*" (any other name is forwarded)
+ * when an upstream is configured. */
 void gw__h_models(struct gw_req *q, struct gw_resp *r)
 {
+    int up = q->s->up != NULL;
+    if (q->path_id[0] != '\0') {
+        if (strcmp(q->path_id, ANALYST_MODEL) == 0)
+            gw__resp_json(q, r, model_obj(ANALYST_MODEL, "medseal"));
+        else if (up)
+            gw__resp_json(q, r, model_obj(q->path_id, "upstream"));
+        else
+            gw__resp_error(q, r, 404, "invalid_request_error", "model_not_found", "model",
+                           "The model does not exist (no upstream is configured).");
+        return;
+    }
     json_t *data = json_array();
-    json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", ANALYST_MODEL, "object",
-                                          "model", "created", 1767225600, "owned_by", "medseal"));
-    if (q->s->up != NULL)
-        json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", "*", "object", "model",
-                                              "created", 1767225600, "owned_by", "upstream"));
+    json_array_append_new(data, model_obj(ANALYST_MODEL, "medseal"));
+    if (up)
+        json_array_append_new(data, model_obj("*", "upstream"));
     gw__resp_json(q, r, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 

@@ -189,6 +189,20 @@ static int id_ok(const char *id)
     return 1;
 }
 
+static int model_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n >= 72)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '_' || c == '-' || c == '.' || c == ':'))
+            return 0;
+    }
+    return 1;
+}
+
 static void route(struct gw_req *q, const char *url, const char *method)
 {
     const char *rest = NULL, *u = url;
@@ -207,7 +221,10 @@ static void route(struct gw_req *q, const char *url, const char *method)
         u = rest; /* /v1/confidential/... is an alias of /v1/... */
     if (strcmp(u, "/models") == 0)
         q->route = GW_R_MODELS;
-    else if (strcmp(u, "/chat/completions") == 0)
+    else if (starts(u, "/models/", &rest) && model_id_ok(rest)) {
+        q->route = GW_R_MODELS;
+        snprintf(q->path_id, sizeof q->path_id, "%s", rest);
+    } else if (strcmp(u, "/chat/completions") == 0)
         q->route = GW_R_CHAT;
     else if (strcmp(u, "/studies") == 0)
         q->route = GW_R_STUDIES;
