@@ -123,14 +123,22 @@ def dciodvfy_errors(path):
 
 UNREADABLE = re.compile(r"Tags out of order|dataset read failed|Information Object Not found")
 NOTES = []
+STATS = {"compared": 0, "errors_in": 0, "errors_out": 0, "new": 0, "gone": 0, "unreadable": 0}
 
 
 def compare_dciodvfy(src, dst):
     before = dciodvfy_errors(src)
     if any(UNREADABLE.search(e) for e in before):
         NOTES.append(f"note dciodvfy: {src}: input not validated by dciodvfy (unreadable to it)")
+        STATS["unreadable"] += 1
         return 0
-    new = dciodvfy_errors(dst) - before
+    after = dciodvfy_errors(dst)
+    new = after - before
+    STATS["compared"] += 1
+    STATS["errors_in"] += len(before)
+    STATS["errors_out"] += len(after)
+    STATS["new"] += len(new)
+    STATS["gone"] += len(before - after)
     for e in sorted(new):
         fail("dciodvfy", dst, "new " + e[:160])
     return len(new)
@@ -233,7 +241,7 @@ def identity_of(ds):
         vals = v if isinstance(v, pydicom.multival.MultiValue) else [v]
         for x in vals:
             s = str(x or "").strip()
-            if len(s) >= 4 and s not in DUMMIES and not s.startswith("1.2.840.10008.") and \
+            if len(s) >= 4 and s.upper() not in DUMMIES and not s.startswith("1.2.840.10008.") and \
                     s.upper() not in kept:
                 out.add(s)
     return sorted(out, key=len, reverse=True)
@@ -280,6 +288,8 @@ def main():
         search(log, needles(man["planted_phi"]), "printed", dicom=False)
     for f in NOTES + FAILS:
         print(f)
+    print("dciodvfy: {compared} pairs compared, distinct errors {errors_in} in -> {errors_out} out, "
+          "{new} new, {gone} gone, {unreadable} inputs unreadable to it".format(**STATS))
     print(f"deid-check: {n} files, {len(FAILS)} failures")
     return 1 if FAILS or n == 0 else 0
 
