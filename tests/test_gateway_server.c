@@ -414,11 +414,20 @@ TEST(test_gw_server_slow_client_timed_out)
               "except (ConnectionError, ssl.SSLError, OSError):\n"
               "    d = b''\n"
               "print('trickle', 'closed' if d == b'' else d[:12].decode(), sent)\n"
+              "s = conn(); s.sendall(b'GET /healthz HTTP/1.1\\r\\n')\n"
+              "try:\n"
+              "    for c in b'X-Slow: abcdefghijklmnop':\n"
+              "        s.sendall(bytes([c])); time.sleep(0.25)\n"
+              "    s.sendall(b'\\r\\nHost: x\\r\\n\\r\\n'); d = s.recv(100)\n"
+              "except (ConnectionError, ssl.SSLError, OSError):\n"
+              "    d = b''\n"
+              "print('headers', 'closed' if d == b'' else d[:12].decode())\n"
               "PY",
               e.ca, e.port, e.clin.text) == 0);
     fprintf(stderr, "  %s", o);
     CHECK(has(o, "stall closed"));
     CHECK(has(o, "trickle closed"));
+    CHECK(has(o, "headers closed"));
     int sent = atoi(strstr(o, "trickle closed") + 15);
     CHECK(sent < 100); /* cut off before the body was complete */
     free(o);

@@ -441,6 +441,11 @@ static enum MHD_Result first_call(struct gw_server *s, struct gw_req *q, struct 
                                   const char *url, const char *method)
 {
     q->started = 1;
+    if (gw__now_us() - q->t0 > (uint64_t)s->cfg.request_timeout_s * 1000000u) {
+        q->status = 408; /* headers trickled in slower than the request time limit */
+        q->outcome = "timeout";
+        return MHD_NO;
+    }
     route(q, url, method);
     if (q->route == GW_R_OTHER)
         return send_error(q, c, 404, "invalid_request_error", "not_found", "Unknown URL.");
