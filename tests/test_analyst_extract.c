@@ -218,6 +218,11 @@ TEST(test_analyst_extract_features)
         {"5 mm perifissural nodule along the right minor fissure.", "perifissural", 1},
         {"6 mm endobronchial nodule in the right mainstem bronchus.", "airway", 1},
         {"15 mm thick-walled cyst in the RUL.", "cyst", 1},
+        {"12 mm solid nodule in the RUL, no mediastinal lymphadenopathy.", "lymphadenopathy", 0},
+        {"12 mm non-spiculated solid nodule in the RUL.", "spiculation", 0},
+        {"12 mm solid nodule in the RUL with spiculation and no calcification.", "spiculation", 1},
+        {"12 mm solid nodule in the RUL with spiculation and no calcification.", "calcification",
+         0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *a = ex(cases[i].text);

@@ -496,12 +496,26 @@ static int nearest(const struct ctx *c, size_t from, size_t anchor, size_t to,
     return found;
 }
 
+/* A negation cue ("no", "non-", "not", "without") shortly before a feature, with no ",", "but",
+ * "with" or "and" between them: "no mediastinal lymphadenopathy", "non-calcified". */
 static int negated_before(const struct ctx *c, size_t from, size_t at)
 {
-    size_t a, e;
-    int v;
-    size_t start = at > from + 12 ? at - 12 : from;
-    return find_first(c, start, at, feature_negators, &a, &e, &v);
+    static const struct phrase breaks[] = {{"but", 1}, {"with", 1}, {"and", 1}, {NULL, 0}};
+    size_t start = at > from + 32 ? at - 32 : from, a, e, last_end = 0, b1, b2;
+    int v, found = 0;
+    size_t i = start;
+    while (i < at && find_first(c, i, at, feature_negators, &a, &e, &v)) {
+        found = 1;
+        last_end = e;
+        i = e;
+    }
+    if (!found)
+        return 0;
+    for (size_t k = last_end; k < at; k++) {
+        if (c->lc[k] == ',' || c->lc[k] == ';')
+            return 0;
+    }
+    return !find_first(c, last_end, at, breaks, &b1, &b2, &v);
 }
 
 static void find_features(const struct ctx *c, size_t from, size_t to, struct an_found *f)
@@ -510,7 +524,7 @@ static void find_features(const struct ctx *c, size_t from, size_t to, struct an
     int v;
     while (i < to && find_first(c, i, to, feature_words, &at, &e, &v)) {
         unsigned bit = (unsigned)v;
-        if (!((bit == AN_FEAT_CALC || bit == AN_FEAT_FAT) && negated_before(c, from, at)))
+        if (!negated_before(c, from, at))
             f->features |= bit;
         i = e;
     }
