@@ -320,3 +320,43 @@ TEST(test_deid_cli_pydicom_test_files_with_identity)
     CHECK(rc == 0);
     return 0;
 }
+
+TEST(test_deid_cli_burned_in_config_blanks_and_releases)
+{
+    static const char file[] =
+        "/usr/lib/python3/dist-packages/pydicom/data/test_files/ExplVR_BigEnd.dcm";
+    if (!exists(file))
+        SKIP("Debian python3-pydicom test files not installed");
+    const char *t = ms_test_tmpdir();
+    CHECK(write_key(t) == 0);
+    CHECK(ms_test_sh(NULL, "mkdir -p %s/in && cp %s %s/in/us.dcm", t, file, t) == 0);
+    /* an ultrasound (G.E. LOGIQ 700, 80x60 RGB, planar): a rule blanks its top 10 rows */
+    CHECK(ms_test_sh(NULL,
+                     "printf '# top banner\\ng.e. medical | LOGIQ | 80x60 | 0,0,80,10\\n' "
+                     "> %s/burn.cfg",
+                     t) == 0);
+    char *out = NULL;
+    CHECK(ms_test_sh(&out,
+                     "%s deid --key %s/key --quiet --burned-in-config %s/burn.cfg %s/in %s/out",
+                     ms_test_medseal(), t, t, t, t) == 0);
+    CHECK(out != NULL && strstr(out, "blanked: us.dcm (modality US)") != NULL);
+    free(out);
+    int rc = ms_test_sh(
+        NULL,
+        PY " -c \"import pydicom,sys; a=pydicom.dcmread('%s/in/us.dcm').pixel_array;"
+           " b=pydicom.dcmread('%s/out/us.dcm'); p=b.pixel_array;"
+           " codes=[i.CodeValue for i in b.DeidentificationMethodCodeSequence];"
+           " sys.exit(0 if (p[:10]==0).all() and (p[10:]==a[10:]).all() and"
+           " b.BurnedInAnnotation=='NO' and '113101' in codes and (a[:10]!=0).any() else 1)\"",
+        t, t);
+    CHECK(rc == 0);
+    /* a bad configuration line stops the run before anything is written */
+    CHECK(ms_test_sh(NULL, "printf 'x | y | 80x60 | 0,0,80\\n' > %s/bad.cfg", t) == 0);
+    out = NULL;
+    CHECK(ms_test_sh(&out, "%s deid --key %s/key --burned-in-config %s/bad.cfg %s/in %s/out2 2>&1",
+                     ms_test_medseal(), t, t, t, t) != 0);
+    CHECK(out != NULL && strstr(out, "line 1") != NULL);
+    free(out);
+    CHECK(ms_test_sh(NULL, "! test -e %s/out2", t) == 0);
+    return 0;
+}
