@@ -460,3 +460,41 @@ TEST(test_gw_fuzz_corpus_replay)
     CHECK(n >= 3);
     return 0;
 }
+
+/* Allocation-failure sweep over the SSE normaliser: every injected failure is a clean error,
+ * never a crash or a partial event; the first n that passes gives the same events as no limit. */
+TEST(test_gw_sse_allocation_failure_sweep)
+{
+    ms_buf ref;
+    gw_sse s;
+    gw__json_init();
+    ms_buf_init(&ref, NULL, 0);
+    gw_sse_init(&s, NULL, 0);
+    CHECK(gw_sse_feed(&s, (const uint8_t *)SSE_IN, sizeof SSE_IN - 1, collect_event, &ref, NULL) ==
+          MS_OK);
+    gw_sse_free(&s);
+    int passed = 0;
+    for (long n = 1; n < 200 && !passed; n++) {
+        ms_alloc a;
+        ms_buf out;
+        ms_err err = {0};
+        memset(&a, 0, sizeof a);
+        a.fail_at = n;
+        ms_buf_init(&out, NULL, 0);
+        gw_sse_init(&s, &a, 0);
+        ms_rc rc =
+            gw_sse_feed(&s, (const uint8_t *)SSE_IN, sizeof SSE_IN - 1, collect_event, &out, &err);
+        gw_sse_free(&s);
+        if (rc == MS_OK) {
+            CHECK(out.len == ref.len && memcmp(out.p, ref.p, ref.len) == 0);
+            passed = 1;
+        } else {
+            CHECK(err.msg[0] != '\0');
+        }
+        CHECK_EQ_INT(atomic_load(&a.in_use), 0);
+        ms_buf_free(&out);
+    }
+    CHECK(passed);
+    ms_buf_free(&ref);
+    return 0;
+}

@@ -312,6 +312,12 @@ TEST(test_gw_server_limits_and_errors)
     CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text,
                      "-H 'Transfer-Encoding: chunked'", big, NULL, NULL),
                  413);
+    /* boundary: exactly max_body is read (and found invalid), one byte more is 413 */
+    big[4096] = '\0';
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, big, NULL, NULL), 400);
+    big[4096] = 'a';
+    big[4097] = '\0';
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, big, NULL, NULL), 413);
     free(big);
     CHECK_EQ_INT(req(&e, "GET", "/v1/nothing", e.clin.text, NULL, NULL, NULL, NULL), 404);
     CHECK_EQ_INT(req(&e, "GET", "/v1/chat/completions", e.clin.text, NULL, NULL, NULL, NULL), 405);
