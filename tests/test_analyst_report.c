@@ -760,3 +760,20 @@ TEST(test_analyst_report_sr_tree_annotations_overlays)
     json_decref(j);
     return 0;
 }
+
+TEST(test_analyst_report_exam_findings_raise_to_4X)
+{
+    json_t *j = run_text("9 mm solid nodule in the LUL. Mediastinal lymphadenopathy.", NULL);
+    CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "4X");
+    CHECK_EQ_INT(json_array_size(json_object_get(j, "exam_findings")), 1);
+    json_decref(j);
+    j = run_text("9 mm solid nodule in the LUL. No lymphadenopathy.", NULL);
+    CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "4A");
+    CHECK_EQ_INT(json_array_size(json_object_get(j, "exam_findings")), 0);
+    json_decref(j);
+    /* a category 2 nodule is not raised */
+    j = run_text("4 mm solid nodule in the LUL. Mediastinal lymphadenopathy.", NULL);
+    CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "2");
+    json_decref(j);
+    return 0;
+}

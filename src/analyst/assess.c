@@ -84,6 +84,14 @@ static void assess_nod(struct an_report *r, struct an_study *st, struct an_nod *
         in->multiple = st->nnods > 1;
     in->risk = r->risk;
     in->context_screening = r->context == 1;
+    for (size_t i = 0; i < st->nfound; i++) { /* exam findings raise 3/4 to 4X */
+        if (st->found[i].kind != 4)
+            continue;
+        if (st->found[i].features & AN_FEAT_LYMPH)
+            in->suspicious |= AN_SUSP_LYMPH;
+        if (st->found[i].features & AN_FEAT_METASTASIS)
+            in->suspicious |= AN_SUSP_METASTASIS;
+    }
     ms_err e1 = {0}, e2 = {0};
     nd->have_lr = an_lungrads_eval(in, &nd->lr, &e1) == MS_OK;
     nd->have_fl = an_fleischner_eval(in, &nd->fl, &e2) == MS_OK;

@@ -878,6 +878,33 @@ static ms_rc sentence(const struct ctx *c, size_t s0, size_t s1, struct out *o, 
     return sized_findings(c, s0, s1, sz, nsz, o, err);
 }
 
+/* Exam findings that raise the suspicion of lung cancer (Lung-RADS 4X) wherever they are said:
+ * lymphadenopathy, metastatic disease; not when negated ("No lymphadenopathy."). */
+static ms_rc exam_findings(const struct ctx *c, size_t s0, size_t s1, struct out *o, ms_err *err)
+{
+    static const struct phrase words[] = {{"lymphadenopathy", (int)AN_FEAT_LYMPH},
+                                          {"enlarged lymph node*", (int)AN_FEAT_LYMPH},
+                                          {"metastatic disease", (int)AN_FEAT_METASTASIS},
+                                          {"metastases", (int)AN_FEAT_METASTASIS},
+                                          {NULL, 0}};
+    size_t i = s0, at, e;
+    int v;
+    while (i < s1 && find_first(c, i, s1, words, &at, &e, &v)) {
+        i = e;
+        size_t na, ne;
+        if (negated_before(c, s0, at) || find_negation(c, s0, at, &na, &ne))
+            continue;
+        struct an_found f;
+        found_init(&f);
+        f.kind = 4;
+        f.features = (unsigned)v;
+        f.span.start = at;
+        f.span.end = e;
+        return push(o, &f, err); /* one per sentence is enough */
+    }
+    return MS_OK;
+}
+
 /* BI-RADS and Lung-RADS categories stated in the text. */
 static ms_rc stated_categories(const struct ctx *c, struct out *o, ms_err *err)
 {
@@ -948,6 +975,8 @@ ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_f
         if (i == len || sentence_end(&c, i)) {
             if (i > s0)
                 rc = sentence(&c, s0, i, &o, err);
+            if (i > s0 && rc == MS_OK)
+                rc = exam_findings(&c, s0, i, &o, err);
             s0 = i + 1;
         }
     }

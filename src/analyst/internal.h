@@ -151,10 +151,11 @@ struct an_span {
 #define AN_FEAT_LYMPH        128u
 #define AN_FEAT_SMOOTH       256u
 #define AN_FEAT_SUBSEGMENTAL 512u
+#define AN_FEAT_METASTASIS   1024u
 
 /* A nodule found in text. */
 struct an_found {
-    int kind;                 /* 0 nodule, 1 BI-RADS assessment, 2 negative statement */
+    int kind; /* 0 nodule, 1 BI-RADS, 2 negative statement, 3 stated Lung-RADS, 4 exam finding */
     struct an_span span;      /* the whole finding */
     struct an_span size_span; /* the size expression, start == end if none */
     struct an_span comp_span, loc_span, change_span;
