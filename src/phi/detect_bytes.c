@@ -81,7 +81,8 @@ static size_t url_at(const struct scan *sc, size_t i)
     const unsigned char *t = (const unsigned char *)sc->t;
     size_t n = sc->n, e = i;
     static const char *const schemes[] = {"https://", "http://", "ftp://", "www."};
-    for (size_t k = 0; k < 4; k++) {
+    char c0 = (char)(t[i] | 0x20);
+    for (size_t k = 0; k < 4 && (c0 == 'h' || c0 == 'f' || c0 == 'w'); k++) {
         size_t len = strlen(schemes[k]);
         if (n - i >= len && strncasecmp(sc->t + i, schemes[k], len) == 0) {
             e = i + len;

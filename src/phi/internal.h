@@ -173,11 +173,27 @@ struct scan {
 int phi__utf8_valid(const char *s, size_t n, size_t *bad);
 ms_rc phi__tokenize(struct scan *sc);
 int phi__tok_eq(const struct scan *sc, size_t i, const char *lit); /* case-insensitive */
-int phi__tok_eqc(const struct scan *sc, size_t i, char c);         /* punctuation char */
-size_t phi__tok_len(const struct scan *sc, size_t i);
-const struct phi__dict_ent *phi__tok_dict(const struct scan *sc, size_t i);
-int phi__tok_adjacent(const struct scan *sc, size_t i); /* no space between i-1 and i */
-long phi__tok_num(const struct scan *sc, size_t i);     /* value of a TK_NUM (<= 9 digits) */
+static inline size_t phi__tok_len(const struct scan *sc, size_t i)
+{
+    return sc->tk[i].e - sc->tk[i].s;
+}
+/* Token i is the punctuation character c. */
+static inline int phi__tok_eqc(const struct scan *sc, size_t i, char c)
+{
+    return i < sc->ntk && sc->tk[i].kind == TK_PUNCT && sc->t[sc->tk[i].s] == c;
+}
+/* No space between tokens i-1 and i. */
+static inline int phi__tok_adjacent(const struct scan *sc, size_t i)
+{
+    return i > 0 && i < sc->ntk && sc->tk[i - 1].e == sc->tk[i].s;
+}
+static inline const struct phi__dict_ent *phi__tok_dict(const struct scan *sc, size_t i)
+{
+    if (i >= sc->ntk || sc->tk[i].de < 0)
+        return NULL;
+    return &phi__dict_ents[sc->tk[i].de];
+}
+long phi__tok_num(const struct scan *sc, size_t i); /* value of a TK_NUM (<= 9 digits) */
 void phi__add(struct scan *sc, size_t s, size_t e, phi_class cls, phi_source src, int prio,
               int clin);
 int phi__month(const char *s, size_t n); /* 1..12 from a month name / abbreviation, else 0 */

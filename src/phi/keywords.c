@@ -388,10 +388,16 @@ void phi__kw_lookup(const phi_ctx *ctx, const char *s, size_t n, uint32_t *bits,
     *lab = 0;
     if (n == 0 || n >= sizeof low || ctx->kw.ent == NULL || !(ctx->kw.first[n] & first_bit(s[0])))
         return;
-    for (size_t k = 0; k < n; k++)
-        low[k] = (s[k] >= 'A' && s[k] <= 'Z') ? (char)(s[k] + 32) : s[k];
+    uint32_t hv = 2166136261u; /* FNV-1a while folding, as phi__fnv(.., 1) */
+    for (size_t k = 0; k < n; k++) {
+        char c = (s[k] >= 'A' && s[k] <= 'Z') ? (char)(s[k] + 32) : s[k];
+        low[k] = c;
+        hv = (hv ^ (unsigned char)c) * 16777619u;
+    }
     const struct kwset *t = &ctx->kw;
-    size_t h = slot_of(t, low, n);
+    size_t h = hv & (t->slots - 1);
+    while (t->ent[h].w != NULL && !(t->ent[h].n == n && memcmp(t->ent[h].w, low, n) == 0))
+        h = (h + 1) & (t->slots - 1);
     if (t->ent[h].w != NULL) {
         *bits = t->ent[h].bits;
         *lab = t->ent[h].lab;

@@ -44,6 +44,15 @@ int phi__utf8_valid(const char *str, size_t n, size_t *bad)
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < n) {
+        if (n - i >= 8) { /* 8 ASCII bytes without NUL at a time */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ull) == 0 &&
+                ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
         if (s[i] < 0x80) {
             if (s[i] == 0) {
                 *bad = i;
@@ -231,11 +240,6 @@ ms_rc phi__tokenize(struct scan *sc)
     return MS_OK;
 }
 
-size_t phi__tok_len(const struct scan *sc, size_t i)
-{
-    return sc->tk[i].e - sc->tk[i].s;
-}
-
 int phi__tok_eq(const struct scan *sc, size_t i, const char *lit)
 {
     if (i >= sc->ntk)
@@ -252,16 +256,6 @@ int phi__tok_eq(const struct scan *sc, size_t i, const char *lit)
     return lit[n] == '\0';
 }
 
-int phi__tok_eqc(const struct scan *sc, size_t i, char c)
-{
-    return i < sc->ntk && sc->tk[i].kind == TK_PUNCT && sc->t[sc->tk[i].s] == c;
-}
-
-int phi__tok_adjacent(const struct scan *sc, size_t i)
-{
-    return i > 0 && i < sc->ntk && sc->tk[i - 1].e == sc->tk[i].s;
-}
-
 long phi__tok_num(const struct scan *sc, size_t i)
 {
     if (i >= sc->ntk || sc->tk[i].kind != TK_NUM || phi__tok_len(sc, i) > 9)
@@ -270,13 +264,6 @@ long phi__tok_num(const struct scan *sc, size_t i)
     for (uint32_t k = sc->tk[i].s; k < sc->tk[i].e; k++)
         v = v * 10 + (sc->t[k] - '0');
     return v;
-}
-
-const struct phi__dict_ent *phi__tok_dict(const struct scan *sc, size_t i)
-{
-    if (i >= sc->ntk || sc->tk[i].de < 0)
-        return NULL;
-    return &phi__dict_ents[sc->tk[i].de];
 }
 
 uint32_t phi__fnv(const char *s, size_t n, int fold)
