@@ -137,7 +137,7 @@ ms_rc audit__flush_locked(audit_log *l, ms_err *err)
     }
     ship(l, l->items, l->n_items);
     l->n_items = 0;
-    ms_buf_reset(&l->pending);
+    l->pending.len = 0; /* headers and ciphertext only: no need to wipe */
     l->pending_n = 0;
     durable_to(l, l->next_seq);
     pthread_cond_broadcast(&l->cv);
@@ -174,7 +174,7 @@ ms_rc audit__commit(audit_log *l, uint64_t target, ms_err *err)
         pthread_mutex_lock(&l->mu);
         if (rc == MS_OK)
             ship(l, l->items_spare, n_it);
-        ms_buf_reset(&l->spare);
+        l->spare.len = 0; /* headers and ciphertext only: no need to wipe */
         l->flushing = 0;
         if (rc != MS_OK)
             l->failed = rc;
