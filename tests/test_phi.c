@@ -636,3 +636,28 @@ TEST(test_phi_fuzz_corpus_replay)
     CHECK(files >= 5);
     return 0;
 }
+
+TEST(test_phi_cli_identity_from_dicom)
+{
+    if (ms_test_shared() == NULL)
+        SKIP("../shared not available");
+    if (!have_cli())
+        SKIP("medseal binary not built");
+    const char *d = ms_test_tmpdir();
+    char *out = NULL;
+    CHECK(ms_test_sh(NULL,
+                     "/usr/bin/python3 %s/tools/make_study.py %s/s --slices 1 --size 16 "
+                     "--studies 1 --seed 4 >/dev/null 2>&1",
+                     ms_test_shared(), d) == 0);
+    /* the header's identity removes the patient's names even where no detector would: the
+     * family name alone, in lower case, and the other id without its prefix */
+    CHECK(ms_test_sh(&out,
+                     "/usr/bin/python3 -c 'import json; i=json.load(open(\"%s/s/manifest.json\"))"
+                     "[\"identity\"]; print(i[\"last\"].lower(), i[\"other_id\"].split(\"-\")[-1],"
+                     " i[\"phone\"])' | %s scrub --identity %s/s/study_1/SR/report.dcm --json",
+                     d, ms_test_medseal(), d) == 0);
+    CHECK(out != NULL && strstr(out, "\"source\":\"identity\"") != NULL);
+    CHECK(strstr(out, "\"counts\":{\"NAME\":1,\"PHONE\":1,\"ID\":1}") != NULL);
+    free(out);
+    return 0;
+}

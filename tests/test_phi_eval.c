@@ -28,10 +28,10 @@ TEST(test_phi_eval_asq_presidio_meddocan_floors)
     if (access(ms_test_medseal(), X_OK) != 0)
         SKIP("medseal binary not built");
     CHECK(run_eval("asq,presidio,meddocan",
-                   "--floor asq:recall:0.99 --floor asq:over_redaction:0.05 "
-                   "--floor asq:span_precision:0.99 "
-                   "--floor presidio:recall:0.64 --floor presidio:precision:0.98 "
-                   "--floor meddocan:recall:0.94 --floor meddocan:precision:0.97") == 0);
+                   "--floor asq:recall:0.995 --floor asq:over_redaction:0.03 "
+                   "--floor asq:span_precision:0.998 "
+                   "--floor presidio:recall:0.77 --floor presidio:precision:0.99 "
+                   "--floor meddocan:recall:0.955 --floor meddocan:precision:0.975") == 0);
     return 0;
 }
 
@@ -43,7 +43,7 @@ TEST(test_phi_eval_planted_study_phi_floors)
         SKIP("medseal binary not built");
     /* seeds 1-9, notes and SR text: every planted string must go, with and without identity */
     CHECK(run_eval("study,study-id", "--seeds 1-9 --floor study:recall:1.0 "
-                                     "--floor study:precision:0.99 --floor study-id:recall:1.0 "
-                                     "--floor study-id:precision:0.99") == 0);
+                                     "--floor study:precision:0.995 --floor study-id:recall:1.0 "
+                                     "--floor study-id:precision:0.995") == 0);
     return 0;
 }
