@@ -777,3 +777,32 @@ TEST(test_analyst_report_exam_findings_raise_to_4X)
     json_decref(j);
     return 0;
 }
+
+TEST(test_analyst_report_risk_from_text)
+{
+    struct {
+        const char *text, *key;
+    } cases[] = {
+        {"7 mm solid nodule in the RML. Never smoker.", "ct-6-12m-consider-18-24m"},
+        {"7 mm solid nodule in the RML. 40 pack-year smoking history.", "ct-6-12m-then-18-24m"},
+        {"7 mm solid nodule in the RML. No smoking history.", "ct-6-12m-consider-18-24m"},
+        {"4 mm solid nodule in the RML. Low risk patient.", "no-follow-up"},
+        {"4 mm solid nodule in the RML.", "optional-ct-12m"}, /* unknown: high-risk row */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *j = run_text(cases[i].text, NULL);
+        const char *k = j ? path_str(j, "assessment", "fleischner", "category") : NULL;
+        int ok = k != NULL && strcmp(k, cases[i].key) == 0;
+        json_decref(j);
+        if (!ok) {
+            fprintf(stderr, "  case %zu: %s -> %s\n", i, cases[i].text, k ? k : "(null)");
+            return 1;
+        }
+    }
+    an_opts o = {0};
+    o.risk = "low"; /* --risk wins over the text */
+    json_t *j = run_text("7 mm solid nodule in the RML. Heavy smoker.", &o);
+    CHECK_STR(path_str(j, "assessment", "fleischner", "category"), "ct-6-12m-consider-18-24m");
+    json_decref(j);
+    return 0;
+}

@@ -73,6 +73,17 @@ static void temporal_input(const struct an_report *r, const struct an_nod *nd, s
     in->timepoint = nd->f.change != AN_CH_NONE ? AN_TIME_FOLLOWUP : AN_TIME_BASELINE;
 }
 
+/* The Fleischner risk the text states (the last statement wins), or AN_RISK_NONE. */
+static int text_risk(const struct an_study *st)
+{
+    int risk = AN_RISK_NONE;
+    for (size_t i = 0; i < st->nfound; i++) {
+        if (st->found[i].kind == 5)
+            risk = st->found[i].count;
+    }
+    return risk;
+}
+
 static void assess_nod(struct an_report *r, struct an_study *st, struct an_nod *nd)
 {
     struct an_nodule *in = &nd->in;
@@ -82,7 +93,7 @@ static void assess_nod(struct an_report *r, struct an_study *st, struct an_nod *
         in->comp = AN_COMP_SOLID; /* a "nodule" without qualifier is read as solid */
     if (in->multiple < 0)
         in->multiple = st->nnods > 1;
-    in->risk = r->risk;
+    in->risk = r->risk != AN_RISK_NONE ? r->risk : text_risk(st);
     in->context_screening = r->context == 1;
     for (size_t i = 0; i < st->nfound; i++) { /* exam findings raise 3/4 to 4X */
         if (st->found[i].kind != 4)
@@ -99,7 +110,7 @@ static void assess_nod(struct an_report *r, struct an_study *st, struct an_nod *
         snprintf(nd->lr_why, sizeof nd->lr_why, "%s", e1.msg);
     if (!nd->have_fl)
         snprintf(nd->fl_why, sizeof nd->fl_why, "%s", e2.msg);
-    if (nd->have_fl && r->risk == AN_RISK_NONE && nd->f.comp == AN_COMP_NONE)
+    if (nd->have_fl && in->risk == AN_RISK_NONE && nd->f.comp == AN_COMP_NONE)
         nd->fl.note = "composition not stated: read as solid; risk not stated: high-risk row";
 }
 

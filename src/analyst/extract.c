@@ -905,6 +905,45 @@ static ms_rc exam_findings(const struct ctx *c, size_t s0, size_t s1, struct out
     return MS_OK;
 }
 
+/* Fleischner patient risk stated in the text: smoking history, exposures, family history ->
+ * high; never smoker / low risk -> low. A negated high-risk phrase ("no smoking history") is
+ * low. One finding (kind 5, value in count: AN_RISK_LOW / AN_RISK_HIGH) per sentence. */
+static ms_rc risk_statement(const struct ctx *c, size_t s0, size_t s1, struct out *o, ms_err *err)
+{
+    static const struct phrase words[] = {{"high risk", AN_RISK_HIGH},
+                                          {"high-risk", AN_RISK_HIGH},
+                                          {"heavy smoker", AN_RISK_HIGH},
+                                          {"current smoker", AN_RISK_HIGH},
+                                          {"former smoker", AN_RISK_HIGH},
+                                          {"ex-smoker", AN_RISK_HIGH},
+                                          {"smoking history", AN_RISK_HIGH},
+                                          {"pack-year*", AN_RISK_HIGH},
+                                          {"pack year*", AN_RISK_HIGH},
+                                          {"asbestos", AN_RISK_HIGH},
+                                          {"family history of lung cancer", AN_RISK_HIGH},
+                                          {"low risk", AN_RISK_LOW},
+                                          {"low-risk", AN_RISK_LOW},
+                                          {"never smoker", AN_RISK_LOW},
+                                          {"never-smoker", AN_RISK_LOW},
+                                          {"non-smoker", AN_RISK_LOW},
+                                          {"nonsmoker", AN_RISK_LOW},
+                                          {"never smoked", AN_RISK_LOW},
+                                          {NULL, 0}};
+    size_t at, e, na, ne;
+    int v;
+    if (!find_first(c, s0, s1, words, &at, &e, &v))
+        return MS_OK;
+    if (v == AN_RISK_HIGH && (negated_before(c, s0, at) || find_negation(c, s0, at, &na, &ne)))
+        v = AN_RISK_LOW;
+    struct an_found f;
+    found_init(&f);
+    f.kind = 5;
+    f.count = v;
+    f.span.start = at;
+    f.span.end = e;
+    return push(o, &f, err);
+}
+
 /* BI-RADS and Lung-RADS categories stated in the text. */
 static ms_rc stated_categories(const struct ctx *c, struct out *o, ms_err *err)
 {
@@ -977,6 +1016,8 @@ ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_f
                 rc = sentence(&c, s0, i, &o, err);
             if (i > s0 && rc == MS_OK)
                 rc = exam_findings(&c, s0, i, &o, err);
+            if (i > s0 && rc == MS_OK)
+                rc = risk_statement(&c, s0, i, &o, err);
             s0 = i + 1;
         }
     }

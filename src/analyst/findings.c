@@ -112,6 +112,9 @@ json_t *an_found_json(const struct an_found *f, const char *text)
     json_t *o;
     if (f->kind == 1 || f->kind == 3) {
         o = category_json(f);
+    } else if (f->kind == 5) {
+        o = json_pack("{s:s,s:o,s:s}", "type", "risk", "span", span_json(&f->span), "risk",
+                      f->count == AN_RISK_HIGH ? "high" : "low");
     } else if (f->kind == 4) {
         o = json_pack("{s:s,s:o,s:o}", "type", "exam-finding", "span", span_json(&f->span),
                       "features", an_features_json(f->features));

@@ -155,7 +155,7 @@ struct an_span {
 
 /* A nodule found in text. */
 struct an_found {
-    int kind; /* 0 nodule, 1 BI-RADS, 2 negative statement, 3 stated Lung-RADS, 4 exam finding */
+    int kind; /* 0 nodule, 1 BI-RADS, 2 negative, 3 stated Lung-RADS, 4 exam finding, 5 risk */
     struct an_span span;      /* the whole finding */
     struct an_span size_span; /* the size expression, start == end if none */
     struct an_span comp_span, loc_span, change_span;

@@ -405,10 +405,11 @@ ms_rc an_report_json(const an_report *r, json_t **out, ms_err *err)
     json_object_set_new(o, "bi_rads", kind_json(r, st, 1));
     json_object_set_new(o, "stated_categories", kind_json(r, st, 3));
     json_object_set_new(o, "exam_findings", kind_json(r, st, 4));
+    json_object_set_new(o, "risk_statements", kind_json(r, st, 5));
     json_object_set_new(o, "assessment", assessment_json(r, st));
     json_object_set_new(o, "impression", impression_json(r, st));
     json_object_set_new(o, "warnings", warn);
-    if (json_object_size(o) != 15) { /* a member failed to allocate */
+    if (json_object_size(o) != 16) { /* a member failed to allocate */
         json_decref(o);
         return ms_fail(err, MS_E_NOMEM, "report JSON");
     }
