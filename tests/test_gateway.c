@@ -498,3 +498,28 @@ TEST(test_gw_sse_allocation_failure_sweep)
     ms_buf_free(&ref);
     return 0;
 }
+
+/* The authentication cache never outlives a change on disk: a revocation by another process
+ * (another connection here) is seen by the very next authentication. */
+TEST(test_gw_keystore_cache_sees_revocation)
+{
+    gw_keystore *a = NULL, *b = NULL;
+    gw_new_key k;
+    gw_key_info info;
+    int64_t now = (int64_t)time(NULL);
+    CHECK(gw_keystore_open(ms_test_tmpdir(), &a, NULL) == MS_OK);
+    CHECK(gw_keystore_create(a, GW_ROLE_CLINICIAN, 0, 0, &k, NULL) == MS_OK);
+    for (int i = 0; i < 3; i++) /* the second and third hit the cache */
+        CHECK(gw_keystore_auth(a, k.text, strlen(k.text), now, &info, NULL, NULL) == MS_OK);
+    CHECK(gw_keystore_open(ms_test_tmpdir(), &b, NULL) == MS_OK);
+    CHECK(gw_keystore_revoke(b, k.id, NULL) == MS_OK);
+    CHECK(gw_keystore_auth(a, k.text, strlen(k.text), now, &info, NULL, NULL) == MS_E_AUTH);
+    /* expiry is checked on cached entries too */
+    gw_new_key e;
+    CHECK(gw_keystore_create(b, GW_ROLE_RESEARCHER, now + 100, 0, &e, NULL) == MS_OK);
+    CHECK(gw_keystore_auth(a, e.text, strlen(e.text), now, &info, NULL, NULL) == MS_OK);
+    CHECK(gw_keystore_auth(a, e.text, strlen(e.text), now + 100, &info, NULL, NULL) == MS_E_AUTH);
+    gw_keystore_close(a);
+    gw_keystore_close(b);
+    return 0;
+}

@@ -16,10 +16,35 @@
 
 #include "internal.h"
 
+/* A cache of key rows for authentication, so most requests skip SQLite. It is dropped whenever
+ * keys.sqlite changes on disk (device, inode, size or nanosecond mtime: every SQLite commit in
+ * the default rollback-journal mode writes the file, so `medseal keys revoke` from another process
+ * takes effect on the next request), and an entry is at most CACHE_AGE_S old in any case. */
+#define CACHE_SLOTS 1024
+#define CACHE_AGE_S 5
+
+struct cached {
+    int used;
+    int64_t filled;
+    uint8_t hash[32];
+    uint8_t totp[20];
+    gw_key_info info;
+};
+
+struct file_sig {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtim;
+};
+
 struct gw_keystore {
     sqlite3 *db;
     sqlite3_stmt *auth;
     pthread_mutex_t mu;
+    char path[4096];
+    struct file_sig sig;
+    struct cached *cache; /* CACHE_SLOTS entries, wiped when dropped */
 };
 
 static const char TOKEN_PREFIX[] = "msk_";
@@ -64,8 +89,14 @@ ms_rc gw_keystore_open(const char *state_dir, gw_keystore **out, ms_err *err)
     if ((size_t)snprintf(path, sizeof path, "%s/keys.sqlite", state_dir) >= sizeof path)
         return ms_fail(err, MS_E_LIMIT, "key store: state path too long");
     gw_keystore *ks = ms_malloc(NULL, sizeof *ks);
-    if (ks == NULL)
+    struct cached *cache = ms_calloc(NULL, CACHE_SLOTS, sizeof *cache);
+    if (ks == NULL || cache == NULL) {
+        ms_free(NULL, ks);
+        ms_free(NULL, cache);
         return ms_fail(err, MS_E_NOMEM, "key store: out of memory");
+    }
+    ks->cache = cache;
+    memcpy(ks->path, path, sizeof ks->path);
     pthread_mutex_init(&ks->mu, NULL);
     mode_t old = umask(077);
     int rc = sqlite3_open_v2(
@@ -98,6 +129,7 @@ void gw_keystore_close(gw_keystore *ks)
     sqlite3_finalize(ks->auth);
     sqlite3_close(ks->db);
     pthread_mutex_destroy(&ks->mu);
+    ms_free(NULL, ks->cache); /* wipes the cached hashes and TOTP secrets */
     ms_free(NULL, ks);
 }
 
@@ -242,28 +274,87 @@ static int token_id(const char *t, size_t n, char id[GW_KEY_ID_LEN + 1])
     return 0;
 }
 
-static ms_rc auth_row(gw_keystore *ks, const uint8_t want[32], int64_t now, gw_key_info *info,
-                      uint8_t totp[20])
+/* Reads the current row of the auth statement into a cache entry. */
+static void read_row(gw_keystore *ks, const char *id, struct cached *c, int64_t now)
 {
     const void *h = sqlite3_column_blob(ks->auth, 0);
-    int hlen = sqlite3_column_bytes(ks->auth, 0);
-    int ok = (h != NULL && hlen == 32) ? ms_ct_equal(h, want, 32) : 0;
-    info->role = (gw_role)sqlite3_column_int(ks->auth, 1);
-    info->created_at = sqlite3_column_int64(ks->auth, 2);
-    info->expires_at = sqlite3_column_int64(ks->auth, 3);
-    info->revoked = sqlite3_column_int(ks->auth, 4);
-    info->rate_rpm = (uint32_t)sqlite3_column_int64(ks->auth, 5);
-    if (!ok || info->revoked || (info->expires_at != 0 && now >= info->expires_at))
+    const void *t = sqlite3_column_blob(ks->auth, 6);
+    memset(c, 0, sizeof *c);
+    if (h != NULL && sqlite3_column_bytes(ks->auth, 0) == 32)
+        memcpy(c->hash, h, 32);
+    else
+        c->info.revoked = 1; /* a malformed row never authenticates */
+    if (t != NULL && sqlite3_column_bytes(ks->auth, 6) == 20)
+        memcpy(c->totp, t, 20);
+    snprintf(c->info.id, sizeof c->info.id, "%s", id);
+    c->info.role = (gw_role)sqlite3_column_int(ks->auth, 1);
+    c->info.created_at = sqlite3_column_int64(ks->auth, 2);
+    c->info.expires_at = sqlite3_column_int64(ks->auth, 3);
+    c->info.revoked |= sqlite3_column_int(ks->auth, 4);
+    c->info.rate_rpm = (uint32_t)sqlite3_column_int64(ks->auth, 5);
+    c->filled = now;
+    c->used = 1;
+}
+
+static ms_rc check_entry(const struct cached *c, const uint8_t want[32], int64_t now,
+                         gw_key_info *info, uint8_t totp[20])
+{
+    int ok = ms_ct_equal(c->hash, want, 32);
+    if (!ok || c->info.revoked || (c->info.expires_at != 0 && now >= c->info.expires_at))
         return MS_E_AUTH;
-    if (info->role < GW_ROLE_CLINICIAN || info->role > GW_ROLE_ADMIN)
+    if (c->info.role < GW_ROLE_CLINICIAN || c->info.role > GW_ROLE_ADMIN)
         return MS_E_AUTH;
-    if (totp != NULL && info->role == GW_ROLE_ADMIN) {
-        const void *s = sqlite3_column_blob(ks->auth, 6);
-        if (s == NULL || sqlite3_column_bytes(ks->auth, 6) != 20)
-            return MS_E_AUTH;
-        memcpy(totp, s, 20);
-    }
+    if (totp != NULL && c->info.role == GW_ROLE_ADMIN)
+        memcpy(totp, c->totp, 20);
+    *info = c->info;
     return MS_OK;
+}
+
+/* Drops the cache when the database file changed. Caller holds the lock. */
+static void cache_check(gw_keystore *ks)
+{
+    struct stat st;
+    struct file_sig now;
+    memset(&now, 0, sizeof now);
+    if (stat(ks->path, &st) == 0) {
+        now.dev = st.st_dev;
+        now.ino = st.st_ino;
+        now.size = st.st_size;
+        now.mtim = st.st_mtim;
+    }
+    if (memcmp(&now, &ks->sig, sizeof now) != 0) {
+        ms_memzero(ks->cache, CACHE_SLOTS * sizeof *ks->cache);
+        ks->sig = now;
+    }
+}
+
+static size_t slot_of(const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over the public id */
+    for (; *id; id++)
+        h = (h ^ (uint8_t)*id) * 16777619u;
+    return h % CACHE_SLOTS;
+}
+
+/* Finds the key's row (cache, else SQLite). Caller holds the lock. */
+static ms_rc lookup_locked(gw_keystore *ks, const char *id, int64_t now, struct cached **out)
+{
+    struct cached *c = &ks->cache[slot_of(id)];
+    cache_check(ks);
+    if (c->used && strcmp(c->info.id, id) == 0 && now - c->filled < CACHE_AGE_S) {
+        *out = c;
+        return MS_OK;
+    }
+    sqlite3_reset(ks->auth);
+    sqlite3_bind_text(ks->auth, 1, id, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(ks->auth);
+    ms_rc rc = r == SQLITE_ROW ? MS_OK : r == SQLITE_DONE ? MS_E_AUTH : MS_E_IO;
+    if (r == SQLITE_ROW) {
+        read_row(ks, id, c, now);
+        *out = c;
+    }
+    sqlite3_reset(ks->auth);
+    return rc;
 }
 
 ms_rc gw_keystore_auth(gw_keystore *ks, const char *token, size_t token_len, int64_t now,
@@ -278,14 +369,10 @@ ms_rc gw_keystore_auth(gw_keystore *ks, const char *token, size_t token_len, int
     if (token_hash(token, token_len, want, err) != MS_OK)
         return err ? err->code : MS_E_CRYPTO;
     pthread_mutex_lock(&ks->mu);
-    sqlite3_reset(ks->auth);
-    sqlite3_bind_text(ks->auth, 1, k.id, -1, SQLITE_TRANSIENT);
-    int r = sqlite3_step(ks->auth);
-    if (r == SQLITE_ROW)
-        rc = auth_row(ks, want, now, &k, totp);
-    else if (r != SQLITE_DONE)
-        rc = MS_E_IO;
-    sqlite3_reset(ks->auth);
+    struct cached *c = NULL;
+    rc = lookup_locked(ks, k.id, now, &c);
+    if (rc == MS_OK)
+        rc = check_entry(c, want, now, &k, totp);
     pthread_mutex_unlock(&ks->mu);
     ms_memzero(want, sizeof want);
     if (rc == MS_E_IO)
