@@ -806,3 +806,25 @@ TEST(test_analyst_report_risk_from_text)
     json_decref(j);
     return 0;
 }
+
+TEST(test_analyst_report_mentions_merge)
+{
+    /* notes + impression name the same nodule twice; two nodules of one lobe stay two */
+    json_t *j = run_text("There is a 6.0 x 5.0 mm solid nodule in the right upper lobe. "
+                         "IMPRESSION: 6.0 x 5.0 mm solid nodule, RUL.",
+                         NULL);
+    CHECK_EQ_INT(json_array_size(json_object_get(j, "findings")), 1);
+    CHECK_EQ_INT(json_integer_value(json_object_get(
+                     json_array_get(json_object_get(j, "findings"), 0), "mentions")),
+                 2);
+    json_decref(j);
+    j = run_text("5 mm nodule in the apical segment of the RUL. 5 mm nodule in the anterior "
+                 "segment of the RUL.",
+                 NULL);
+    CHECK_EQ_INT(json_array_size(json_object_get(j, "findings")), 2);
+    json_decref(j);
+    j = run_text("4 mm nodule in the RUL. 9 mm nodule in the RUL.", NULL);
+    CHECK_EQ_INT(json_array_size(json_object_get(j, "findings")), 2);
+    json_decref(j);
+    return 0;
+}

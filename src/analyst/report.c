@@ -210,6 +210,8 @@ static int same_nodule(const struct an_found *a, const struct an_found *b)
         return 0;
     if (!comp_same(a->comp, b->comp))
         return 0;
+    if (a->segment[0] != '\0' && b->segment[0] != '\0' && strcmp(a->segment, b->segment) != 0)
+        return 0; /* two nodules of one lobe, in different segments */
     long ma = an_found_mean_h(a), mb = an_found_mean_h(b);
     if (ma != AN_NONE && mb != AN_NONE)
         return (ma > mb ? ma - mb : mb - ma) <= 100;
