@@ -252,7 +252,8 @@ static ms_rc via_iconv(const char *from, const uint8_t *p, size_t n, ms_buf *out
     char *in = (char *)(uintptr_t)p;
     size_t left = n;
     while (left > 0 && rc == MS_OK) {
-        if ((rc = ms_buf_reserve(out, left * 4 + 8, err)) != MS_OK)
+        rc = ms_buf_reserve(out, left * 4 + 8, err);
+        if (rc != MS_OK)
             break;
         char *o = (char *)out->p + out->len;
         size_t room = out->cap - out->len - 1, before = room;

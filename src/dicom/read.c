@@ -309,6 +309,29 @@ static uint16_t element_vr(const dcm_dataset *ds, const hdr *h, int *ambig)
     return d;
 }
 
+/* A value of defined length: bytes, or the items of a sequence. */
+static ms_rc read_defined(rctx *c, ms_rd *r, dcm_elem *e, const hdr *h, int implicit, size_t depth)
+{
+    ms_rc rc = check_len(c, r, h);
+    if (rc != MS_OK)
+        return rc;
+    const uint8_t *p;
+    (void)ms_rd_take(r, h->len, &p);
+    if (e->vr == DCM_VR_SQ && h->vr == 0 && h->len >= 4 && ld_tag(c, p) != DCM_TAG_ITEM)
+        e->vr = DCM_VR_UN; /* implicit VR: the dictionary says SQ but the bytes are not items
+                            * (e.g. a CS value): kept as bytes, not rejected */
+    if (e->vr == DCM_VR_SQ) {
+        ms_rd sub = {p, h->len};
+        e->flags |= DCM__F_SEQ;
+        return read_items(c, &sub, e, implicit, 0, depth);
+    }
+    e->value = p;
+    e->len = h->len;
+    if (c->file_base != SIZE_MAX)
+        e->file_off = c->file_base + (h->voff - c->base_off);
+    return MS_OK;
+}
+
 static ms_rc read_element(rctx *c, ms_rd *r, dcm_dataset *ds, const hdr *h, int implicit,
                           size_t depth)
 {
@@ -324,28 +347,13 @@ static ms_rc read_element(rctx *c, ms_rd *r, dcm_dataset *ds, const hdr *h, int 
     e->offset = h->off;
     e->flags = ambig ? DCM__F_AMBIG : 0;
     e->ds = ds;
-    ms_rc rc;
     int elem_implicit = implicit || h->vr == 0;
+    ms_rc rc;
     if (h->len == DCM_UNDEFINED_LENGTH) {
         int as_seq = vr == DCM_VR_SQ || h->vr == DCM_VR_UN;
         rc = read_undefined(c, r, e, elem_implicit, as_seq, depth);
-    } else if ((rc = check_len(c, r, h)) == MS_OK) {
-        const uint8_t *p;
-        (void)ms_rd_take(r, h->len, &p);
-        if (vr == DCM_VR_SQ && h->vr == 0 && h->len >= 4 && ld_tag(c, p) != DCM_TAG_ITEM) {
-            vr = e->vr = DCM_VR_UN; /* implicit VR: the dictionary says SQ, the bytes are not
-                                     * items (e.g. a CS value): kept as bytes, not rejected */
-        }
-        if (vr == DCM_VR_SQ) {
-            ms_rd sub = {p, h->len};
-            e->flags |= DCM__F_SEQ;
-            rc = read_items(c, &sub, e, elem_implicit, 0, depth);
-        } else {
-            e->value = p;
-            e->len = h->len;
-            if (c->file_base != SIZE_MAX)
-                e->file_off = c->file_base + (h->voff - c->base_off);
-        }
+    } else {
+        rc = read_defined(c, r, e, h, elem_implicit, depth);
     }
     if (rc == MS_OK)
         rc = dcm__dataset_add(ds, e, c->err);
@@ -473,7 +481,8 @@ static ms_rc inflate_all(dcm_file *f, const uint8_t *p, size_t n, size_t max, ms
             rc = ms_fail(err, MS_E_LIMIT, "inflated dataset over the limit of %zu bytes", max);
             break;
         }
-        if ((rc = ms_buf_reserve(&out, want, err)) != MS_OK)
+        rc = ms_buf_reserve(&out, want, err);
+        if (rc != MS_OK)
             break;
         z.next_out = out.p + out.len;
         z.avail_out = (uInt)(want > (1u << 30) ? (1u << 30) : want);
