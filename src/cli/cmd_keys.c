@@ -73,6 +73,14 @@ static int create(gw_keystore *ks, gw_role role, int64_t expires, uint32_t rate)
     return 0;
 }
 
+static void iso(int64_t t, char *out, size_t n)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, n, "%lld", (long long)t);
+}
+
 static void print_key(void *ud, const gw_key_info *k)
 {
     int json = *(int *)ud;
@@ -81,10 +89,13 @@ static void print_key(void *ud, const gw_key_info *k)
                "\"revoked\":%s,\"rate_rpm\":%u}\n",
                k->id, gw_role_name(k->role), (long long)k->created_at, (long long)k->expires_at,
                k->revoked ? "true" : "false", k->rate_rpm);
-    else
-        printf("%s  %-10s  created %lld  expires %lld  %s\n", k->id, gw_role_name(k->role),
-               (long long)k->created_at, (long long)k->expires_at,
-               k->revoked ? "REVOKED" : "active");
+    else {
+        char c[32], e[32];
+        iso(k->created_at, c, sizeof c);
+        iso(k->expires_at, e, sizeof e);
+        printf("%s  %-10s  created %s  expires %-20s  %s\n", k->id, gw_role_name(k->role), c,
+               k->expires_at ? e : "never", k->revoked ? "REVOKED" : "active");
+    }
 }
 
 struct opts {
