@@ -58,6 +58,9 @@ static long match_score(const struct an_nod *a, const struct an_nod *b)
         return NO_MATCH;
     if (!comp_compatible(a->f.comp, b->f.comp))
         return NO_MATCH;
+    if (a->f.segment[0] != '\0' && b->f.segment[0] != '\0' &&
+        strcmp(a->f.segment, b->f.segment) != 0)
+        return NO_MATCH;
     long score = 1000;
     if (a->f.lobe != AN_LOBE_NONE && a->f.lobe == b->f.lobe)
         score += 500;
