@@ -114,7 +114,8 @@ static void dump_element(tw *w, const dcm_elem *e, int depth)
         for (size_t i = 0; i < e->nitems && w->rc == MS_OK; i++) {
             lfmt(w, "%*s(fffe,e000) na (Item with %s length #=%zu)", depth * 2 + 2, "",
                  e->items[i]->undef_len ? "undefined" : "explicit", e->items[i]->n);
-            endline(w, DCM_TAG_ITEM, e->items[i]->undef_len ? DCM_UNDEFINED_LENGTH : 0, 1);
+            endline(w, DCM_TAG_ITEM,
+                    e->items[i]->undef_len ? DCM_UNDEFINED_LENGTH : e->items[i]->item_len, 1);
             dump_dataset(w, e->items[i], depth + 2);
         }
         return;

@@ -102,7 +102,8 @@ struct dcm_dataset {
     dcm_elem **elems; /* sorted by tag; ms_malloc block */
     size_t n, cap;
     size_t offset;
-    int undef_len; /* item read with undefined length */
+    int undef_len;     /* item read with undefined length */
+    uint32_t item_len; /* item length as read (0 for items made by the setters) */
 };
 
 struct dcm_file {

@@ -199,6 +199,7 @@ static ms_rc read_items(rctx *c, ms_rd *r, dcm_elem *e, int implicit, int undef,
         if (dcm__elem_add_item(e, &item, c->err))
             return MS_E_NOMEM;
         item->offset = h.off;
+        item->item_len = h.len;
         ms_rc rc;
         if (h.len == DCM_UNDEFINED_LENGTH) {
             item->undef_len = 1;
