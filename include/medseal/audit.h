@@ -12,7 +12,7 @@
  * docs/audit.md.
  *
  * A record never holds a PHI value: every string field is checked against a narrow token alphabet
- * ([A-Za-z0-9._:/@+=-], at most AUDIT_FIELD_MAX bytes), the patient is only ever a keyed pseudonym
+ * ([A-Za-z0-9._:/+=-], at most AUDIT_FIELD_MAX bytes), the patient is only ever a keyed pseudonym
  * (ms_pseudo_patient's "MS-" + 16 base32 form), and the evidence hash is 64 hex characters.
  * audit_log_append refuses anything else with MS_E_INVAL.
  *
