@@ -4,6 +4,7 @@
  * 6 digits, 30 s) printed once as base32 and as an otpauth:// URI to enrol in an authenticator.
  * Trusts: the operator's command line. Owns: the new key text (wiped after printing).
  */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
