@@ -227,6 +227,11 @@ TEST(test_dcm_charsets)
         {"\\ISO 2022 IR 87", "Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B",
          "Yamada^Tarou=\xe5\xb1\xb1\xe7\x94\xb0^\xe5\xa4\xaa\xe9\x83\x8e", 0x0010, 0x0010, "PN"},
         {"\\ISO 2022 IR 149", "\x1b$)C\xb1\xe8", "\xea\xb9\x80", 0x0010, 0x0010, "PN"},
+        {"\\ISO 2022 IR 159", "\x1b$(D0!\x1b(B", "\xe4\xb8\x82", 0x0010, 0x0010, "PN"},
+        {"\\ISO 2022 IR 58", "\x1b$)A\xc4\xe3", "\xe4\xbd\xa0", 0x0010, 0x0010,
+         "PN"}, /* pydicom 2.3 keeps the escape in the text here; PS3.5 6.1.2.5 removes it */
+        {"ISO_IR 13", "\xb1", "\xef\xbd\xb1", 0x0010, 0x0010, "PN"},       /* half-width katakana */
+        {"ISO_IR 166", "\xa1", "\xe0\xb8\x81", 0x0010, 0x0010, "PN"},      /* Thai */
         {"ISO_IR 100", "\x1b$B;3", "\x1b$B;3", 0x0008, 0x0060, "CS"},      /* CS: no charset */
         {"ISO 2022 IR 100", "\x1b$B;3", "\x1b$B;3", 0x0010, 0x0020, "LO"}, /* undeclared */
     };
