@@ -657,3 +657,82 @@ TEST(test_analyst_rules_as_data_match_the_code)
                      ms_test_medseal()) == 0);
     return 0;
 }
+
+/* Random findings from every field's values (and a few wrong ones): never a crash, every answer
+ * names a listed row and a valid category, every refusal has a message. */
+TEST(test_analyst_classify_random_findings)
+{
+    static const char *const comps[] = {"solid", "part-solid", "ground-glass", "cyst", "x"};
+    static const char *const times[] = {"baseline", "follow-up"};
+    static const char *const changes[] = {"new",       "stable",         "growing",
+                                          "decreased", "slowly-growing", "persistent"};
+    static const char *const locs[] = {"juxtapleural", "perifissural", "airway-segmental",
+                                       "airway-subsegmental"};
+    static const char *const cats[] = {"0", "1", "2", "3", "4A", "4B", "4X"};
+    json_t *tables[2] = {NULL, NULL};
+    CHECK(an_guideline_rules("lung-rads-2022", &tables[0], NULL) == MS_OK);
+    CHECK(an_guideline_rules("fleischner-2017", &tables[1], NULL) == MS_OK);
+    unsigned x = 2026;
+#define RND(n) ((x = x * 1103515245u + 12345u), (x >> 16) % (unsigned)(n))
+    for (int it = 0; it < 3000; it++) {
+        json_t *f = json_object();
+        if (RND(10) < 9)
+            json_object_set_new(f, "composition", json_string(comps[RND(5)]));
+        if (RND(2))
+            json_object_set_new(f, "mean_diameter_mm", json_real(RND(400) / 10.0));
+        else if (RND(2)) {
+            json_object_set_new(f, "long_axis_mm", json_real(RND(400) / 10.0));
+            json_object_set_new(f, "short_axis_mm", json_real(RND(400) / 10.0));
+        }
+        if (RND(3) == 0)
+            json_object_set_new(f, "solid_component_mm", json_real(RND(200) / 10.0));
+        if (RND(2))
+            json_object_set_new(f, "timepoint", json_string(times[RND(2)]));
+        if (RND(2))
+            json_object_set_new(f, "change", json_string(changes[RND(6)]));
+        if (RND(4) == 0) {
+            json_object_set_new(f, "prior_mean_diameter_mm", json_real(RND(300) / 10.0));
+            json_object_set_new(f, "months_since_prior", json_real(RND(300) / 10.0));
+        }
+        if (RND(5) == 0)
+            json_object_set_new(f, "location", json_string(locs[RND(4)]));
+        if (RND(6) == 0)
+            json_object_set_new(f, "prior_category", json_string(cats[RND(7)]));
+        if (RND(8) == 0)
+            json_object_set_new(f, "suspicious_features", json_pack("[s]", "spiculation"));
+        json_object_set_new(f, "multiple", json_boolean(RND(2)));
+        if (RND(2))
+            json_object_set_new(f, "risk", json_string(RND(2) ? "low" : "high"));
+        for (int g = 0; g < 2; g++) {
+            json_t *out = NULL;
+            ms_err err = {0};
+            const char *name = g ? "fleischner-2017" : "lung-rads-2022";
+            ms_rc rc = an_classify(name, f, &out, &err);
+            if (rc != MS_OK) {
+                CHECK(rc == MS_E_FORMAT && err.msg[0] != '\0');
+                continue;
+            }
+            const char *rule = json_string_value(json_object_get(out, "rule"));
+            const char *cat = json_string_value(json_object_get(out, "category"));
+            int listed = 0;
+            size_t i;
+            json_t *row;
+            json_array_foreach(json_object_get(tables[g], "rows"), i, row)
+            {
+                listed |= strcmp(json_string_value(json_object_get(row, "id")), rule) == 0;
+            }
+            if (!listed)
+                fprintf(stderr, "  unlisted rule %s\n", rule);
+            CHECK(listed);
+            CHECK(json_string_value(json_object_get(out, "management")) != NULL);
+            if (g == 0)
+                CHECK(an_lungrads_rank(cat) >= 0);
+            json_decref(out);
+        }
+        json_decref(f);
+    }
+#undef RND
+    json_decref(tables[0]);
+    json_decref(tables[1]);
+    return 0;
+}

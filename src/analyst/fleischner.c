@@ -85,17 +85,35 @@ static void set(struct an_result *r, const char *key, const char *id, const char
     r->management = text;
 }
 
+/* Rows decided before the table: exclusions, benign features, typical perifissural nodules. */
+enum { F_SP_NOT_APPLICABLE, F_SP_BENIGN, F_SP_PERIFISSURAL, F_SP_COUNT };
+static const struct {
+    const char *id, *key, *text;
+} specials[] = {
+    [F_SP_NOT_APPLICABLE] = {"fleischner-2017/not-applicable", "not-applicable",
+                             "Fleischner 2017 does not apply to lung cancer screening, patients "
+                             "< 35 years, known cancer or immunosuppression; use the screening "
+                             "or oncology protocol."},
+    [F_SP_BENIGN] = {"fleischner-2017/benign-features", "no-follow-up",
+                     "Benign calcification or fat: no follow-up."},
+    [F_SP_PERIFISSURAL] = {"fleischner-2017/perifissural-typical", "no-follow-up",
+                           "Typical perifissural (juxtapleural) solid nodule with smooth margins, "
+                           "< 10 mm: no follow-up."},
+};
+
+static void use(struct an_result *r, int k)
+{
+    set(r, specials[k].key, specials[k].id, specials[k].text);
+}
+
 static int exclusions(const struct an_nodule *n, struct an_result *r)
 {
     if (n->context_screening || n->excluded) {
-        set(r, "not-applicable", "fleischner-2017/not-applicable",
-            "Fleischner 2017 does not apply to lung cancer screening, patients < 35 years, known "
-            "cancer or immunosuppression; use the screening or oncology protocol.");
+        use(r, F_SP_NOT_APPLICABLE);
         return 1;
     }
     if (n->benign != AN_BEN_NONE) {
-        set(r, "no-follow-up", "fleischner-2017/benign-features",
-            "Benign calcification or fat: no follow-up.");
+        use(r, F_SP_BENIGN);
         return 1;
     }
     return 0;
@@ -109,8 +127,7 @@ static int perifissural(const struct an_nodule *n, long mm, struct an_result *r)
         return 0;
     if (n->location != AN_LOC_PERIFISSURAL && n->location != AN_LOC_JUXTAPLEURAL)
         return 0;
-    set(r, "no-follow-up", "fleischner-2017/perifissural-typical",
-        "Typical perifissural (juxtapleural) solid nodule with smooth margins: no follow-up.");
+    use(r, F_SP_PERIFISSURAL);
     return 1;
 }
 
@@ -178,6 +195,10 @@ json_t *an_fleischner_rules_json(void)
     static const char *const kinds[] = {"solid", "ground-glass", "part-solid", "subsolid-multiple"};
     static const char *const risks[] = {"any", "low", "high"};
     json_t *a = json_array();
+    for (size_t i = 0; i < F_SP_COUNT; i++)
+        json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s}", "id", specials[i].id, "kind",
+                                           "special", "key", specials[i].key, "text",
+                                           specials[i].text));
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const struct fl_row *r = &rows[i];
         json_array_append_new(
