@@ -6,11 +6,17 @@
  * from data/attest/MANIFEST.md, never written here.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "attest/internal.h"
 #include "medseal/attest.h"
@@ -791,5 +797,123 @@ TEST(test_attest_fuzz_corpus_replays)
     }
     free(list);
     CHECK(n > 0);
+    return 0;
+}
+
+/* A configfs-tsm entry imitated with a FIFO for "generation": a child process hands out one value
+ * per open (waiting with poll until the reader has closed before offering the next), as the
+ * kernel's counter would read. 0,1,1: one write, no race -> the outblob is returned; 0,2,2 or
+ * 4,5,6: another writer interfered -> refused. */
+static int pipe_empty(int fd)
+{
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 && n == 0;
+}
+
+/* One write end stays open (so the pipe keeps its buffer while readers come and go); each value
+ * is written once the previous one has been read, so every open reads exactly one value (the
+ * reader reads once and closes). Bounded: 5 s per value. */
+static void fifo_feeder(const char *fifo, const int *gens, int n)
+{
+    int fd = open(fifo, O_WRONLY);
+    if (fd < 0)
+        _exit(1);
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 0; i < n; i++) {
+        char b[16];
+        int l = snprintf(b, sizeof b, "%d\n", gens[i]);
+        if (write(fd, b, (size_t)l) != l)
+            _exit(1);
+        for (int waited = 0; !pipe_empty(fd) && waited < 5000; waited++)
+            usleep(1000);
+    }
+    close(fd);
+    _exit(0);
+}
+
+static int tsm_case(const int gens[3], int want_ok)
+{
+    char entry[700], fifo[800];
+    snprintf(entry, sizeof entry, "%s/entry-%d%d%d", ms_test_tmpdir(), gens[0], gens[1], gens[2]);
+    snprintf(fifo, sizeof fifo, "%s/generation", entry);
+    if (ms_test_sh(NULL,
+                   "mkdir -p '%s' && cd '%s' && mkfifo generation && printf sev_guest > provider "
+                   "&& : > inblob && cp '%s' outblob",
+                   entry, entry, att_t_path("snp_report_milan_gosev.bin")) != 0)
+        return 0;
+    pid_t pid = fork();
+    if (pid == 0)
+        fifo_feeder(fifo, gens, 3);
+    uint8_t rd[64];
+    memset(rd, 0xab, sizeof rd);
+    ms_buf q, aux, in;
+    ms_err err = {0};
+    ms_buf_init(&q, NULL, 0);
+    ms_buf_init(&aux, NULL, 0);
+    ms_buf_init(&in, NULL, 0);
+    ms_rc rc = att__tsm_once(entry, rd, &q, &aux, &err);
+    int ok = want_ok ? rc == MS_OK && q.len == SNP_REPORT_LEN
+                     : rc == MS_E_VERIFY && strstr(err.msg, "concurrent writer") != NULL;
+    if (!ok)
+        fprintf(stderr, "  generations %d %d %d: rc %d %s\n", gens[0], gens[1], gens[2], rc,
+                err.msg);
+    char path[800];
+    snprintf(path, sizeof path, "%s/inblob", entry); /* the request reached inblob */
+    if (want_ok)
+        ok = ok && ms_file_read(path, NULL, 0, &in, NULL) == MS_OK && in.len == 64 &&
+             memcmp(in.p, rd, 64) == 0;
+    int st = 0;
+    waitpid(pid, &st, 0);
+    ms_buf_free(&in);
+    ms_buf_free(&q);
+    ms_buf_free(&aux);
+    return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+TEST(test_attest_configfs_tsm_request_and_race)
+{
+    static const int clean[3] = {0, 1, 1}, raced[3] = {0, 2, 2}, moving[3] = {4, 5, 6};
+    CHECK(tsm_case(clean, 1));
+    CHECK(tsm_case(raced, 0));
+    CHECK(tsm_case(moving, 0));
+    return 0;
+}
+
+TEST(test_attest_snp_certificate_table)
+{
+    /* auxblob: [VCEK guid, off, len], [zero entry], then the DER */
+    static const uint8_t vcek_guid[16] = {0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64,
+                                          0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd};
+    ms_buf der, aux, pem;
+    CHECK(att_t_read("snp_vcek_milan_gosev.der", &der));
+    ms_buf_init(&aux, NULL, 0);
+    ms_buf_init(&pem, NULL, 0);
+    uint8_t ent[48] = {0};
+    memcpy(ent, vcek_guid, 16);
+    ms_store_u32le(ent + 16, 48);
+    ms_store_u32le(ent + 20, (uint32_t)der.len);
+    CHECK(ms_buf_append(&aux, ent, 48, NULL) == MS_OK);
+    CHECK(ms_buf_append(&aux, der.p, der.len, NULL) == MS_OK);
+    CHECK(att__cert_table_pem(&aux, &pem, NULL) == MS_OK);
+    STACK_OF(X509) *sk = NULL;
+    CHECK(att__pem_certs(pem.p, pem.len, &sk, NULL) == MS_OK);
+    CHECK_EQ_INT(sk_X509_num(sk), 1);
+    char cn[64];
+    att__cert_cn(sk_X509_value(sk, 0), cn, sizeof cn);
+    CHECK_STR(cn, "SEV-VCEK");
+    sk_X509_pop_free(sk, X509_free);
+    /* an entry pointing past the blob is refused */
+    ms_store_u32le(aux.p + 20, (uint32_t)der.len + 1);
+    ms_buf_reset(&pem);
+    CHECK(att__cert_table_pem(&aux, &pem, NULL) == MS_E_FORMAT);
+    /* a table without its terminator is truncated */
+    ms_buf t;
+    ms_buf_init(&t, NULL, 0);
+    CHECK(ms_buf_append(&t, ent, 20, NULL) == MS_OK);
+    CHECK(att__cert_table_pem(&t, &pem, NULL) == MS_E_TRUNC);
+    ms_buf_free(&t);
+    ms_buf_free(&der);
+    ms_buf_free(&aux);
+    ms_buf_free(&pem);
     return 0;
 }

@@ -238,8 +238,7 @@ static int read_gen(const char *dir, unsigned long *g)
 
 /* One report: inblob, then outblob; the generation after writing must be exactly one more than
  * before and unchanged after reading, else another writer raced us (ABI doc: "generation"). */
-static ms_rc tsm_once(const char *entry, const uint8_t rd[64], ms_buf *out, ms_buf *aux,
-                      ms_err *err)
+ms_rc att__tsm_once(const char *entry, const uint8_t rd[64], ms_buf *out, ms_buf *aux, ms_err *err)
 {
     unsigned long g0 = 0, g1 = 0, g2 = 0;
     if (!read_gen(entry, &g0))
@@ -285,7 +284,7 @@ static ms_rc tsm_report(att_provider *p, const uint8_t rd[64], ms_buf *out, ms_b
     for (int attempt = 0; rc == MS_OK && attempt < 3; attempt++) {
         ms_buf_reset(out);
         ms_err e = {0};
-        rc = tsm_once(entry, rd, out, aux, &e);
+        rc = att__tsm_once(entry, rd, out, aux, &e);
         if (rc == MS_E_VERIFY && attempt < 2) {
             rc = MS_OK; /* raced: retry */
             continue;
@@ -362,7 +361,7 @@ static ms_rc get_quote(att_provider *p, const uint8_t rd[64], ms_buf *q, ms_buf 
 
 /* ---- SNP certificate table (auxblob) -> PEM ------------------------------------------------- */
 
-static ms_rc cert_table_pem(const ms_buf *aux, ms_buf *pem, ms_err *err)
+ms_rc att__cert_table_pem(const ms_buf *aux, ms_buf *pem, ms_err *err)
 {
     ms_rd r = {aux->p, aux->len};
     for (int i = 0; i < 16; i++) {
@@ -426,7 +425,7 @@ static ms_rc evidence_quote(att_provider *p, const uint8_t rd[64], json_t *o, ms
         rc = ms_fail(err, MS_E_NOMEM, "out of memory");
     if (rc == MS_OK && p->mech == MECH_TDX_DEV)
         json_object_set_new(o, "quote_kind", json_string("tdreport (not remotely verifiable)"));
-    if (rc == MS_OK && aux.len > 0 && cert_table_pem(&aux, &pem, NULL) == MS_OK && pem.len > 0)
+    if (rc == MS_OK && aux.len > 0 && att__cert_table_pem(&aux, &pem, NULL) == MS_OK && pem.len > 0)
         json_object_set_new(o, "certificates", json_stringn((const char *)pem.p, pem.len));
     ms_buf_free(&q);
     ms_buf_free(&aux);

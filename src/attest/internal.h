@@ -209,6 +209,12 @@ void att__snp_policy(const struct snp_report *r, struct att_run *run);
  * pubkey_hash_matches, claims_bound, spki_sha256, quote_version, mr_enclave/mr_signer (SGX). */
 ms_rc att__ratls_check(const uint8_t *cert, size_t len, json_t *out, ms_err *err);
 
+/* Providers (evidence.c), exposed for tests: one configfs-tsm request in an existing entry folder
+ * (inblob, outblob, auxblob, with the generation check), and the SNP certificate table (GUID,
+ * offset, length entries, zero-terminated) of an auxblob as PEM. */
+ms_rc att__tsm_once(const char *entry, const uint8_t rd[64], ms_buf *out, ms_buf *aux, ms_err *err);
+ms_rc att__cert_table_pem(const ms_buf *aux, ms_buf *pem, ms_err *err);
+
 /* GPU evidence (gpu.c): fills obj with {"present":false,"reason":...} or the NVML report. */
 void att__gpu_evidence(const uint8_t nonce32[32], json_t *obj);
 
