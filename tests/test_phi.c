@@ -181,6 +181,15 @@ TEST(test_phi_clinical_negatives)
         "Follow-up CT in 12 months per Fleischner 2017 guidelines.",
         "Stevens-Johnson syndrome; positive Babinski sign; Glasgow Coma Scale 15.",
         "Metformin 500 mg twice daily, lisinopril 10 mg; 1,000 mL fluids over 24 hours.",
+        "EXAMINATION: CT CHEST WITHOUT CONTRAST\nCLINICAL HISTORY: 67 year old male smoker.\n"
+        "TECHNIQUE: Axial images at 1.25 mm. Dose: CTDIvol 4.2 mGy, DLP 150 mGy-cm.\n"
+        "Lungs: 6 mm solid nodule in the right upper lobe (series 3, image 45).",
+        "Bones: Schmorl node at T8. Lung-RADS 3; recommend 6 month LDCT. Discussed by telephone "
+        "at 14:32. Electronically signed by: Radiology Attending",
+        "Seen in the Emergency Department. Transferred to the Intensive Care Unit. Discussed at "
+        "Tumor Board. Fleischner Society recommendations do not apply.",
+        "Parkinson disease, Hodgkin lymphoma, Graves disease; given Lipitor 40 mg and Eliquis 5 "
+        "mg.",
     };
     phi_ctx *c = ctx_tag();
     CHECK(c != NULL);

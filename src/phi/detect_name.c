@@ -296,12 +296,13 @@ static size_t facility(struct scan *sc, size_t i)
         if (capword(sc, j)) {
             if (phi__kw(sc, j, KW_FACILITY))
                 fac = j;
-            else if (!phi__kw(sc, j, KW_NOTNAME))
+            else if (!phi__kw(sc, j, KW_NOTNAME) && !phi__kw(sc, j, KW_GENERIC))
                 named++;
             last = j;
             j++;
         } else if ((phi__tok_eqc(sc, j, '.') && phi__tok_adjacent(sc, j) && j > 0 &&
-                    phi__tok_len(sc, j - 1) <= 4) ||
+                    (phi__tok_len(sc, j - 1) <= 3 || phi__tok_eq(sc, j - 1, "hosp") ||
+                     phi__tok_eq(sc, j - 1, "univ"))) ||
                    phi__tok_eqc(sc, j, '-') || phi__tok_eqc(sc, j, '&')) {
             j++; /* "St. Vincent", "Med. Ctr", "Cedars-Sinai"; not a sentence end */
         } else if ((phi__tok_eqc(sc, j, '\'') ||
@@ -422,14 +423,16 @@ static size_t prep_place(struct scan *sc, size_t i)
 {
     if (!prep_before(sc, i) || !capword(sc, i) || sc->tk[i].kind != TK_WORD)
         return 0;
-    size_t j = i, e = i, n = 0, odd = 0, fac = 0;
+    size_t j = i, e = i, n = 0, odd = 0, fac = 0, gen = 0;
     while (j < sc->ntk && n < 4 && capword(sc, j) && sc->tk[j].kind == TK_WORD &&
            !(j > i && (sc->tk[j].fl & TF_NL))) {
         if (phi__kw(sc, j, KW_NOTNAME) || phi__month(sc->t + sc->tk[j].s, phi__tok_len(sc, j)) ||
             eponym(sc, j))
             return 0;
         const struct phi__dict_ent *d = phi__tok_dict(sc, j);
-        if (phi__kw(sc, j, KW_FACILITY))
+        if (phi__kw(sc, j, KW_GENERIC))
+            gen++;
+        else if (phi__kw(sc, j, KW_FACILITY))
             fac++;
         else if (d == NULL || !(d->flags & PHI_DICT_WORD) || d->word_level >= 40 ||
                  (d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST | PHI_DICT_PLACE)))
@@ -447,7 +450,7 @@ static size_t prep_place(struct scan *sc, size_t i)
         return 0; /* states and countries are not PHI */
     if (phi__kw(sc, e + 1, KW_MEDNOUN))
         return 0;
-    if (odd == 0 && !(n >= 2 && fac >= 1) && !(n >= 2 && fac == 0))
+    if (odd == 0 && !(n >= 2 && n > gen + fac) && !(n >= 2 && fac >= 1 && gen == 0))
         return 0;
     phi__add(sc, sc->tk[i].s, sc->tk[e].e, PHI_LOCATION, PHI_SRC_DICT, 33, 0);
     return e;

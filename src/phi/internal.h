@@ -55,7 +55,8 @@ enum {
     KW_FILLER = 26,
     KW_TRIGGER = 27, /* words that start a P.O. box, unit or address */
     KW_MONTH = 28,
-    KW_LABEL = 29,
+    KW_GENERIC = 30, /* hospital units and services: "Intensive Care Unit", "Tumor Board" */
+    KW_LABEL = 31,
     KW_COUNT
 };
 

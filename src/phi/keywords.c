@@ -210,7 +210,16 @@ static const char *const L_MONTH[] = {
 static const char *const L_TRIGGER[] = {
     "po",  "p",         "apo",   "fpo", "dpo",  "address", "domicilio", "dirección", "lives",
     "apt", "apartment", "suite", "ste", "unit", "psc",     "cmr",       NULL};
+static const char *const L_GENERIC[] = {
+    "unit",      "units",     "department", "dept",     "service",   "services",    "ward",
+    "floor",     "room",      "board",      "team",     "intensive", "emergency",   "tumor",
+    "tumour",    "operating", "recovery",   "surgical", "cardiac",   "neonatal",    "pediatric",
+    "trauma",    "stroke",    "burn",       "step",     "down",      "observation", "outpatient",
+    "inpatient", "infusion",  "dialysis",   "cath",     "lab",       "icu",         "picu",
+    "nicu",      "ccu",       "pacu",       "ed",       "er",        "or",          "ir",
+    "suite",     NULL};
 static const char *const *const LISTS[KW_LABEL] = {
+    [KW_GENERIC] = L_GENERIC,
     [KW_TRIGGER] = L_TRIGGER,
     [KW_MONTH] = L_MONTH,
     [KW_MEDNOUN] = L_MEDNOUN,
