@@ -681,7 +681,22 @@ static const char make_sr_py[] =
     "mv2 = Dataset(); mv2.NumericValue = '345.6'; mv2.MeasurementUnitsCodeSequence = "
     "code('mGy.cm', 'UCUM', 'mGy.cm')\n"
     "dlp.MeasuredValueSequence = Sequence([mv2]); cont.ContentSequence.append(dlp)\n"
-    "sr.ContentSequence = Sequence([cont])\n"
+    "def item2(vt, cv, cs, meaning, **kw):\n"
+    "    i = item(vt, meaning, **kw); i.ConceptNameCodeSequence = code(cv, cs, meaning)\n"
+    "    return i\n"
+    "def num2(cv, meaning, v):\n"
+    "    m = Dataset(); m.NumericValue = v; m.MeasurementUnitsCodeSequence = code('mm', 'UCUM', "
+    "'mm')\n"
+    "    return item2('NUM', cv, 'SCT', meaning, MeasuredValueSequence=Sequence([m]))\n"
+    "site = item2('CODE', '363698007', 'SCT', 'Finding Site', ConceptCodeSequence=code('45653009', "
+    "'SCT', 'Upper lobe of lung'))\n"
+    "site.ContentSequence = Sequence([item2('CODE', '272741003', 'SCT', 'Laterality', "
+    "ConceptCodeSequence=code('24028007', 'SCT', 'Right'))])\n"
+    "mg = item2('CONTAINER', '125007', 'DCM', 'Measurement Group')\n"
+    "mg.ContentSequence = Sequence([item2('CODE', '121071', 'DCM', 'Finding', "
+    "ConceptCodeSequence=code('27925004', 'SCT', 'Nodule')), site,\n"
+    "    num2('103339001', 'Long Axis', '9'), num2('103340004', 'Short Axis', '7')])\n"
+    "sr.ContentSequence = Sequence([cont, mg])\n"
     "sr.save_as(out + '/sr.dcm', write_like_original=False)\n"
     "pr = base(out + '/pr.dcm', '1.2.840.10008.5.1.4.1.1.11.1', 'PR')\n"
     "to = Dataset(); to.UnformattedTextValue = '5 mm solid nodule RLL'\n"
@@ -744,6 +759,11 @@ TEST(test_analyst_report_sr_tree_annotations_overlays)
     CHECK(strstr(sr, "Comparison date: 20230101") != NULL);
     /* findings from the SR text, the presentation state and the overlay */
     CHECK(by_lobe(j, "LUL") != NULL && by_lobe(j, "RLL") != NULL && by_lobe(j, "RML") != NULL);
+    /* the TID 1500 measurement group: right upper lobe, 9 x 7 mm */
+    CHECK(strstr(sr, "Nodule in the right Upper lobe of lung: 9 x 7 mm.") != NULL);
+    CHECK(fabs(json_number_value(json_object_get(json_object_get(by_lobe(j, "RUL"), "size"),
+                                                 "mean_diameter_mm")) -
+               8.0) < 1e-9);
     json_t *lul = by_lobe(j, "LUL");
     CHECK_STR(path_str(lul, "lung_rads", "category", NULL), "4X"); /* 12 mm + spiculation */
     json_decref(j);

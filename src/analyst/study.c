@@ -327,6 +327,63 @@ static ms_rc sr_num(const dcm_dataset *ds, ms_buf *b, ms_err *err)
 }
 
 static ms_rc sr_items(const dcm_dataset *ds, int depth, ms_buf *b, ms_err *err);
+/* 1 if the item's concept name has this code value */
+static int concept_is(const dcm_dataset *it, const char *code)
+{
+    char v[32] = "";
+    dcm_elem *cn = dcm_dataset_find(it, T_CONCEPT_NAME);
+    if (cn != NULL && dcm_elem_item_count(cn) > 0)
+        text_of(dcm_elem_item(cn, 0), T_CODE_VALUE, v, sizeof v);
+    return strcmp(v, code) == 0;
+}
+
+struct measurement {
+    char finding[AN_STR], site[AN_STR], laterality[16], longax[32], shortax[32], unit[16];
+};
+
+static void measurement_child(const dcm_dataset *c, struct measurement *m)
+{
+    if (concept_is(c, "121071")) /* Finding */
+        item_code_meaning(c, T_CONCEPT_CODE, m->finding, sizeof m->finding);
+    if (concept_is(c, "363698007")) { /* Finding Site, with its Laterality modifier */
+        item_code_meaning(c, T_CONCEPT_CODE, m->site, sizeof m->site);
+        dcm_elem *cs = dcm_dataset_find(c, T_CONTENT_SEQ);
+        for (size_t k = 0; cs != NULL && k < dcm_elem_item_count(cs); k++) {
+            if (concept_is(dcm_elem_item(cs, k), "272741003"))
+                item_code_meaning(dcm_elem_item(cs, k), T_CONCEPT_CODE, m->laterality,
+                                  sizeof m->laterality);
+        }
+    }
+    int lng = concept_is(c, "103339001"), shrt = concept_is(c, "103340004");
+    dcm_elem *mv = dcm_dataset_find(c, T_MEASURED_SEQ);
+    if ((lng || shrt) && mv != NULL && dcm_elem_item_count(mv) > 0) {
+        const dcm_dataset *v = dcm_elem_item(mv, 0);
+        text_of(v, T_NUMERIC, lng ? m->longax : m->shortax, sizeof m->longax);
+        dcm_elem *u = dcm_dataset_find(v, T_UNITS_SEQ);
+        if (u != NULL && dcm_elem_item_count(u) > 0)
+            text_of(dcm_elem_item(u, 0), T_CODE_VALUE, m->unit, sizeof m->unit);
+    }
+}
+
+/* A TID 1500 measurement group as one sentence the extractor reads: "Nodule in the right upper
+ * lobe of lung: 12 x 9 mm." (Finding 121071, Finding Site 363698007 with Laterality 272741003,
+ * Long Axis 103339001, Short Axis 103340004; UCUM mm or cm). */
+static ms_rc sr_measurement_sentence(const dcm_dataset *it, ms_buf *b, ms_err *err)
+{
+    struct measurement m;
+    memset(&m, 0, sizeof m);
+    dcm_elem *cs = dcm_dataset_find(it, T_CONTENT_SEQ);
+    for (size_t k = 0; cs != NULL && k < dcm_elem_item_count(cs); k++)
+        measurement_child(dcm_elem_item(cs, k), &m);
+    if (m.longax[0] == '\0' || (strcmp(m.unit, "mm") != 0 && strcmp(m.unit, "cm") != 0))
+        return MS_OK;
+    for (char *p = m.laterality; *p != '\0'; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    return ms_buf_printf(b, err, "%s in the %s%s%s: %s%s%s %s.\n",
+                         m.finding[0] ? m.finding : "Nodule", m.laterality,
+                         m.laterality[0] ? " " : "", m.site[0] ? m.site : "lung", m.longax,
+                         m.shortax[0] ? " x " : "", m.shortax, m.unit);
+}
 
 static ms_rc sr_item(const dcm_dataset *it, int depth, ms_buf *b, ms_err *err)
 {
@@ -340,7 +397,11 @@ static ms_rc sr_item(const dcm_dataset *it, int depth, ms_buf *b, ms_err *err)
             rc = ms_buf_append_byte(b, '#', err);
         if (rc == MS_OK)
             rc = ms_buf_printf(b, err, " %s\n", name);
-        return rc == MS_OK ? sr_items(it, depth + 1, b, err) : rc;
+        if (rc == MS_OK)
+            rc = sr_items(it, depth + 1, b, err);
+        if (rc == MS_OK && concept_is(it, "125007")) /* TID 1500 Measurement Group */
+            rc = sr_measurement_sentence(it, b, err);
+        return rc;
     }
     rc = ms_buf_printf(b, err, "%s: ", name[0] ? name : vt);
     if (rc != MS_OK)
