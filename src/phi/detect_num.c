@@ -612,7 +612,7 @@ static size_t address_label(struct scan *sc, size_t i)
         return 0;
     while (e > j && sc->tk[e].kind == TK_PUNCT)
         e--;
-    phi__add(sc, sc->tk[j].s, sc->tk[e].e, PHI_ADDRESS, PHI_SRC_PATTERN, 64, 0);
+    phi__add(sc, sc->tk[j].s, sc->tk[e].e, PHI_ADDRESS, PHI_SRC_PATTERN, 77, 0);
     return e;
 }
 

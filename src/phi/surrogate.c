@@ -280,10 +280,13 @@ static ms_rc shape_sur(phi_ctx *ctx, phi_class cls, const char *p, size_t n, ms_
 }
 
 /* Names, places, addresses: word by word (words from the lists, numbers by shape). */
+static ms_rc zip_sur(phi_ctx *ctx, const char *p, size_t n, ms_buf *out, ms_err *err);
+
 static ms_rc words_sur(phi_ctx *ctx, phi_class cls, const char *p, size_t n, ms_buf *out,
                        ms_err *err)
 {
     size_t i = 0;
+    int after_state = 0;
     while (i < n) {
         unsigned char c = (unsigned char)p[i];
         if (!(is_alpha(c) || is_digit(c) || c >= 0x80)) {
@@ -299,16 +302,26 @@ static ms_rc words_sur(phi_ctx *ctx, phi_class cls, const char *p, size_t n, ms_
             j++;
         }
         ms_rc rc;
-        if (digits > 0)
+        uint32_t bits = 0;
+        uint8_t lab = 0;
+        if (cls != PHI_NAME)
+            phi__kw_lookup(ctx, p + i, j - i, &bits, &lab);
+        int state =
+            (bits & ((1u << KW_STATE) | (1u << KW_STATENAME))) != 0 &&
+            (j - i > 2 || (p[i] >= 'A' && p[i] <= 'Z' && p[i + 1] >= 'A' && p[i + 1] <= 'Z'));
+        if (digits == 5 && j - i == 5 && after_state)
+            rc = zip_sur(ctx, p + i, j - i, out, err); /* "MA 02144": keep the allowed prefix */
+        else if (digits > 0)
             rc = shape_sur(ctx, cls, p + i, j - i, out, err);
-        else if (cls != PHI_NAME && keep_word(p + i, j - i))
-            rc = ms_buf_append(out, p + i, j - i, err);
+        else if (state || (cls != PHI_NAME && keep_word(p + i, j - i)))
+            rc = ms_buf_append(out, p + i, j - i, err); /* states are not PHI */
         else if (j - i == 1)
             rc = shape_sur(ctx, cls, p + i, 1, out, err);
         else
             rc = word_sur(ctx, cls, p + i, j - i, out, err);
         if (rc != MS_OK)
             return rc;
+        after_state = state;
         i = j;
     }
     return MS_OK;
