@@ -670,3 +670,50 @@ TEST(test_phi_cli_identity_from_dicom)
     free(out);
     return 0;
 }
+
+TEST(test_phi_discharge_summary_every_value_removed)
+{
+    static const char *const note =
+        "DISCHARGE SUMMARY\n"
+        "Name: HARTWELL, JOSEPHINE A.    MRN: 004417829    Acct #: 88120034\n"
+        "DOB: 7/4/1931 (92 y/o F)    Admit: 11/02/2023    Discharge: 11/09/2023\n"
+        "Attending: Rajesh Venkataraman, MD    PCP: Dr. Okafor (Tel 617-555-0143, Fax "
+        "617-555-0199)\n"
+        "Address: 22 Birchwood Lane, Apt 3B, Somerville, MA 02144\n"
+        "Emergency contact: daughter Lucinda Hartwell, cell (617) 555-0188, lucinda.h@gmail.com\n"
+        "Insurance: BlueCross member ID XQJ4471928; Medicare 1EG4-TE5-MK72\n"
+        "HOSPITAL COURSE: Mrs. Hartwell presented on Thursday the 2nd with dyspnea. Echo on Nov "
+        "3rd showed EF 35%.\nShe was seen by cardiology (Dr. Amelia Fitzgerald-Ngo) and "
+        "discharged home with VNA services from Beacon Home Health.\n"
+        "Pacemaker: Medtronic Azure, serial PJN882104S. License plate of transport vehicle "
+        "7XKM229.\nPortal: https://mychart.partners.org/pt/88120034   Device IP 10.22.4.17\n"
+        "Signed: R. Venkataraman MD 11/09/2023 16:42\n";
+    static const char *const values[] = {
+        "HARTWELL",   "JOSEPHINE",  "004417829",     "88120034", "7/4/1931", "92",
+        "11/02/2023", "11/09/2023", "Venkataraman",  "Okafor",   "555-0143", "555-0199",
+        "Birchwood",  "Somerville", "02144",         "Lucinda",  "Hartwell", "555-0188",
+        "lucinda.h",  "XQJ4471928", "1EG4-TE5-MK72", "Thursday", "Nov 3rd",  "Amelia",
+        "Fitzgerald", "Beacon",     "PJN882104S",    "7XKM229",  "mychart",  "10.22.4.17"};
+    for (int mode = 0; mode < 2; mode++) {
+        phi_opts o;
+        memset(&o, 0, sizeof o);
+        o.mode = (phi_mode)mode;
+        o.key = KEY;
+        phi_ctx *c = NULL;
+        CHECK(phi_ctx_new(&o, &c, NULL) == MS_OK);
+        char *out = scrub(c, note, NULL, NULL);
+        CHECK(out != NULL);
+        for (size_t k = 0; k < sizeof values / sizeof values[0]; k++) {
+            if (strstr(out, values[k]) != NULL)
+                fprintf(stderr, "  mode %d: \"%s\" survived\n%s\n", mode, values[k], out);
+            CHECK(strstr(out, values[k]) == NULL);
+        }
+        /* what is not PHI stays */
+        CHECK(strstr(out, "DISCHARGE SUMMARY") != NULL && strstr(out, "EF 35%") != NULL &&
+              strstr(out, "Medtronic Azure") != NULL);
+        CHECK(mode == 0 || strstr(out, " MA 021") != NULL); /* state and ZIP3 kept */
+        free(out);
+        phi_ctx_free(c);
+    }
+    return 0;
+}
