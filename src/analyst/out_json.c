@@ -367,9 +367,9 @@ static json_t *impression_json(const struct an_report *r, const struct an_study 
         if (st->found[i].kind != 1)
             continue;
         const struct an_birads_row *b = an_birads_lookup(st->found[i].birads);
-        snprintf(buf, sizeof buf, "BI-RADS %s (carried from the report): %s. %s [bi-rads-2013/%s]",
-                 st->found[i].birads, b ? b->assessment : "?", b ? b->management : "",
-                 st->found[i].birads);
+        snprintf(buf, sizeof buf,
+                 "BI-RADS %s (carried from the report): %s. %s [bi-rads-2013/carried-from-report]",
+                 st->found[i].birads, b ? b->assessment : "?", b ? b->management : "");
         add_line(a, buf);
     }
     return a;

@@ -240,6 +240,14 @@ static ms_rc render(const json_t *j, ms_buf *b, ms_err *err)
         rc = ms_buf_append_str(b, "  No pulmonary nodule described.\n", err);
     for (size_t i = 0; rc == MS_OK && i < json_array_size(fs); i++)
         rc = finding_block(json_array_get(fs, i), b, err);
+    const json_t *br = json_object_get(j, "bi_rads");
+    for (size_t i = 0; rc == MS_OK && i < json_array_size(br); i++) {
+        const json_t *x = json_array_get(br, i);
+        rc = ms_buf_printf(
+            b, err, "%s  BI-RADS %s stated in %s: %s (likelihood of malignancy %s)\n",
+            i == 0 ? "\nBREAST ASSESSMENT (carried from the report)\n" : "", s_(x, "category"),
+            s_(x, "source"), s_(x, "assessment"), s_(x, "likelihood"));
+    }
     if (rc == MS_OK)
         rc = lines("IMPRESSION", json_object_get(j, "impression"), 1, b, err);
     if (rc == MS_OK)
