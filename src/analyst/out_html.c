@@ -246,8 +246,6 @@ static ms_rc chart_series(const json_t *f, const struct axis *ax, const char *co
             x, py(ax, y), color, x + 5, py(ax, y) - 6, y);
     }
     if (rc == MS_OK)
-        rc = cell(b, "", "", "", err);
-    if (rc == MS_OK)
         rc = ms_buf_printf(b, err, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" fill=\"%s\">",
                            lx + 10, ly + 16, color);
     if (rc == MS_OK)
