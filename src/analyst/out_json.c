@@ -15,7 +15,7 @@
 
 static json_t *num_or_null(double v)
 {
-    return isnan(v) ? json_null() : json_real(round(v * 100.0) / 100.0);
+    return isnan(v) ? json_null() : json_real(round(v * 1000.0) / 1000.0); /* 0.001 */
 }
 
 static json_t *str_or_null(const char *s)
