@@ -652,3 +652,45 @@ TEST(test_audit_write_failure_fails_closed)
     CHECK(audit_log_close(l, NULL) != MS_OK);
     return 0;
 }
+
+TEST(test_audit_verify_state_catches_cut_epochs_and_a_replaced_key_state)
+{
+    audit_opts o = {0};
+    o.epoch_records = 6;
+    CHECK(make_log(state_dir(), &o, 40) == 0);
+    uint8_t pub[32], k0[32];
+    CHECK(keys(pub, k0) == 0);
+    audit_verify_report rep;
+    ms_err err = {0};
+    CHECK(audit_verify_state(state_dir(), master, pub, k0, 0, &rep, &err) == MS_OK);
+    /* a key state sealed correctly but holding another key */
+    audit__mac_state st, orig;
+    CHECK(audit__mac_state_read(adir(), master, &st, NULL) == MS_OK);
+    orig = st;
+    st.key[0] ^= 1;
+    CHECK(audit__mac_state_write(adir(), master, &st, NULL) == MS_OK);
+    CHECK(audit_verify_state(state_dir(), master, pub, k0, 0, &rep, &err) == MS_E_VERIFY);
+    CHECK_EQ_INT(rep.problem, AUDIT_BAD_EPOCH);
+    CHECK(strstr(err.msg, "does not derive") != NULL);
+    CHECK(audit__mac_state_write(adir(), master, &orig, NULL) == MS_OK);
+    ms_err_clear(&err);
+    CHECK(audit_verify_state(state_dir(), master, pub, k0, 0, &rep, &err) == MS_OK);
+    /* cut the log back to the middle (sth.latest removed too): the chain alone is fine */
+    ms_buf b;
+    CHECK(ms_file_read(seg0(), NULL, 0, &b, NULL) == MS_OK);
+    uint32_t len;
+    long off = rec_off(20, &len);
+    CHECK(off > 0);
+    b.len = (size_t)off;
+    CHECK(rewrite(&b) == 0);
+    ms_buf_free(&b);
+    char p[700];
+    snprintf(p, sizeof p, "%s/sth.latest", adir());
+    CHECK(unlink(p) == 0);
+    CHECK(audit_verify(adir(), pub, k0, 0, &rep, &err) == MS_OK);
+    CHECK(audit_verify_state(state_dir(), master, pub, k0, 0, &rep, &err) == MS_E_VERIFY);
+    CHECK_EQ_INT(rep.problem, AUDIT_BAD_TRUNCATED);
+    ms_memzero(&st, sizeof st);
+    ms_memzero(&orig, sizeof orig);
+    return 0;
+}

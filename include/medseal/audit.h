@@ -202,6 +202,14 @@ typedef struct audit_verify_report {
 ms_rc audit_verify(const char *audit_dir, const uint8_t pubkey[32], const uint8_t *initial_key,
                    uint64_t min_size, audit_verify_report *rep, ms_err *err);
 
+/* The local check of STATE (`medseal audit verify --state`): audit_verify on STATE/audit, then,
+ * with the master key, the sealed key state: its epoch must be the log's last epoch (else whole
+ * epochs were cut: AUDIT_BAD_TRUNCATED), and with the initial key its MAC key must be the one
+ * derived from it (else the key state was replaced: AUDIT_BAD_EPOCH). */
+ms_rc audit_verify_state(const char *state_dir, const uint8_t master_key[MS_KEY_LEN],
+                         const uint8_t pubkey[32], const uint8_t *initial_key, uint64_t min_size,
+                         audit_verify_report *rep, ms_err *err);
+
 /* Inclusion proof (RFC 9162 §2.1.3) of leaf `seq` in the tree of `tree_size` leaves (0: the size
  * of the latest signed tree head that covers seq). Appends one JSON object to out:
  * {"leaf_index","tree_size","leaf_hash","root","path":[hex...],"sth":{...signed head, if one has

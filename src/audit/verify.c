@@ -348,6 +348,59 @@ ms_rc audit_verify(const char *audit_dir, const uint8_t pubkey[32], const uint8_
     return rc;
 }
 
+static ms_rc state_problem(audit_verify_report *rep, audit_problem p, uint64_t seq, ms_err *err,
+                           const char *msg)
+{
+    rep->problem = p;
+    rep->bad_seq = seq;
+    return ms_fail(err, MS_E_VERIFY, "key state: %s", msg);
+}
+
+/* The sealed key state against the log: same epoch, and the key derived from the initial key. */
+static ms_rc check_state(const char *dir, const uint8_t master[MS_KEY_LEN],
+                         const uint8_t *initial_key, audit_verify_report *rep, ms_err *err)
+{
+    audit__mac_state st;
+    ms_rc rc = audit__mac_state_read(dir, master, &st, err);
+    if (rc != MS_OK)
+        return rc;
+    uint32_t last = rep->epochs ? rep->epochs - 1 : 0;
+    if (st.epoch > last)
+        rc = state_problem(rep, AUDIT_BAD_TRUNCATED, rep->records, err,
+                           "the writer is in a later epoch than the log's last: epochs were cut");
+    else if (st.epoch < last)
+        rc = state_problem(rep, AUDIT_BAD_EPOCH, rep->records, err,
+                           "the writer is in an earlier epoch than the log (rolled back)");
+    uint8_t k[32];
+    if (rc == MS_OK && initial_key != NULL) {
+        memcpy(k, initial_key, 32);
+        for (uint32_t e = 1; rc == MS_OK && e <= st.epoch; e++)
+            rc = audit__epoch_next(k, e, k, err);
+        if (rc == MS_OK && !ms_ct_equal(k, st.key, 32))
+            rc = state_problem(rep, AUDIT_BAD_EPOCH, rep->records, err,
+                               "the MAC key does not derive from the initial key (replaced)");
+    }
+    ms_memzero(k, sizeof k);
+    ms_memzero(&st, sizeof st);
+    return rc;
+}
+
+ms_rc audit_verify_state(const char *state_dir, const uint8_t master_key[MS_KEY_LEN],
+                         const uint8_t pubkey[32], const uint8_t *initial_key, uint64_t min_size,
+                         audit_verify_report *rep, ms_err *err)
+{
+    if (state_dir == NULL || master_key == NULL || pubkey == NULL || rep == NULL)
+        return ms_fail(err, MS_E_INVAL, "audit_verify_state: missing argument");
+    char *dir = audit__path(state_dir, "audit");
+    if (dir == NULL)
+        return ms_fail(err, MS_E_NOMEM, "path");
+    ms_rc rc = audit_verify(dir, pubkey, initial_key, min_size, rep, err);
+    if (rc == MS_OK)
+        rc = check_state(dir, master_key, initial_key, rep, err);
+    ms_free(NULL, dir);
+    return rc;
+}
+
 /* ---- collecting leaves for proofs -------------------------------------------------------------
  */
 

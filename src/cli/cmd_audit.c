@@ -172,17 +172,26 @@ static int do_verify(const struct args *a)
     }
     audit_verify_report rep;
     ms_err err = {0};
-    ms_rc rc = audit_verify(dir, pub, have_k0 ? k0 : NULL, a->min_size, &rep, &err);
+    uint8_t mk[MS_KEY_LEN];
+    char mpath[4096];
+    snprintf(mpath, sizeof mpath, "%s/master.key", a->state ? a->state : "");
+    int have_mk = a->state != NULL && (a->master != NULL || stat(mpath, &st) == 0) &&
+                  audit_master_key(a->state, a->master, mk, NULL) == MS_OK;
+    ms_rc rc = have_mk ? audit_verify_state(a->state, mk, pub, have_k0 ? k0 : NULL, a->min_size,
+                                            &rep, &err)
+                       : audit_verify(dir, pub, have_k0 ? k0 : NULL, a->min_size, &rep, &err);
     ms_memzero(k0, sizeof k0);
+    ms_memzero(mk, sizeof mk);
     if (rc != MS_OK) {
         cli_report(CMD, "verify", &err);
         return 1;
     }
     printf("audit log intact: %llu records, %u epochs, %llu MACs checked%s, %llu signed tree "
-           "heads (last covers %llu), %llu torn-tail truncations\n",
+           "heads (last covers %llu), %llu torn-tail truncations%s\n",
            (unsigned long long)rep.records, rep.epochs, (unsigned long long)rep.macs_checked,
            have_k0 ? "" : " (no initial key: MACs not checked)", (unsigned long long)rep.tree_heads,
-           (unsigned long long)rep.last_sth_size, (unsigned long long)rep.truncations);
+           (unsigned long long)rep.last_sth_size, (unsigned long long)rep.truncations,
+           have_mk ? ", key state consistent" : "");
     return 0;
 }
 
