@@ -255,6 +255,16 @@ TEST(test_gw_server_auth_roles_totp)
     CHECK(has(b, "medseal_requests_total{route=\"/v1/models\",status=\"401\",role=\"none\"} 2"));
     CHECK(has(b, "medseal_request_duration_seconds_bucket"));
     free(b);
+    /* the audit log: one record per request, failed authentication included, no key text */
+    if (gw__have("audit")) {
+        CHECK_EQ_INT(req(&e, "GET", "/v1/audit/export?max=1000", e.aud.text, NULL, NULL, &b, NULL),
+                     200);
+        CHECK(has(b, "\"action\":\"server.start\"") && has(b, "\"outcome\":\"UNATTESTED\""));
+        CHECK(has(b, "\"action\":\"auth.fail\""));
+        CHECK(has(b, e.clin.id) && !has(b, e.clin.text) && !has(b, wrong));
+        free(b);
+    }
+    CHECK_EQ_INT(req(&e, "GET", "/v1/audit/export", e.clin.text, NULL, NULL, NULL, NULL), 403);
     /* admin: TOTP required */
     CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, NULL, NULL, &b, NULL), 403);
     CHECK(has(b, "totp_required"));
