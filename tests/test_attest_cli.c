@@ -112,7 +112,14 @@ TEST(test_attest_cli_snp_debug_policy_and_errors)
 
 /* ---- a tiny attestation server ------------------------------------------------------------- */
 
-enum mode { SERVE_NONE, SERVE_REPLAY, SERVE_OTHER_KEY, SERVE_NOT_FOUND, SERVE_SNP_SYNTH };
+enum mode {
+    SERVE_NONE,
+    SERVE_REPLAY,
+    SERVE_OTHER_KEY,
+    SERVE_NOT_FOUND,
+    SERVE_SNP_SYNTH,
+    SERVE_HANG_UP
+};
 
 /* A test AMD-like PKI (ARK -> ASK, RSA-PSS SHA-384; VCEK P-384 with the TCB and hwID extensions)
  * so a live check can run the whole positive path: the real go-sev-guest report, DEBUG cleared,
@@ -345,7 +352,9 @@ static int start_server(struct srv *s, enum mode m, int conns)
             _exit(3);
         for (int i = 0; i < conns; i++) {
             int fd = accept(lfd, NULL, NULL);
-            if (fd >= 0)
+            if (fd >= 0 && m == SERVE_HANG_UP)
+                close(fd); /* no TLS at all */
+            else if (fd >= 0)
                 serve_one(ctx, fd, m, s);
         }
         SSL_CTX_free(ctx);
@@ -407,6 +416,15 @@ TEST(test_attest_live_client_against_test_server)
     CHECK(att_verify_live(url, NULL, NULL, 0, 0, &r, &err) != MS_OK);
     stop_server(&s);
     CHECK(has(err.msg, "404"));
+    att_result_free(&r);
+    /* a peer that hangs up instead of speaking TLS: a clear error, no hang */
+    memset(&s, 0, sizeof s);
+    CHECK(start_server(&s, SERVE_HANG_UP, 1));
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/", s.port);
+    ms_err_clear(&err);
+    CHECK(att_verify_live(url, NULL, NULL, 0, 0, &r, &err) == MS_E_IO);
+    stop_server(&s);
+    CHECK(has(err.msg, "TLS connect"));
     att_result_free(&r);
     ms_err_clear(&err);
     CHECK(att_verify_live("http://127.0.0.1:1", NULL, NULL, 0, 0, &r, &err) == MS_E_INVAL);

@@ -11,11 +11,14 @@
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "internal.h"
 
 #define LIVE_RESPONSE_MAX (4u * 1024u * 1024u)
 #define QUOTE_B64_MAX     (1024u * 1024u)
+#define LIVE_TIMEOUT_S    30 /* seconds per socket read or write */
 
 static int hex_matches(const json_t *ev, const char *key, const uint8_t *want, size_t n)
 {
@@ -167,7 +170,16 @@ static ms_rc tls_connect(const struct url *u, SSL_CTX **ctx, BIO **bio, ms_err *
         return ms_fail(err, MS_E_NOMEM, "TLS connection");
     SSL_set_tlsext_host_name(ssl, u->host);
     BIO_set_conn_hostname(*bio, target);
-    if (BIO_do_connect(*bio) != 1 || BIO_do_handshake(*bio) != 1) {
+    /* TCP first, then time limits on the socket, then the handshake: a server that accepts and
+     * stays silent must not hang the verifier */
+    BIO *conn = BIO_next(*bio);
+    int fd = -1;
+    if (conn != NULL && BIO_do_connect(conn) == 1 && BIO_get_fd(conn, &fd) >= 0 && fd >= 0) {
+        struct timeval tv = {LIVE_TIMEOUT_S, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+    if (fd < 0 || BIO_do_handshake(*bio) != 1) {
         unsigned long e = ERR_get_error();
         ERR_clear_error();
         return ms_fail(err, MS_E_IO, "TLS connect to %s: %s", target,
