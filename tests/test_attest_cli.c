@@ -564,3 +564,39 @@ TEST(test_attest_live_full_positive_path_with_test_pki)
     free(o);
     return 0;
 }
+
+TEST(test_attest_cli_saved_evidence)
+{
+    char *o = NULL, path[700];
+    if (!have_cli())
+        SKIP("medseal binary not built");
+    uint8_t nonce[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, key[32];
+    memset(key, 0x5a, sizeof key);
+    att_provider *p = NULL;
+    json_t *ev = NULL;
+    CHECK(att_provider_open("none", &p, NULL) == MS_OK);
+    CHECK(att_evidence_json(p, nonce, sizeof nonce, key, &ev, NULL) == MS_OK);
+    snprintf(path, sizeof path, "%s/evidence.json", ms_test_tmpdir());
+    CHECK(json_dump_file(ev, path, 0) == 0);
+    json_decref(ev);
+    att_provider_free(p);
+    const char *nh = "0102030405060708090a0b0c0d0e0f10";
+    char kh[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(kh + 2 * i, 3, "%02x", key[i]);
+    CHECK(ms_test_sh(&o, "'%s' verify --evidence '%s' --nonce %s --tls-key-sha256 %s 2>&1",
+                     ms_test_medseal(), path, nh, kh) == 1);
+    CHECK(has(o, "UNATTESTED"));
+    free(o);
+    CHECK(ms_test_sh(NULL,
+                     "'%s' verify --evidence '%s' --nonce %s --tls-key-sha256 %s "
+                     "--allow-unattested >/dev/null 2>&1",
+                     ms_test_medseal(), path, nh, kh) == 0);
+    CHECK(ms_test_sh(&o,
+                     "'%s' verify --evidence '%s' --nonce %s --tls-key-sha256 %s "
+                     "--allow-unattested 2>&1",
+                     ms_test_medseal(), path, "0102030405060708090a0b0c0d0e0f11", kh) == 1);
+    CHECK(has(o, "another nonce"));
+    free(o);
+    return 0;
+}
