@@ -302,7 +302,7 @@ static void audit_model(struct gw_req *q, const char *m)
     for (size_t i = 0; i < n; i++) {
         char c = m[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("._:/@+=-", c) != NULL) ||
+              strchr("._:/+=-", c) != NULL) ||
             n >= sizeof q->model) {
             snprintf(q->model, sizeof q->model, "other");
             return;
