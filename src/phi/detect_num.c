@@ -26,8 +26,10 @@ static char pch(const struct scan *sc, size_t i)
 static int ctx_before(const struct scan *sc, size_t i, size_t win, unsigned list)
 {
     size_t seen = 0;
+    int crossed = 0;
     while (i > 0 && seen < win) {
-        if (sc->tk[i].fl & TF_NL)
+        /* a value on the line after its label ("Phone:\n555 1234") still has the label */
+        if ((sc->tk[i].fl & TF_NL) && (crossed++ || !phi__tok_eqc(sc, i - 1, ':')))
             return 0;
         i--;
         if (sc->tk[i].kind == TK_PUNCT)
@@ -146,7 +148,9 @@ static size_t phones(struct scan *sc, size_t i)
          (pch(sc, last + 1) == '-' && tk_num(sc, last + 2, 1, 9))))
         return 0;
     phi_class cls = ctx_before(sc, g.first, 4, KW_FAX) ? PHI_FAX : PHI_PHONE;
-    phi__add(sc, sc->tk[g.first].s, sc->tk[last].e, cls, PHI_SRC_PATTERN, 80, 0);
+    /* a strict phone layout outranks a date reading; a cue-only grouping does not */
+    int strict = g.plus || (g.ng >= 3 && g.len[g.ng - 1] == 4 && g.len[g.ng - 2] == 3);
+    phi__add(sc, sc->tk[g.first].s, sc->tk[last].e, cls, PHI_SRC_PATTERN, strict ? 80 : 60, 0);
     return last;
 }
 
@@ -177,8 +181,9 @@ static int label_before(const struct scan *sc, size_t i)
 {
     size_t seen = 0;
     int found = -1; /* a generic "ID": a word before it may be more specific ("Member ID") */
+    int crossed = 0;
     while (i > 0 && seen < 4) {
-        if (sc->tk[i].fl & TF_NL && seen > 0)
+        if ((sc->tk[i].fl & TF_NL) && (seen > 0 || crossed++ || !phi__tok_eqc(sc, i - 1, ':')))
             return found;
         i--;
         const struct tok *t = &sc->tk[i];

@@ -145,9 +145,10 @@ static const char *const L_REGION[] = {
     "northwest", "appalachia", NULL};
 
 static const char *const L_PHONE[] = {
-    "phone",   "tel",    "telephone", "call",  "cell",   "mobile", "pager", "fax",      "ph",
-    "contact", "number", "home",      "work",  "office", "tfno",   "tlf",   "teléfono", "telefono",
-    "móvil",   "movil",  "at",        "reach", "beeper", "ext",    NULL};
+    "phone",    "tel",      "telephone", "call",     "cell", "mobile", "pager",  "fax",
+    "ph",       "contact",  "number",    "home",     "work", "office", "tfno",   "tlf",
+    "teléfono", "telefono", "móvil",     "movil",    "at",   "reach",  "beeper", "ext",
+    "desk",     "sms",      "text",      "whatsapp", NULL};
 
 static const char *const L_FAX[] = {"fax", "facsimile", "f", NULL};
 
