@@ -557,6 +557,14 @@ TEST(test_gw_server_node_openai_sdk_analyst)
         snprintf(dcm, sizeof dcm, "%s/study_1/CT/IMG00001.dcm", sd);
         cases = "plain,stream,helper,json,json_schema,max_tokens,models,bad_key,bad_param,dicom";
     }
+    /* the /v1/confidential alias, streamed, with curl */
+    CHECK_EQ_INT(req(&e, "POST", "/v1/confidential/chat/completions", e.res.text, "-N",
+                     "{\"model\":\"medical-records-analyst\",\"stream\":true,\"messages\":[{"
+                     "\"role\":\"user\",\"content\":\"6 mm solid nodule, right upper lobe.\"}]}",
+                     &o, NULL),
+                 200);
+    CHECK(has(o, "\"object\":\"chat.completion.chunk\"") && has(o, "data: [DONE]"));
+    free(o);
     int rc = run_node(&e, e.clin.text, cases, dcm, &o);
     fprintf(stderr, "%s", o ? o : "");
     CHECK(rc == 0 && !has(o, "FAIL"));
