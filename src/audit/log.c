@@ -363,6 +363,12 @@ static ms_rc tree_head(audit_log *l, ms_err *err)
     return rc;
 }
 
+/* ns since `since`; 0 if the wall clock went backwards (an NTP step must not fire every timer). */
+static uint64_t elapsed(uint64_t now, uint64_t since)
+{
+    return now > since ? now - since : 0;
+}
+
 /* Count- and time-based duties after a record (lock held); skipped while another thread is
  * already emitting a system record (it will have done them). */
 ms_rc audit__duties(audit_log *l, uint64_t now, ms_err *err)
@@ -372,11 +378,12 @@ ms_rc audit__duties(audit_log *l, uint64_t now, ms_err *err)
     hold_begin(l);
     ms_rc rc = MS_OK;
     if (l->epoch_count >= l->o.epoch_records ||
-        now - l->mac.start_ns >= (uint64_t)l->o.epoch_seconds * 1000000000u)
+        elapsed(now, l->mac.start_ns) >= (uint64_t)l->o.epoch_seconds * 1000000000u)
         rc = advance_epoch(l, err);
     uint64_t since = l->next_seq - l->sth_next;
     if (rc == MS_OK && since > 0 &&
-        (since >= l->o.sth_records || now - l->sth_ns >= (uint64_t)l->o.sth_seconds * 1000000000u))
+        (since >= l->o.sth_records ||
+         elapsed(now, l->sth_ns) >= (uint64_t)l->o.sth_seconds * 1000000000u))
         rc = tree_head(l, err);
     hold_end(l);
     return rc;
@@ -486,7 +493,7 @@ static void *ticker(void *arg)
         ms_rc rc = audit__duties(l, now, &e);
         if (rc == MS_OK && l->pending_n > 0 &&
             (l->o.sync == AUDIT_SYNC_EACH || l->pending_n >= l->o.batch_records ||
-             now - l->pending_since >= tick_ms * 1000000u))
+             elapsed(now, l->pending_since) >= tick_ms * 1000000u))
             (void)audit__commit(l, l->next_seq, &e); /* a failure sets l->failed */
     }
     pthread_mutex_unlock(&l->mu);
