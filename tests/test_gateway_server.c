@@ -728,6 +728,11 @@ TEST(test_gw_server_upstream_errors_and_quirks)
     body = chat_body("slow", "hello", 0);
     CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, NULL, NULL), 504);
     free(body);
+    body = chat_body("echo-no-done", "hello there", 1); /* finish chunk, then EOF */
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL), 200);
+    CHECK(has(b, "\"finish_reason\":\"stop\"") && has(b, "data: [DONE]\n\n"));
+    CHECK(!has(b, "\"error\""));
+    free(b), free(body);
     body = chat_body("echo-truncated", "hello there", 1);
     CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL), 200);
     CHECK(has(b, "upstream_stream_incomplete"));
