@@ -860,3 +860,35 @@ TEST(test_deid_un_takes_its_dictionary_vr)
     dcm_file_free(f);
     return 0;
 }
+
+TEST(test_deid_cache_gives_the_same_answers)
+{
+    deid_ctx *ctx = NULL, *other = NULL;
+    deid_cache *cache = NULL;
+    uint8_t key2[MS_KEY_LEN] = {9};
+    CHECK(deid_ctx_new(KEY, NULL, &ctx, NULL) == MS_OK);
+    CHECK(deid_ctx_new(key2, NULL, &other, NULL) == MS_OK);
+    CHECK(deid_cache_new(&cache, NULL) == MS_OK);
+    char first[MS_UID_MAX] = "";
+    for (int round = 0; round < 3; round++) {
+        /* same file twice with the cache, then once under another key through the same cache */
+        const deid_ctx *c = round < 2 ? ctx : other;
+        dcm_file *f = make_file();
+        deid_result r;
+        CHECK(f != NULL && deid_file_apply_cached(c, cache, f, &r, NULL) == MS_OK);
+        const char *sop = text(dcm_file_dataset(f), T(0008, 0018));
+        if (round == 0)
+            snprintf(first, sizeof first, "%s", sop);
+        if (round < 2) {
+            CHECK_STR(sop, uid_of("1.2.826.0.1.3680043.10.1138.7"));
+            CHECK_STR(sop, first);
+        } else {
+            CHECK(strcmp(sop, first) != 0); /* the memo is bound to its context's key */
+        }
+        dcm_file_free(f);
+    }
+    deid_cache_free(cache);
+    deid_ctx_free(ctx);
+    deid_ctx_free(other);
+    return 0;
+}

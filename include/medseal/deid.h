@@ -51,6 +51,11 @@ typedef struct deid_opts {
 } deid_opts;
 
 typedef struct deid_ctx deid_ctx;
+/* A worker's memo of pseudonyms (a series repeats its UIDs and patient in every file): optional,
+ * one per thread, never shared. Wiped on free. */
+typedef struct deid_cache deid_cache;
+ms_rc deid_cache_new(deid_cache **out, ms_err *err);
+void deid_cache_free(deid_cache *c);
 
 /* A context for de-identifying with this site key and these options. opts may be NULL (basic
  * profile). Full and Modified Dates together are refused (MS_E_INVAL, PS3.15 E.3.6). OUT: *out,
@@ -94,12 +99,16 @@ typedef struct deid_result {
  * done; when res->needs_review the dataset is de-identified but must not be released unless the
  * caller allows it. Errors leave f partly changed: never write it then. */
 ms_rc deid_file_apply(const deid_ctx *ctx, dcm_file *f, deid_result *res, ms_err *err);
+/* As deid_file_apply with this thread's memo (cache may be NULL). */
+ms_rc deid_file_apply_cached(const deid_ctx *ctx, deid_cache *cache, dcm_file *f, deid_result *res,
+                             ms_err *err);
 
 typedef struct deid_io_opts {
     int overwrite;      /* replace an existing output file */
     const char *syntax; /* output transfer syntax; NULL: the input's ("original") */
     int batch;          /* no fsync per file: the caller syncs the output file system once at the
                          * end (medseal deid does); else temp + fsync + rename per file */
+    deid_cache *cache;  /* this thread's memo, or NULL */
 } deid_io_opts;
 
 /* Reads `in`, de-identifies it and writes `out` (temporary file + rename; pixel data copied by

@@ -299,11 +299,11 @@ static int looks_dicom(const char *path)
     return yes;
 }
 
-static void run_job(struct run *r, struct job *j)
+static void run_job(struct run *r, struct job *j, deid_cache *cache)
 {
     char *in = r->in_is_dir ? join(r->in, j->rel) : ms_strdup(NULL, r->in);
     char *out = r->in_is_dir ? join(r->out, j->rel) : ms_strdup(NULL, r->out);
-    deid_io_opts io = {r->force, r->syntax, 1}; /* batch: one syncfs at the end (sync_out) */
+    deid_io_opts io = {r->force, r->syntax, 1, cache}; /* batch: one syncfs at the end */
     struct stat st;
     if (in == NULL || out == NULL) {
         ms_fail(&j->err, MS_E_NOMEM, "out of memory");
@@ -327,13 +327,16 @@ static void run_job(struct run *r, struct job *j)
 static void *worker(void *arg)
 {
     struct run *r = arg;
+    deid_cache *cache = NULL;
+    (void)deid_cache_new(&cache, NULL); /* without one, pseudonyms are computed every time */
     for (;;) {
         size_t i = atomic_fetch_add(&r->next, 1);
         if (i >= r->njobs)
             break;
-        run_job(r, &r->jobs[i]);
+        run_job(r, &r->jobs[i], cache);
         atomic_fetch_add(&r->done, 1);
     }
+    deid_cache_free(cache);
     return NULL;
 }
 

@@ -62,6 +62,12 @@ static int may_clean(const deid_opts *o)
 
 ms_rc deid_file_apply(const deid_ctx *ctx, dcm_file *f, deid_result *res, ms_err *err)
 {
+    return deid_file_apply_cached(ctx, NULL, f, res, err);
+}
+
+ms_rc deid_file_apply_cached(const deid_ctx *ctx, deid_cache *cache, dcm_file *f, deid_result *res,
+                             ms_err *err)
+{
     if (ctx == NULL || f == NULL || res == NULL)
         return ms_fail(err, MS_E_INVAL, "deid_file_apply: bad arguments");
     memset(res, 0, sizeof *res);
@@ -70,15 +76,14 @@ ms_rc deid_file_apply(const deid_ctx *ctx, dcm_file *f, deid_result *res, ms_err
     w.ctx = ctx;
     w.res = res;
     w.needs_clean = may_clean(&ctx->opts);
+    w.cache = cache;
     ms_buf_init(&w.tmp, NULL, 0);
     dcm_dataset *ds = dcm_file_dataset(f);
     /* the top-level patient, read before anything changes: "" when there is no PatientID */
     int has = deid__patient_pseudonym(&w, ds, w.pseudonym, &w.date_offset, err);
     ms_rc rc = has < 0 ? (err ? err->code : MS_E_INTERNAL) : MS_OK;
     if (rc == MS_OK && has == 0)
-        rc = ms_pseudo_patient(ctx->key, NULL, 0, "", 0, w.pseudonym, err);
-    if (rc == MS_OK && has == 0)
-        rc = ms_pseudo_date_offset(ctx->key, NULL, 0, "", 0, &w.date_offset, err);
+        rc = deid__cached_patient(cache, ctx, "", 0, "", 0, w.pseudonym, &w.date_offset, err);
     if (rc == MS_OK)
         rc = deid__clean_begin(&w, ds, err);
     if (rc == MS_OK)
@@ -253,7 +258,7 @@ ms_rc deid_file_path(const deid_ctx *ctx, const char *in, const char *out, const
     ms_rc rc = dcm_file_read(in, NULL, &f, err);
     if (rc != MS_OK)
         return rc;
-    rc = deid_file_apply(ctx, f, res, err);
+    rc = deid_file_apply_cached(ctx, io != NULL ? io->cache : NULL, f, res, err);
     if (rc == MS_OK && (!res->needs_review || ctx->opts.allow_burned_in)) {
         dcm_write_opts w;
         memset(&w, 0, sizeof w);

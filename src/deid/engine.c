@@ -290,18 +290,17 @@ int deid__patient_pseudonym(struct deid_walk *w, const dcm_dataset *ds, char out
     ms_buf id, issuer;
     ms_buf_init(&id, NULL, 1 << 16);
     ms_buf_init(&issuer, NULL, 1 << 16);
-    int found = dcm_dataset_find(ds, TAG_PATIENT_ID) != NULL;
+    int found = dcm_dataset_find(ds, TAG_PATIENT_ID) != NULL, days = 0;
     ms_rc rc = MS_OK;
     if (found) {
         rc = deid__text_or_empty(ds, TAG_PATIENT_ID, &id, err);
         if (rc == MS_OK)
             rc = deid__text_or_empty(ds, TAG_ISSUER, &issuer, err);
         if (rc == MS_OK)
-            rc = ms_pseudo_patient(w->ctx->key, (const char *)issuer.p, issuer.len,
-                                   (const char *)id.p, id.len, out, err);
+            rc = deid__cached_patient(w->cache, w->ctx, (const char *)issuer.p, issuer.len,
+                                      (const char *)id.p, id.len, out, &days, err);
         if (rc == MS_OK && date_offset != NULL)
-            rc = ms_pseudo_date_offset(w->ctx->key, (const char *)issuer.p, issuer.len,
-                                       (const char *)id.p, id.len, date_offset, err);
+            *date_offset = days;
     }
     ms_buf_free(&id);
     ms_buf_free(&issuer);
@@ -314,7 +313,8 @@ ms_rc deid__walk(struct deid_walk *w, dcm_dataset *ds, const char *pseudonym, in
     if (depth > DCM_MAX_DEPTH)
         return ms_fail(err, MS_E_LIMIT, "sequences nested deeper than %d", DCM_MAX_DEPTH);
     char own[MS_PSEUDO_MAX];
-    int has = deid__patient_pseudonym(w, ds, own, NULL, err);
+    /* the top level's patient was read by deid_file_apply before anything changed */
+    int has = depth == 0 ? 0 : deid__patient_pseudonym(w, ds, own, NULL, err);
     if (has < 0)
         return err ? err->code : MS_E_INTERNAL;
     ms_rc rc = deid__private(w, ds, err);

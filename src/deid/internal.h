@@ -81,7 +81,16 @@ struct deid_walk {
     int needs_clean;               /* some C on text may happen: capture the identity */
     char *ident[DEID_IDENT_COUNT]; /* identity strings for the scrubber (clean.c), owned */
     struct phi_ctx *phi;           /* created on first use */
+    deid_cache *cache;             /* the worker's memo, or NULL */
 };
+
+/* cache.c: ms_pseudo_uid / ms_pseudo_patient + date offset through the worker's memo (c may be
+ * NULL: computed every time). */
+ms_rc deid__cached_uid(deid_cache *c, const deid_ctx *ctx, const char *uid, size_t n,
+                       char out[MS_UID_MAX], ms_err *err);
+ms_rc deid__cached_patient(deid_cache *c, const deid_ctx *ctx, const char *issuer,
+                           size_t issuer_len, const char *pid, size_t pid_len,
+                           char out[MS_PSEUDO_MAX], int *offset, ms_err *err);
 
 /* profile.c: the action for a public tag under the context's options, after resolving compound
  * codes (DEID_A_NONE when the tag is not in the table). */

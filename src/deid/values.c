@@ -123,7 +123,7 @@ static ms_rc map_one(struct deid_walk *w, const uint8_t *v, size_t n, ms_err *er
     trim(&v, &n);
     if (n == 0)
         return MS_OK;
-    ms_rc rc = ms_pseudo_uid(w->ctx->key, (const char *)v, n, out, err);
+    ms_rc rc = deid__cached_uid(w->cache, w->ctx, (const char *)v, n, out, err);
     if (rc == MS_OK)
         rc = ms_buf_append_str(&w->tmp, out, err);
     ms_memzero(out, sizeof out);
