@@ -70,6 +70,7 @@ NGX
 
 mkdir -p "$T/state"
 KEY=$("$MEDSEAL" keys create --state "$T/state" --role researcher | sed -n 's/^key:  //p')
+CKEY=$("$MEDSEAL" keys create --state "$T/state" --role clinician | sed -n 's/^key:  //p')
 printf 'rate_rpm = 0\nmax_conns_per_ip = 1024\nmax_conns = 2048\naudit_batch = %s\n' "${AUDIT_BATCH:-0}" > "$T/serve.conf"
 "$MEDSEAL" serve --listen 127.0.0.1:$MS --cert "$T/srv.pem" --key "$T/srv.key" --state "$T/state" \
   --upstream "http://127.0.0.1:$UP/v1" --config "$T/serve.conf" --insecure-no-attestation \
@@ -78,16 +79,18 @@ pids+=($!)
 for _ in $(seq 100); do grep -q listening "$T/serve.out" && break; sleep 0.1; done
 grep listening "$T/serve.out" || { cat "$T/serve.out"; exit 1; }
 
-mklua() { # $1 file, $2 body
+mklua() { # $1 file, $2 body, $3 key
   cat > "$1" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $KEY"
+wrk.headers["Authorization"] = "Bearer ${3:-$KEY}"
 wrk.body = [[$2]]
 LUA
 }
 NOTE='CT chest: 6 mm solid nodule in the right upper lobe. No prior imaging available.'
 mklua "$T/analyst.lua" "{\"model\":\"medical-records-analyst\",\"messages\":[{\"role\":\"user\",\"content\":\"$NOTE\"}]}"
+mklua "$T/analyst-c.lua" "{\"model\":\"medical-records-analyst\",\"messages\":[{\"role\":\"user\",\"content\":\"$NOTE\"}]}" "$CKEY"
+mklua "$T/pass-c.lua" "{\"model\":\"bench\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":\"$NOTE\"}]}" "$CKEY"
 cat > "$T/models.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $KEY"
 LUA
@@ -109,6 +112,11 @@ run() { # $1 name, $2 lua, $3 url
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out"); non2xx=${non2xx:-0}
   printf '| %-38s | %10s | %8s | %8s | %6s |\n' "$1" "$rps" "$p50" "$p99" "$non2xx"
+  LAST_P99_US=$(to_us "$p99")
+}
+to_us() { # wrk latency ("812.00us", "1.23ms", "1.01s") -> microseconds
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
+                         else if (v ~ /s$/) print n * 1e6; else print n }'
 }
 
 {
@@ -117,8 +125,14 @@ echo
 echo "| path                                   |      req/s |      p50 |      p99 | non-2xx |"
 echo "|----------------------------------------|-----------:|---------:|---------:|-------:|"
 run "gateway floor: GET /v1/models (auth)" "$T/models.lua" "https://127.0.0.1:$MS/v1/models"
-run "analyst, short note (medseal)" "$T/analyst.lua" "https://127.0.0.1:$MS/v1/chat/completions"
-run "pass-through: medseal -> upstream" "$T/pass.lua" "https://127.0.0.1:$MS/v1/chat/completions"
+run "analyst, short note, clinician" "$T/analyst-c.lua" "https://127.0.0.1:$MS/v1/chat/completions"
+run "analyst, short note, researcher" "$T/analyst.lua" "https://127.0.0.1:$MS/v1/chat/completions"
+run "pass-through: medseal (researcher)" "$T/pass.lua" "https://127.0.0.1:$MS/v1/chat/completions"
+MS_P99=$LAST_P99_US
+run "pass-through: medseal (clinician, re-id)" "$T/pass-c.lua" "https://127.0.0.1:$MS/v1/chat/completions"
 run "pass-through: nginx -> upstream" "$T/pass.lua" "https://127.0.0.1:$NG/v1/chat/completions"
+NG_P99=$LAST_P99_US
 run "upstream alone (plain HTTP)" "$T/pass.lua" "http://127.0.0.1:$UP/v1/chat/completions"
+echo
+awk -v a="$MS_P99" -v b="$NG_P99" 'BEGIN { printf "pass-through p99 overhead of medseal over nginx: %.2f ms (target < 1 ms)\n", (a - b) / 1000 }'
 } | tee "${OUT:-/dev/null}"

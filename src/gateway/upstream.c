@@ -30,7 +30,10 @@ struct gw_upstream {
     char auth[600];
     unsigned timeout_s;
     pthread_mutex_t mu;
-    CURL *pool[POOL_MAX];
+    struct pair {
+        CURL *h;
+        CURLM *m; /* holds the connection cache: kept with its easy handle between requests */
+    } pool[POOL_MAX];
     size_t npool;
 };
 
@@ -75,38 +78,55 @@ void gw__upstream_free(struct gw_upstream *u)
 {
     if (u == NULL)
         return;
-    for (size_t i = 0; i < u->npool; i++)
-        curl_easy_cleanup(u->pool[i]);
+    for (size_t i = 0; i < u->npool; i++) {
+        curl_multi_cleanup(u->pool[i].m);
+        curl_easy_cleanup(u->pool[i].h);
+    }
     pthread_mutex_destroy(&u->mu);
     ms_free(NULL, u);
 }
 
-static CURL *handle_get(struct gw_upstream *u)
+/* A (multi, easy) pair from the pool, or a new one. The multi handle owns the connection cache,
+ * so a pooled pair reuses its keep-alive connection to the upstream. */
+static int handle_get(struct gw_upstream *u, CURL **h, CURLM **m)
 {
-    CURL *h = NULL;
+    *h = NULL;
+    *m = NULL;
     pthread_mutex_lock(&u->mu);
-    if (u->npool > 0)
-        h = u->pool[--u->npool];
+    if (u->npool > 0) {
+        u->npool--;
+        *h = u->pool[u->npool].h;
+        *m = u->pool[u->npool].m;
+    }
     pthread_mutex_unlock(&u->mu);
-    if (h == NULL)
-        h = curl_easy_init();
-    else
-        curl_easy_reset(h); /* keeps the live connection for reuse */
-    return h;
+    if (*h != NULL) {
+        curl_easy_reset(*h);
+        return 0;
+    }
+    *h = curl_easy_init();
+    *m = curl_multi_init();
+    return *h != NULL && *m != NULL ? 0 : -1;
 }
 
-static void handle_put(struct gw_upstream *u, CURL *h)
+static void handle_put(struct gw_upstream *u, CURL *h, CURLM *m)
 {
-    if (h == NULL)
+    if (h == NULL || m == NULL) {
+        curl_multi_cleanup(m);
+        curl_easy_cleanup(h);
         return;
+    }
     pthread_mutex_lock(&u->mu);
     if (u->npool < POOL_MAX) {
-        u->pool[u->npool++] = h;
+        u->pool[u->npool].h = h;
+        u->pool[u->npool].m = m;
+        u->npool++;
         h = NULL;
     }
     pthread_mutex_unlock(&u->mu);
-    if (h != NULL)
+    if (h != NULL) {
+        curl_multi_cleanup(m);
         curl_easy_cleanup(h);
+    }
 }
 
 /* ---- scrubbing the request ------------------------------------------------------------------ */
@@ -211,7 +231,7 @@ struct xfer {
     int headers_done;
     long status;
     unsigned retry_after;
-    int running;
+    int running, added;
     CURLcode result;
     uint64_t t0, deadline_us;
     /* streaming state */
@@ -256,9 +276,7 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 
 static ms_rc xfer_start(struct xfer *x, ms_err *err)
 {
-    x->h = handle_get(x->u);
-    x->m = curl_multi_init();
-    if (x->h == NULL || x->m == NULL)
+    if (handle_get(x->u, &x->h, &x->m) != 0)
         return ms_fail(err, MS_E_NOMEM, "upstream: cannot create a transfer");
     x->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     x->hdrs = curl_slist_append(x->hdrs, "Expect:");
@@ -278,6 +296,7 @@ static ms_rc xfer_start(struct xfer *x, ms_err *err)
     curl_easy_setopt(x->h, CURLOPT_TIMEOUT, (long)x->u->timeout_s);
     curl_easy_setopt(x->h, CURLOPT_TCP_NODELAY, 1L);
     curl_multi_add_handle(x->m, x->h);
+    x->added = 1;
     x->running = 1;
     x->t0 = gw__now_us();
     return MS_OK;
@@ -324,13 +343,9 @@ static int stop_never(const struct xfer *x)
 
 static void xfer_free(struct xfer *x)
 {
-    if (x->m != NULL) {
-        if (x->h != NULL)
-            curl_multi_remove_handle(x->m, x->h);
-        curl_multi_cleanup(x->m);
-    }
-    if (x->h != NULL)
-        handle_put(x->u, x->h);
+    if (x->m != NULL && x->h != NULL && x->added)
+        curl_multi_remove_handle(x->m, x->h);
+    handle_put(x->u, x->h, x->m);
     curl_slist_free_all(x->hdrs);
     ms_buf_free(&x->req);
     ms_buf_free(&x->raw);
