@@ -541,6 +541,16 @@ TEST(test_attest_policy_pins_and_rejects)
     CHECK(!run(&f, f.q.p, f.q.len, &r));
     CHECK(strstr(r.reason, "UpToDate is not accepted") != NULL);
     att_result_free(&r);
+    /* SEPT_VE_DISABLE is required by default (the flip also breaks the signature; the policy
+     * check is recorded on its own) */
+    att_policy_free(f.pol);
+    f.pol = NULL;
+    f.q.p[0x30 + 0x78 + 3] ^= 0x10;
+    CHECK(!run(&f, f.q.p, f.q.len, &r));
+    CHECK(json_is_false(
+        json_object_get(json_object_get(r.fields, "checks"), "policy_sept_ve_disable")));
+    att_result_free(&r);
+    f.q.p[0x30 + 0x78 + 3] ^= 0x10;
     /* a typo must not weaken a policy */
     CHECK(policy_str("{\"tdx\":{\"mrdt\":\"00\"}}") == NULL);
     CHECK(policy_str("{\"alow_debug\":true}") == NULL);

@@ -109,8 +109,9 @@ ms_rc att_collateral_add_pem(att_collateral *c, const uint8_t *data, size_t len,
 
 typedef struct att_policy att_policy;
 
-/* The default policy: DEBUG rejected, TDX TCB status must be "UpToDate" (so TDX needs collateral),
- * SNP policy reserved bit 17 set, no measurement pinned. OUT: *out. */
+/* The default policy: DEBUG rejected, TDX TCB status must be "UpToDate" (so TDX needs collateral)
+ * and SEPT_VE_DISABLE set, SNP policy reserved bit 17 set and no migration agent, no measurement
+ * pinned. A policy file starts from these defaults. OUT: *out. */
 ms_rc att_policy_default(att_policy **out, ms_err *err);
 /* Loads a policy JSON file; every key is optional, unknown keys are an error (a typo must not
  * weaken a policy). See docs/attest.md:

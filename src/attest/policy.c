@@ -22,7 +22,7 @@ static att_policy *policy_new(void)
     p->require_collateral = 1;
     p->n_status = 1;
     snprintf(p->status[0], sizeof p->status[0], "UpToDate");
-    p->require_sept_ve_disable = 0;
+    p->require_sept_ve_disable = 1; /* dcap-qvl default: the host cannot inject #VE */
     return p;
 }
 
