@@ -132,13 +132,33 @@ static int lower_at(const unsigned char *s, size_t left)
     return 0;
 }
 
+/* ASCII word characters: 1 lower, 2 upper, 4 digit (branch-free counting in word_token). */
+static const uint8_t WCLS[128] = {
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1, ['A'] = 2, ['B'] = 2, ['C'] = 2, ['D'] = 2, ['E'] = 2, ['F'] = 2,
+    ['G'] = 2, ['H'] = 2, ['I'] = 2, ['J'] = 2, ['K'] = 2, ['L'] = 2, ['M'] = 2, ['N'] = 2,
+    ['O'] = 2, ['P'] = 2, ['Q'] = 2, ['R'] = 2, ['S'] = 2, ['T'] = 2, ['U'] = 2, ['V'] = 2,
+    ['W'] = 2, ['X'] = 2, ['Y'] = 2, ['Z'] = 2, ['0'] = 4, ['1'] = 4, ['2'] = 4, ['3'] = 4,
+    ['4'] = 4, ['5'] = 4, ['6'] = 4, ['7'] = 4, ['8'] = 4, ['9'] = 4};
+
 static void word_token(const unsigned char *s, size_t n, size_t *i, struct tok *t)
 {
-    const uint8_t *tab = cls_table();
     size_t j = *i;
     unsigned nd = 0, na = 0, nup = 0, nlow = 0, ascii = 1;
     while (j < n) {
         unsigned char c = s[j];
+        if (c < 0x80) {
+            unsigned f = WCLS[c];
+            if (f == 0)
+                break;
+            nlow += f & 1u;
+            nup += (f >> 1) & 1u;
+            nd += f >> 2;
+            j++;
+            continue;
+        }
         if (c >= 0x80) {
             if (c == 0xE2) /* U+2000..U+2FFF: punctuation such as curly quotes, dashes */
                 break;
@@ -147,25 +167,14 @@ static void word_token(const unsigned char *s, size_t n, size_t *i, struct tok *
                 nup++;
             else if (lower_at(s + j, n - j))
                 nlow++;
-            na++;
+            else
+                na++; /* a letter without case (or another symbol in the word) */
             ascii = 0;
             j += (k <= n - j) ? k : n - j;
             continue;
         }
-        uint8_t k = tab[c];
-        if (k == 1) {
-            na++;
-            if (c <= 'Z')
-                nup++;
-            else
-                nlow++;
-        } else if (k == 2) {
-            nd++;
-        } else {
-            break;
-        }
-        j++;
     }
+    na += nup + nlow;
     t->s = (uint32_t)*i;
     t->e = (uint32_t)j;
     t->nd = (uint16_t)(nd > 65535 ? 65535 : nd);
