@@ -125,65 +125,55 @@ static size_t url_at(const struct scan *sc, size_t i)
     return e;
 }
 
-static void urls(struct scan *sc)
+/* A URL starting at token k (not inside a word, an e-mail or another URL). */
+static void url_tok(struct scan *sc, size_t k, size_t *last)
 {
     const unsigned char *t = (const unsigned char *)sc->t;
-    for (size_t k = 0; k < sc->ntk; k++) {
-        const struct tok *tk = &sc->tk[k];
-        if (tk->kind == TK_PUNCT || (k > 0 && phi__tok_adjacent(sc, k) &&
-                                     (t[tk->s - 1] == '@' || t[tk->s - 1] == '.' ||
-                                      t[tk->s - 1] == '/' || alnum(t[tk->s - 1]))))
-            continue;
-        /* a URL has '.' or ':' right after its first word: "www.", "https:", "name.org" */
-        if (tk->e >= sc->n || (t[tk->e] != '.' && t[tk->e] != ':'))
-            continue;
-        size_t e = url_at(sc, tk->s);
-        if (e == 0)
-            continue;
-        if (e < sc->n && t[e] == '@')
-            continue; /* the host of an e-mail address */
-        phi__add(sc, tk->s, e, PHI_URL, PHI_SRC_PATTERN, 90, 0);
-        while (k + 1 < sc->ntk && sc->tk[k + 1].s < e)
-            k++;
-    }
+    const struct tok *tk = &sc->tk[k];
+    if (tk->s < *last || (k > 0 && phi__tok_adjacent(sc, k) &&
+                          (t[tk->s - 1] == '@' || t[tk->s - 1] == '.' || t[tk->s - 1] == '/' ||
+                           alnum(t[tk->s - 1]))))
+        return;
+    size_t e = url_at(sc, tk->s);
+    if (e == 0 || (e < sc->n && t[e] == '@'))
+        return; /* nothing, or the host of an e-mail address */
+    phi__add(sc, tk->s, e, PHI_URL, PHI_SRC_PATTERN, 90, 0);
+    *last = e;
 }
 
-/* Dotted numbers: 4 parts <= 255 is an IPv4 address; >= 4 parts and >= 10 bytes an OID/UID.
- * Starts only at a number token followed by '.' and a digit. */
-static void dotted(struct scan *sc)
+/* Dotted numbers from number token k: 4 parts <= 255 is an IPv4 address; >= 4 parts and >= 10
+ * bytes an OID/UID. */
+static void dotted_tok(struct scan *sc, size_t k, size_t *last)
 {
     const unsigned char *t = (const unsigned char *)sc->t;
-    size_t n = sc->n, last = 0;
-    for (size_t k = 0; k < sc->ntk; k++) {
-        size_t i = sc->tk[k].s;
-        if (sc->tk[k].kind != TK_NUM || i < last || sc->tk[k].e + 1 >= n || t[sc->tk[k].e] != '.' ||
-            !(t[sc->tk[k].e + 1] >= '0' && t[sc->tk[k].e + 1] <= '9') ||
-            (i > 0 && (alnum(t[i - 1]) || t[i - 1] == '.')))
-            continue;
-        size_t e = i, parts = 1, maxv = 0, v = 0, plen = 0, bad = 0;
-        while (e < n && ((t[e] >= '0' && t[e] <= '9') ||
-                         (t[e] == '.' && e + 1 < n && t[e + 1] >= '0' && t[e + 1] <= '9'))) {
-            if (t[e] == '.') {
-                parts++;
-                v = 0;
-                plen = 0;
-            } else {
-                v = v * 10 + (size_t)(t[e] - '0');
-                if (++plen > 3)
-                    bad = 1;
-                if (v > maxv && plen <= 3)
-                    maxv = v;
-            }
-            e++;
+    size_t n = sc->n, i = sc->tk[k].s;
+    if (i < *last || sc->tk[k].e + 1 >= n ||
+        !(t[sc->tk[k].e + 1] >= '0' && t[sc->tk[k].e + 1] <= '9') ||
+        (i > 0 && (alnum(t[i - 1]) || t[i - 1] == '.')))
+        return;
+    size_t e = i, parts = 1, maxv = 0, v = 0, plen = 0, bad = 0;
+    while (e < n && ((t[e] >= '0' && t[e] <= '9') ||
+                     (t[e] == '.' && e + 1 < n && t[e + 1] >= '0' && t[e + 1] <= '9'))) {
+        if (t[e] == '.') {
+            parts++;
+            v = 0;
+            plen = 0;
+        } else {
+            v = v * 10 + (size_t)(t[e] - '0');
+            if (++plen > 3)
+                bad = 1;
+            if (v > maxv && plen <= 3)
+                maxv = v;
         }
-        last = e;
-        if (e < n && alnum(t[e]))
-            continue;
-        if (parts == 4 && !bad && maxv <= 255)
-            phi__add(sc, i, e, PHI_IP, PHI_SRC_PATTERN, 88, 0);
-        else if (parts >= 4 && e - i >= 10)
-            phi__add(sc, i, e, PHI_ID, PHI_SRC_PATTERN, 60, 0);
+        e++;
     }
+    *last = e;
+    if (e < n && alnum(t[e]))
+        return;
+    if (parts == 4 && !bad && maxv <= 255)
+        phi__add(sc, i, e, PHI_IP, PHI_SRC_PATTERN, 88, 0);
+    else if (parts >= 4 && e - i >= 10)
+        phi__add(sc, i, e, PHI_ID, PHI_SRC_PATTERN, 60, 0);
 }
 
 static int hex(unsigned char c)
@@ -191,54 +181,67 @@ static int hex(unsigned char c)
     return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
-/* IPv6: hex groups and colons, at least 3 colons (or "::"), some hex digit. */
-static void ipv6(struct scan *sc)
+/* IPv6 from token k (hex digits before ':' or a leading "::"): hex groups and colons, at least
+ * 5 colons or one "::", some hex digits. */
+static void ipv6_tok(struct scan *sc, size_t k, size_t *last)
 {
     const unsigned char *t = (const unsigned char *)sc->t;
-    size_t n = sc->n, last = 0;
-    for (size_t k = 0; k < sc->ntk; k++) {
-        size_t i = sc->tk[k].s, te = sc->tk[k].e;
-        int lead = sc->tk[k].kind != TK_PUNCT && te < n && t[te] == ':';
-        int dbl = t[i] == ':' && i + 1 < n && t[i + 1] == ':';
-        if (i < last || !(lead || dbl) || (i > 0 && (alnum(t[i - 1]) || t[i - 1] == ':')))
-            continue;
-        if (lead)
-            for (size_t q = i; q < te; q++)
-                if (!hex(t[q]))
-                    lead = 0;
-        if (!lead && !dbl)
-            continue;
-        size_t e = i, colons = 0, run = 0, dbl2 = 0, bad = 0, digits = 0;
-        while (e < n && (hex(t[e]) || t[e] == ':' || t[e] == '.')) {
-            if (t[e] == ':') {
-                colons++;
-                if (e > i && t[e - 1] == ':')
-                    dbl2++;
-                run = 0;
-            } else if (t[e] != '.') {
-                if (++run > 4)
-                    bad = 1;
-                digits++;
-            }
-            e++;
+    size_t n = sc->n, i = sc->tk[k].s, te = sc->tk[k].e;
+    int lead = sc->tk[k].kind != TK_PUNCT && te < n && t[te] == ':';
+    int dbl = t[i] == ':' && i + 1 < n && t[i + 1] == ':';
+    if (i < *last || !(lead || dbl) || (i > 0 && (alnum(t[i - 1]) || t[i - 1] == ':')))
+        return;
+    if (lead)
+        for (size_t q = i; q < te; q++)
+            if (!hex(t[q]))
+                lead = 0;
+    if (!lead && !dbl)
+        return;
+    size_t e = i, colons = 0, run = 0, dbl2 = 0, bad = 0, digits = 0;
+    while (e < n && (hex(t[e]) || t[e] == ':' || t[e] == '.')) {
+        if (t[e] == ':') {
+            colons++;
+            if (e > i && t[e - 1] == ':')
+                dbl2++;
+            run = 0;
+        } else if (t[e] != '.') {
+            if (++run > 4)
+                bad = 1;
+            digits++;
         }
-        if (e < n && alnum(t[e]))
-            bad = 1;
-        while (e > i && (t[e - 1] == '.' || (t[e - 1] == ':' && !(e >= 2 && t[e - 2] == ':'))))
-            e--;
-        if (!bad && digits >= 2 && dbl2 <= 1 && (colons >= 5 || (dbl2 == 1 && colons >= 2)))
-            phi__add(sc, i, e, PHI_IP, PHI_SRC_PATTERN, 88, 0);
-        last = e;
+        e++;
     }
+    if (e < n && alnum(t[e]))
+        bad = 1;
+    while (e > i && (t[e - 1] == '.' || (t[e - 1] == ':' && !(e >= 2 && t[e - 2] == ':'))))
+        e--;
+    if (!bad && digits >= 2 && dbl2 <= 1 && (colons >= 5 || (dbl2 == 1 && colons >= 2)))
+        phi__add(sc, i, e, PHI_IP, PHI_SRC_PATTERN, 88, 0);
+    *last = e > i ? e : i + 1;
 }
 
+/* One pass over the tokens: only a token followed by '.' or ':' can start a URL, a dotted
+ * number or an IPv6 address. */
 void phi__detect_bytes(struct scan *sc)
 {
+    const unsigned char *t = (const unsigned char *)sc->t;
     if (memchr(sc->t, '@', sc->n) != NULL)
         emails(sc);
-    urls(sc);
-    if (memchr(sc->t, '.', sc->n) != NULL)
-        dotted(sc);
-    if (memchr(sc->t, ':', sc->n) != NULL)
-        ipv6(sc);
+    size_t ul = 0, dl = 0, vl = 0;
+    for (size_t k = 0; k < sc->ntk; k++) {
+        const struct tok *tk = &sc->tk[k];
+        unsigned char nc = tk->e < sc->n ? t[tk->e] : 0;
+        if (tk->kind == TK_PUNCT) {
+            if (nc == ':' && t[tk->s] == ':')
+                ipv6_tok(sc, k, &vl);
+            continue;
+        }
+        if (nc != '.' && nc != ':')
+            continue;
+        if (nc == '.' && tk->kind == TK_NUM)
+            dotted_tok(sc, k, &dl);
+        if (nc == ':')
+            ipv6_tok(sc, k, &vl);
+        url_tok(sc, k, &ul);
+    }
 }
