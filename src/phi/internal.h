@@ -70,7 +70,8 @@ struct kwent {
 struct kwset {
     struct kwent *ent;
     size_t slots;
-    uint32_t first[32]; /* by length: bits of the first letters present (26: non-ASCII) */
+    uint32_t first[32];    /* by length: bits of the first letters present (26: non-ASCII) */
+    uint64_t pair[32][12]; /* by length: first two letters present (27 x 27 bits) */
 };
 
 struct tok {

@@ -349,6 +349,15 @@ static uint32_t first_bit(char c)
     return (u >= 'a' && u <= 'z') ? 1u << (u - 'a') : 1u << 26;
 }
 
+/* Index of the first two letters (a..z, 26 = anything else) for the pair filter. */
+static size_t pair_index(const char *w, size_t n)
+{
+    size_t a = (size_t)(first_bit(w[0]) == (1u << 26) ? 26 : __builtin_ctz(first_bit(w[0])));
+    size_t b =
+        n > 1 ? (size_t)(first_bit(w[1]) == (1u << 26) ? 26 : __builtin_ctz(first_bit(w[1]))) : 26;
+    return a * 27 + b;
+}
+
 static size_t slot_of(const struct kwset *t, const char *s, size_t n)
 {
     size_t h = phi__fnv(s, n, 1) & (t->slots - 1);
@@ -380,8 +389,11 @@ ms_rc phi__kw_build(phi_ctx *ctx, ms_err *err)
     for (size_t q = 0; q < sizeof LABELS / sizeof LABELS[0]; q++)
         put(t, LABELS[q].w, 1u << KW_LABEL, (int)LABELS[q].cls);
     for (size_t h = 0; h < t->slots; h++) /* quick reject: first letters by length */
-        if (t->ent[h].w != NULL && t->ent[h].n < 32)
+        if (t->ent[h].w != NULL && t->ent[h].n < 32) {
             t->first[t->ent[h].n] |= first_bit(t->ent[h].w[0]);
+            size_t p = pair_index(t->ent[h].w, t->ent[h].n);
+            t->pair[t->ent[h].n][p / 64] |= (uint64_t)1 << (p % 64);
+        }
     return MS_OK;
 }
 
@@ -397,6 +409,9 @@ void phi__kw_lookup(const phi_ctx *ctx, const char *s, size_t n, uint32_t *bits,
     *bits = 0;
     *lab = 0;
     if (n == 0 || n >= sizeof low || ctx->kw.ent == NULL || !(ctx->kw.first[n] & first_bit(s[0])))
+        return;
+    size_t p = pair_index(s, n);
+    if (!(ctx->kw.pair[n][p / 64] & ((uint64_t)1 << (p % 64))))
         return;
     uint32_t hv = 2166136261u; /* FNV-1a while folding, as phi__fnv(.., 1) */
     for (size_t k = 0; k < n; k++) {
