@@ -717,3 +717,34 @@ TEST(test_phi_discharge_summary_every_value_removed)
     }
     return 0;
 }
+
+TEST(test_phi_reidentify_answer_case_and_boundaries)
+{
+    phi_opts o;
+    memset(&o, 0, sizeof o);
+    o.mode = PHI_MODE_SURROGATE;
+    o.key = KEY;
+    phi_ctx *c = NULL;
+    CHECK(phi_ctx_new(&o, &c, NULL) == MS_OK);
+    char *s = scrub(c, "Patient Benedikt Lindqvist, MRN: 70329669, seen 03/14/2023.", NULL, NULL);
+    CHECK(s != NULL && strstr(s, "Lindqvist") == NULL);
+    /* the surrogate surname, as a model might write it back: upper case, inside a sentence */
+    const char *sp = strstr(s, "Patient ") + 8;
+    sp = strchr(sp, ' ') + 1;
+    char sur[40] = {0}, answer[256];
+    size_t n = strcspn(sp, ",");
+    CHECK(n > 0 && n < sizeof sur);
+    memcpy(sur, sp, n);
+    for (size_t k = 0; k < n; k++)
+        sur[k] = (char)((sur[k] >= 'a' && sur[k] <= 'z') ? sur[k] - 32 : sur[k]);
+    snprintf(answer, sizeof answer, "Summary for %s: stable. %sX is another word.", sur, sur);
+    ms_buf out;
+    ms_buf_init(&out, NULL, 0);
+    CHECK(phi_reidentify(c, answer, strlen(answer), &out, NULL) == MS_OK);
+    CHECK(strstr((char *)out.p, "Summary for Lindqvist: stable.") != NULL);
+    CHECK(strstr((char *)out.p, "LindqvistX") == NULL); /* word boundaries respected */
+    ms_buf_free(&out);
+    free(s);
+    phi_ctx_free(c);
+    return 0;
+}
