@@ -7,6 +7,7 @@
  * Owns: nothing (appends candidates to the scan, text to the caller's buffer).
  */
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -294,6 +295,16 @@ static size_t split(const char *s, size_t n, struct part *p)
     return np;
 }
 
+static int weekday_word(const char *s, size_t n)
+{
+    static const char *const W[] = {"monday", "tuesday",  "wednesday", "thursday",
+                                    "friday", "saturday", "sunday"};
+    for (size_t k = 0; k < 7; k++)
+        if (strlen(W[k]) == n && strncasecmp(W[k], s, n) == 0)
+            return 1;
+    return 0;
+}
+
 struct roles {
     int y, m, d;    /* values; 0 absent */
     int iy, im, id; /* part index or -1 */
@@ -311,8 +322,8 @@ static void roles_words(const char *s, struct part *p, size_t np, struct roles *
         if (m && r->im < 0) {
             r->im = (int)k;
             r->m = m;
-        } else if (!m && p[k].n >= 3 && r->im < 0 && r->id < 0) {
-            r->iw = (int)k; /* a weekday before the date */
+        } else if (!m && r->iw < 0 && weekday_word(s + p[k].s, p[k].n)) {
+            r->iw = (int)k; /* a weekday with the date */
         } else if (!m && p[k].n == 2 && k > 0 && p[k - 1].kind == 1 &&
                    p[k].s == p[k - 1].s + p[k - 1].n) {
             r->ord = (int)k;
@@ -487,8 +498,8 @@ ms_rc phi__date_shift(const char *s, size_t n, int days, ms_buf *out, ms_err *er
     struct roles r = {0, 0, 0, -1, -1, -1, -1, 0, -1};
     int word = 0;
     for (size_t k = 0; k < np; k++)
-        if (p[k].kind == 2 && phi__month(s + p[k].s, p[k].n))
-            word = 1;
+        if (p[k].kind == 2 && (phi__month(s + p[k].s, p[k].n) || weekday_word(s + p[k].s, p[k].n)))
+            word = 1; /* a month, or a weekday as in "Tuesday the 14th" */
     if (word) {
         roles_words(s, p, np, &r);
     } else if (np >= 1 && p[0].kind == 1 && p[0].n >= 8) {
