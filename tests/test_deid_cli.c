@@ -117,6 +117,27 @@ TEST(test_deid_cli_output_syntaxes)
     return 0;
 }
 
+TEST(test_deid_cli_parallel_output_is_deterministic)
+{
+    const char *shared = ms_test_shared();
+    if (shared == NULL)
+        SKIP("../shared not found");
+    const char *t = ms_test_tmpdir();
+    CHECK(write_key(t) == 0);
+    CHECK(ms_test_sh(NULL,
+                     PY " %s/tools/make_study.py %s/in --slices 12 --size 16 --studies 3 --seed 8 "
+                        "2>/dev/null",
+                     shared, t) == 0);
+    CHECK(ms_test_sh(NULL, "%s deid --key %s/key --quiet --jobs 1 %s/in %s/one >/dev/null",
+                     ms_test_medseal(), t, t, t) == 0);
+    CHECK(ms_test_sh(NULL, "%s deid --key %s/key --quiet --jobs 7 %s/in %s/seven >/dev/null",
+                     ms_test_medseal(), t, t, t) == 0);
+    /* same key, same input: the same bytes whatever the number of threads */
+    CHECK(ms_test_sh(NULL, "diff -r %s/one %s/seven >/dev/null", t, t) == 0);
+    CHECK(ms_test_sh(NULL, "test $(find %s/seven -name '*.dcm' | wc -l) -eq 39", t) == 0);
+    return 0;
+}
+
 TEST(test_deid_cli_progress_bar_only_on_a_terminal)
 {
     const char *t = ms_test_tmpdir();
