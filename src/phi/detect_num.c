@@ -208,13 +208,13 @@ static int label_before(const struct scan *sc, size_t i)
 static int unit_suffix(const char *p, size_t n)
 {
     static const char *const units[] = {
-        "mg",  "ml",   "mm",    "cm",  "kg",  "mcg", "ug",    "g",   "l",   "dl",  "hr",
-        "hrs", "h",    "min",   "s",   "sec", "yo",  "y",     "yr",  "yrs", "mo",  "mos",
-        "wk",  "wks",  "d",     "x",   "am",  "pm",  "st",    "nd",  "rd",  "th",  "k",
-        "cc",  "mmhg", "mmol",  "meq", "iu",  "u",   "units", "lb",  "lbs", "oz",  "m",
-        "km",  "mi",   "ft",    "in",  "hz",  "khz", "mhz",   "gy",  "cgy", "msv", "kv",
-        "kvp", "mas",  "ms",    "bpm", "mph", "f",   "c",     "mb",  "gb",  "kb",  "t",
-        "mt",  "fr",   "gauge", "ga",  "nm",  "um",  "pct",   "yof", "yom", "ys",  NULL};
+        "mg",  "ml",  "mm",  "cm",    "kg",  "mcg", "ug", "g",   "l",     "dl",  "hr",   "hrs",
+        "h",   "min", "s",   "sec",   "yo",  "y",   "yr", "yrs", "mo",    "mos", "wk",   "wks",
+        "d",   "x",   "am",  "pm",    "st",  "nd",  "rd", "th",  "k",     "cc",  "mmhg", "mmol",
+        "meq", "iu",  "u",   "units", "lb",  "lbs", "oz", "m",   "km",    "mi",  "ft",   "in",
+        "hz",  "khz", "mhz", "gy",    "cgy", "msv", "kv", "kvp", "mas",   "ms",  "bpm",  "mph",
+        "f",   "c",   "mb",  "gb",    "kb",  "t",   "mt", "fr",  "gauge", "ga",  "nm",   "um",
+        "pct", "yof", "yom", "ys",    "ui",  "ng",  "pg", "mcl", "ul",    "meq", "mosm", NULL};
     char low[8];
     if (n == 0 || n >= sizeof low)
         return n == 0;
@@ -227,11 +227,33 @@ static int unit_suffix(const char *p, size_t n)
 }
 
 /* A NUM+unit token like "500mg" or "3rd"; also "T2", "L4" style with few digits. */
+/* "16x10x13mm", "20x10", "2x109": dimensions and counts, digits joined by 'x'. */
+static int dimension(const char *p, size_t n)
+{
+    size_t k = 0, groups = 0;
+    while (k < n) {
+        size_t d = k;
+        while (k < n && p[k] >= '0' && p[k] <= '9')
+            k++;
+        if (k == d)
+            break;
+        groups++;
+        if (k < n && (p[k] == 'x' || p[k] == 'X') && k + 1 < n && p[k + 1] >= '0' &&
+            p[k + 1] <= '9')
+            k++;
+        else
+            break;
+    }
+    return groups >= 2 && (k == n || unit_suffix(p + k, n - k));
+}
+
 static int benign_alnum(const struct scan *sc, size_t i)
 {
     const struct tok *t = &sc->tk[i];
     const char *p = sc->t + t->s;
     size_t n = t->e - t->s, k = 0;
+    if (dimension(p, n))
+        return 1;
     while (k < n && p[k] >= '0' && p[k] <= '9')
         k++;
     if (k > 0 && k < n && unit_suffix(p + k, n - k)) {
@@ -297,6 +319,15 @@ static size_t ids(struct scan *sc, size_t i)
         return e;
     }
     int hash = i > 0 && pch(sc, i - 1) == '#' && phi__tok_adjacent(sc, i);
+    /* "c.3524delG", "p.Gly1175Val": HGVS variant names, not identifiers */
+    if (phi__tok_len(sc, i) == 1 && pch(sc, i + 1) == '.' && strchr("cpgmnr", sc->t[t->s]) != NULL)
+        return 0;
+    if (i >= 2 && pch(sc, i - 1) == '.' && phi__tok_adjacent(sc, i) &&
+        phi__tok_len(sc, i - 2) == 1 && strchr("cpgmnr", sc->t[sc->tk[i - 2].s]) != NULL)
+        return 0;
+    for (size_t k = i; k + 2 <= e; k++) /* "2800/µL", "3406UI/L": a value per unit */
+        if (pch(sc, k + 1) == '/' && sc->tk[k + 2].kind == TK_WORD && phi__tok_len(sc, k + 2) <= 3)
+            return 0;
     int alpha = 0, allnum = 1;
     for (size_t k = i; k <= e; k++) {
         if (sc->tk[k].kind == TK_ALNUM && !benign_alnum(sc, k))
