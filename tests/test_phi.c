@@ -190,6 +190,8 @@ TEST(test_phi_clinical_negatives)
         "Tumor Board. Fleischner Society recommendations do not apply.",
         "Parkinson disease, Hodgkin lymphoma, Graves disease; given Lipitor 40 mg and Eliquis 5 "
         "mg.",
+        "Mass 16x10x13mm (prior 8x12x13 cm); platelets 47.000/l, eos 2800/uL; variant c.3524delG "
+        "(p.Gly1175Valfs*64).",
     };
     phi_ctx *c = ctx_tag();
     CHECK(c != NULL);
