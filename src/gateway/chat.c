@@ -317,6 +317,11 @@ void gw__h_chat(struct gw_req *q, struct gw_resp *r)
     ms_err err = {0};
     json_t *root = NULL;
     memset(&ci, 0, sizeof ci);
+    if (q->body.len == 0) {
+        gw__resp_error(q, r, 400, "invalid_request_error", NULL, NULL,
+                       "request body is empty (expected a JSON chat completion request)");
+        return;
+    }
     ms_rc rc = gw_chat_parse(q->body.p, q->body.len, &ci, (void **)&root, &err);
     if (rc != MS_OK) {
         gw__resp_error(q, r, 400, "invalid_request_error",
