@@ -291,13 +291,15 @@ const struct phi__dict_ent *phi__dict_find(const char *s, size_t n)
 {
     if (n == 0 || n >= 32)
         return NULL;
-    size_t h = phi__fnv(s, n, 1) & phi__dict_mask;
+    uint32_t hv = phi__fnv(s, n, 1);
+    size_t h = hv & phi__dict_mask;
     for (;;) {
         uint32_t v = phi__dict_slots[h];
         if (v == 0)
             return NULL;
-        const struct phi__dict_ent *e = &phi__dict_ents[v - 1];
-        if (e->len == n) {
+        /* slot: entry index + 1 in the low 18 bits, the hash's top 14 bits above */
+        const struct phi__dict_ent *e = &phi__dict_ents[(v & 0x3FFFFu) - 1];
+        if ((v >> 18) == (hv >> 18) && e->len == n) {
             const char *p = phi__dict_pool + e->off;
             size_t k = 0;
             while (k < n) {
