@@ -230,6 +230,13 @@ TEST(test_deid_cli_unparseable_reported_never_copied)
     CHECK(strstr(out, "skipped: notes.txt (not DICOM)") != NULL);
     CHECK(strstr(out, "Vandermolen") == NULL);
     free(out);
+    /* nor in JSON: no parser message for a text file (its "first tag" would be "Pati") */
+    out = NULL;
+    CHECK(ms_test_sh(&out, "%s deid --key %s/key --json %s/in %s/out3", ms_test_medseal(), t, t,
+                     t) == 1);
+    CHECK(out != NULL && strstr(out, "\"not DICOM\"") != NULL);
+    CHECK(strstr(out, "6150") == NULL && strstr(out, "Pati") == NULL);
+    free(out);
     CHECK(ms_test_sh(NULL,
                      "test -f %s/out/a.dcm && ! test -e %s/out/cut.dcm && "
                      "! test -e %s/out/notes.txt",

@@ -448,7 +448,10 @@ static json_t *job_json(const struct run *r, const struct job *j)
         json_object_set_new(o, "reason", json_string(j->res.reason));
     if (j->res.blanked)
         json_object_set_new(o, "blanked", json_true());
-    if (j->status == JOB_ERROR || j->status == JOB_SKIPPED)
+    /* a file that is not DICOM gets no parser message: its "tag" would be its first bytes */
+    if (j->status == JOB_SKIPPED)
+        json_object_set_new(o, "reason", json_string("not DICOM"));
+    if (j->status == JOB_ERROR)
         json_object_set_new(o, "error", json_string(j->err.msg));
     return o;
 }
