@@ -73,7 +73,7 @@ KEY=$("$MEDSEAL" keys create --state "$T/state" --role researcher | sed -n 's/^k
 CKEY=$("$MEDSEAL" keys create --state "$T/state" --role clinician | sed -n 's/^key:  //p')
 printf 'rate_rpm = 0\nmax_conns_per_ip = 1024\nmax_conns = 2048\naudit_batch = %s\n' "${AUDIT_BATCH:-0}" > "$T/serve.conf"
 "$MEDSEAL" serve --listen 127.0.0.1:$MS --cert "$T/srv.pem" --key "$T/srv.key" --state "$T/state" \
-  --upstream "http://127.0.0.1:$UP/v1" --config "$T/serve.conf" --insecure-no-attestation \
+  --upstream "http://127.0.0.1:$UP/v1" --config "$T/serve.conf" --insecure-no-attestation --allow-unlocked-memory \
   > "$T/serve.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q listening "$T/serve.out" && break; sleep 0.1; done

@@ -472,7 +472,8 @@ TEST(test_attest_cli_live_against_medseal_serve)
     snprintf(dir, sizeof dir, "%s", ms_test_tmpdir());
     CHECK(ms_test_sh(&o,
                      "'%s' serve --listen 127.0.0.1:0 --cert '%s' --key '%s' --state '%s/state' "
-                     "--insecure-no-attestation > '%s/serve.out' 2>&1 & echo $!",
+                     "--insecure-no-attestation --allow-unlocked-memory "
+                     "> '%s/serve.out' 2>&1 & echo $!",
                      ms_test_medseal(), s.cert, s.key, dir, dir) == 0);
     pid_t pid = (pid_t)atoi(o);
     free(o);

@@ -810,14 +810,16 @@ TEST(test_gw_cli_keys_and_graceful_sigterm)
                      ms_test_medseal(), e.state) != 0);
     /* refuses to start without attestation unless told */
     CHECK(ms_test_sh(&o,
-                     "'%s' serve --listen 127.0.0.1:0 --cert '%s' --key '%s' --state '%s' 2>&1 | "
+                     "'%s' serve --listen 127.0.0.1:0 --cert '%s' --key '%s' --state '%s' "
+                     "--allow-unlocked-memory 2>&1 | "
                      "head -3; exit 0",
                      ms_test_medseal(), e.cert, e.key, e.state) == 0);
     CHECK(!has(o, "listening"));
     free(o);
     CHECK(ms_test_sh(&o,
                      "'%s' serve --listen 127.0.0.1:0 --cert '%s' --key '%s' --state '%s' "
-                     "--insecure-no-attestation > '%s/serve.out' 2>&1 & echo $!",
+                     "--insecure-no-attestation --allow-unlocked-memory "
+                     "> '%s/serve.out' 2>&1 & echo $!",
                      ms_test_medseal(), e.cert, e.key, e.state, e.dir) == 0);
     pid_t pid = (pid_t)atoi(o);
     free(o);

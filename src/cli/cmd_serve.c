@@ -21,6 +21,7 @@ static void usage(FILE *f)
             "usage: medseal serve --listen HOST:PORT --cert CERT.pem --key KEY.pem --state DIR\n"
             "                     [--upstream URL] [--upstream-key-file F] [--pseudo-key F]\n"
             "                     [--config FILE] [--insecure-no-attestation] [--grace SECONDS]\n"
+            "                     [--allow-unlocked-memory]\n"
             "  --listen     IPv4 address and port (port 0: any free port, printed at start)\n"
             "  --cert/--key PEM certificate chain and private key (TLS 1.3 only)\n"
             "  --state      folder for keys.sqlite and the audit log (created 0700)\n"
@@ -32,12 +33,15 @@ static void usage(FILE *f)
             "               study_ttl_s, study_max_bytes, mem_limit, mem_locked, audit_batch\n"
             "               (flags win over the file)\n"
             "  --insecure-no-attestation  development only: serve without TEE evidence\n"
-            "               (every answer then carries X-Medseal-Attestation: UNATTESTED)\n");
+            "               (every answer then carries X-Medseal-Attestation: UNATTESTED)\n"
+            "  --allow-unlocked-memory  start even when mem_limit bytes cannot be locked in RAM\n"
+            "               (then mem_locked from --config applies; default: locked, or refuse)\n");
 }
 
 struct flags {
     const char *config;
     unsigned grace;
+    int allow_unlocked;
 };
 
 static const char *const str_flags[] = {
@@ -59,6 +63,10 @@ static int parse(int argc, char **argv, gw_config *c, struct flags *fl, int appl
         if (strcmp(a, "--insecure-no-attestation") == 0) {
             if (apply)
                 c->insecure_no_attestation = 1;
+            continue;
+        }
+        if (strcmp(a, "--allow-unlocked-memory") == 0) {
+            fl->allow_unlocked = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -92,7 +100,7 @@ static int parse(int argc, char **argv, gw_config *c, struct flags *fl, int appl
 int cmd_serve(int argc, char **argv)
 {
     gw_config c;
-    struct flags fl = {NULL, 30};
+    struct flags fl = {NULL, 30, 0};
     ms_err err = {0};
     char *arena = NULL;
     gw_server *s = NULL;
@@ -117,8 +125,14 @@ int cmd_serve(int argc, char **argv)
         ms_free(NULL, arena);
         return 2;
     }
-    if (ms_process_harden(&err) != MS_OK)
-        cli_report("serve", "hardening (continuing)", &err);
+    /* PHI memory is locked (never swapped) unless the operator explicitly allows otherwise */
+    if (!fl.allow_unlocked)
+        c.mem_locked = 1;
+    if (ms_process_harden(&err) != MS_OK && !fl.allow_unlocked) {
+        cli_report("serve", "hardening", &err);
+        ms_free(NULL, arena);
+        return 1;
+    }
     /* SIGTERM/SIGINT are taken with sigwait below: block them before any thread starts */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
