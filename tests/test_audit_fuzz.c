@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* a distinct name: other tests include other fuzz targets into the same runner */
+#define LLVMFuzzerTestOneInput audit_fuzz_one_input
 #include "../fuzz/audit/fuzz_audit.c"
 #include "test.h"
 
