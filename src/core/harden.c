@@ -18,15 +18,17 @@ ms_rc ms_process_harden(ms_err *err)
     struct rlimit rl = {0, 0};
     if (setrlimit(RLIMIT_CORE, &rl) != 0)
         return ms_fail(err, MS_E_IO, "setrlimit(RLIMIT_CORE): %s", strerror(errno));
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-        return ms_fail(err, MS_E_IO, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
     /* Bits 0-1: anonymous private/shared; 2-3: file-backed private/shared; 4: ELF headers.
-     * Keep only ELF headers (0x10). Not fatal: the file may be read-only in containers. */
+     * Keep only ELF headers (0x10). Written before PR_SET_DUMPABLE 0, which hands /proc/self
+     * to root (an unprivileged process could no longer open it). Not fatal: the file may be
+     * read-only in containers. */
     int fd = open("/proc/self/coredump_filter", O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
         ssize_t w = write(fd, "0x10\n", 5);
         (void)w;
         close(fd);
     }
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return ms_fail(err, MS_E_IO, "prctl(PR_SET_DUMPABLE): %s", strerror(errno));
     return MS_OK;
 }
