@@ -19,6 +19,8 @@ typedef struct ms_secmem ms_secmem;
  * must not outlive *out). Set alloc->limit afterwards for a per-request ceiling if wanted. */
 ms_rc ms_secmem_new(size_t size, int require_lock, ms_secmem **out, ms_alloc *alloc, ms_err *err);
 int ms_secmem_locked(const ms_secmem *m);
+/* 1 when p points into m's region (a block it gave out), else 0. Lock free. */
+int ms_secmem_owns(const ms_secmem *m, const void *p);
 /* Bytes in use, block headers and rounding included. */
 size_t ms_secmem_used(ms_secmem *m);
 /* Wipes, unlocks and unmaps the region. NULL is a no-op. */

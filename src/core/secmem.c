@@ -150,6 +150,12 @@ int ms_secmem_locked(const ms_secmem *m)
     return m != NULL && m->locked;
 }
 
+int ms_secmem_owns(const ms_secmem *m, const void *p)
+{
+    uintptr_t a = (uintptr_t)p, b = m != NULL ? (uintptr_t)m->base : 0;
+    return m != NULL && a >= b && a < b + m->size;
+}
+
 size_t ms_secmem_used(ms_secmem *m)
 {
     pthread_mutex_lock(&m->mu);

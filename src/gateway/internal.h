@@ -20,6 +20,9 @@
 /* ---- jansson memory: every JSON value is ms_malloc memory, wiped on free ----------------------
  */
 void gw__json_init(void);
+/* on: JSON values come from region m (allocator a) while its server runs; off: no longer. */
+struct ms_secmem;
+void gw__json_region(struct ms_secmem *m, ms_alloc *a, int on);
 void gw__json_free(void *p); /* for json_dumps() results */
 
 /* ---- time ----------------------------------------------------------------------------------- */

@@ -580,6 +580,7 @@ static ms_rc open_memory(struct gw_server *s, ms_err *err)
         if (ms_secmem_new(s->cfg.mem_limit, 1, &m, &s->alloc, err) != MS_OK)
             return err ? err->code : MS_E_NOMEM;
         s->secmem = m;
+        gw__json_region(m, &s->alloc, 1); /* request JSON (messages) in locked memory too */
         return MS_OK;
     }
     memset(&s->alloc, 0, sizeof s->alloc);
@@ -697,6 +698,8 @@ void gw_server_stop(gw_server *s, unsigned grace_s)
     ms_buf_free(&s->cert);
     ms_buf_free(&s->key);
     ms_memzero(s->site_key, sizeof s->site_key);
+    if (s->secmem != NULL)
+        gw__json_region(s->secmem, &s->alloc, 0);
     ms_secmem_free(s->secmem);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
