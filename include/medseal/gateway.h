@@ -176,6 +176,8 @@ typedef struct gw_config {
     int audit_batch;             /* 1: audit records group-committed every ~10 ms (default 0:
                                     each answer waits for its record's fdatasync) */
     int mem_locked;              /* 1: mem_limit bytes of locked memory reserved at start */
+    const char *master_key;      /* master key spec (seal.h: file:P, env:V, fd:N) for the audit
+                                    log keys and a sealed pseudo key; NULL: STATE/master.key */
 } gw_config;
 
 /* Fills defaults (listen/paths NULL). */

@@ -25,4 +25,16 @@ ms_rc ms_unseal(const uint8_t key[MS_KEY_LEN], const char *label, const uint8_t 
 /* Loads the master key from a source spec (above). */
 ms_rc ms_master_key_load(const char *spec, uint8_t key[MS_KEY_LEN], ms_err *err);
 
+/* ms_seal label of a sealed pseudonym (site) key file: `medseal keygen --seal`, serve --pseudo-key
+ */
+#define MS_SEAL_LABEL_PSEUDO_KEY "medseal pseudonym key"
+
+/* A key file that is either plain (64 hex characters, ms_keyfile_read) or sealed (ms_seal of the
+ * 32 key bytes under `master` with `label`, e.g. `medseal keygen --seal SPEC`). OUT: *sealed
+ * (may be NULL) says which. A sealed file with master == NULL is MS_E_INVAL. */
+ms_rc ms_keyfile_read_sealed(const char *path, const uint8_t *master, const char *label,
+                             uint8_t key[MS_KEY_LEN], int *sealed, ms_err *err);
+/* 1 when the file at path starts like a sealed secret ("MSS1"), else 0 (also when unreadable). */
+int ms_file_is_sealed(const char *path);
+
 #endif

@@ -1,22 +1,45 @@
 /*
  * medseal keygen: prints a new site key (32 random bytes as 64 hex characters) on stdout, for
  * --key of deid, scrub and analyze. Refuses to print to a terminal unless --force, so a key does
- * not end up in a scroll-back buffer by accident.
+ * not end up in a scroll-back buffer by accident. With --seal SPEC it prints the key sealed
+ * (AES-256-GCM, seal.h) under the master key from SPEC instead: for `medseal serve --pseudo-key`,
+ * so the site key is never on disk in the clear.
  */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "medseal/seal.h"
+
+/* The sealed form of key under the master key from spec, written to stdout. */
+static int put_sealed(const uint8_t key[MS_KEY_LEN], const char *spec, ms_err *err)
+{
+    uint8_t mk[MS_KEY_LEN];
+    ms_buf out;
+    ms_buf_init(&out, NULL, 4096);
+    ms_rc rc = ms_master_key_load(spec, mk, err);
+    if (rc == MS_OK)
+        rc = ms_seal(mk, MS_SEAL_LABEL_PSEUDO_KEY, key, MS_KEY_LEN, &out, err);
+    ms_memzero(mk, sizeof mk);
+    int ok = rc == MS_OK && fwrite(out.p, 1, out.len, stdout) == out.len && fflush(stdout) == 0;
+    ms_buf_free(&out);
+    return ok;
+}
 
 int cmd_keygen(int argc, char **argv)
 {
     int force = 0;
+    const char *seal = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--force") == 0) {
             force = 1;
+        } else if (strcmp(argv[i], "--seal") == 0 && i + 1 < argc) {
+            seal = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: medseal keygen [--force] > KEYFILE   (chmod 600 KEYFILE)\n");
+            printf("usage: medseal keygen [--force] [--seal MASTER_SPEC] > KEYFILE   (chmod 600)\n"
+                   "  --seal  print the key sealed under the master key (file:P, env:VAR, fd:N)\n"
+                   "          for medseal serve --pseudo-key\n");
             return 0;
         } else {
             cli_error("keygen", "unknown option (see --help)");
@@ -35,9 +58,14 @@ int cmd_keygen(int argc, char **argv)
         return 1;
     }
     ms_keyfile_format(key, text);
-    int ok = fputs(text, stdout) >= 0 && fflush(stdout) == 0;
+    int ok = seal != NULL ? put_sealed(key, seal, &err)
+                          : fputs(text, stdout) >= 0 && fflush(stdout) == 0;
     ms_memzero(key, sizeof key);
     ms_memzero(text, sizeof text);
+    if (!ok && err.code != MS_OK) {
+        cli_report("keygen", "--seal", &err);
+        return 1;
+    }
     if (!ok) {
         cli_error("keygen", "write failed");
         return 1;

@@ -20,6 +20,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: medseal serve --listen HOST:PORT --cert CERT.pem --key KEY.pem --state DIR\n"
             "                     [--upstream URL] [--upstream-key-file F] [--pseudo-key F]\n"
+            "                     [--master-key SPEC]\n"
             "                     [--config FILE] [--insecure-no-attestation] [--grace SECONDS]\n"
             "                     [--allow-unlocked-memory]\n"
             "  --listen     IPv4 address and port (port 0: any free port, printed at start)\n"
@@ -27,7 +28,10 @@ static void usage(FILE *f)
             "  --state      folder for keys.sqlite and the audit log (created 0700)\n"
             "  --upstream   OpenAI-compatible base URL for other models, e.g. http://h:8000/v1\n"
             "  --upstream-key-file  bearer token for the upstream\n"
-            "  --pseudo-key site key file (medseal keygen): stable surrogates across requests\n"
+            "  --pseudo-key site key file (medseal keygen): stable surrogates across requests;\n"
+            "               may be sealed (medseal keygen --seal SPEC)\n"
+            "  --master-key master key source for the sealed secrets: file:P, env:VAR or fd:N\n"
+            "               (a key broker's hand-off); default STATE/master.key\n"
             "  --config     key = value file: max_body, max_header, max_conns, max_conns_per_ip,\n"
             "               request_timeout_s, idle_timeout_s, upstream_timeout_s, rate_rpm,\n"
             "               study_ttl_s, study_max_bytes, mem_limit, mem_locked, audit_batch\n"
@@ -44,13 +48,15 @@ struct flags {
     int allow_unlocked;
 };
 
-static const char *const str_flags[] = {
-    "--listen", "--cert", "--key", "--state", "--upstream", "--upstream-key-file", "--pseudo-key"};
+static const char *const str_flags[] = {"--listen",     "--cert",      "--key",
+                                        "--state",      "--upstream",  "--upstream-key-file",
+                                        "--pseudo-key", "--master-key"};
 
 static const char **str_slot(gw_config *c, size_t i)
 {
-    const char **slots[] = {&c->listen,   &c->cert_path,         &c->key_path,       &c->state_dir,
-                            &c->upstream, &c->upstream_key_file, &c->pseudo_key_file};
+    const char **slots[] = {&c->listen,          &c->cert_path, &c->key_path,
+                            &c->state_dir,       &c->upstream,  &c->upstream_key_file,
+                            &c->pseudo_key_file, &c->master_key};
     return slots[i];
 }
 

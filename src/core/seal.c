@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -146,4 +147,44 @@ ms_rc ms_master_key_load(const char *spec, uint8_t key[MS_KEY_LEN], ms_err *err)
     if (strncmp(spec, "file:", 5) == 0)
         spec += 5;
     return ms_keyfile_read(spec, key, err);
+}
+
+int ms_file_is_sealed(const char *path)
+{
+    char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    return n == sizeof magic && memcmp(magic, "MSS1", 4) == 0;
+}
+
+ms_rc ms_keyfile_read_sealed(const char *path, const uint8_t *master, const char *label,
+                             uint8_t key[MS_KEY_LEN], int *sealed, ms_err *err)
+{
+    if (!ms_file_is_sealed(path)) {
+        if (sealed != NULL)
+            *sealed = 0;
+        return ms_keyfile_read(path, key, err);
+    }
+    if (master == NULL)
+        return ms_fail(err, MS_E_INVAL, "key file is sealed: a master key is needed");
+    ms_buf in, out;
+    ms_buf_init(&in, NULL, 4096);
+    ms_buf_init(&out, NULL, 4096);
+    ms_rc rc = ms_file_read(path, NULL, 4096, &in, err);
+    if (rc == MS_OK)
+        rc = ms_unseal(master, label, in.p, in.len, &out, err);
+    if (rc == MS_OK && out.len != MS_KEY_LEN)
+        rc = ms_fail(err, MS_E_FORMAT, "sealed key file holds %zu bytes, not %d", out.len,
+                     MS_KEY_LEN);
+    if (rc == MS_OK) {
+        memcpy(key, out.p, MS_KEY_LEN);
+        if (sealed != NULL)
+            *sealed = 1;
+    }
+    ms_buf_free(&in);
+    ms_buf_free(&out);
+    return rc;
 }

@@ -56,6 +56,7 @@ static const struct {
     {"upstream", offsetof(gw_config, upstream)},
     {"upstream_key_file", offsetof(gw_config, upstream_key_file)},
     {"pseudo_key_file", offsetof(gw_config, pseudo_key_file)},
+    {"master_key", offsetof(gw_config, master_key)},
 };
 
 static char *trim(char *s)

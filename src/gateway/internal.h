@@ -136,7 +136,9 @@ ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, ms_err *err);
 struct gw_audit;
 /* batch: AUDIT_SYNC_BATCH (records durable within ~10 ms) instead of one fdatasync per request
  * (shared by concurrent requests). */
-ms_rc gw__audit_open(const char *state_dir, int batch, struct gw_audit **out, ms_err *err);
+/* master: the master key, or NULL for the default (STATE/master.key, created on first use). */
+ms_rc gw__audit_open(const char *state_dir, int batch, const uint8_t *master, struct gw_audit **out,
+                     ms_err *err);
 void gw__audit_close(struct gw_audit *a);
 struct gw_audit_ev {
     const char *request_id, *key_id, *role, *action, *route, *model, *outcome;

@@ -292,13 +292,18 @@ struct gw_audit {
     audit_log *log;
 };
 
-ms_rc gw__audit_open(const char *state_dir, int batch, struct gw_audit **out, ms_err *err)
+ms_rc gw__audit_open(const char *state_dir, int batch, const uint8_t *master, struct gw_audit **out,
+                     ms_err *err)
 {
     uint8_t mk[MS_KEY_LEN];
     struct gw_audit *a = ms_malloc(NULL, sizeof *a);
     if (a == NULL)
         return ms_fail(err, MS_E_NOMEM, "audit: out of memory");
-    ms_rc rc = audit_master_key(state_dir, NULL, mk, err);
+    ms_rc rc = MS_OK;
+    if (master != NULL)
+        memcpy(mk, master, MS_KEY_LEN);
+    else
+        rc = audit_master_key(state_dir, NULL, mk, err);
     if (rc == MS_OK) {
         audit_opts o;
         memset(&o, 0, sizeof o);
@@ -368,9 +373,10 @@ ms_rc gw__audit_export(struct gw_audit *a, uint64_t from, uint64_t max, ms_buf *
     return audit_log_export(a->log, from, max, export_line, out, err);
 }
 #else
-ms_rc gw__audit_open(const char *state_dir, int batch, struct gw_audit **out, ms_err *err)
+ms_rc gw__audit_open(const char *state_dir, int batch, const uint8_t *master, struct gw_audit **out,
+                     ms_err *err)
 {
-    (void)state_dir, (void)batch;
+    (void)state_dir, (void)batch, (void)master;
     *out = NULL;
     return missing(err, "audit");
 }

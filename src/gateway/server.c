@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 
 #include "internal.h"
+#include "medseal/seal.h"
 #include "medseal/secmem.h"
 
 /* TLS 1.3 only; AEAD suites only (AES-256-GCM, ChaCha20-Poly1305, AES-128-GCM: the three TLS 1.3
@@ -545,6 +546,24 @@ static void *sweeper(void *arg)
     return NULL;
 }
 
+/* The master key when one is configured, or when the pseudo key file is sealed (then the
+ * default STATE/master.key). Loaded once: an env: or fd: source can be read only once. */
+static ms_rc open_master(const gw_config *c, uint8_t mk[MS_KEY_LEN], int *have, ms_err *err)
+{
+    char spec[4096];
+    *have = 0;
+    if (c->master_key == NULL &&
+        (c->pseudo_key_file == NULL || !ms_file_is_sealed(c->pseudo_key_file)))
+        return MS_OK;
+    if (c->master_key == NULL &&
+        (size_t)snprintf(spec, sizeof spec, "file:%s/master.key", c->state_dir) >= sizeof spec)
+        return ms_fail(err, MS_E_INVAL, "state dir path too long");
+    if (ms_master_key_load(c->master_key ? c->master_key : spec, mk, err) != MS_OK)
+        return err ? err->code : MS_E_CRYPTO;
+    *have = 1;
+    return MS_OK;
+}
+
 static ms_rc open_parts(struct gw_server *s, ms_err *err)
 {
     const gw_config *c = &s->cfg;
@@ -555,17 +574,26 @@ static ms_rc open_parts(struct gw_server *s, ms_err *err)
         gw_keystore_open(c->state_dir, &s->ks, err) != MS_OK || gw__rl_new(&s->rl, err) != MS_OK ||
         gw__studies_new(&s->alloc, c->study_max_bytes, &s->studies, err) != MS_OK)
         return err ? err->code : MS_E_INTERNAL;
+    uint8_t mk[MS_KEY_LEN];
+    int have_mk = 0;
+    if (open_master(c, mk, &have_mk, err) != MS_OK)
+        return err ? err->code : MS_E_CRYPTO;
     if (c->pseudo_key_file != NULL) {
-        if (ms_keyfile_read(c->pseudo_key_file, s->site_key, err) != MS_OK)
-            return err ? err->code : MS_E_IO;
+        ms_rc rc = ms_keyfile_read_sealed(c->pseudo_key_file, have_mk ? mk : NULL,
+                                          MS_SEAL_LABEL_PSEUDO_KEY, s->site_key, NULL, err);
+        if (rc != MS_OK) {
+            ms_memzero(mk, sizeof mk);
+            return rc;
+        }
         s->have_site_key = 1;
     }
     if (c->upstream != NULL && gw__upstream_new(c->upstream, c->upstream_key_file,
                                                 c->upstream_timeout_s, &s->up, err) != MS_OK)
         return err ? err->code : MS_E_INTERNAL;
     ms_err aerr = {0};
-    if (gw__audit_open(c->state_dir, c->audit_batch, &s->audit, &aerr) != MS_OK &&
-        gw__have("audit"))
+    ms_rc arc = gw__audit_open(c->state_dir, c->audit_batch, have_mk ? mk : NULL, &s->audit, &aerr);
+    ms_memzero(mk, sizeof mk);
+    if (arc != MS_OK && gw__have("audit"))
         return ms_fail(err, aerr.code, "audit log: %s", aerr.msg);
     return MS_OK;
 }
