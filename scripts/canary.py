@@ -148,11 +148,12 @@ class Server:
         c = ctx
         self.log_out = os.path.join(c.run, "logs", "serve-%s.out" % tag)
         self.log_err = os.path.join(c.run, "logs", "serve-%s.err" % tag)
-        env = dict(os.environ, TMPDIR=c.tmp, HOME=c.run)
+        env = dict(os.environ, TMPDIR=c.tmp, HOME=c.run, MS_CANARY_MK=c.master_hex)
         env.pop("MEDSEAL_MASTER_KEY", None)
         cmd = [c.medseal, "serve", "--listen", "127.0.0.1:0", "--cert", c.cert, "--key",
                c.key, "--state", c.state, "--config", c.conf, "--upstream", c.up_url,
-               "--insecure-no-attestation", "--grace", "5"] + list(extra)
+               "--insecure-no-attestation", "--grace", "5", "--pseudo-key", c.pseudo,
+               "--master-key", "env:MS_CANARY_MK"] + list(extra)
         lim = memlock if memlock is not None else MEM_LIMIT + (1 << 20)
         hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)[1]
         self.unlocked = hard != resource.RLIM_INFINITY and hard < lim
@@ -210,6 +211,7 @@ def setup(argv):
         strings.extend(v)
     c.strings = sorted(set(strings), key=strings.index)
     make_certs(c)
+    make_master(c)
     c.conf = os.path.join(c.work, "serve.conf")
     with open(c.conf, "w") as f:
         f.write("mem_limit = %d\nmax_body = %d\nstudy_ttl_s = 120\nrate_rpm = 0\n"
@@ -235,6 +237,22 @@ def make_certs(c):
     c.ca, c.cert, c.key = (os.path.join(d, n) for n in ("ca.pem", "srv.pem", "srv.key"))
     for n in ("srv.pem", "srv.key"):
         os.chmod(os.path.join(d, n), 0o644)  # readable by the uid the server runs as
+
+
+def make_master(c):
+    """The master key is handed over in the environment (as a key broker's agent would); the
+    pseudonym key is stored sealed under it. Neither is in the state dir."""
+    mk = os.path.join(c.certs, "master.key")
+    c.pseudo = os.path.join(c.certs, "pseudo.sealed")
+    with open(mk, "w") as f:
+        if subprocess.run([c.medseal, "keygen"], stdout=f).returncode != 0:
+            raise SystemExit("keygen failed")
+    with open(c.pseudo, "wb") as f:
+        if subprocess.run([c.medseal, "keygen", "--seal", "file:" + mk],
+                          stdout=f).returncode != 0:
+            raise SystemExit("keygen --seal failed")
+    os.chmod(c.pseudo, 0o644)
+    c.master_hex = open(mk).read().strip()
 
 
 def make_keys(c):
@@ -502,8 +520,9 @@ def main(argv):
             raise SystemExit("restart after SIGKILL failed: " + open(s2.log_err).read()[-300:])
         traffic(c, s2.port, results)
         summary["stop_rc"] = s2.stop()
-        r = run([c.medseal, "audit", "export", "--state", c.state], preexec_fn=as_user(1 << 20),
-                cwd=c.run)
+        r = run([c.medseal, "audit", "export", "--state", c.state, "--master-key",
+                 "env:MS_CANARY_MK"], preexec_fn=as_user(1 << 20), cwd=c.run,
+                env=dict(os.environ, MS_CANARY_MK=c.master_hex))
         with open(os.path.join(c.run, "audit-export.jsonl"), "w") as f:
             f.write(r.stdout)
         summary["audit_records"] = r.stdout.count("\n")
@@ -522,6 +541,7 @@ def main(argv):
     summary["bytes"] = total
     summary["file_names"] = sorted({os.path.relpath(f, c.run) for f in files})
     summary["hits"] = hits
+    summary["master_key_in_state"] = os.path.exists(os.path.join(c.state, "master.key"))
     # what the (curious) upstream received: surrogates only
     up_hits, up_bytes = scan_files([c.up_rec], needles)
     summary["upstream_bytes"] = up_bytes
@@ -530,7 +550,7 @@ def main(argv):
     ok = (not hits and not up_hits and up_bytes > 0 and not control_missed and not summary["requests_wrong"] and
           summary["refuses_unlockable"] and not summary["proc"]["problems"] and
           summary["audit_export_rc"] == 0 and summary["audit_records"] > 0 and
-          summary["stop_rc"] == 0)
+          summary["stop_rc"] == 0 and not summary["master_key_in_state"])
     summary["ok"] = ok
     print("CANARY " + json.dumps(summary), flush=True)
     return 0 if ok else 1
