@@ -108,3 +108,36 @@ TEST(test_zz_hardening_serve_master_key_env)
     free(o);
     return 0;
 }
+
+/* An admin key's TOTP secret is not in keys.sqlite in the clear (sealed under the admin's token),
+ * and the admin still authenticates with it (the TOTP flow itself: test_gw_server_auth_roles_totp).
+ */
+TEST(test_zz_hardening_totp_sealed_in_keystore)
+{
+    const char *d = ms_test_tmpdir();
+    char *o = NULL;
+    if (access(ms_test_medseal(), X_OK) != 0)
+        SKIP("the medseal CLI is not built");
+    CHECK(ms_test_sh(&o, "'%s' keys create --state '%s/state' --role admin", ms_test_medseal(),
+                     d) == 0);
+    const char *sec = o ? strstr(o, "secret=") : NULL;
+    CHECK(sec != NULL);
+    char b32[64] = {0};
+    size_t n = 0;
+    for (sec += 7; n + 1 < sizeof b32 &&
+                   ((sec[n] >= 'A' && sec[n] <= 'Z') || (sec[n] >= '2' && sec[n] <= '7'));
+         n++)
+        b32[n] = sec[n];
+    CHECK(n == 32);
+    free(o);
+    /* the secret's 20 bytes as hex, then a hex dump of the database: no match */
+    CHECK(ms_test_sh(&o,
+                     "/usr/bin/python3 -c \"import base64,sys; "
+                     "s=base64.b32decode('%s').hex(); d=open('%s/state/keys.sqlite','rb').read(); "
+                     "print('found' if bytes.fromhex(s) in d else 'absent', len(d))\"",
+                     b32, d) == 0);
+    fprintf(stderr, "  totp secret in keys.sqlite: %s", o);
+    CHECK(has(o, "absent"));
+    free(o);
+    return 0;
+}

@@ -1,7 +1,9 @@
 /*
  * API keys in SQLite (`<state>/keys.sqlite`): one row per key with its public id, role, expiry,
  * revocation, rate limit and HMAC-SHA-256 of the bearer token; the token itself is never stored.
- * Admin keys also hold the 20-byte TOTP secret their holder enrolled in an authenticator app.
+ * Admin keys also hold the 20-byte TOTP secret their holder enrolled in an authenticator app,
+ * sealed (AES-256-GCM) under a key derived from the admin's own bearer token, so a copy of the
+ * database alone yields no TOTP secret (rows with a plain 20-byte secret still authenticate).
  * Trusts: the state folder (the operator's); tokens are attacker-supplied and compared in constant
  * time. Owns: the database connection and its cached statement (guarded by a mutex).
  */
@@ -18,6 +20,17 @@
 #include <sqlite3.h>
 
 #include "internal.h"
+#include "medseal/seal.h"
+
+#define TOTP_SEALED_MAX 64 /* "MSS1" + nonce 12 + secret 20 + tag 16 = 52 */
+static const char TOTP_LABEL[] = "medseal admin totp v1";
+
+/* The key that seals an admin's TOTP secret: HMAC-SHA-256(token, label). */
+static ms_rc totp_key(const char *token, size_t len, uint8_t k[32], ms_err *err)
+{
+    return ms_hmac_sha256((const uint8_t *)token, len, TOTP_LABEL, sizeof TOTP_LABEL - 1, NULL, 0,
+                          k, err);
+}
 
 /* A cache of key rows for authentication, so most requests skip SQLite. It is dropped whenever
  * keys.sqlite changes on disk (device, inode, size or nanosecond mtime: every SQLite commit in
@@ -30,7 +43,8 @@ struct cached {
     int used;
     int64_t filled;
     uint8_t hash[32];
-    uint8_t totp[20];
+    uint8_t totp[TOTP_SEALED_MAX]; /* the column as stored: sealed, or 20 plain bytes (old rows) */
+    size_t totp_len;
     gw_key_info info;
 };
 
@@ -201,6 +215,8 @@ ms_rc gw_keystore_create(gw_keystore *ks, gw_role role, int64_t expires_at, uint
     uint8_t hash[32], totp[20];
     sqlite3_stmt *st = NULL;
     ms_rc rc = MS_OK;
+    ms_buf sealed;
+    ms_buf_init(&sealed, NULL, 256);
     memset(&k, 0, sizeof k);
     if (ks == NULL || out == NULL || role == GW_ROLE_NONE)
         return ms_fail(err, MS_E_INVAL, "key store: bad role");
@@ -224,14 +240,22 @@ ms_rc gw_keystore_create(gw_keystore *ks, gw_role role, int64_t expires_at, uint
     sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
     sqlite3_bind_int64(st, 5, (sqlite3_int64)expires_at);
     sqlite3_bind_int64(st, 6, (sqlite3_int64)rate_rpm);
-    if (role == GW_ROLE_ADMIN)
-        sqlite3_bind_blob(st, 7, totp, sizeof totp, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 7);
+    sqlite3_bind_null(st, 7);
+    if (role == GW_ROLE_ADMIN) {
+        uint8_t tk[32];
+        rc = totp_key(k.text, strlen(k.text), tk, err);
+        if (rc == MS_OK)
+            rc = ms_seal(tk, TOTP_LABEL, totp, sizeof totp, &sealed, err);
+        ms_memzero(tk, sizeof tk);
+        if (rc != MS_OK)
+            goto done;
+        sqlite3_bind_blob(st, 7, sealed.p, (int)sealed.len, SQLITE_STATIC);
+    }
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(ks, err, "insert");
 done:
     sqlite3_finalize(st);
+    ms_buf_free(&sealed);
     ms_memzero(totp, sizeof totp);
     ms_memzero(hash, sizeof hash);
     if (rc == MS_OK)
@@ -315,8 +339,11 @@ static void read_row(gw_keystore *ks, const char *id, struct cached *c, int64_t 
         memcpy(c->hash, h, 32);
     else
         c->info.revoked = 1; /* a malformed row never authenticates */
-    if (t != NULL && sqlite3_column_bytes(ks->auth, 6) == 20)
-        memcpy(c->totp, t, 20);
+    int tn = sqlite3_column_bytes(ks->auth, 6);
+    if (t != NULL && tn > 0 && (size_t)tn <= sizeof c->totp) {
+        memcpy(c->totp, t, (size_t)tn);
+        c->totp_len = (size_t)tn;
+    }
     snprintf(c->info.id, sizeof c->info.id, "%s", id);
     c->info.role = (gw_role)sqlite3_column_int(ks->auth, 1);
     c->info.created_at = sqlite3_column_int64(ks->auth, 2);
@@ -327,16 +354,38 @@ static void read_row(gw_keystore *ks, const char *id, struct cached *c, int64_t 
     c->used = 1;
 }
 
+/* The admin's TOTP secret from its stored form (sealed under the token, or plain). */
+static ms_rc open_totp(const struct cached *c, const char *token, size_t len, uint8_t totp[20])
+{
+    if (c->totp_len == 20) {
+        memcpy(totp, c->totp, 20);
+        return MS_OK;
+    }
+    uint8_t tk[32];
+    ms_buf out;
+    ms_buf_init(&out, NULL, 256);
+    ms_rc rc = totp_key(token, len, tk, NULL);
+    if (rc == MS_OK)
+        rc = ms_unseal(tk, TOTP_LABEL, c->totp, c->totp_len, &out, NULL);
+    if (rc == MS_OK && out.len != 20)
+        rc = MS_E_AUTH;
+    if (rc == MS_OK)
+        memcpy(totp, out.p, 20);
+    ms_memzero(tk, sizeof tk);
+    ms_buf_free(&out);
+    return rc == MS_OK ? MS_OK : MS_E_AUTH;
+}
+
 static ms_rc check_entry(const struct cached *c, const uint8_t want[32], int64_t now,
-                         gw_key_info *info, uint8_t totp[20])
+                         const char *token, size_t token_len, gw_key_info *info, uint8_t totp[20])
 {
     int ok = ms_ct_equal(c->hash, want, 32);
     if (!ok || c->info.revoked || (c->info.expires_at != 0 && now >= c->info.expires_at))
         return MS_E_AUTH;
     if (c->info.role < GW_ROLE_CLINICIAN || c->info.role > GW_ROLE_ADMIN)
         return MS_E_AUTH;
-    if (totp != NULL && c->info.role == GW_ROLE_ADMIN)
-        memcpy(totp, c->totp, 20);
+    if (totp != NULL && c->info.role == GW_ROLE_ADMIN && open_totp(c, token, token_len, totp))
+        return MS_E_AUTH;
     *info = c->info;
     return MS_OK;
 }
@@ -403,7 +452,7 @@ ms_rc gw_keystore_auth(gw_keystore *ks, const char *token, size_t token_len, int
     struct cached *c = NULL;
     rc = lookup_locked(ks, k.id, now, &c);
     if (rc == MS_OK)
-        rc = check_entry(c, want, now, &k, totp);
+        rc = check_entry(c, want, now, token, token_len, &k, totp);
     pthread_mutex_unlock(&ks->mu);
     ms_memzero(want, sizeof want);
     if (rc == MS_E_IO)
