@@ -48,40 +48,47 @@ EOF
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# run NAME CMD...: one warm-up, then RUNS timed runs; OUT is emptied before each (not timed)
-declare -A MED
+# run NAME CMD...: one warm-up, then RUNS timed runs; OUT is emptied before each (not timed).
+# Wall time and CPU time (user + system of the command and its children, from /usr/bin/time):
+# on a shared machine the CPU time is the steadier of the two.
+declare -A MED CPU
 run() {
   local name=$1; shift
-  local times=()
+  local times=() cpus=()
   for i in $(seq 0 "$RUNS"); do
     rm -rf "$WORK/out"
     sync
     local t0 t1
     t0=$(now)
-    "$@" > "$WORK/$name.log" 2>&1 || { echo "bench/deid.sh: $name failed:"; tail -3 "$WORK/$name.log"; exit 1; }
+    /usr/bin/time -f "%U %S" -o "$WORK/$name.time" "$@" > "$WORK/$name.log" 2>&1 ||
+      { echo "bench/deid.sh: $name failed:"; tail -3 "$WORK/$name.log"; exit 1; }
     t1=$(now)
-    [ "$i" -gt 0 ] && times+=("$(echo "$t1 - $t0" | bc -l)")
+    if [ "$i" -gt 0 ]; then
+      times+=("$(echo "$t1 - $t0" | bc -l)")
+      cpus+=("$(awk '{print $1 + $2}' "$WORK/$name.time")")
+    fi
   done
   MED[$name]=$(printf '%s\n' "${times[@]}" | median)
+  CPU[$name]=$(printf '%s\n' "${cpus[@]}" | median)
 }
 
-gdcm_dir() { mkdir -p "$WORK/out" && gdcmanon --dumb --empty 10,10 --continue -r -i "$IN" -o "$WORK/out"; }
 
-cp_sync() { cp -r "$IN" "$WORK/out" && sync; }
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 run medseal "$MEDSEAL" deid --key "$WORK/key" --quiet "$IN" "$WORK/out"
 files=$(ls "$WORK/out" | wc -l)
 run medseal_nosync "$MEDSEAL" deid --key "$WORK/key" --quiet --no-sync "$IN" "$WORK/out"
-run gdcmanon gdcm_dir
+run gdcmanon bash -c "mkdir -p '$WORK/out' && gdcmanon --dumb --empty 10,10 --continue -r -i '$IN' -o '$WORK/out'"
 run pydicom $PY "$WORK/naive.py" "$IN" "$WORK/out"
 run cp cp -r "$IN" "$WORK/out"
-run cp_sync cp_sync
+run cp_sync bash -c "cp -r '$IN' '$WORK/out' && sync"
 
 bytes=$(du -sb "$IN" | cut -f1)
+echo "load average before: $LOAD0; after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "input: $SLICES slices of ${SIZE}x${SIZE} ($bytes bytes, $files files written by medseal), $RUNS runs after a warm-up, $(nproc) cores"
 # ratios against medseal --no-sync: none of gdcmanon, pydicom or cp -r flushes to disk either
-printf '| %-40s | %10s | %26s |\n' tool "median s" "time / medseal --no-sync"
-printf '|%s|%s|%s|\n' "------------------------------------------" "------------" "----------------------------"
+printf '| %-44s | %10s | %14s | %12s | %14s |\n' tool "median s" "/ medseal" "median CPU s" "CPU / medseal"
+printf '|%s|%s|%s|%s|%s|\n' "----------------------------------------------" "------------" "----------------" "--------------" "----------------"
 for t in medseal_nosync medseal gdcmanon pydicom cp cp_sync; do
   case $t in
     medseal) label="medseal deid (basic profile, syncfs at end)";;
@@ -91,7 +98,9 @@ for t in medseal_nosync medseal gdcmanon pydicom cp cp_sync; do
     cp) label="cp -r";;
     cp_sync) label="cp -r && sync";;
   esac
-  printf '| %-40s | %10.3f | %25.2fx |\n' "$label" "${MED[$t]}" "$(echo "${MED[$t]} / ${MED[medseal_nosync]}" | bc -l)"
+  printf '| %-44s | %10.3f | %13.2fx | %12.3f | %13.2fx |\n' "$label" "${MED[$t]}" \
+    "$(echo "${MED[$t]} / ${MED[medseal_nosync]}" | bc -l)" "${CPU[$t]}" \
+    "$(echo "${CPU[$t]} / ${CPU[medseal_nosync]}" | bc -l)"
 done
 g=$(echo "${MED[gdcmanon]} / ${MED[medseal_nosync]}" | bc -l)
 c=$(echo "${MED[medseal_nosync]} / ${MED[cp]}" | bc -l)
