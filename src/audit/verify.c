@@ -244,11 +244,11 @@ typedef struct vstop {
     size_t si, off;
 } vstop;
 
-/* Fills up to WINDOW entries; *stop is set when the cursor ends or fails. */
-static size_t fill(audit__cursor *c, ventry *w, vstop *stop)
+/* Fills up to cap entries; *stop is set when the cursor ends or fails. */
+static size_t fill(audit__cursor *c, ventry *w, size_t cap, vstop *stop)
 {
     size_t n = 0;
-    while (n < WINDOW) {
+    while (n < cap) {
         ms_err e2 = {0};
         ms_rc rc = audit__cursor_next(c, &w[n].r, &e2);
         if (rc != MS_OK) {
@@ -278,16 +278,27 @@ static ms_rc stopped(vstate *v, const audit__segment *segs, size_t n, const vsto
     return bad(v, AUDIT_BAD_FORMAT, v->expected, err, "unreadable: %s", st->e.msg);
 }
 
+/* The window: WINDOW records, or fewer when the input cannot hold that many. */
+static size_t window_for(const audit__segment *segs, size_t n)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n && bytes < (size_t)WINDOW * AUDIT_REC_MIN; i++)
+        bytes += segs[i].map.len;
+    size_t w = bytes / AUDIT_REC_MIN + 1;
+    return w < WINDOW ? w : WINDOW;
+}
+
 static ms_rc walk(vstate *v, const audit__segment *segs, size_t n, ms_err *err)
 {
-    ventry *w = ms_calloc(NULL, WINDOW, sizeof *w);
+    size_t cap = window_for(segs, n);
+    ventry *w = ms_calloc(NULL, cap, sizeof *w);
     if (w == NULL)
         return ms_fail(err, MS_E_NOMEM, "verifier window");
     audit__cursor c = {segs, n, 0, 0};
     vstop st = {MS_OK, {0}, 0, 0};
     ms_rc rc = MS_OK;
     while (rc == MS_OK && st.rc == MS_OK) {
-        size_t k = fill(&c, w, &st);
+        size_t k = fill(&c, w, cap, &st);
         digest_all(w, k);
         for (size_t i = 0; rc == MS_OK && i < k; i++) {
             v->seg = &segs[w[i].after.si];
