@@ -421,3 +421,27 @@ TEST(test_dcm_roundtrip_make_study)
     }
     return 0;
 }
+
+/* Group 0002 elements found inside the dataset (a damaged meta group) are not written: a reader
+ * would take them for the meta group (fuzzing found a rewrite that no longer read back). */
+TEST(test_dcm_write_drops_meta_elements_in_dataset)
+{
+    dcm_file *f = NULL;
+    ms_err err = {0};
+    CHECK(dcm_file_new(NULL, &f, &err) == MS_OK);
+    dcm_dataset *ds = dcm_file_dataset(f);
+    CHECK(dcm_dataset_set_text(ds, DCM_TAG_TRANSFER_SYNTAX, DCM_VR_UI, DCM_TS_EXPLICIT_BE, &err) ==
+          MS_OK);
+    CHECK(dcm_dataset_set_text(ds, DCM_TAG(0x0010, 0x0010), DCM_VR_PN, "A^B", &err) == MS_OK);
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    CHECK(dcm_file_write_mem(f, NULL, &b, &err) == MS_OK);
+    dcm_file *g = NULL;
+    CHECK(dcm_file_read_mem(b.p, b.len, NULL, &g, &err) == MS_OK);
+    CHECK_STR(dcm_file_transfer_syntax(g), DCM_TS_EXPLICIT_LE);
+    CHECK_EQ_INT(dcm_dataset_count(dcm_file_dataset(g)), 1);
+    ms_buf_free(&b);
+    dcm_file_free(g);
+    dcm_file_free(f);
+    return 0;
+}

@@ -224,6 +224,9 @@ static void w_dataset(wr *w, const dcm_dataset *ds, size_t depth)
     uint16_t gl_group = 0;
     for (size_t i = 0; i < ds->n && w->rc == MS_OK; i++) {
         const dcm_elem *e = ds->elems[i];
+        if (depth == 0 && DCM_GROUP(e->tag) == 0x0002)
+            continue; /* file meta elements inside the dataset (invalid, PS3.10 7.1): a reader
+                       * would take them for the meta group, so they are not written */
         if (gl_at != SIZE_MAX && DCM_GROUP(e->tag) != gl_group) {
             patch_u32(w, gl_at, (uint32_t)(w->b->len - gl_start));
             gl_at = SIZE_MAX;
