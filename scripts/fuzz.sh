@@ -18,7 +18,7 @@ for bin in build-fuzz/fuzz_*; do
         "${dict[@]}" -artifact_prefix="$work/" "$work" >"$work.log" 2>&1; then
     echo "fuzz $t: FINDING"; tail -40 "$work.log"; rc=1
   else
-    grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units' "$work.log" | tail -1 || true
+    grep -E 'Done [0-9]+ runs' "$work.log" | tail -1 || true
   fi
   rm -rf "$work" "$work.log"
 done
