@@ -34,6 +34,7 @@ import urllib.parse
 MEM_LIMIT = 6 << 20
 MAX_BODY = 32 << 20
 NOBODY = 65534
+DROP = [False]  # run medseal as NOBODY (root only, when NOBODY can reach the work folder)
 
 
 def log(msg):
@@ -126,7 +127,7 @@ def as_user(memlock):
         if hard != resource.RLIM_INFINITY:
             lim = min(lim, hard)
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (lim, lim))
-        if os.getuid() == 0:
+        if DROP[0]:
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
@@ -134,8 +135,21 @@ def as_user(memlock):
     return fn
 
 
-def own_tree(path):
+def can_drop(work):
+    """Root only: can uid NOBODY reach the work folder (its parents may be 0700)?"""
     if os.getuid() != 0:
+        return False
+
+    def fn():
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+
+    return subprocess.run(["test", "-x", work], preexec_fn=fn).returncode == 0
+
+
+def own_tree(path):
+    if not DROP[0]:
         return
     for d, dirs, files in os.walk(path):
         os.chown(d, NOBODY, NOBODY)
@@ -201,6 +215,7 @@ def setup(argv):
     for d in (c.run, c.tmp, os.path.join(c.run, "logs"), c.http, c.certs):
         os.makedirs(d, exist_ok=True)
     os.chmod(c.work, 0o711)
+    DROP[0] = can_drop(c.work)
     r = run(["/usr/bin/python3", os.path.join(c.shared, "tools", "make_study.py"), c.data,
              "--slices", "2", "--size", "32", "--studies", "2", "--seed", str(c.seed)])
     if r.returncode != 0:
@@ -504,7 +519,10 @@ def main(argv):
         own_tree(c.run)
         make_keys(c)
         results = []
-        summary["refuses_unlockable"] = c.no_lock or refuses_unlockable(c)
+        if c.no_lock or (os.getuid() == 0 and not DROP[0]):  # ASan; root has CAP_IPC_LOCK
+            summary["refuses_unlockable"] = "not testable here"
+        else:
+            summary["refuses_unlockable"] = refuses_unlockable(c)
         s1 = Server(c, "1")
         servers.append(s1)
         if not s1.port:
