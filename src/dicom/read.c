@@ -318,9 +318,10 @@ static ms_rc read_defined(rctx *c, ms_rd *r, dcm_elem *e, const hdr *h, int impl
         return rc;
     const uint8_t *p;
     (void)ms_rd_take(r, h->len, &p);
-    if (e->vr == DCM_VR_SQ && h->vr == 0 && h->len >= 4 && ld_tag(c, p) != DCM_TAG_ITEM)
-        e->vr = DCM_VR_UN; /* implicit VR: the dictionary says SQ but the bytes are not items
-                            * (e.g. a CS value): kept as bytes, not rejected */
+    if (e->vr == DCM_VR_SQ && (h->vr == 0 || h->vr == DCM_VR_UN) && h->len >= 4 &&
+        ld_tag(c, p) != DCM_TAG_ITEM)
+        e->vr = DCM_VR_UN; /* implicit VR or UN: the dictionary says SQ but the bytes are not
+                            * items (e.g. a CS value): kept as bytes, not rejected */
     if (e->vr == DCM_VR_SQ) {
         ms_rd sub = {p, h->len};
         e->flags |= DCM__F_SEQ;
