@@ -558,8 +558,10 @@ static ms_rc parse_body(rctx *c, ms_rd *r, size_t max_total)
         c->big = f->big_endian;
         uint32_t t = ld_tag(c, r->p);
         if (DCM_GROUP(t) > 0x0010 && dcm__dict_vr_of(t) == 0)
-            return fail_at(c, MS_E_FORMAT, 0, t,
-                           "not DICOM (no preamble and the first tag is not a known tag)");
+            /* no tag in the message: in a file that is not DICOM these bytes may be text */
+            return ms_fail(
+                c->err, MS_E_FORMAT,
+                "offset 0: not DICOM (no preamble and the first tag is not a known tag)");
     }
     if (f->deflated) {
         ms_rc rc = inflate_all(f, r->p, r->left, max_total, c->err);
