@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Evaluation matrix for the de-identifier (the numbers of docs/deid.md): make_study.py studies in
+# Evaluation matrix for the de-identifier (the numbers of README.md): make_study.py studies in
 # the four transfer syntaxes x seeds 1-9 (and the Modified Dates + options variant), the
 # pydicom/deid fake-PHI samples and pydicom's test files, each de-identified by `medseal deid`
 # and checked by scripts/deid-check.py (pydicom, zlib, dcmdump, dciodvfy).

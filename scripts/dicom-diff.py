@@ -11,7 +11,7 @@ python3-pydicom; run with /usr/bin/python3). For every file under the given path
     reported as stale (and fail with --strict).
 
 Normalisations (each is a place where DICOM JSON allows two spellings or pydicom keeps raw
-padding; see docs/dicom.md):
+padding; see README.md):
   1. an empty sequence: pydicom writes "Value": [], medseal omits Value (PS3.18 F.2.5);
   2. string values are compared with padding spaces removed (PS3.5 6.2: leading and trailing
      spaces are insignificant for AE AS CS DA DS DT IS LO SH TM UI, trailing for the others);

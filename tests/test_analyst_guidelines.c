@@ -170,7 +170,7 @@ static const char *const fl_keys[] = {
     "ct-6-12m-then-18-24m", "TC em 3 a 6 meses; depois, considerar", "ct-3-6m-consider-18-24m",
     "PET-TC", "ct-3m-pet-or-biopsy", NULL};
 
-/* Documented interpretations (docs/analyst.md, "The guideline cases"): where medseal follows
+/* Documented interpretations (README.md, "The guideline cases"): where medseal follows
  * the guideline text rather than the suite. Matched on the case's own fields. */
 struct deviation {
     const char *suite_key; /* the suite's expected key */

@@ -1,7 +1,7 @@
 /*
  * Evaluation floors of the PHI scrubber: runs scripts/phi-eval.py (the `make eval-phi` harness)
  * against the built CLI on the labelled sets in ../shared and fails when recall, precision or the
- * over-redaction rate regress past the floors reached (see docs/phi.md for the full tables).
+ * over-redaction rate regress past the floors reached (see README.md for the full tables).
  * Skips without ../shared. Takes about 30 s.
  */
 #include <stdlib.h>

@@ -105,7 +105,7 @@ ms_rc an_report_html(const an_report *r, ms_buf *out, ms_err *err);
 size_t an_report_finding_count(const an_report *r);
 
 /* Evaluates one finding against a guideline: `guideline` is "lung-rads-2022" or
- * "fleischner-2017"; `finding` is an object with the fields in docs/analyst.md (composition,
+ * "fleischner-2017"; `finding` is an object with the fields in README.md (composition,
  * mean_diameter_mm or long_axis_mm + short_axis_mm, solid_component_mm, timepoint, change,
  * prior_mean_diameter_mm, months_since_prior, location, benign_features, suspicious_features,
  * risk, multiple, exam, prior_category, ...). OUT: *out, a new reference:

@@ -114,7 +114,7 @@ typedef struct att_policy att_policy;
  * pinned. A policy file starts from these defaults. OUT: *out. */
 ms_rc att_policy_default(att_policy **out, ms_err *err);
 /* Loads a policy JSON file; every key is optional, unknown keys are an error (a typo must not
- * weaken a policy). See docs/attest.md:
+ * weaken a policy). See README.md:
  *   {"tee":"tdx"|"sev-snp"|"any", "allow_debug":false,
  *    "tcb_status":["UpToDate"], "require_collateral":true,
  *    "tdx":{"mrtd":[hex..], "rtmr0".."rtmr3":[hex..], "mrconfigid":hex, "mrowner":hex,

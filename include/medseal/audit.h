@@ -9,7 +9,7 @@
  * of an RFC 9162 Merkle tree (leaf index == sequence number); Ed25519-signed tree heads are written
  * into the log every N records / T seconds and on close. Event payloads are AES-256-GCM encrypted
  * under a log key kept sealed (ms_seal) under the master key. Format and threat model:
- * docs/audit.md.
+ * README.md.
  *
  * A record never holds a PHI value: every string field is checked against a narrow token alphabet
  * ([A-Za-z0-9._:/+=-], at most AUDIT_FIELD_MAX bytes), the patient is only ever a keyed pseudonym

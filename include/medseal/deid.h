@@ -62,7 +62,7 @@ void deid_cache_free(deid_cache *c);
  * owned (deid_ctx_free). */
 ms_rc deid_ctx_new(const uint8_t key[MS_KEY_LEN], const deid_opts *opts, deid_ctx **out,
                    ms_err *err);
-/* Loads the burned-in annotation configuration (docs/deid.md): lines of
+/* Loads the burned-in annotation configuration (README.md): lines of
  * "manufacturer | model | COLSxROWS or * | x,y,w,h[; x,y,w,h...]". Errors name the line number. */
 ms_rc deid_ctx_load_burnin(deid_ctx *ctx, const char *path, ms_err *err);
 /* As above from text in memory (tests). */

@@ -7,7 +7,7 @@
  *   "env:VAR"             64 hex characters in VAR; the value is wiped from the environment
  *   "fd:N"                64 hex characters read from inherited descriptor N, then closed: the
  *                         hand-off for a key-broker agent that releases the key only after
- *                         verifying this VM's attestation (see docs/attest.md)
+ *                         verifying this VM's attestation (see README.md)
  */
 #ifndef MEDSEAL_SEAL_H
 #define MEDSEAL_SEAL_H

@@ -1,7 +1,7 @@
 /*
  * Fleischner Society 2017 (MacMahon et al., Radiology 2017;284:228-243) as data + rules: incidental
  * pulmonary nodules in adults >= 35 years, outside screening, without known cancer or
- * immunosuppression. The category is the recommendation key (documented in docs/analyst.md).
+ * immunosuppression. The category is the recommendation key (documented in README.md).
  * Size: the mean of long and short axes rounded to the nearest whole millimetre, halves up
  * (an_mean_whole_mm), as the guideline's table footnote says; this differs from Lung-RADS.
  *

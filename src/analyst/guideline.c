@@ -298,7 +298,7 @@ static ms_rc check_keys(const json_t *j, ms_err *err)
         for (size_t i = 0; known_keys[i] != NULL && !ok; i++)
             ok = strcmp(known_keys[i], key) == 0;
         if (!ok)
-            return ms_fail(err, MS_E_FORMAT, "unknown field (member %zu; see docs/analyst.md)",
+            return ms_fail(err, MS_E_FORMAT, "unknown field (member %zu; see README.md)",
                            idx);
         idx++;
     }

@@ -124,7 +124,7 @@ struct an_birads_row {
 };
 const struct an_birads_row *an_birads_lookup(const char *category);
 
-/* Parsing of the classify JSON into a nodule (field names in docs/analyst.md). */
+/* Parsing of the classify JSON into a nodule (field names in README.md). */
 ms_rc an_nodule_from_json(const json_t *j, struct an_nodule *n, ms_err *err);
 /* The result as {"category","management","rule",...}. NULL on allocation failure. */
 json_t *an_result_json(const struct an_result *res, const char *guideline);

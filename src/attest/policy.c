@@ -2,7 +2,7 @@
  * Verification policy: loading a policy JSON file (unknown keys are errors, so a typo cannot
  * silently weaken it) and applying it to a parsed TDX quote or SNP report: DEBUG, measurements
  * (MRTD, RTMRs, MRSEAM, ...; SNP MEASUREMENT, HOST_DATA, ...), attributes, SNP policy bits, the
- * minimum TCB and the accepted TCB statuses. The format is documented in docs/attest.md.
+ * minimum TCB and the accepted TCB statuses. The format is documented in README.md.
  *
  * Trusts: the policy file is the hospital's own, but is still parsed defensively.
  * Owns: the att_policy (att_policy_free).

@@ -1,6 +1,6 @@
 /*
  * medseal audit: verify, prove, check proofs of, export and append to the tamper-evident audit
- * log (src/audit). Usage in docs/audit.md and `medseal audit --help`.
+ * log (src/audit). Usage in README.md and `medseal audit --help`.
  * Trusts: nothing on the command line (numbers parsed strictly, files read through src/core).
  * Owns: the keys it loads (wiped before exit). Output: verification summaries and proofs on
  * stdout, decrypted JSON lines for `export` (metadata only, never PHI); errors one line on stderr.

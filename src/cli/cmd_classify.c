@@ -1,6 +1,6 @@
 /*
  * medseal classify --guideline lung-rads-2022|fleischner-2017 < finding.json
- * Evaluates one nodule finding (a JSON object on stdin, fields in docs/analyst.md) against a
+ * Evaluates one nodule finding (a JSON object on stdin, fields in README.md) against a
  * guideline and prints {"category", "management", "rule", ...} on stdout.
  *
  * Trusts: nothing on stdin (at most 1 MiB, parsed by jansson, validated by an_classify). Owns: the
@@ -22,7 +22,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: medseal classify --guideline lung-rads-2022|fleischner-2017 "
                "< finding.json\n"
                "  prints {\"category\", \"management\", \"rule\", ...}; fields of the finding in "
-               "docs/analyst.md\n"
+               "README.md\n"
                "       medseal classify --guideline NAME --rules   (the rule rows as data)\n");
 }
 

@@ -3,7 +3,7 @@
  * every sequence kept. Order per dataset: private attributes (private.c), then the public ones from
  * the last to the first (so a removal never shifts an element still to visit).
  *
- * Beyond Table E.1-1 (documented in docs/deid.md), for attributes the table does not list:
+ * Beyond Table E.1-1 (documented in README.md), for attributes the table does not list:
  *  - unknown or retired public tags of a PHI-prone VR are removed (unless keep_unknown);
  *  - DA/DT/TM follow the date options (removed, kept, or shifted) so no date escapes;
  *  - PN is removed (a dummy inside a D sequence, cleaned inside a C sequence);
