@@ -193,6 +193,9 @@ typedef struct ms_map {
 ms_rc ms_map_open(const char *path, size_t max, ms_map *m, ms_err *err);
 void ms_map_close(ms_map *m);
 
+/* Writes all n bytes to fd, retrying on EINTR and short writes: 0, or -1 with errno set. */
+int ms_write_all(int fd, const void *p, size_t n);
+
 /* Writes data to `path` atomically: a temporary file in the same folder, fsync, rename, fsync of
  * the folder. `mode` e.g. 0600. If !overwrite and path exists: MS_E_EXISTS. */
 ms_rc ms_file_write_atomic(const char *path, const void *data, size_t n, unsigned mode,

@@ -156,6 +156,9 @@ uint32_t dcm_elem_tag(const dcm_elem *e);
 uint16_t dcm_elem_vr(const dcm_elem *e);
 /* The VR as a two-character string (static storage). */
 const char *dcm_vr_str(uint16_t vr);
+/* 1 when values of this VR are character strings (AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI
+ * UR UT), else 0. */
+int dcm_vr_is_text(uint16_t vr);
 /* Value length in bytes as stored (DCM_UNDEFINED_LENGTH for undefined-length sequences). */
 uint32_t dcm_elem_length(const dcm_elem *e);
 /* Raw value bytes in the file's byte order (NULL + 0 for sequences and encapsulated data).

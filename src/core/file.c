@@ -107,8 +107,9 @@ void ms_map_close(ms_map *m)
     m->fd = -1;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+int ms_write_all(int fd, const void *buf, size_t n)
 {
+    const uint8_t *p = buf;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
@@ -133,7 +134,7 @@ ms_rc ms_file_write_atomic(const char *path, const void *data, size_t n, unsigne
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return ms_fail(err, MS_E_IO, "create temporary file: %s", strerror(errno));
-    if (fchmod(fd, (mode_t)mode) != 0 || write_all(fd, data, n) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, (mode_t)mode) != 0 || ms_write_all(fd, data, n) != 0 || fsync(fd) != 0) {
         int e = errno;
         close(fd);
         unlink(tmp);

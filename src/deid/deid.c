@@ -99,20 +99,6 @@ ms_rc deid_file_apply_cached(const deid_ctx *ctx, deid_cache *cache, dcm_file *f
     return rc;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* The unchanged pixel data can be copied from the source file by the kernel when it is the last
  * element of the file, stored verbatim (native, not deflated, not blanked) and the output keeps
  * the input's transfer syntax: its header and value are then the source's bytes [*from, EOF). */
@@ -147,7 +133,7 @@ static ms_rc copy_tail(int src, off_t from, int dst, size_t len, ms_err *err)
         if (k <= 0) { /* EXDEV, ENOSYS...: read + write */
             uint8_t buf[1 << 16];
             ssize_t r = pread(src, buf, len < sizeof buf ? len : sizeof buf, from);
-            if (r <= 0 || write_all(dst, buf, (size_t)r) != 0)
+            if (r <= 0 || ms_write_all(dst, buf, (size_t)r) != 0)
                 return ms_fail(err, MS_E_IO, "copy pixel data: %s", strerror(errno));
             k = r;
             from += r;
@@ -234,7 +220,7 @@ static ms_rc write_batch(dcm_file *f, const char *out, const dcm_write_opts *wo,
     int fd = rc == MS_OK ? open_tmp(out, tmp, &named) : -1;
     if (rc == MS_OK && fd < 0)
         rc = ms_fail(err, MS_E_IO, "create temporary file: %s", strerror(errno));
-    if (rc == MS_OK && write_all(fd, b.p, b.len) != 0)
+    if (rc == MS_OK && ms_write_all(fd, b.p, b.len) != 0)
         rc = ms_fail(err, MS_E_IO, "write: %s", strerror(errno));
     ms_buf_free(&b);
     if (rc == MS_OK && fast)

@@ -147,7 +147,7 @@ static ms_rc clean_value(struct deid_walk *w, dcm_dataset *ds, dcm_elem *e, ms_e
     }
     if (vr == DCM_VR_AS)
         return deid__cap_age(w, ds, e, err);
-    if (vr == DCM_VR_TM || !deid__is_text_vr(vr) || vr == DCM_VR_DS || vr == DCM_VR_IS ||
+    if (vr == DCM_VR_TM || !dcm_vr_is_text(vr) || vr == DCM_VR_DS || vr == DCM_VR_IS ||
         vr == DCM_VR_UI) {
         w->res->n[DEID_N_KEPT]++;
         return MS_OK;

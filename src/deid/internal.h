@@ -107,7 +107,6 @@ ms_rc deid__shift_dates(struct deid_walk *w, dcm_dataset *ds, const dcm_elem *e,
 /* Caps an AS over 89 years to 090Y. */
 ms_rc deid__cap_age(struct deid_walk *w, dcm_dataset *ds, const dcm_elem *e, ms_err *err);
 ms_rc deid__set_ascii(dcm_dataset *ds, uint32_t tag, uint16_t vr, const char *s, ms_err *err);
-int deid__is_text_vr(uint16_t vr);
 
 /* private.c: applies the private-attribute rules to one dataset (top level or item); recursion
  * into kept private sequences is done by the caller. */

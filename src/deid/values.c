@@ -9,32 +9,6 @@
 
 #include "internal.h"
 
-int deid__is_text_vr(uint16_t vr)
-{
-    switch (vr) {
-    case DCM_VR_AE:
-    case DCM_VR_AS:
-    case DCM_VR_CS:
-    case DCM_VR_DA:
-    case DCM_VR_DS:
-    case DCM_VR_DT:
-    case DCM_VR_IS:
-    case DCM_VR_LO:
-    case DCM_VR_LT:
-    case DCM_VR_PN:
-    case DCM_VR_SH:
-    case DCM_VR_ST:
-    case DCM_VR_TM:
-    case DCM_VR_UC:
-    case DCM_VR_UI:
-    case DCM_VR_UR:
-    case DCM_VR_UT:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 ms_rc deid__set_ascii(dcm_dataset *ds, uint32_t tag, uint16_t vr, const char *s, ms_err *err)
 {
     return dcm_dataset_set_bytes(ds, tag, vr, (const uint8_t *)s, strlen(s), err);
@@ -88,7 +62,7 @@ ms_rc deid__set_dummy(struct deid_walk *w, dcm_dataset *ds, const dcm_elem *e, m
     uint32_t tag = dcm_elem_tag(e);
     if (vr == DCM_VR_UI)
         return deid__map_uids(w, ds, e, err);
-    if (deid__is_text_vr(vr))
+    if (dcm_vr_is_text(vr))
         return deid__set_ascii(ds, tag, vr, dummy_text(vr), err);
     static const uint8_t zeros[8] = {0};
     return dcm_dataset_set_bytes(ds, tag, vr, zeros, binary_unit(vr), err);

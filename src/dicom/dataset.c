@@ -354,7 +354,7 @@ ms_rc dcm_dataset_set_text(dcm_dataset *ds, uint32_t tag, uint16_t vr, const cha
 {
     if (ds == NULL || utf8 == NULL)
         return ms_fail(err, MS_E_INVAL, "set text: NULL argument");
-    if (!dcm__vr_is_text(vr))
+    if (!dcm_vr_is_text(vr))
         return ms_fail(err, MS_E_INVAL, "set (%04X,%04X): not a text VR", DCM_GROUP(tag),
                        DCM_ELEMENT(tag));
     ms_buf b;

@@ -132,7 +132,7 @@ int dcm__vr_long_header(uint16_t vr)
     }
 }
 
-int dcm__vr_is_text(uint16_t vr)
+int dcm_vr_is_text(uint16_t vr)
 {
     switch (vr) {
     case DCM_VR_AE:
@@ -218,7 +218,7 @@ size_t dcm__vr_unit(uint16_t vr)
 uint8_t dcm__vr_pad(uint16_t vr)
 {
     /* PS3.5 6.2: UI pads with NUL, other strings with space, binary with NUL */
-    if (vr == DCM_VR_UI || !dcm__vr_is_text(vr))
+    if (vr == DCM_VR_UI || !dcm_vr_is_text(vr))
         return 0;
     return ' ';
 }

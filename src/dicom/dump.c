@@ -126,7 +126,7 @@ static void dump_element(tw *w, const dcm_elem *e, int depth)
         lfmt(w, "(not shown, %zu bytes)", e->len);
     else if (e->len == 0)
         lput(w, "(no value available)", 20);
-    else if (dcm__vr_is_text(e->vr))
+    else if (dcm_vr_is_text(e->vr))
         value_text(w, e);
     else if (dcm__vr_is_binary(e->vr))
         lfmt(w, "(binary, %zu bytes)", e->len);

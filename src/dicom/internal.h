@@ -57,7 +57,6 @@ long dcm__dict_index(uint32_t tag);
 /* ---- VR properties ---- */
 int dcm__vr_known(uint16_t vr);
 int dcm__vr_long_header(uint16_t vr); /* explicit VR with 2 reserved bytes + 32-bit length */
-int dcm__vr_is_text(uint16_t vr);     /* value is a character string */
 int dcm__vr_is_binary(uint16_t vr);   /* OB OD OF OL OV OW UN: InlineBinary in JSON */
 int dcm__vr_charset(uint16_t vr);     /* text affected by Specific Character Set */
 size_t dcm__vr_unit(uint16_t vr);     /* byte size of one binary number (1 for OB/UN) */

@@ -360,7 +360,7 @@ static void put_element(jw *w, const dcm_elem *e, size_t depth)
     } else if (dcm__vr_is_binary(e->vr)) {
         put(w, ",", 1);
         put_inline(w, e, e->value, e->len);
-    } else if (dcm__vr_is_text(e->vr)) {
+    } else if (dcm_vr_is_text(e->vr)) {
         if (dcm_elem_vm(e) > 0) {
             puts_(w, ",\"Value\":");
             put_strings(w, e);

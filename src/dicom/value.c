@@ -13,7 +13,7 @@
 /* Text VRs that may hold several values separated by '\' (PS3.5 6.4); LT ST UT UR cannot. */
 static int vr_multi(uint16_t vr)
 {
-    return dcm__vr_is_text(vr) && vr != DCM_VR_LT && vr != DCM_VR_ST && vr != DCM_VR_UT &&
+    return dcm_vr_is_text(vr) && vr != DCM_VR_LT && vr != DCM_VR_ST && vr != DCM_VR_UT &&
            vr != DCM_VR_UR;
 }
 
@@ -89,7 +89,7 @@ size_t dcm_elem_vm(const dcm_elem *e)
         return 1;
     size_t n;
     const uint8_t *p = value_of(e, &n);
-    if (dcm__vr_is_text(e->vr)) {
+    if (dcm_vr_is_text(e->vr)) {
         const uint8_t *t = p;
         size_t tn = n;
         dcm__trim(e->vr, &t, &tn);
@@ -115,7 +115,7 @@ static ms_rc decode_one(const dcm_elem *e, const uint8_t *p, size_t n, ms_buf *o
 
 ms_rc dcm_elem_text(const dcm_elem *e, ms_buf *out, ms_err *err)
 {
-    if (e == NULL || !dcm__vr_is_text(e->vr))
+    if (e == NULL || !dcm_vr_is_text(e->vr))
         return ms_fail(err, MS_E_INVAL, "text: not a text element");
     size_t n;
     const uint8_t *p = value_of(e, &n);
@@ -140,7 +140,7 @@ ms_rc dcm_elem_text(const dcm_elem *e, ms_buf *out, ms_err *err)
 
 ms_rc dcm_elem_text_at(const dcm_elem *e, size_t idx, ms_buf *out, ms_err *err)
 {
-    if (e == NULL || !dcm__vr_is_text(e->vr))
+    if (e == NULL || !dcm_vr_is_text(e->vr))
         return ms_fail(err, MS_E_INVAL, "text: not a text element");
     if (idx >= dcm_elem_vm(e))
         return ms_fail(err, MS_E_NOTFOUND, "(%04X,%04X) has no value %zu", DCM_GROUP(e->tag),

@@ -105,7 +105,7 @@ static size_t swap_unit(uint16_t vr)
 {
     if (vr == DCM_VR_AT)
         return 2;
-    if (vr == DCM_VR_OB || vr == DCM_VR_UN || dcm__vr_is_text(vr))
+    if (vr == DCM_VR_OB || vr == DCM_VR_UN || dcm_vr_is_text(vr))
         return 1;
     return dcm__vr_unit(vr);
 }
@@ -470,25 +470,11 @@ ms_rc dcm_file_write_mem(const dcm_file *f, const dcm_write_opts *opts, ms_buf *
 
 /* ---- to a file ---- */
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static ms_rc flush_fd(wr *w)
 {
     if (w->fd < 0 || w->b->len == 0)
         return MS_OK;
-    if (write_all(w->fd, w->b->p, w->b->len) != 0)
+    if (ms_write_all(w->fd, w->b->p, w->b->len) != 0)
         return ms_fail(w->err, MS_E_IO, "write: %s", strerror(errno));
     ms_buf_reset(w->b);
     return MS_OK;
