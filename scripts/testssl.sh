@@ -25,7 +25,8 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 port=
 for _ in $(seq 100); do # bounded: 10 s
-  port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\) .*/\1/p' serve.out)
+  # the server may not have opened serve.out yet: a missing file is "not yet", not an error
+  port=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\) .*/\1/p' serve.out 2>/dev/null || true)
   [ -n "$port" ] && break
   sleep 0.1
 done
