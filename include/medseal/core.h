@@ -181,6 +181,10 @@ ms_rc ms_hex_decode(const char *in, size_t n, uint8_t *out, size_t outlen, ms_er
 
 /* ---- files ---------------------------------------------------------------------------------- */
 
+/* Opens a regular file read-only and checks its size against max (0 = 1 GiB). OUT: *fd (close
+ * it) and *size, written only on success. */
+ms_rc ms_file_open_regular(const char *path, size_t max, int *fd, size_t *size, ms_err *err);
+
 /* Reads a whole regular file into a buffer from `alloc` (max bytes at most, 0 = 1 GiB). */
 ms_rc ms_file_read(const char *path, ms_alloc *alloc, size_t max, ms_buf *out, ms_err *err);
 

@@ -19,7 +19,7 @@
 
 #define DEFAULT_MAX ((size_t)1 << 30)
 
-ms_rc ms_file_read(const char *path, ms_alloc *alloc, size_t max, ms_buf *out, ms_err *err)
+ms_rc ms_file_open_regular(const char *path, size_t max, int *fd_out, size_t *size, ms_err *err)
 {
     if (max == 0)
         max = DEFAULT_MAX;
@@ -36,8 +36,20 @@ ms_rc ms_file_read(const char *path, ms_alloc *alloc, size_t max, ms_buf *out, m
         return ms_fail(err, MS_E_LIMIT, "file of %lld bytes over the limit of %zu",
                        (long long)st.st_size, max);
     }
-    ms_buf_init(out, alloc, max);
-    ms_rc rc = ms_buf_reserve(out, (size_t)st.st_size, err);
+    *fd_out = fd;
+    *size = (size_t)st.st_size;
+    return MS_OK;
+}
+
+ms_rc ms_file_read(const char *path, ms_alloc *alloc, size_t max, ms_buf *out, ms_err *err)
+{
+    int fd = -1;
+    size_t fsize = 0;
+    ms_rc orc = ms_file_open_regular(path, max, &fd, &fsize, err);
+    if (orc != MS_OK)
+        return orc;
+    ms_buf_init(out, alloc, max ? max : DEFAULT_MAX);
+    ms_rc rc = ms_buf_reserve(out, fsize, err);
     while (rc == MS_OK) {
         if (out->len == out->cap - 1 && (rc = ms_buf_reserve(out, 4096, err)) != MS_OK)
             break;
@@ -63,23 +75,13 @@ ms_rc ms_file_read(const char *path, ms_alloc *alloc, size_t max, ms_buf *out, m
 
 ms_rc ms_map_open(const char *path, size_t max, ms_map *m, ms_err *err)
 {
-    if (max == 0)
-        max = DEFAULT_MAX;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ms_fail(err, MS_E_IO, "open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return ms_fail(err, MS_E_IO, "not a regular file");
-    }
-    if ((unsigned long long)st.st_size > max) {
-        close(fd);
-        return ms_fail(err, MS_E_LIMIT, "file of %lld bytes over the limit of %zu",
-                       (long long)st.st_size, max);
-    }
+    int fd = -1;
+    size_t fsize = 0;
+    ms_rc orc = ms_file_open_regular(path, max, &fd, &fsize, err);
+    if (orc != MS_OK)
+        return orc;
     m->fd = fd;
-    m->len = (size_t)st.st_size;
+    m->len = fsize;
     if (m->len == 0) {
         m->p = (const uint8_t *)"";
         return MS_OK;

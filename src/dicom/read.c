@@ -753,27 +753,6 @@ static ms_rc read_prefix(int fd, const uint8_t *mem, size_t size, size_t want,
     }
 }
 
-static ms_rc open_regular(const char *path, size_t max_total, int *fd_out, size_t *size,
-                          ms_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ms_fail(err, MS_E_IO, "open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return ms_fail(err, MS_E_IO, "not a regular file");
-    }
-    if ((unsigned long long)st.st_size > max_total) {
-        close(fd);
-        return ms_fail(err, MS_E_LIMIT, "file of %lld bytes over the limit of %zu",
-                       (long long)st.st_size, max_total);
-    }
-    *fd_out = fd;
-    *size = (size_t)st.st_size;
-    return MS_OK;
-}
-
 static ms_rc read_mapped(const char *path, size_t max_total, const dcm_read_opts *opts,
                          dcm_file **out, ms_err *err)
 {
@@ -801,7 +780,7 @@ ms_rc dcm_file_read(const char *path, const dcm_read_opts *opts, dcm_file **out,
     size_t max_total = (opts && opts->max_total) ? opts->max_total : DCM_MAX_TOTAL;
     int fd = -1;
     size_t size = 0;
-    ms_rc rc = open_regular(path, max_total, &fd, &size, err);
+    ms_rc rc = ms_file_open_regular(path, max_total, &fd, &size, err);
     if (rc)
         return rc;
     if (opts && opts->stop_before_pixels)
