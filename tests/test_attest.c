@@ -9,12 +9,8 @@
 #include <fcntl.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -810,50 +806,33 @@ TEST(test_attest_fuzz_corpus_replays)
     return 0;
 }
 
-/* A configfs-tsm entry imitated with a FIFO for "generation": a child process hands out one value
- * per open (waiting with poll until the reader has closed before offering the next), as the
- * kernel's counter would read. 0,1,1: one write, no race -> the outblob is returned; 0,2,2 or
- * 4,5,6: another writer interfered -> refused. */
-static int pipe_empty(int fd)
-{
-    int n = 0;
-    return ioctl(fd, FIONREAD, &n) == 0 && n == 0;
-}
+/* A configfs-tsm entry imitated with a regular "generation" file that the step hook rewrites after
+ * each read, as the kernel's counter (or another writer) would move it. 0,1,1: one write, no race
+ * -> the outblob is returned; 0,2,2 or 4,5,6: another writer interfered -> refused. */
+static const int *tsm_gens;
 
-/* One write end stays open (so the pipe keeps its buffer while readers come and go); each value
- * is written once the previous one has been read, so every open reads exactly one value (the
- * reader reads once and closes). Bounded: 5 s per value. */
-static void fifo_feeder(const char *fifo, const int *gens, int n)
+static void tsm_hook(const char *entry, int step)
 {
-    int fd = open(fifo, O_WRONLY);
-    if (fd < 0)
-        _exit(1);
-    signal(SIGPIPE, SIG_IGN);
-    for (int i = 0; i < n; i++) {
-        char b[16];
-        int l = snprintf(b, sizeof b, "%d\n", gens[i]);
-        if (write(fd, b, (size_t)l) != l)
-            _exit(1);
-        for (int waited = 0; !pipe_empty(fd) && waited < 5000; waited++)
-            usleep(1000);
+    char path[800];
+    snprintf(path, sizeof path, "%s/generation", entry);
+    FILE *f = step < 2 ? fopen(path, "w") : NULL;
+    if (f != NULL) {
+        fprintf(f, "%d\n", tsm_gens[step + 1]);
+        fclose(f);
     }
-    close(fd);
-    _exit(0);
 }
 
 static int tsm_case(const int gens[3], int want_ok)
 {
-    char entry[700], fifo[800];
+    char entry[700];
     snprintf(entry, sizeof entry, "%s/entry-%d%d%d", ms_test_tmpdir(), gens[0], gens[1], gens[2]);
-    snprintf(fifo, sizeof fifo, "%s/generation", entry);
     if (ms_test_sh(NULL,
-                   "mkdir -p '%s' && cd '%s' && mkfifo generation && printf sev_guest > provider "
-                   "&& : > inblob && cp '%s' outblob",
-                   entry, entry, att_t_path("snp_report_milan_gosev.bin")) != 0)
+                   "mkdir -p '%s' && cd '%s' && printf '%d\\n' > generation && "
+                   "printf sev_guest > provider && : > inblob && cp '%s' outblob",
+                   entry, entry, gens[0], att_t_path("snp_report_milan_gosev.bin")) != 0)
         return 0;
-    pid_t pid = fork();
-    if (pid == 0)
-        fifo_feeder(fifo, gens, 3);
+    tsm_gens = gens;
+    att__tsm_gen_hook = tsm_hook;
     uint8_t rd[64];
     memset(rd, 0xab, sizeof rd);
     ms_buf q, aux, in;
@@ -862,6 +841,7 @@ static int tsm_case(const int gens[3], int want_ok)
     ms_buf_init(&aux, NULL, 0);
     ms_buf_init(&in, NULL, 0);
     ms_rc rc = att__tsm_once(entry, rd, &q, &aux, &err);
+    att__tsm_gen_hook = NULL;
     int ok = want_ok ? rc == MS_OK && q.len == SNP_REPORT_LEN
                      : rc == MS_E_VERIFY && strstr(err.msg, "concurrent writer") != NULL;
     if (!ok)
@@ -872,12 +852,10 @@ static int tsm_case(const int gens[3], int want_ok)
     if (want_ok)
         ok = ok && ms_file_read(path, NULL, 0, &in, NULL) == MS_OK && in.len == 64 &&
              memcmp(in.p, rd, 64) == 0;
-    int st = 0;
-    waitpid(pid, &st, 0);
     ms_buf_free(&in);
     ms_buf_free(&q);
     ms_buf_free(&aux);
-    return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    return ok;
 }
 
 TEST(test_attest_configfs_tsm_request_and_race)

@@ -226,11 +226,16 @@ static ms_rc read_blob(const char *dir, const char *name, size_t max, ms_buf *ou
     return ms_file_read(path, NULL, max, out, err);
 }
 
-static int read_gen(const char *dir, unsigned long *g)
+void (*att__tsm_gen_hook)(const char *entry, int step);
+
+static int read_gen(const char *dir, int step, unsigned long *g)
 {
     char b[32];
     char *end;
-    if (!read_attr(dir, "generation", b, sizeof b))
+    int ok = read_attr(dir, "generation", b, sizeof b);
+    if (att__tsm_gen_hook != NULL)
+        att__tsm_gen_hook(dir, step);
+    if (!ok)
         return 0;
     *g = strtoul(b, &end, 10);
     return end != b && *end == 0;
@@ -241,19 +246,19 @@ static int read_gen(const char *dir, unsigned long *g)
 ms_rc att__tsm_once(const char *entry, const uint8_t rd[64], ms_buf *out, ms_buf *aux, ms_err *err)
 {
     unsigned long g0 = 0, g1 = 0, g2 = 0;
-    if (!read_gen(entry, &g0))
+    if (!read_gen(entry, 0, &g0))
         return ms_fail(err, MS_E_IO, "configfs-tsm: generation unreadable");
     ms_rc rc = write_file(entry, "inblob", rd, 64, err);
     if (rc != MS_OK)
         return rc;
-    if (!read_gen(entry, &g1))
+    if (!read_gen(entry, 1, &g1))
         return ms_fail(err, MS_E_IO, "configfs-tsm: generation unreadable");
     rc = read_blob(entry, "outblob", TSM_OUTBLOB_MAX, out, err);
     if (rc == MS_OK && aux != NULL)
         read_blob(entry, "auxblob", TSM_AUXBLOB_MAX, aux, NULL); /* optional (SNP certs) */
     if (rc != MS_OK)
         return rc;
-    if (!read_gen(entry, &g2) || g1 != g0 + 1 || g2 != g1)
+    if (!read_gen(entry, 2, &g2) || g1 != g0 + 1 || g2 != g1)
         return ms_fail(err, MS_E_VERIFY,
                        "configfs-tsm: generation %lu -> %lu -> %lu: a concurrent writer changed "
                        "the request",

@@ -213,6 +213,9 @@ ms_rc att__ratls_check(const uint8_t *cert, size_t len, json_t *out, ms_err *err
  * (inblob, outblob, auxblob, with the generation check), and the SNP certificate table (GUID,
  * offset, length entries, zero-terminated) of an auxblob as PEM. */
 ms_rc att__tsm_once(const char *entry, const uint8_t rd[64], ms_buf *out, ms_buf *aux, ms_err *err);
+/* Tests only: when set, called after each of the three generation reads (step 0, 1, 2) so a test
+ * can play the kernel's counter, or another writer, deterministically. NULL in production. */
+extern void (*att__tsm_gen_hook)(const char *entry, int step);
 ms_rc att__cert_table_pem(const ms_buf *aux, ms_buf *pem, ms_err *err);
 
 /* GPU evidence (gpu.c): fills obj with {"present":false,"reason":...} or the NVML report. */
