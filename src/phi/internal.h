@@ -150,7 +150,6 @@ struct phi_ctx {
     int has_id;
     size_t counts[PHI_CLASS_COUNT];
     struct map map;
-    struct kwset kw;
     struct tok *tk; /* scratch arrays reused by every scrub (offsets only, no text) */
     size_t captk;
     struct cand *c;
@@ -201,9 +200,8 @@ void phi__add(struct scan *sc, size_t s, size_t e, phi_class cls, phi_source src
 int phi__month(const char *s, size_t n); /* 1..12 from a month name / abbreviation, else 0 */
 
 /* keywords.c */
-ms_rc phi__kw_build(phi_ctx *ctx, ms_err *err);
-void phi__kw_free(phi_ctx *ctx);
-void phi__kw_lookup(const phi_ctx *ctx, const char *s, size_t n, uint32_t *bits, uint8_t *lab);
+void phi__kw_init(void); /* builds the shared keyword set once per process (thread-safe) */
+void phi__kw_lookup(const char *s, size_t n, uint32_t *bits, uint8_t *lab);
 static inline int phi__kw(const struct scan *sc, size_t i, unsigned list)
 {
     return i < sc->ntk && (sc->tk[i].kw & (1u << list)) != 0;

@@ -1,9 +1,10 @@
 /*
  * Keyword lists of the detectors (titles, cue words, label words, facility words, units ...),
- * and the per-context hash set that maps a lower-case word to the bit set of the lists holding
+ * and the process-wide hash set that maps a lower-case word to the bit set of the lists holding
  * it, so each token is looked up once (in the tokenizer) instead of once per list and detector.
- * Trusts: nothing in the token. Owns: the set (ctx allocator), freed by phi__kw_free.
+ * Trusts: nothing in the token. Owns: the set (static, built once by phi__kw_init).
  */
+#include <pthread.h>
 #include <string.h>
 
 #include "internal.h"
@@ -376,13 +377,15 @@ static void put(struct kwset *t, const char *w, uint32_t bit, int lab)
         t->ent[h].lab = (uint8_t)(lab + 1);
 }
 
-ms_rc phi__kw_build(phi_ctx *ctx, ms_err *err)
+/* The set is the same for every context and read-only once built: built once per process
+ * (pthread_once), shared by every context and thread. Static data only, never text. */
+static struct kwent kw_ents[2048]; /* > 2x the words of every list */
+static struct kwset kw_set = {kw_ents, 2048, {0}, {{0}}};
+static pthread_once_t kw_once = PTHREAD_ONCE_INIT;
+
+static void kw_build_once(void)
 {
-    struct kwset *t = &ctx->kw;
-    t->slots = 2048; /* > 2x the words of every list */
-    t->ent = ms_calloc(ctx->alloc, t->slots, sizeof *t->ent);
-    if (t->ent == NULL)
-        return ms_fail(err, MS_E_NOMEM, "phi: out of memory (keywords)");
+    struct kwset *t = &kw_set;
     for (size_t k = 0; k < KW_LABEL; k++)
         for (size_t q = 0; LISTS[k] != NULL && LISTS[k][q] != NULL; q++)
             put(t, LISTS[k][q], 1u << k, -1);
@@ -394,24 +397,23 @@ ms_rc phi__kw_build(phi_ctx *ctx, ms_err *err)
             size_t p = pair_index(t->ent[h].w, t->ent[h].n);
             t->pair[t->ent[h].n][p / 64] |= (uint64_t)1 << (p % 64);
         }
-    return MS_OK;
 }
 
-void phi__kw_free(phi_ctx *ctx)
+void phi__kw_init(void)
 {
-    ms_free(ctx->alloc, ctx->kw.ent);
-    memset(&ctx->kw, 0, sizeof ctx->kw);
+    pthread_once(&kw_once, kw_build_once);
 }
 
-void phi__kw_lookup(const phi_ctx *ctx, const char *s, size_t n, uint32_t *bits, uint8_t *lab)
+void phi__kw_lookup(const char *s, size_t n, uint32_t *bits, uint8_t *lab)
 {
     char low[32];
+    const struct kwset *t = &kw_set;
     *bits = 0;
     *lab = 0;
-    if (n == 0 || n >= sizeof low || ctx->kw.ent == NULL || !(ctx->kw.first[n] & first_bit(s[0])))
+    if (n == 0 || n >= sizeof low || !(t->first[n] & first_bit(s[0])))
         return;
     size_t p = pair_index(s, n);
-    if (!(ctx->kw.pair[n][p / 64] & ((uint64_t)1 << (p % 64))))
+    if (!(t->pair[n][p / 64] & ((uint64_t)1 << (p % 64))))
         return;
     uint32_t hv = 2166136261u; /* FNV-1a while folding, as phi__fnv(.., 1) */
     for (size_t k = 0; k < n; k++) {
@@ -419,7 +421,6 @@ void phi__kw_lookup(const phi_ctx *ctx, const char *s, size_t n, uint32_t *bits,
         low[k] = c;
         hv = (hv ^ (unsigned char)c) * 16777619u;
     }
-    const struct kwset *t = &ctx->kw;
     size_t h = hv & (t->slots - 1);
     while (t->ent[h].w != NULL && !(t->ent[h].n == n && memcmp(t->ent[h].w, low, n) == 0))
         h = (h + 1) & (t->slots - 1);

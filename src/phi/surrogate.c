@@ -305,7 +305,7 @@ static ms_rc words_sur(phi_ctx *ctx, phi_class cls, const char *p, size_t n, ms_
         uint32_t bits = 0;
         uint8_t lab = 0;
         if (cls != PHI_NAME)
-            phi__kw_lookup(ctx, p + i, j - i, &bits, &lab);
+            phi__kw_lookup(p + i, j - i, &bits, &lab);
         int state =
             (bits & ((1u << KW_STATE) | (1u << KW_STATENAME))) != 0 &&
             (j - i > 2 || (p[i] >= 'A' && p[i] <= 'Z' && p[i + 1] >= 'A' && p[i + 1] <= 'Z'));

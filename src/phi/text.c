@@ -195,7 +195,7 @@ static void lookup(const struct scan *sc, struct tok *t)
     size_t n = t->e - t->s;
     if (n >= 32)
         return;
-    phi__kw_lookup(sc->ctx, sc->t + t->s, n, &t->kw, &t->lab);
+    phi__kw_lookup(sc->t + t->s, n, &t->kw, &t->lab);
     /* names and places are capitalised: only those need the (large) dictionary */
     if (t->kind == TK_WORD && (t->fl & TF_ASCII) && (t->fl & TF_CAP)) {
         const struct phi__dict_ent *d = phi__dict_find(sc->t + t->s, n);
