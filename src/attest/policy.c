@@ -320,15 +320,25 @@ static void common(const att_policy *p, att_tee tee, struct att_run *run)
     pin(run, "report_data", &p->report_data, run->res->report_data);
 }
 
+/* The run's policy, or the default one (then *def owns it); the checks every TEE shares are
+ * applied. NULL when no policy could be had. */
+static const att_policy *begin(att_tee tee, struct att_run *run, att_policy **def)
+{
+    const att_policy *p = run->pol;
+    *def = NULL;
+    if (p == NULL && att_policy_default(def, NULL) == MS_OK)
+        p = *def;
+    if (p != NULL)
+        common(p, tee, run);
+    return p;
+}
+
 void att__tdx_policy(const struct tdx_quote *q, struct att_run *run)
 {
-    att_policy *def = NULL;
-    const att_policy *p = run->pol;
-    if (p == NULL && att_policy_default(&def, NULL) == MS_OK)
-        p = def;
+    att_policy *def;
+    const att_policy *p = begin(ATT_TEE_TDX, run, &def);
     if (p == NULL)
         return;
-    common(p, ATT_TEE_TDX, run);
     uint64_t attr = ms_load_u64le(q->td_attributes), xfam = ms_load_u64le(q->xfam);
     if (!p->allow_debug)
         att__check(run, "policy_debug", (attr & 1) == 0,
@@ -364,13 +374,10 @@ void att__tdx_policy(const struct tdx_quote *q, struct att_run *run)
 
 void att__snp_policy(const struct snp_report *r, struct att_run *run)
 {
-    att_policy *def = NULL;
-    const att_policy *p = run->pol;
-    if (p == NULL && att_policy_default(&def, NULL) == MS_OK)
-        p = def;
+    att_policy *def;
+    const att_policy *p = begin(ATT_TEE_SNP, run, &def);
     if (p == NULL)
         return;
-    common(p, ATT_TEE_SNP, run);
     if (!p->allow_debug)
         att__check(run, "policy_debug", (r->policy & SNP_POLICY_DEBUG) == 0,
                    "policy: SNP guest policy allows DEBUG (bit 19): the host can read its memory");
