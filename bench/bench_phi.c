@@ -4,8 +4,10 @@
  * the gateway and the de-identifier use it. One warm-up, then 5 timed runs; prints the median as
  * "name iters ns_op mb_s cpu_mb_s=X" (ns_op = ns per
  * document; cpu_mb_s = MB per CPU-second of the thread, robust on a shared host). Usage:
- * medseal_bench_phi CORPUS [filter]. Trusts: the corpus file (a benchmark input). Owns: its
- * buffers.
+ * medseal_bench_phi CORPUS [filter]. With "--dump tag|surrogate OUT" it instead scrubs every
+ * document once (one fresh context) and writes each output and its spans to OUT, so an
+ * optimisation can be checked for byte-identical results (diff two dumps).
+ * Trusts: the corpus file (a benchmark input). Owns: its buffers.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -81,6 +83,44 @@ static void bench(const char *name, phi_mode mode, const struct doc *d, size_t n
     phi_ctx_free(c);
 }
 
+/* One pass over the corpus with a fresh context: output text, then one line per span. */
+static int dump(phi_mode mode, const struct doc *d, size_t nd, const char *path)
+{
+    static const uint8_t key[MS_KEY_LEN] = {1};
+    phi_opts o;
+    memset(&o, 0, sizeof o);
+    o.mode = mode;
+    o.key = key;
+    phi_ctx *c = NULL;
+    FILE *f = fopen(path, "w");
+    if (f == NULL || phi_ctx_new(&o, &c, NULL) != MS_OK)
+        return 1;
+    ms_buf out;
+    ms_buf_init(&out, NULL, 0);
+    for (size_t k = 0; k < nd; k++) {
+        phi_span *sp = NULL;
+        size_t ns = 0;
+        ms_buf_reset(&out);
+        if (phi_scrub(c, d[k].p, d[k].n, &out, &sp, &ns, NULL) != MS_OK)
+            return 1;
+        fprintf(f, "\f%zu\n", k);
+        fwrite(out.p, 1, out.len, f);
+        for (size_t q = 0; q < ns; q++)
+            fprintf(f, "\n@%d %d %zu %zu %zu %zu", (int)sp[q].cls, (int)sp[q].source, sp[q].start,
+                    sp[q].end, sp[q].out_start, sp[q].out_end);
+        fputc('\n', f);
+        phi_spans_free(c, sp);
+    }
+    size_t counts[PHI_CLASS_COUNT];
+    phi_ctx_counts(c, counts);
+    for (size_t q = 0; q < PHI_CLASS_COUNT; q++)
+        fprintf(f, "count %s %zu\n", phi_class_name((phi_class)q), counts[q]);
+    fprintf(f, "map %zu\n", phi_ctx_map_size(c));
+    ms_buf_free(&out);
+    phi_ctx_free(c);
+    return fclose(f) != 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -114,6 +154,13 @@ int main(int argc, char **argv)
     }
     if (d == NULL)
         return 1;
+    if (argc == 5 && strcmp(argv[2], "--dump") == 0) {
+        int rc = dump(strcmp(argv[3], "surrogate") == 0 ? PHI_MODE_SURROGATE : PHI_MODE_TAG, d, nd,
+                      argv[4]);
+        free(d);
+        ms_buf_free(&in);
+        return rc;
+    }
     const char *f = argc > 2 ? argv[2] : "";
     if (strstr("phi_scrub_tag", f) != NULL || strstr(f, "tag") != NULL)
         bench("phi_scrub_tag", PHI_MODE_TAG, d, nd, in.len);
