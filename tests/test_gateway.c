@@ -55,6 +55,54 @@ TEST(test_gw_totp_check_window)
     uint32_t c;
     CHECK(gw_totp(seed, 20, GW_TOTP_SHA1, 59, 0, 6, &c, NULL) == MS_E_INVAL);
     CHECK(gw_totp(seed, 20, GW_TOTP_SHA1, 59, 30, 9, &c, NULL) == MS_E_INVAL);
+    /* the step a code belongs to, for replay protection: 59 / 30 = 1, whatever the skew */
+    uint64_t step = 0;
+    CHECK(gw_totp_match(seed, "287082", 6, 59, &step) && step == 1);
+    CHECK(gw_totp_match(seed, "287082", 6, 59 + 30, &step) && step == 1);
+    CHECK(gw_totp_match(seed, "287082", 6, 59 - 30, &step) && step == 1);
+    CHECK(!gw_totp_match(seed, "287083", 6, 59, &step));
+    return 0;
+}
+
+/* The last used TOTP step per admin key: only a greater step wins, per key, across reopening;
+ * databases made before the column existed are migrated. */
+TEST(test_gw_keystore_totp_replay)
+{
+    gw_keystore *ks = NULL;
+    gw_new_key a, b, r;
+    ms_err err = {0};
+    const char *dir = ms_test_tmpdir();
+    char *out = NULL;
+    /* an old database without totp_step */
+    CHECK(ms_test_sh(NULL,
+                     "/usr/bin/python3 -c \"import sqlite3; c = sqlite3.connect('%s/keys.sqlite'); "
+                     "c.execute('CREATE TABLE keys (id TEXT PRIMARY KEY, hash BLOB NOT NULL, role "
+                     "INTEGER NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL, revoked "
+                     "INTEGER NOT NULL DEFAULT 0, rate INTEGER NOT NULL DEFAULT 0, totp BLOB)'); "
+                     "c.commit()\"",
+                     dir) == 0);
+    CHECK(gw_keystore_open(dir, &ks, &err) == MS_OK);
+    CHECK(gw_keystore_create(ks, GW_ROLE_ADMIN, 0, 0, &a, &err) == MS_OK);
+    CHECK(gw_keystore_create(ks, GW_ROLE_ADMIN, 0, 0, &b, &err) == MS_OK);
+    CHECK(gw_keystore_create(ks, GW_ROLE_RESEARCHER, 0, 0, &r, &err) == MS_OK);
+    CHECK(gw_keystore_totp_claim(ks, a.id, 100, &err) == MS_OK);
+    CHECK(gw_keystore_totp_claim(ks, a.id, 100, &err) == MS_E_AUTH);
+    CHECK(strstr(err.msg, a.id) == NULL);
+    CHECK(gw_keystore_totp_claim(ks, a.id, 99, NULL) == MS_E_AUTH);
+    CHECK(gw_keystore_totp_claim(ks, b.id, 100, NULL) == MS_OK); /* per key */
+    CHECK(gw_keystore_totp_claim(ks, r.id, 100, NULL) == MS_E_AUTH); /* admins only */
+    CHECK(gw_keystore_totp_claim(ks, "000000000000", 100, NULL) == MS_E_AUTH);
+    gw_keystore_close(ks);
+    CHECK(gw_keystore_open(dir, &ks, &err) == MS_OK);
+    CHECK(gw_keystore_totp_claim(ks, a.id, 100, NULL) == MS_E_AUTH);
+    CHECK(gw_keystore_totp_claim(ks, a.id, 101, NULL) == MS_OK);
+    gw_keystore_close(ks);
+    CHECK(ms_test_sh(&out,
+                     "/usr/bin/python3 -c \"import sqlite3; c = sqlite3.connect('%s/keys.sqlite'); "
+                     "print(c.execute('SELECT totp_step FROM keys WHERE id = ?', ('%s',)).fetchone()[0])\"",
+                     dir, a.id) == 0);
+    CHECK(out != NULL && atoi(out) == 101);
+    free(out);
     return 0;
 }
 

@@ -217,11 +217,40 @@ TEST(test_gw_server_tls13_only_and_headers)
     return 0;
 }
 
+/* A new admin key (so each admin request below can use the current step's code) and the
+ * X-Medseal-TOTP header for time step now/30 + dstep. Steps of the current window only:
+ * dstep 0 stays valid if the clock ticks over meanwhile, and +1 is the server's allowed skew. */
+static int admin_code(struct env *e, const gw_new_key *k, int dstep, char *extra, size_t n)
+{
+    uint8_t secret[20];
+    gw_key_info info;
+    gw_keystore *ks = NULL;
+    uint32_t code = 0;
+    int bad = gw_keystore_open(e->state, &ks, NULL) != MS_OK ||
+              gw_keystore_auth(ks, k->text, strlen(k->text), time(NULL), &info, secret, NULL) !=
+                  MS_OK;
+    gw_keystore_close(ks);
+    uint64_t t = (uint64_t)((int64_t)time(NULL) + 30 * dstep);
+    if (bad || gw_totp(secret, 20, GW_TOTP_SHA1, t, 30, 6, &code, NULL) != MS_OK)
+        return -1;
+    snprintf(extra, n, "-H 'X-Medseal-TOTP: %06u'", code);
+    return 0;
+}
+
+static int new_admin(struct env *e, gw_new_key *k)
+{
+    gw_keystore *ks = NULL;
+    if (gw_keystore_open(e->state, &ks, NULL) != MS_OK)
+        return -1;
+    int bad = gw_keystore_create(ks, GW_ROLE_ADMIN, 0, 0, k, NULL) != MS_OK;
+    gw_keystore_close(ks);
+    return bad ? -1 : 0;
+}
+
 TEST(test_gw_server_auth_roles_totp)
 {
     struct env e;
     char *b = NULL, extra[128];
-    uint8_t secret[20];
     CHECK(setup(&e, 0) == 0);
     CHECK(start(&e) == 0);
     CHECK_EQ_INT(req(&e, "GET", "/v1/models", NULL, NULL, NULL, &b, NULL), 401);
@@ -272,19 +301,16 @@ TEST(test_gw_server_auth_roles_totp)
     CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, "-H 'X-Medseal-TOTP: 000000'", NULL,
                      NULL, NULL),
                  403);
-    gw_key_info info;
-    gw_keystore *ks = NULL;
-    CHECK(gw_keystore_open(e.state, &ks, NULL) == MS_OK);
-    CHECK(gw_keystore_auth(ks, e.adm.text, strlen(e.adm.text), time(NULL), &info, secret, NULL) ==
-          MS_OK);
-    gw_keystore_close(ks);
-    uint32_t code = 0;
-    CHECK(gw_totp(secret, 20, GW_TOTP_SHA1, (uint64_t)time(NULL), 30, 6, &code, NULL) == MS_OK);
-    snprintf(extra, sizeof extra, "-H 'X-Medseal-TOTP: %06u'", code);
+    /* each code is accepted once per key (tested below), so every admin request here uses the
+     * current code of a fresh admin key */
+    gw_new_key a2, a3, a4;
+    CHECK(new_admin(&e, &a2) == 0 && new_admin(&e, &a3) == 0 && new_admin(&e, &a4) == 0);
+    CHECK(admin_code(&e, &e.adm, 0, extra, sizeof extra) == 0);
     CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, extra, NULL, &b, NULL), 200);
     CHECK(has(b, e.clin.id) && !has(b, e.clin.text));
     free(b);
-    CHECK_EQ_INT(req(&e, "POST", "/v1/admin/keys", e.adm.text, extra,
+    CHECK(admin_code(&e, &a2, 0, extra, sizeof extra) == 0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/admin/keys", a2.text, extra,
                      "{\"role\":\"researcher\",\"expires_in\":3600}", &b, NULL),
                  201);
     json_t *j = json_loads(b, 0, NULL);
@@ -294,12 +320,55 @@ TEST(test_gw_server_auth_roles_totp)
     CHECK_EQ_INT(req(&e, "GET", "/v1/models", nk, NULL, NULL, NULL, NULL), 200);
     char path[64];
     snprintf(path, sizeof path, "/v1/admin/keys/%s", json_string_value(json_object_get(j, "id")));
-    CHECK_EQ_INT(req(&e, "DELETE", path, e.adm.text, extra, NULL, NULL, NULL), 200);
+    CHECK(admin_code(&e, &a3, 0, extra, sizeof extra) == 0);
+    CHECK_EQ_INT(req(&e, "DELETE", path, a3.text, extra, NULL, NULL, NULL), 200);
     CHECK_EQ_INT(req(&e, "GET", "/v1/models", nk, NULL, NULL, NULL, NULL), 401);
     json_decref(j);
+    CHECK(admin_code(&e, &a4, 0, extra, sizeof extra) == 0);
     CHECK_EQ_INT(
-        req(&e, "POST", "/v1/admin/keys", e.adm.text, extra, "{\"role\":\"king\"}", NULL, NULL),
+        req(&e, "POST", "/v1/admin/keys", a4.text, extra, "{\"role\":\"king\"}", NULL, NULL),
         400);
+    teardown(&e);
+    return 0;
+}
+
+/* RFC 6238 section 5.2: a code is accepted once per key, an older one never after a newer one,
+ * and a restart does not forget it. The refusal is the OpenAI-shaped 403 of a wrong code. */
+TEST(test_gw_server_totp_replay)
+{
+    struct env e;
+    char *b = NULL, now_code[128], next_code[128], before[128];
+    CHECK(setup(&e, 0) == 0);
+    CHECK(start(&e) == 0);
+    CHECK(admin_code(&e, &e.adm, 0, now_code, sizeof now_code) == 0);
+    CHECK(admin_code(&e, &e.adm, -1, before, sizeof before) == 0);
+    CHECK(admin_code(&e, &e.adm, 1, next_code, sizeof next_code) == 0);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, now_code, NULL, NULL, NULL), 200);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, now_code, NULL, &b, NULL), 403);
+    json_t *j = json_loads(b, 0, NULL);
+    json_t *er = json_object_get(j, "error");
+    CHECK(json_is_object(er));
+    CHECK_STR(json_string_value(json_object_get(er, "code")), "totp_required");
+    CHECK_STR(json_string_value(json_object_get(er, "type")), "permission_denied");
+    CHECK(json_is_string(json_object_get(er, "message")));
+    CHECK(json_object_get(er, "param") != NULL);
+    CHECK(!has(b, e.adm.text + 17));
+    json_decref(j);
+    free(b);
+    /* an older code of the window, then the next one (still within the skew) */
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, before, NULL, NULL, NULL), 403);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, next_code, NULL, NULL, NULL), 200);
+    /* the used step is in keys.sqlite: a restarted server refuses the code too */
+    gw_server_stop(e.srv, 5);
+    e.srv = NULL;
+    CHECK(start(&e) == 0);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, next_code, NULL, NULL, NULL), 403);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", e.adm.text, now_code, NULL, NULL, NULL), 403);
+    /* another admin's codes are its own */
+    gw_new_key a2;
+    CHECK(new_admin(&e, &a2) == 0);
+    CHECK(admin_code(&e, &a2, 0, now_code, sizeof now_code) == 0);
+    CHECK_EQ_INT(req(&e, "GET", "/v1/admin/keys", a2.text, now_code, NULL, NULL, NULL), 200);
     teardown(&e);
     return 0;
 }

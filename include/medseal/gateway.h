@@ -77,6 +77,12 @@ ms_rc gw_keystore_list(gw_keystore *ks, void (*fn)(void *ud, const gw_key_info *
  * is an admin key, its 20-byte TOTP secret (wipe after use). Thread-safe. */
 ms_rc gw_keystore_auth(gw_keystore *ks, const char *token, size_t token_len, int64_t now,
                        gw_key_info *info, uint8_t totp[20], ms_err *err);
+/* Records that the admin key `id` used the TOTP code of time step `step`, only when `step` is
+ * greater than the last step recorded for it (a single conditional UPDATE, so two requests or
+ * two processes racing with one code cannot both win). MS_E_AUTH when the step was not greater
+ * (a replayed or older code), MS_E_IO on a database error. The step is kept in keys.sqlite, so a
+ * restart does not make a used code valid again. Thread-safe. */
+ms_rc gw_keystore_totp_claim(gw_keystore *ks, const char *id, uint64_t step, ms_err *err);
 
 /* ---- RFC 6238 TOTP -------------------------------------------------------------------------- */
 
@@ -88,6 +94,10 @@ ms_rc gw_totp(const uint8_t *secret, size_t secret_len, gw_totp_hash h, uint64_t
 /* Checks a 6-digit SHA-1 / 30 s code at time `now`, accepting one step of clock skew either way.
  * Constant-time in the code. Returns 1 when valid. */
 int gw_totp_check(const uint8_t secret[20], const char *code, size_t code_len, uint64_t now);
+/* The same check; on success also the time step (t / 30) the code belongs to, so the caller can
+ * refuse a code whose step is not after the last one accepted (RFC 6238 section 5.2). */
+int gw_totp_match(const uint8_t secret[20], const char *code, size_t code_len, uint64_t now,
+                  uint64_t *step);
 /* RFC 4648 base32 without padding. out must hold 8*ceil(n/5)+1 bytes. */
 void gw_base32(const uint8_t *in, size_t n, char *out);
 

@@ -3,7 +3,8 @@
  * revocation, rate limit and HMAC-SHA-256 of the bearer token; the token itself is never stored.
  * Admin keys also hold the 20-byte TOTP secret their holder enrolled in an authenticator app,
  * sealed (AES-256-GCM) under a key derived from the admin's own bearer token, so a copy of the
- * database alone yields no TOTP secret (rows with a plain 20-byte secret still authenticate).
+ * database alone yields no TOTP secret (rows with a plain 20-byte secret still authenticate),
+ * and the last TOTP time step the key used (`totp_step`), so a code is accepted only once.
  * Trusts: the state folder (the operator's); tokens are attacker-supplied and compared in constant
  * time. Owns: the database connection and its cached statement (guarded by a mutex).
  */
@@ -95,7 +96,27 @@ static ms_rc db_fail(gw_keystore *ks, ms_err *err, const char *what)
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, hash BLOB NOT NULL, role INTEGER NOT "
     "NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT "
-    "0, rate INTEGER NOT NULL DEFAULT 0, totp BLOB);";
+    "0, rate INTEGER NOT NULL DEFAULT 0, totp BLOB, totp_step INTEGER NOT NULL DEFAULT 0);";
+
+/* Databases made before replay protection lack totp_step: it is added (0: no code used yet).
+ * Another process may add it at the same moment, so a failed ALTER is re-checked, not fatal. */
+static int has_totp_step(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int ok = sqlite3_prepare_v2(db, "SELECT totp_step FROM keys LIMIT 0", -1, &st, NULL) ==
+             SQLITE_OK;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+static int migrate(sqlite3 *db)
+{
+    if (has_totp_step(db))
+        return 0;
+    sqlite3_exec(db, "ALTER TABLE keys ADD COLUMN totp_step INTEGER NOT NULL DEFAULT 0", NULL,
+                 NULL, NULL);
+    return has_totp_step(db) ? 0 : -1;
+}
 
 /* HMAC-SHA-256(HASH_LABEL, token). The keyed MAC context is prepared once per store and
  * duplicated per call: OpenSSL 3's per-call algorithm fetch costs more than the MAC itself. */
@@ -159,7 +180,7 @@ ms_rc gw_keystore_open(const char *state_dir, gw_keystore **out, ms_err *err)
         return err ? err->code : MS_E_IO;
     }
     sqlite3_busy_timeout(ks->db, 5000);
-    if (sqlite3_exec(ks->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
+    if (sqlite3_exec(ks->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK || migrate(ks->db) != 0 ||
         sqlite3_prepare_v2(ks->db,
                            "SELECT hash, role, created, expires, revoked, rate, totp FROM keys "
                            "WHERE id = ?1",
@@ -461,4 +482,31 @@ ms_rc gw_keystore_auth(gw_keystore *ks, const char *token, size_t token_len, int
         return ms_fail(err, MS_E_AUTH, "invalid API key");
     *info = k;
     return MS_OK;
+}
+
+ms_rc gw_keystore_totp_claim(gw_keystore *ks, const char *id, uint64_t step, ms_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (ks == NULL || id == NULL || step > (uint64_t)INT64_MAX)
+        return ms_fail(err, MS_E_INVAL, "key store: bad TOTP step");
+    /* RETURNING tells whether this statement changed the row; sqlite3_changes() would be shared
+     * with writes other threads make on the same connection. */
+    if (sqlite3_prepare_v2(ks->db,
+                           "UPDATE keys SET totp_step = ?2 WHERE id = ?1 AND role = ?3 AND "
+                           "totp_step < ?2 RETURNING totp_step",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(ks, err, "prepare TOTP step");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)step);
+    sqlite3_bind_int(st, 3, (int)GW_ROLE_ADMIN);
+    int r = sqlite3_step(st), won = r == SQLITE_ROW;
+    if (won) /* run the statement to its end, which commits the change */
+        r = sqlite3_step(st);
+    ms_rc rc = MS_OK;
+    if (r != SQLITE_DONE)
+        rc = db_fail(ks, err, "TOTP step");
+    else if (!won)
+        rc = ms_fail(err, MS_E_AUTH, "TOTP code already used");
+    sqlite3_finalize(st);
+    return rc;
 }

@@ -314,11 +314,17 @@ static enum MHD_Result authenticate(struct gw_server *s, struct gw_req *q, struc
                           "This API key's role may not use this endpoint.");
     if (q->key.role == GW_ROLE_ADMIN) {
         const char *code = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Medseal-TOTP");
-        int ok = code != NULL && gw_totp_check(totp, code, strlen(code), (uint64_t)time(NULL));
+        uint64_t step = 0;
+        int ok = code != NULL &&
+                 gw_totp_match(totp, code, strlen(code), (uint64_t)time(NULL), &step);
         ms_memzero(totp, sizeof totp);
+        /* RFC 6238 section 5.2: a code is accepted once. Its step must be after the last step
+         * this key used; a replayed or older code gets the same answer as a wrong one. */
+        if (ok && gw_keystore_totp_claim(s->ks, q->key.id, step, NULL) != MS_OK)
+            ok = 0;
         if (!ok)
             return send_error(q, c, 403, "permission_denied", "totp_required",
-                              "Admin requests need a valid TOTP code in X-Medseal-TOTP.");
+                              "Admin requests need a valid, unused TOTP code in X-Medseal-TOTP.");
     }
     unsigned rpm = q->key.rate_rpm ? q->key.rate_rpm : s->cfg.rate_rpm;
     unsigned wait = gw__rl_take(s->rl, q->key.id, rpm, gw__now_us());

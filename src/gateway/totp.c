@@ -44,25 +44,41 @@ ms_rc gw_totp(const uint8_t *secret, size_t secret_len, gw_totp_hash h, uint64_t
     return MS_OK;
 }
 
-int gw_totp_check(const uint8_t secret[20], const char *code, size_t code_len, uint64_t now)
+int gw_totp_match(const uint8_t secret[20], const char *code, size_t code_len, uint64_t now,
+                  uint64_t *step)
 {
     char want[8];
+    uint64_t found = 0;
     int ok = 0;
     if (code == NULL || code_len != 6)
         return 0;
+    /* Every window step is computed and compared (no early exit), so the time taken does not
+     * tell which step matched. Steps go up, so the last match is the greatest. */
     for (int d = -1; d <= 1; d++) {
         uint32_t v = 0;
         uint64_t t = now + (uint64_t)((int64_t)d * 30);
+        if (d < 0 && now < 30)
+            continue; /* no step before the epoch */
         if (gw_totp(secret, 20, GW_TOTP_SHA1, t, 30, 6, &v, NULL) != MS_OK)
             return 0;
         for (int i = 5; i >= 0; i--) {
             want[i] = (char)('0' + v % 10);
             v /= 10;
         }
-        ok |= ms_ct_equal(want, code, 6);
+        int eq = ms_ct_equal(want, code, 6);
+        uint64_t mask = (uint64_t)0 - (uint64_t)eq;
+        found = (found & ~mask) | ((t / 30) & mask);
+        ok |= eq;
     }
     ms_memzero(want, sizeof want);
+    if (ok && step != NULL)
+        *step = found;
     return ok;
+}
+
+int gw_totp_check(const uint8_t secret[20], const char *code, size_t code_len, uint64_t now)
+{
+    return gw_totp_match(secret, code, code_len, now, NULL);
 }
 
 void gw_base32(const uint8_t *in, size_t n, char *out)
