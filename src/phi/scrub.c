@@ -72,6 +72,8 @@ ms_rc phi_ctx_new(const phi_opts *opts, phi_ctx **out, ms_err *err)
         ctx->max_input = (size_t)1 << 31; /* token offsets are 32-bit */
     ms_rc rc = derive_keys(ctx, opts->key, opts->identity, err);
     phi__kw_init();
+    if (rc == MS_OK && ctx->mode == PHI_MODE_SURROGATE)
+        rc = phi__prf_init(ctx, err);
     if (rc == MS_OK && opts->identity != NULL)
         rc = phi__ident_build(ctx, opts->identity, err);
     if (rc != MS_OK) {
@@ -89,6 +91,7 @@ void phi_ctx_free(phi_ctx *ctx)
     ms_alloc *a = ctx->alloc;
     phi__ident_free(ctx);
     phi__map_free(ctx);
+    phi__prf_free(ctx);
     ms_free(a, ctx->tk);
     ms_free(a, ctx->c);
     ms_memzero(ctx, sizeof *ctx);
