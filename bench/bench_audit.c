@@ -3,7 +3,8 @@
  * records; and AUDIT_SYNC_EACH with 1 and 8 threads, where concurrent appenders share fsyncs),
  * records/s verified (chain, forward-secure MACs, Merkle root and tree head signatures), and the
  * I/O floor: the same bytes written with the same fdatasync batching and no crypto.
- * Usage: medseal_bench_audit DIR [N]   (DIR on the disk to measure; N records, default 200000)
+ * Usage: medseal_bench_audit DIR [N [ONLY]]   (DIR on the disk to measure; N records, default
+ * 200000; ONLY: run only the benchmarks whose name contains it, e.g. "each")
  * Prints per benchmark the median of 5 runs after one warm-up: "name iters ns_op rec_s cpu_rec_s"
  * (cpu_rec_s: records per second of process CPU time, all threads; the machine is shared, so
  * wall-clock rates depend on its load while CPU rates mostly do not).
@@ -179,8 +180,17 @@ static int cmp(const void *a, const void *b)
 
 static double cpu[RUNS];
 
+static const char *only = "";
+
+static int want(const char *name)
+{
+    return strstr(name, only) != NULL;
+}
+
 static void report(const char *name, double *t, long n)
 {
+    if (!want(name))
+        return;
     qsort(t, RUNS, sizeof *t, cmp);
     qsort(cpu, RUNS, sizeof *cpu, cmp);
     double med = t[RUNS / 2];
@@ -199,38 +209,47 @@ int main(int argc, char **argv)
     char state[1024];
     snprintf(state, sizeof state, "%s/bench-audit-state", argv[1]);
     double t[RUNS];
+    only = argc > 3 ? argv[3] : "";
     printf("%-26s %8s %9s %10s %10s\n", "name", "iters", "ns_op", "rec_s", "cpu_rec_s");
     append_run(state, AUDIT_SYNC_BATCH, 1, n / 10); /* warm-up */
-    for (int i = 0; i < RUNS; i++) {
+    for (int i = 0; i < RUNS && want("append_batch_1thread"); i++) {
         t[i] = append_run(state, AUDIT_SYNC_BATCH, 1, n);
         cpu[i] = cpu_used;
     }
     report("append_batch_1thread", t, n);
-    for (int i = 0; i < RUNS; i++) {
+    for (int i = 0; i < RUNS && want("append_batch_4threads"); i++) {
         t[i] = append_run(state, AUDIT_SYNC_BATCH, 4, n);
         cpu[i] = cpu_used;
     }
     report("append_batch_4threads", t, n);
     long ne = n / 100 > 1000 ? n / 100 : 1000;
-    for (int i = 0; i < RUNS; i++) {
+    for (int i = 0; i < RUNS && want("append_each_1thread"); i++) {
         t[i] = append_run(state, AUDIT_SYNC_EACH, 1, ne);
         cpu[i] = cpu_used;
     }
     report("append_each_1thread", t, ne);
-    for (int i = 0; i < RUNS; i++) {
+    for (int i = 0; i < RUNS && want("append_each_8threads"); i++) {
         t[i] = append_run(state, AUDIT_SYNC_EACH, 8, ne * 4);
         cpu[i] = cpu_used;
     }
     report("append_each_8threads", t, ne * 4);
-    append_run(state, AUDIT_SYNC_BATCH, 1, n * 5);
+    /* 16 appenders: the gateway bench's 16 connections, each waiting for its record */
+    for (int i = 0; i < RUNS && want("append_each_16threads"); i++) {
+        t[i] = append_run(state, AUDIT_SYNC_EACH, 16, ne * 8);
+        cpu[i] = cpu_used;
+    }
+    report("append_each_16threads", t, ne * 8);
     uint64_t recs = 0;
-    verify_run(state, &recs); /* warm-up (page cache) */
-    for (int i = 0; i < RUNS; i++) {
+    if (want("verify")) {
+        append_run(state, AUDIT_SYNC_BATCH, 1, n * 5);
+        verify_run(state, &recs); /* warm-up (page cache) */
+    }
+    for (int i = 0; i < RUNS && want("verify"); i++) {
         t[i] = verify_run(state, &recs);
         cpu[i] = cpu_used;
     }
     report("verify", t, (long)recs);
-    for (int i = 0; i < RUNS; i++) {
+    for (int i = 0; i < RUNS && want("io_floor_same_batching"); i++) {
         t[i] = floor_run(argv[1], (size_t)n * 400, n / 1024);
         cpu[i] = cpu_used;
     }

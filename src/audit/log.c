@@ -121,11 +121,38 @@ static void durable_to(audit_log *l, uint64_t upto)
     }
 }
 
-/* Writes everything pending while holding the lock (segment roll, close). */
+/* Group commit. An appender that needs its record durable either leads (no flush in flight: it
+ * takes everything queued, writes and fdatasyncs it without the lock, so others keep queueing
+ * meanwhile) or follows (waits on the condition variable of the flush that carries its record:
+ * the one in flight if it took the record, else the next). A finished flush wakes only its own
+ * followers, plus one follower of the next batch to lead it, so one fdatasync costs one wake-up
+ * per record it carried instead of waking every waiter each time. */
+
+/* The condition variable of the flush that will make `seq` durable. Lock held. */
+static pthread_cond_t *wait_cv(audit_log *l, uint64_t seq)
+{
+    uint64_t k = l->flushing && seq < l->flush_upto ? l->flush_no : l->flush_no + 1;
+    return &l->cv[k & 1];
+}
+
+/* After a flush: its followers go; someone queued for the next one leads it. Lock held. */
+static void flush_done(audit_log *l, int all)
+{
+    if (all) { /* a failure, or a flush under the lock: every waiter must look again */
+        pthread_cond_broadcast(&l->cv[0]);
+        pthread_cond_broadcast(&l->cv[1]);
+        return;
+    }
+    pthread_cond_broadcast(&l->cv[l->flush_no & 1]);
+    if (l->pending_n > 0)
+        pthread_cond_signal(&l->cv[(l->flush_no + 1) & 1]);
+}
+
+/* Writes everything pending while holding the lock (segment roll, epoch, close). */
 ms_rc audit__flush_locked(audit_log *l, ms_err *err)
 {
     while (l->flushing)
-        pthread_cond_wait(&l->cv, &l->mu);
+        pthread_cond_wait(&l->cv[l->flush_no & 1], &l->mu);
     if (l->failed)
         return ms_fail(err, l->failed, "audit log failed earlier (fail closed)");
     if (l->pending.len == 0)
@@ -133,6 +160,7 @@ ms_rc audit__flush_locked(audit_log *l, ms_err *err)
     ms_rc rc = write_sync(l->fd, l->pending.p, l->pending.len, err);
     if (rc != MS_OK) {
         l->failed = rc;
+        flush_done(l, 1);
         return rc;
     }
     ship(l, l->items, l->n_items);
@@ -140,7 +168,7 @@ ms_rc audit__flush_locked(audit_log *l, ms_err *err)
     l->pending.len = 0; /* headers and ciphertext only: no need to wipe */
     l->pending_n = 0;
     durable_to(l, l->next_seq);
-    pthread_cond_broadcast(&l->cv);
+    flush_done(l, 1);
     return MS_OK;
 }
 
@@ -150,10 +178,11 @@ ms_rc audit__commit(audit_log *l, uint64_t target, ms_err *err)
         if (l->failed)
             return ms_fail(err, l->failed, "audit log failed earlier (fail closed)");
         if (l->flushing) {
-            pthread_cond_wait(&l->cv, &l->mu);
+            pthread_cond_wait(wait_cv(l, target - 1), &l->mu);
             continue;
         }
         l->flushing = 1; /* leader: take the batch, write it without the lock */
+        l->flush_no++;
         ms_buf tmp = l->spare;
         l->spare = l->pending;
         l->pending = tmp;
@@ -167,6 +196,7 @@ ms_rc audit__commit(audit_log *l, uint64_t target, ms_err *err)
         l->n_items = 0;
         l->pending_n = 0;
         uint64_t upto = l->next_seq;
+        l->flush_upto = upto;
         int fd = l->fd;
         pthread_mutex_unlock(&l->mu);
         ms_err e = {0};
@@ -180,7 +210,7 @@ ms_rc audit__commit(audit_log *l, uint64_t target, ms_err *err)
             l->failed = rc;
         else
             durable_to(l, upto);
-        pthread_cond_broadcast(&l->cv);
+        flush_done(l, rc != MS_OK);
         if (rc != MS_OK)
             return ms_fail(err, rc, "%s", e.msg);
     }
@@ -196,13 +226,13 @@ static ms_rc make_room(audit_log *l, uint8_t kind, size_t len, ms_err *err)
 {
     for (;;) {
         if (kind == AUDIT_K_EVENT && l->hold) {
-            pthread_cond_wait(&l->cv, &l->mu);
+            pthread_cond_wait(&l->hold_cv, &l->mu);
             continue;
         }
         if (l->seg_bytes + len <= l->o.segment_bytes || l->seg_bytes <= AUDIT_SEG_HDR)
             return MS_OK;
         if (l->flushing) {
-            pthread_cond_wait(&l->cv, &l->mu);
+            pthread_cond_wait(&l->cv[l->flush_no & 1], &l->mu);
             continue;
         }
         ms_rc rc = audit__flush_locked(l, err);
@@ -215,18 +245,20 @@ static ms_rc make_room(audit_log *l, uint8_t kind, size_t len, ms_err *err)
     }
 }
 
-/* A system record sequence (state change + its record) runs under `hold`. */
+/* A system record sequence (state change + its record) runs under `hold`. Waiters for `hold`
+ * have their own condition variable: on the shared one, every release woke every appender that
+ * was waiting for its fdatasync, only for it to sleep again. */
 static void hold_begin(audit_log *l)
 {
     while (l->hold)
-        pthread_cond_wait(&l->cv, &l->mu);
+        pthread_cond_wait(&l->hold_cv, &l->mu);
     l->hold = 1;
 }
 
 static void hold_end(audit_log *l)
 {
     l->hold = 0;
-    pthread_cond_broadcast(&l->cv);
+    pthread_cond_broadcast(&l->hold_cv);
 }
 
 static ms_rc push_item(audit_log *l, uint64_t seq, uint64_t t, const uint8_t hash[32],
@@ -371,9 +403,19 @@ static uint64_t elapsed(uint64_t now, uint64_t since)
 
 /* Count- and time-based duties after a record (lock held); skipped while another thread is
  * already emitting a system record (it will have done them). */
+static int duties_due(const audit_log *l, uint64_t now)
+{
+    uint64_t since = l->next_seq - l->sth_next;
+    return l->epoch_count >= l->o.epoch_records ||
+           elapsed(now, l->mac.start_ns) >= (uint64_t)l->o.epoch_seconds * 1000000000u ||
+           (since > 0 && (since >= l->o.sth_records ||
+                          elapsed(now, l->sth_ns) >= (uint64_t)l->o.sth_seconds * 1000000000u));
+}
+
 ms_rc audit__duties(audit_log *l, uint64_t now, ms_err *err)
 {
-    if (l->hold)
+    /* Checked first: this runs after every record, and taking `hold` is not free for others. */
+    if (l->hold || !duties_due(l, now))
         return MS_OK;
     hold_begin(l);
     ms_rc rc = MS_OK;

@@ -19,7 +19,11 @@ typedef struct audit__item { /* metadata of a record for the SIEM, shipped once 
 
 struct audit_log {
     pthread_mutex_t mu;
-    pthread_cond_t cv;      /* a batch became durable / the flusher finished */
+    /* Group commit: flushes are numbered; flush k broadcasts cv[k & 1] when it ends, so it
+     * wakes the appenders whose records it carried and not those waiting for flush k + 1
+     * (see wait_cv in log.c). */
+    pthread_cond_t cv[2];
+    pthread_cond_t hold_cv; /* `hold` was released */
     pthread_cond_t tick_cv; /* wakes the ticker on close */
     pthread_t ticker;
     int ticker_on, sync_init, closing;
@@ -48,6 +52,8 @@ struct audit_log {
     uint64_t pending_since;
     uint64_t durable;
     int flushing;
+    uint64_t flush_no;   /* flushes started; while `flushing`, the one in flight */
+    uint64_t flush_upto; /* next_seq when the flush in flight took its batch */
     int hold; /* a system record is being emitted: events wait */
     ms_rc failed;
     uint8_t nonce_prefix[4];

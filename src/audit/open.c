@@ -256,14 +256,14 @@ static ms_rc init_sync(audit_log *l, ms_err *err)
 {
     if (pthread_mutex_init(&l->mu, NULL) != 0)
         return ms_fail(err, MS_E_INTERNAL, "mutex");
-    if (pthread_cond_init(&l->cv, NULL) != 0) {
-        pthread_mutex_destroy(&l->mu);
-        return ms_fail(err, MS_E_INTERNAL, "condvar");
-    }
-    if (pthread_cond_init(&l->tick_cv, NULL) != 0) {
-        pthread_cond_destroy(&l->cv);
-        pthread_mutex_destroy(&l->mu);
-        return ms_fail(err, MS_E_INTERNAL, "condvar");
+    pthread_cond_t *cvs[4] = {&l->cv[0], &l->cv[1], &l->tick_cv, &l->hold_cv};
+    for (int i = 0; i < 4; i++) {
+        if (pthread_cond_init(cvs[i], NULL) != 0) {
+            while (i-- > 0)
+                pthread_cond_destroy(cvs[i]);
+            pthread_mutex_destroy(&l->mu);
+            return ms_fail(err, MS_E_INTERNAL, "condvar");
+        }
     }
     l->sync_init = 1;
     return MS_OK;
@@ -330,8 +330,10 @@ void audit__log_free(audit_log *l)
     ms_free(NULL, l->items_spare);
     ms_free(NULL, l->dir);
     if (l->sync_init) {
+        pthread_cond_destroy(&l->hold_cv);
         pthread_cond_destroy(&l->tick_cv);
-        pthread_cond_destroy(&l->cv);
+        pthread_cond_destroy(&l->cv[1]);
+        pthread_cond_destroy(&l->cv[0]);
         pthread_mutex_destroy(&l->mu);
     }
     ms_free(NULL, l); /* wipes master, MAC key and state */
