@@ -9,7 +9,9 @@
 # The trivial upstream is a second nginx server answering a fixed chat.completion.
 # Trusts: the release build. Owns: a temp dir and the processes it starts (stopped on exit).
 # env: MEDSEAL (default build/medseal), DURATION (10s), CONNS (16), THREADS (2), OUT (markdown
-#      table file, optional), AUDIT_BATCH (1: audit_batch = 1 in the server's config).
+#      table file, optional), AUDIT_BATCH (1: audit_batch = 1 in the server's config), ONLY (an
+#      extended regex: only the rows whose name matches it, e.g. ONLY='floor|analyst'),
+#      HOLD_CMD (run once the server is up, with $MS_PID set: e.g. a perf record of the server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEDSEAL=${MEDSEAL:-build/medseal}
@@ -76,6 +78,7 @@ printf 'rate_rpm = 0\nmax_conns_per_ip = 1024\nmax_conns = 2048\naudit_batch = %
   --upstream "http://127.0.0.1:$UP/v1" --config "$T/serve.conf" --insecure-no-attestation --allow-unlocked-memory \
   > "$T/serve.out" 2>&1 &
 pids+=($!)
+MS_PID=$!
 for _ in $(seq 100); do grep -q listening "$T/serve.out" && break; sleep 0.1; done
 grep listening "$T/serve.out" || { cat "$T/serve.out"; exit 1; }
 
@@ -104,26 +107,41 @@ for u in "https://127.0.0.1:$MS/v1/chat/completions" "https://127.0.0.1:$NG/v1/c
 done
 
 run() { # $1 name, $2 lua, $3 url
-  local out
+  LAST_P99_US=0
+  if [ -n "${ONLY:-}" ] && ! grep -qE "$ONLY" <<<"$1"; then return 0; fi
+  local out c0 c1 reqs cpu
+  c0=$(srv_ticks)
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$2" "$3")
+  c1=$(srv_ticks)
   local rps p50 p99 non2xx
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  # the server's CPU time (user + system, all threads) per request: steadier than req/s on a
+  # shared machine, and it leaves out wrk's and nginx's share
+  cpu=$(awk -v a="$c0" -v b="$c1" -v n="${reqs:-0}" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { if (n > 0 && a != "" && b != "") printf "%.0f", (b - a) / hz * 1e6 / n; else print "-" }')
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out"); non2xx=${non2xx:-0}
-  printf '| %-38s | %10s | %8s | %8s | %6s |\n' "$1" "$rps" "$p50" "$p99" "$non2xx"
+  if [[ "$3" == *":$MS/"* ]]; then :; else cpu="-"; fi
+  printf '| %-40s | %10s | %8s | %8s | %6s | %7s |\n' "$1" "$rps" "$p50" "$p99" "$non2xx" "$cpu"
   LAST_P99_US=$(to_us "$p99")
+}
+srv_ticks() { # utime + stime of the server process, in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$MS_PID/stat" 2>/dev/null || echo ""
 }
 to_us() { # wrk latency ("812.00us", "1.23ms", "1.01s") -> microseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
                          else if (v ~ /s$/) print n * 1e6; else print n }'
 }
 
+if [ -n "${HOLD_CMD:-}" ]; then MS_PID=$MS_PID bash -c "$HOLD_CMD" & pids+=($!); fi
+
 {
 echo "gateway bench: audit_batch=${AUDIT_BATCH:-0}, $(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION, keep-alive, TLS 1.3 (P-256); $(date -u +%FT%TZ)"
 echo
-echo "| path                                   |      req/s |      p50 |      p99 | non-2xx |"
-echo "|----------------------------------------|-----------:|---------:|---------:|-------:|"
+echo "| path                                     |      req/s |      p50 |      p99 | non-2xx | srv us/req |"
+echo "|------------------------------------------|-----------:|---------:|---------:|-------:|-----------:|"
 run "gateway floor: GET /v1/models (auth)" "$T/models.lua" "https://127.0.0.1:$MS/v1/models"
 run "analyst, short note, clinician" "$T/analyst-c.lua" "https://127.0.0.1:$MS/v1/chat/completions"
 run "analyst, short note, researcher" "$T/analyst.lua" "https://127.0.0.1:$MS/v1/chat/completions"

@@ -193,6 +193,7 @@ struct gw_server {
     pthread_cond_t cv;
     int stopping;
     atomic_long active;
+    atomic_int draining; /* gw_server_stop waits for active == 0: on_done must signal cv */
 };
 
 enum gw_method { GW_M_GET = 0, GW_M_POST, GW_M_DELETE, GW_M_OTHER };
