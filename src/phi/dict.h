@@ -40,5 +40,7 @@ extern const size_t phi__sur_street_n;
 
 /* Looks up s[0..n) case-insensitively (ASCII letters only); NULL when absent. */
 const struct phi__dict_ent *phi__dict_find(const char *s, size_t n);
+/* The same with hv = phi__fnv(s, n, 1) already computed (the tokenizer hashes while scanning). */
+const struct phi__dict_ent *phi__dict_find_h(const char *s, size_t n, uint32_t hv);
 
 #endif

@@ -64,16 +64,15 @@ enum {
 
 struct kwent {
     const char *w; /* static */
+    uint32_t hash; /* phi__fnv(w, n, 1): most probes are rejected without reading w */
+    uint32_t bits;
     uint8_t n;
     uint8_t lab; /* phi_class + 1 of a label word, else 0 */
-    uint32_t bits;
 };
 
 struct kwset {
     struct kwent *ent;
     size_t slots;
-    uint32_t first[32];    /* by length: bits of the first letters present (26: non-ASCII) */
-    uint64_t pair[32][12]; /* by length: first two letters present (27 x 27 bits) */
 };
 
 struct tok {
@@ -207,6 +206,8 @@ int phi__month(const char *s, size_t n); /* 1..12 from a month name / abbreviati
 /* keywords.c */
 void phi__kw_init(void); /* builds the shared keyword set once per process (thread-safe) */
 void phi__kw_lookup(const char *s, size_t n, uint32_t *bits, uint8_t *lab);
+/* The same with hv = phi__fnv(s, n, 1) already computed. */
+void phi__kw_lookup_h(const char *s, size_t n, uint32_t hv, uint32_t *bits, uint8_t *lab);
 static inline int phi__kw(const struct scan *sc, size_t i, unsigned list)
 {
     return i < sc->ntk && (sc->tk[i].kw & (1u << list)) != 0;

@@ -344,24 +344,9 @@ static const struct label LABELS[] = {
     {"episodio", PHI_ID},
 };
 
-static uint32_t first_bit(char c)
+static size_t slot_of(const struct kwset *t, const char *s, size_t n, uint32_t hv)
 {
-    unsigned char u = (unsigned char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
-    return (u >= 'a' && u <= 'z') ? 1u << (u - 'a') : 1u << 26;
-}
-
-/* Index of the first two letters (a..z, 26 = anything else) for the pair filter. */
-static size_t pair_index(const char *w, size_t n)
-{
-    size_t a = (size_t)(first_bit(w[0]) == (1u << 26) ? 26 : __builtin_ctz(first_bit(w[0])));
-    size_t b =
-        n > 1 ? (size_t)(first_bit(w[1]) == (1u << 26) ? 26 : __builtin_ctz(first_bit(w[1]))) : 26;
-    return a * 27 + b;
-}
-
-static size_t slot_of(const struct kwset *t, const char *s, size_t n)
-{
-    size_t h = phi__fnv(s, n, 1) & (t->slots - 1);
+    size_t h = hv & (t->slots - 1);
     while (t->ent[h].w != NULL && !(t->ent[h].n == n && strncmp(t->ent[h].w, s, n) == 0))
         h = (h + 1) & (t->slots - 1);
     return h;
@@ -369,8 +354,11 @@ static size_t slot_of(const struct kwset *t, const char *s, size_t n)
 
 static void put(struct kwset *t, const char *w, uint32_t bit, int lab)
 {
-    size_t n = strlen(w), h = slot_of(t, w, n);
+    size_t n = strlen(w);
+    uint32_t hv = phi__fnv(w, n, 1);
+    size_t h = slot_of(t, w, n, hv);
     t->ent[h].w = w;
+    t->ent[h].hash = hv;
     t->ent[h].n = (uint8_t)n;
     t->ent[h].bits |= bit;
     if (lab >= 0)
@@ -380,7 +368,7 @@ static void put(struct kwset *t, const char *w, uint32_t bit, int lab)
 /* The set is the same for every context and read-only once built: built once per process
  * (pthread_once), shared by every context and thread. Static data only, never text. */
 static struct kwent kw_ents[2048]; /* > 2x the words of every list */
-static struct kwset kw_set = {kw_ents, 2048, {0}, {{0}}};
+static struct kwset kw_set = {kw_ents, 2048};
 static pthread_once_t kw_once = PTHREAD_ONCE_INIT;
 
 static void kw_build_once(void)
@@ -391,12 +379,6 @@ static void kw_build_once(void)
             put(t, LISTS[k][q], 1u << k, -1);
     for (size_t q = 0; q < sizeof LABELS / sizeof LABELS[0]; q++)
         put(t, LABELS[q].w, 1u << KW_LABEL, (int)LABELS[q].cls);
-    for (size_t h = 0; h < t->slots; h++) /* quick reject: first letters by length */
-        if (t->ent[h].w != NULL && t->ent[h].n < 32) {
-            t->first[t->ent[h].n] |= first_bit(t->ent[h].w[0]);
-            size_t p = pair_index(t->ent[h].w, t->ent[h].n);
-            t->pair[t->ent[h].n][p / 64] |= (uint64_t)1 << (p % 64);
-        }
 }
 
 void phi__kw_init(void)
@@ -406,26 +388,27 @@ void phi__kw_init(void)
 
 void phi__kw_lookup(const char *s, size_t n, uint32_t *bits, uint8_t *lab)
 {
-    char low[32];
+    phi__kw_lookup_h(s, n, phi__fnv(s, n, 1), bits, lab);
+}
+
+void phi__kw_lookup_h(const char *s, size_t n, uint32_t hv, uint32_t *bits, uint8_t *lab)
+{
     const struct kwset *t = &kw_set;
     *bits = 0;
     *lab = 0;
-    if (n == 0 || n >= sizeof low || !(t->first[n] & first_bit(s[0])))
+    if (n == 0 || n >= 32)
         return;
-    size_t p = pair_index(s, n);
-    if (!(t->pair[n][p / 64] & ((uint64_t)1 << (p % 64))))
-        return;
-    uint32_t hv = 2166136261u; /* FNV-1a while folding, as phi__fnv(.., 1) */
-    for (size_t k = 0; k < n; k++) {
-        char c = (s[k] >= 'A' && s[k] <= 'Z') ? (char)(s[k] + 32) : s[k];
-        low[k] = c;
-        hv = (hv ^ (unsigned char)c) * 16777619u;
-    }
-    size_t h = hv & (t->slots - 1);
-    while (t->ent[h].w != NULL && !(t->ent[h].n == n && memcmp(t->ent[h].w, low, n) == 0))
-        h = (h + 1) & (t->slots - 1);
-    if (t->ent[h].w != NULL) {
-        *bits = t->ent[h].bits;
-        *lab = t->ent[h].lab;
+    for (size_t h = hv & (t->slots - 1); t->ent[h].w != NULL; h = (h + 1) & (t->slots - 1)) {
+        const struct kwent *e = &t->ent[h];
+        if (e->hash != hv || e->n != n)
+            continue;
+        size_t k = 0; /* the words are lower case: fold ASCII letters of the token */
+        while (k < n && ((s[k] >= 'A' && s[k] <= 'Z') ? (char)(s[k] + 32) : s[k]) == e->w[k])
+            k++;
+        if (k == n) {
+            *bits = e->bits;
+            *lab = e->lab;
+            return;
+        }
     }
 }

@@ -132,7 +132,7 @@ static int lower_at(const unsigned char *s, size_t left)
     return 0;
 }
 
-/* ASCII word characters: 1 lower, 2 upper, 4 digit (branch-free counting in word_token). */
+/* ASCII word characters: 1 lower, 2 upper, 4 digit (branch-free flags in word_token). */
 static const uint8_t WCLS[128] = {
     ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
     ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
@@ -143,62 +143,70 @@ static const uint8_t WCLS[128] = {
     ['W'] = 2, ['X'] = 2, ['Y'] = 2, ['Z'] = 2, ['0'] = 4, ['1'] = 4, ['2'] = 4, ['3'] = 4,
     ['4'] = 4, ['5'] = 4, ['6'] = 4, ['7'] = 4, ['8'] = 4, ['9'] = 4};
 
-static void word_token(const unsigned char *s, size_t n, size_t *i, struct tok *t)
+#define FNV_PRIME 16777619u
+#define FNV_BASIS 2166136261u
+
+/* Scans one word token; returns phi__fnv(token, 1) computed on the way, so the keyword and
+ * dictionary lookups need not read the token again (the tokenizer was 40% of a scrub). */
+static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct tok *t)
 {
     size_t j = *i;
-    unsigned nd = 0, na = 0, nup = 0, nlow = 0, ascii = 1;
+    unsigned nd = 0, seen = 0, ascii = 1; /* seen: WCLS bits, 8 = a caseless letter */
+    uint32_t hv = FNV_BASIS;
     while (j < n) {
         unsigned char c = s[j];
         if (c < 0x80) {
             unsigned f = WCLS[c];
             if (f == 0)
                 break;
-            nlow += f & 1u;
-            nup += (f >> 1) & 1u;
+            seen |= f;
             nd += f >> 2;
+            hv = (hv ^ (c | ((f & 2u) << 4))) * FNV_PRIME; /* upper case: set 0x20, fold */
             j++;
             continue;
         }
-        if (c >= 0x80) {
-            if (c == 0xE2) /* U+2000..U+2FFF: punctuation such as curly quotes, dashes */
-                break;
-            size_t k = (c >= 0xF0) ? 4 : (c >= 0xE0) ? 3 : 2;
-            if (upper_at(s + j, n - j))
-                nup++;
-            else if (lower_at(s + j, n - j))
-                nlow++;
-            else
-                na++; /* a letter without case (or another symbol in the word) */
-            ascii = 0;
-            j += (k <= n - j) ? k : n - j;
-            continue;
-        }
+        if (c == 0xE2) /* U+2000..U+2FFF: punctuation such as curly quotes, dashes */
+            break;
+        size_t k = (c >= 0xF0) ? 4 : (c >= 0xE0) ? 3 : 2;
+        if (upper_at(s + j, n - j))
+            seen |= 2;
+        else if (lower_at(s + j, n - j))
+            seen |= 1;
+        else
+            seen |= 8; /* a letter without case (or another symbol in the word) */
+        ascii = 0;
+        if (k > n - j)
+            k = n - j;
+        for (size_t q = 0; q < k; q++)
+            hv = (hv ^ s[j + q]) * FNV_PRIME;
+        j += k;
     }
-    na += nup + nlow;
     t->s = (uint32_t)*i;
     t->e = (uint32_t)j;
     t->nd = (uint16_t)(nd > 65535 ? 65535 : nd);
-    t->kind = (uint8_t)(na == 0 ? TK_NUM : (nd == 0 ? TK_WORD : TK_ALNUM));
+    t->kind = (uint8_t)((seen & 11u) == 0 ? TK_NUM : (nd == 0 ? TK_WORD : TK_ALNUM));
     t->fl = 0;
-    if (na > 0 && upper_at(s + *i, n - *i))
+    if ((seen & 11u) != 0 && upper_at(s + *i, n - *i))
         t->fl |= TF_CAP;
-    if (nup > 0 && nlow == 0)
+    if ((seen & 3u) == 2u)
         t->fl |= TF_ALLCAP;
     if (ascii)
         t->fl |= TF_ASCII;
     *i = j;
+    return hv;
 }
 
-/* Caches a word's dictionary entry and keyword bits in the token (one lookup per token). */
-static void lookup(const struct scan *sc, struct tok *t)
+/* Caches a word's dictionary entry and keyword bits in the token (one lookup per token; hv is
+ * the token's folded hash from word_token). */
+static void lookup(const struct scan *sc, struct tok *t, uint32_t hv)
 {
     size_t n = t->e - t->s;
     if (n >= 32)
         return;
-    phi__kw_lookup(sc->t + t->s, n, &t->kw, &t->lab);
+    phi__kw_lookup_h(sc->t + t->s, n, hv, &t->kw, &t->lab);
     /* names and places are capitalised: only those need the (large) dictionary */
     if (t->kind == TK_WORD && (t->fl & TF_ASCII) && (t->fl & TF_CAP)) {
-        const struct phi__dict_ent *d = phi__dict_find(sc->t + t->s, n);
+        const struct phi__dict_ent *d = phi__dict_find_h(sc->t + t->s, n, hv);
         if (d != NULL)
             t->de = (int32_t)(d - phi__dict_ents);
     }
@@ -221,8 +229,9 @@ ms_rc phi__tokenize(struct scan *sc)
         if (grow(sc, (void **)&sc->tk, &sc->captk, sc->ntk + 1, sizeof *sc->tk) != 0)
             return sc->rc;
         struct tok *t = &sc->tk[sc->ntk++];
+        uint32_t hv = 0;
         if (k == 1 || k == 2 || (c >= 0xC0 && c != 0xE2)) {
-            word_token(s, n, &i, t);
+            hv = word_token(s, n, &i, t);
         } else {
             size_t len = 1;
             if (c >= 0x80) /* a multi-byte punctuation character (validated UTF-8) */
@@ -242,7 +251,7 @@ ms_rc phi__tokenize(struct scan *sc)
         t->kw = 0;
         t->lab = 0;
         if (t->kind == TK_WORD || t->kind == TK_ALNUM)
-            lookup(sc, t);
+            lookup(sc, t, hv);
         if (t->kind == TK_PUNCT && (c == '.' || c == '?' || c == '!' || c == ';' || c == ':'))
             pend = TF_SENT;
     }
@@ -277,21 +286,25 @@ long phi__tok_num(const struct scan *sc, size_t i)
 
 uint32_t phi__fnv(const char *s, size_t n, int fold)
 {
-    uint32_t h = 2166136261u;
+    uint32_t h = FNV_BASIS;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (fold && c >= 'A' && c <= 'Z')
             c = (unsigned char)(c + 32);
-        h = (h ^ c) * 16777619u;
+        h = (h ^ c) * FNV_PRIME;
     }
     return h;
 }
 
 const struct phi__dict_ent *phi__dict_find(const char *s, size_t n)
 {
+    return phi__dict_find_h(s, n, phi__fnv(s, n, 1));
+}
+
+const struct phi__dict_ent *phi__dict_find_h(const char *s, size_t n, uint32_t hv)
+{
     if (n == 0 || n >= 32)
         return NULL;
-    uint32_t hv = phi__fnv(s, n, 1);
     size_t h = hv & phi__dict_mask;
     for (;;) {
         uint32_t v = phi__dict_slots[h];
