@@ -117,9 +117,9 @@ static size_t day_first(const struct scan *sc, size_t i)
         j++;
     else if (phi__tok_eq(sc, j, "of") || phi__tok_eq(sc, j, "de"))
         j++;
-    if (!month_tok(sc, j) && !(phi__month(sc->t + (j < sc->ntk ? sc->tk[j].s : 0),
-                                          j < sc->ntk ? phi__tok_len(sc, j) : 0) &&
-                               phi__tok_eq(sc, j - 1, "de")))
+    if (!month_tok(sc, j) && !(phi__tok_eq(sc, j - 1, "de") &&
+                               phi__month(sc->t + (j < sc->ntk ? sc->tk[j].s : 0),
+                                          j < sc->ntk ? phi__tok_len(sc, j) : 0)))
         return 0;
     j++;
     if (dash && sepc(sc, j, "-/.") && (year_tok(sc, j + 1) || is_num(sc, j + 1, 2, 2)))
@@ -228,6 +228,9 @@ void phi__detect_dates(struct scan *sc)
     for (size_t i = 0; i < sc->ntk; i++) {
         size_t e = 0, s = i;
         if (sc->tk[i].kind == TK_WORD) {
+            /* each word form starts at a month, a relative word or a weekday */
+            if (!(sc->tk[i].kw & ((1u << KW_MONTH) | (1u << KW_RELATIVE) | (1u << KW_WEEKDAY))))
+                continue;
             e = month_first(sc, i);
             if (e == 0)
                 e = relative(sc, i);

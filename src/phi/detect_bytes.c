@@ -242,6 +242,11 @@ void phi__detect_bytes(struct scan *sc)
             dotted_tok(sc, k, &dl);
         if (nc == ':')
             ipv6_tok(sc, k, &vl);
-        url_tok(sc, k, &ul);
+        /* a URL starts with a scheme or "www." (h, f, w), or is a domain: '.' then a host
+         * character ("word. Next" is most of the calls otherwise) */
+        unsigned char c0 = (unsigned char)(t[tk->s] | 0x20);
+        if (c0 == 'h' || c0 == 'f' || c0 == 'w' ||
+            (nc == '.' && tk->e + 1 < sc->n && host_ch(t[tk->e + 1])))
+            url_tok(sc, k, &ul);
     }
 }

@@ -483,9 +483,12 @@ void phi__detect_names(struct scan *sc)
                 i = e;
             continue;
         }
-        if (e == 0)
+        /* facility needs a saint word here or a facility word after it; known_place a known
+         * place (or its first words) here */
+        if (e == 0 && ((sc->tk[i].kw & (1u << KW_SAINT)) || i + 1 < sc->fac_end))
             e = facility(sc, i);
-        if (e == 0)
+        const struct phi__dict_ent *d = phi__tok_dict(sc, i);
+        if (e == 0 && d != NULL && (d->flags & (PHI_DICT_PLACE | PHI_DICT_PREFIX)))
             e = known_place(sc, i);
         if (e == 0)
             e = city_state(sc, i);

@@ -266,14 +266,20 @@ static int benign_alnum(const struct scan *sc, size_t i)
     return t->nd < 4; /* "T2", "B12", "73m2" */
 }
 
+/* Token j + 1 joins token j to a following token of a code: "-", "/", ".", "_" between them. */
+static int code_joint(const struct scan *sc, size_t j)
+{
+    char c = pch(sc, j + 1);
+    return j + 2 < sc->ntk && phi__tok_adjacent(sc, j + 1) && phi__tok_adjacent(sc, j + 2) &&
+           (c == '-' || c == '/' || c == '.' || c == '_') && sc->tk[j + 2].kind != TK_PUNCT;
+}
+
 /* The extent of a code starting at token i: adjacent tokens joined by '-', '/', '.', '_'. */
 static size_t code_end(const struct scan *sc, size_t i, size_t *digits)
 {
     size_t j = i;
     *digits = sc->tk[i].nd;
-    while (j + 2 < sc->ntk && phi__tok_adjacent(sc, j + 1) && phi__tok_adjacent(sc, j + 2) &&
-           strchr("-/._", pch(sc, j + 1)) != NULL && pch(sc, j + 1) != 0 &&
-           sc->tk[j + 2].kind != TK_PUNCT) {
+    while (code_joint(sc, j)) {
         j += 2;
         *digits += sc->tk[j].nd;
     }
@@ -667,7 +673,9 @@ void phi__detect_numbers(struct scan *sc)
                 if (e == 0)
                     (void)address_label(sc, i); /* overlaps what follows; scan inside too */
             }
-            if (e == 0 && phi__tok_adjacent(sc, i + 1) && phi__tok_len(sc, i) <= 6)
+            /* a word has no digits: a code needs "-/._" and a token after it (see code_end) */
+            if (e == 0 && phi__tok_adjacent(sc, i + 1) && phi__tok_len(sc, i) <= 6 &&
+                code_joint(sc, i))
                 e = ids(sc, i);
             if (e)
                 i = e;

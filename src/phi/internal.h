@@ -168,6 +168,7 @@ struct scan {
     size_t n;
     struct tok *tk;
     size_t ntk, captk;
+    size_t fac_end; /* one past the last token holding a KW_FACILITY word, 0 = none */
     struct cand *c;
     size_t nc, capc;
     ms_rc rc; /* first failure (allocation) */

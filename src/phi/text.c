@@ -250,8 +250,11 @@ ms_rc phi__tokenize(struct scan *sc)
         t->de = -1;
         t->kw = 0;
         t->lab = 0;
-        if (t->kind == TK_WORD || t->kind == TK_ALNUM)
+        if (t->kind == TK_WORD || t->kind == TK_ALNUM) {
             lookup(sc, t, hv);
+            if (t->kw & (1u << KW_FACILITY))
+                sc->fac_end = sc->ntk;
+        }
         if (t->kind == TK_PUNCT && (c == '.' || c == '?' || c == '!' || c == ';' || c == ':'))
             pend = TF_SENT;
     }
