@@ -117,9 +117,9 @@ static size_t day_first(const struct scan *sc, size_t i)
         j++;
     else if (phi__tok_eq(sc, j, "of") || phi__tok_eq(sc, j, "de"))
         j++;
-    if (!month_tok(sc, j) && !(phi__tok_eq(sc, j - 1, "de") &&
-                               phi__month(sc->t + (j < sc->ntk ? sc->tk[j].s : 0),
-                                          j < sc->ntk ? phi__tok_len(sc, j) : 0)))
+    if (!month_tok(sc, j) &&
+        !(phi__tok_eq(sc, j - 1, "de") && phi__month(sc->t + (j < sc->ntk ? sc->tk[j].s : 0),
+                                                     j < sc->ntk ? phi__tok_len(sc, j) : 0)))
         return 0;
     j++;
     if (dash && sepc(sc, j, "-/.") && (year_tok(sc, j + 1) || is_num(sc, j + 1, 2, 2)))
