@@ -183,6 +183,8 @@ long an_found_mean_h(const struct an_found *f);
 /* The JSON of one found item (spans, sizes, composition, ...). `text` is the source text: when
  * non-NULL the evidence snippet is included (only with --phi). */
 json_t *an_found_json(const struct an_found *f, const char *text);
+/* an_report_json without the members the text writer does not read (out_json.c says which). */
+ms_rc an__report_json_text(const an_report *r, json_t **out, ms_err *err);
 
 /* Guideline input from a found nodule (composition left AN_COMP_NONE when not stated). */
 void an_found_to_nodule(const struct an_found *f, struct an_nodule *n);

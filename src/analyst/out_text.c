@@ -1,9 +1,9 @@
 /*
  * The report as plain text for a radiologist: study and series summary, priors, findings with
  * size history, growth and VDT, the guideline rows, the impression. Rendered from the report's
- * JSON so every format says the same thing.
+ * JSON so every format says the same thing (the members it reads: an__report_json_text).
  *
- * Trusts: the JSON from an_report_json. Owns: nothing beyond temporary JSON.
+ * Trusts: the JSON from an__report_json_text. Owns: nothing beyond temporary JSON.
  */
 #include <math.h>
 #include <stdio.h>
@@ -264,7 +264,7 @@ static ms_rc render(const json_t *j, ms_buf *b, ms_err *err)
 ms_rc an_report_text(const an_report *r, ms_buf *out, ms_err *err)
 {
     json_t *j = NULL;
-    ms_rc rc = an_report_json(r, &j, err);
+    ms_rc rc = an__report_json_text(r, &j, err);
     if (rc != MS_OK)
         return rc;
     rc = render(j, out, err);
