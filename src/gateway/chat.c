@@ -192,16 +192,19 @@ static void answer_plain(struct analyst_job *job, const char *finish, struct gw_
                             "medseal-" MS_VERSION));
 }
 
+static int dump_to_buf(const char *p, size_t n, void *ud)
+{
+    return ms_buf_append(ud, p, n, NULL) == MS_OK ? 0 : -1;
+}
+
+/* "data: <json>\n\n", the JSON serialised straight into the body */
 static ms_rc sse_event(ms_buf *o, json_t *j, ms_err *err)
 {
-    char *txt = json_dumps(j, JSON_COMPACT);
+    ms_rc rc = ms_buf_append_str(o, "data: ", err);
+    if (rc == MS_OK && (j == NULL || json_dump_callback(j, dump_to_buf, o, JSON_COMPACT) != 0))
+        rc = ms_fail(err, MS_E_NOMEM, "out of memory");
     json_decref(j);
-    if (txt == NULL)
-        return ms_fail(err, MS_E_NOMEM, "out of memory");
-    ms_rc rc = ms_buf_printf(o, err, "data: %s\n\n", txt);
-    ms_memzero(txt, strlen(txt));
-    gw__json_free(txt);
-    return rc;
+    return rc == MS_OK ? ms_buf_append_str(o, "\n\n", err) : rc;
 }
 
 static json_t *chunk(const char *id, time_t t, json_t *delta, const char *finish, int usage_null)

@@ -246,6 +246,11 @@ static ms_rc analyst_files(an_report *r, const struct gw_analyst_in *in, ms_err 
     return rc;
 }
 
+static int analyst_dump(const char *p, size_t n, void *ud)
+{
+    return ms_buf_append(ud, p, n, NULL) == MS_OK ? 0 : -1;
+}
+
 ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err)
 {
     an_opts o;
@@ -263,13 +268,9 @@ ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err)
         rc = an_run(r, err);
     if (rc == MS_OK && in->json) {
         rc = an_report_json(r, &j, err);
-        char *txt = rc == MS_OK ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (rc == MS_OK && txt == NULL)
+        /* straight into `out`: no intermediate string grown by doubling */
+        if (rc == MS_OK && json_dump_callback(j, analyst_dump, out, JSON_COMPACT) != 0)
             rc = ms_fail(err, MS_E_NOMEM, "analyst: cannot serialise report");
-        if (txt != NULL) {
-            rc = ms_buf_append_str(out, txt, err);
-            gw__json_free(txt);
-        }
         json_decref(j);
     } else if (rc == MS_OK) {
         rc = an_report_text(r, out, err);

@@ -82,22 +82,25 @@ void gw__resp_rc(struct gw_req *q, struct gw_resp *r, ms_rc rc, const ms_err *er
     }
 }
 
+static int dump_to_buf(const char *p, size_t n, void *ud)
+{
+    return ms_buf_append(ud, p, n, NULL) == MS_OK ? 0 : -1;
+}
+
+/* Serialises straight into the body: json_dumps grew its own buffer from 16 bytes by doubling
+ * (each step a zeroed allocation and a wiped free), then the text was copied and wiped again. */
 void gw__resp_json(struct gw_req *q, struct gw_resp *r, json_t *j)
 {
-    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
     ms_buf_reset(&r->body);
-    if (txt == NULL || ms_buf_append_str(&r->body, txt, NULL) != MS_OK) {
+    int bad = j == NULL || json_dump_callback(j, dump_to_buf, &r->body, JSON_COMPACT) != 0;
+    json_decref(j);
+    if (bad) {
         ms_buf_reset(&r->body);
         ms_buf_append_str(&r->body,
                           "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\","
                           "\"param\":null,\"code\":null}}",
                           NULL);
         r->status = 507;
-    }
-    if (txt != NULL) {
-        ms_memzero(txt, strlen(txt));
-        gw__json_free(txt);
     }
     r->content_type = "application/json";
     (void)q;
