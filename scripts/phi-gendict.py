@@ -1,18 +1,24 @@
 #!/usr/bin/python3
 """Build step of src/phi: turns data/names/{first,last,words,streets,street_suffixes}.txt into one
-C file with a static open-addressing hash table (FNV-1a over lower-case ASCII) and surrogate
+C file with a static open-addressing hash table (phi__whash of src/phi/text.c) and surrogate
 lists, so the scrubber needs no file at run time and holds no mutable global state.
 Usage: phi-gendict.py DATA_DIR OUT.c (DATA_DIR/../phi/places.txt: places). Trusts the data files (they are in the repository)."""
 import re, sys
 
-FNV_OFF, FNV_PRIME = 2166136261, 16777619
+M64 = (1 << 64) - 1
 
 
-def fnv(s):
-    h = FNV_OFF
-    for c in s.encode():
-        h = ((h ^ c) * FNV_PRIME) & 0xFFFFFFFF
-    return h
+def whash(s):
+    """phi__whash (src/phi/text.c): 8-byte little-endian chunks of the ASCII-folded word."""
+    b = bytes(c | 0x20 if 65 <= c <= 90 else c for c in s.encode())
+    h = 0x9E3779B97F4A7C15 ^ len(b)
+    for o in range(0, len(b), 8):
+        h = ((h ^ int.from_bytes(b[o:o + 8], "little")) * 0xFF51AFD7ED558CCD) & M64
+        h ^= h >> 32
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & M64
+    h ^= h >> 33
+    return h & 0xFFFFFFFF
 
 
 def load(path):
@@ -53,7 +59,7 @@ def main():
                      min(last.get(k, 0), 65535) if k in last else 0, k in first, k in last))
         pool.append(k)
         off += len(k)
-        hv = fnv(k)
+        hv = whash(k)
         h = hv & (size - 1)
         while slots[h]:
             h = (h + 1) & (size - 1)

@@ -38,9 +38,11 @@ extern const size_t phi__sur_last_n;
 extern const char *const phi__sur_street[];
 extern const size_t phi__sur_street_n;
 
+uint32_t phi__whash(const char *s, size_t n);
 /* Looks up s[0..n) case-insensitively (ASCII letters only); NULL when absent. */
 const struct phi__dict_ent *phi__dict_find(const char *s, size_t n);
-/* The same with hv = phi__fnv(s, n, 1) already computed (the tokenizer hashes while scanning). */
+/* The same with hv = phi__whash(s, n) (text.c; the generator's hash) already computed: the
+ * tokenizer hashes every word once. */
 const struct phi__dict_ent *phi__dict_find_h(const char *s, size_t n, uint32_t hv);
 
 #endif

@@ -64,7 +64,7 @@ enum {
 
 struct kwent {
     const char *w; /* static */
-    uint32_t hash; /* phi__fnv(w, n, 1): most probes are rejected without reading w */
+    uint32_t hash; /* phi__whash(w, n): most probes are rejected without reading w */
     uint32_t bits;
     uint8_t n;
     uint8_t lab; /* phi_class + 1 of a label word, else 0 */
@@ -207,7 +207,7 @@ int phi__month(const char *s, size_t n); /* 1..12 from a month name / abbreviati
 /* keywords.c */
 void phi__kw_init(void); /* builds the shared keyword set once per process (thread-safe) */
 void phi__kw_lookup(const char *s, size_t n, uint32_t *bits, uint8_t *lab);
-/* The same with hv = phi__fnv(s, n, 1) already computed. */
+/* The same with hv = phi__whash(s, n) already computed. */
 void phi__kw_lookup_h(const char *s, size_t n, uint32_t hv, uint32_t *bits, uint8_t *lab);
 static inline int phi__kw(const struct scan *sc, size_t i, unsigned list)
 {
@@ -243,5 +243,7 @@ void phi__prf_free(phi_ctx *ctx);
 ms_rc phi__surrogate(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, ms_buf *out,
                      ms_err *err);
 uint32_t phi__fnv(const char *s, size_t n, int fold);
+/* The hash of the keyword set and the dictionary (ASCII letters folded; text.c). */
+uint32_t phi__whash(const char *s, size_t n);
 
 #endif

@@ -6,6 +6,9 @@
  * Owns: the token and candidate arrays of a scan (ctx allocator), freed by the scrub driver.
  */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "internal.h"
 
@@ -146,13 +149,104 @@ static const uint8_t WCLS[128] = {
 #define FNV_PRIME 16777619u
 #define FNV_BASIS 2166136261u
 
-/* Scans one word token; returns phi__fnv(token, 1) computed on the way, so the keyword and
- * dictionary lookups need not read the token again (the tokenizer was 40% of a scrub). */
-static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct tok *t)
+/* ---- the word hash of the keyword set and the dictionary -------------------------------------
+ * Over 8-byte little-endian chunks of the ASCII-folded word, zero-padded, so a word of up to 16
+ * bytes hashes without a per-byte loop (FNV-1a's byte chain was a quarter of the tokenizer).
+ * scripts/phi-gendict.py computes the same function for the generated table: change both. */
+#define WH_SEED 0x9E3779B97F4A7C15ull
+
+static inline uint64_t wh_mix(uint64_t h, uint64_t chunk)
+{
+    h = (h ^ chunk) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
+
+static inline uint32_t wh_final(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (uint32_t)h;
+}
+
+uint32_t phi__whash(const char *s, size_t n)
+{
+    uint64_t h = WH_SEED ^ n;
+    for (size_t o = 0; o < n; o += 8) {
+        uint64_t chunk = 0;
+        for (size_t k = 0; k < 8 && o + k < n; k++) {
+            unsigned char c = (unsigned char)s[o + k];
+            if (c >= 'A' && c <= 'Z')
+                c = (unsigned char)(c + 32);
+            chunk |= (uint64_t)c << (8 * k);
+        }
+        h = wh_mix(h, chunk);
+    }
+    return wh_final(h);
+}
+
+#ifdef __SSE2__
+/* word_token for the common case, an ASCII word of 1..15 bytes with 16 bytes readable: classes
+ * of 16 bytes at once and no per-byte branch (the byte loop's exit mispredicted on every word).
+ * Returns 0, writing nothing, when the byte loop must decide (non-ASCII, long word, text end). */
+static int word_token16(const unsigned char *s, size_t n, size_t *i, struct tok *t, uint32_t *hv)
 {
     size_t j = *i;
+    if (n - j < 16)
+        return 0;
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + j));
+    /* signed compares: bytes >= 0x80 are negative and in no class */
+    __m128i lo = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('a' - 1)),
+                               _mm_cmplt_epi8(v, _mm_set1_epi8('z' + 1)));
+    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+                               _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+    __m128i dg = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                               _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+    unsigned ml = (unsigned)_mm_movemask_epi8(lo), mu = (unsigned)_mm_movemask_epi8(up);
+    unsigned md = (unsigned)_mm_movemask_epi8(dg), mh = (unsigned)_mm_movemask_epi8(v);
+    unsigned len = (unsigned)__builtin_ctz(~(ml | mu | md)); /* bit 16 and up are set */
+    if (len == 0 || len == 16 || ((mh >> len) & 1u))
+        return 0; /* starts or goes on with a non-ASCII byte, or 16 bytes or more */
+    unsigned keep = (1u << len) - 1u;
+    ml &= keep;
+    mu &= keep;
+    md &= keep;
+    /* popcount of 16 bits (baseline x86-64 has no popcnt: the builtin is a libgcc call) */
+    unsigned nd = md - ((md >> 1) & 0x5555u);
+    nd = (nd & 0x3333u) + ((nd >> 2) & 0x3333u);
+    nd = (nd + (nd >> 4)) & 0x0F0Fu;
+    nd = (nd + (nd >> 8)) & 0x1Fu;
+    t->s = (uint32_t)j;
+    t->e = (uint32_t)(j + len);
+    t->nd = (uint16_t)nd;
+    t->kind = (uint8_t)((ml | mu) == 0 ? TK_NUM : (nd == 0 ? TK_WORD : TK_ALNUM));
+    t->fl = (uint8_t)(TF_ASCII | ((mu & 1u) ? TF_CAP : 0u) | ((mu && !ml) ? TF_ALLCAP : 0u));
+    /* hash: fold upper case (| 0x20), zero the bytes after the word */
+    __m128i idx = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m128i f = _mm_or_si128(v, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+    f = _mm_and_si128(f, _mm_cmplt_epi8(idx, _mm_set1_epi8((char)len)));
+    uint64_t c0 = (uint64_t)_mm_cvtsi128_si64(f);
+    uint64_t c1 = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(f, f));
+    uint64_t h = wh_mix(WH_SEED ^ len, c0);
+    if (len > 8)
+        h = wh_mix(h, c1);
+    *hv = wh_final(h);
+    *i = j + len;
+    return 1;
+}
+#endif
+
+/* Scans one word token; returns its phi__whash (for words under 32 bytes, the only ones looked
+ * up), so the keyword and dictionary lookups need not hash it again. */
+static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct tok *t)
+{
+#ifdef __SSE2__
+    uint32_t fast;
+    if (word_token16(s, n, i, t, &fast))
+        return fast;
+#endif
+    size_t j = *i;
     unsigned nd = 0, seen = 0, ascii = 1; /* seen: WCLS bits, 8 = a caseless letter */
-    uint32_t hv = FNV_BASIS;
     while (j < n) {
         unsigned char c = s[j];
         if (c < 0x80) {
@@ -161,7 +255,6 @@ static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct t
                 break;
             seen |= f;
             nd += f >> 2;
-            hv = (hv ^ (c | ((f & 2u) << 4))) * FNV_PRIME; /* upper case: set 0x20, fold */
             j++;
             continue;
         }
@@ -175,11 +268,7 @@ static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct t
         else
             seen |= 8; /* a letter without case (or another symbol in the word) */
         ascii = 0;
-        if (k > n - j)
-            k = n - j;
-        for (size_t q = 0; q < k; q++)
-            hv = (hv ^ s[j + q]) * FNV_PRIME;
-        j += k;
+        j += (k <= n - j) ? k : n - j;
     }
     t->s = (uint32_t)*i;
     t->e = (uint32_t)j;
@@ -193,11 +282,11 @@ static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct t
     if (ascii)
         t->fl |= TF_ASCII;
     *i = j;
-    return hv;
+    return j - t->s < 32 ? phi__whash((const char *)s + t->s, j - t->s) : 0;
 }
 
 /* Caches a word's dictionary entry and keyword bits in the token (one lookup per token; hv is
- * the token's folded hash from word_token). */
+ * the token's phi__whash from word_token). */
 static void lookup(const struct scan *sc, struct tok *t, uint32_t hv)
 {
     size_t n = t->e - t->s;
@@ -301,7 +390,7 @@ uint32_t phi__fnv(const char *s, size_t n, int fold)
 
 const struct phi__dict_ent *phi__dict_find(const char *s, size_t n)
 {
-    return phi__dict_find_h(s, n, phi__fnv(s, n, 1));
+    return phi__dict_find_h(s, n, phi__whash(s, n));
 }
 
 const struct phi__dict_ent *phi__dict_find_h(const char *s, size_t n, uint32_t hv)
