@@ -6,7 +6,7 @@
  * Owns: the token and candidate arrays of a scan (ctx allocator), freed by the scrub driver.
  */
 #include <string.h>
-#ifdef __SSE2__
+#if defined(__SSE2__) && defined(__x86_64__)
 #include <emmintrin.h>
 #endif
 
@@ -185,7 +185,7 @@ uint32_t phi__whash(const char *s, size_t n)
     return wh_final(h);
 }
 
-#ifdef __SSE2__
+#if defined(__SSE2__) && defined(__x86_64__)
 /* word_token for the common case, an ASCII word of 1..15 bytes with 16 bytes readable: classes
  * of 16 bytes at once and no per-byte branch (the byte loop's exit mispredicted on every word).
  * Returns 0, writing nothing, when the byte loop must decide (non-ASCII, long word, text end). */
@@ -240,7 +240,7 @@ static int word_token16(const unsigned char *s, size_t n, size_t *i, struct tok 
  * up), so the keyword and dictionary lookups need not hash it again. */
 static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct tok *t)
 {
-#ifdef __SSE2__
+#if defined(__SSE2__) && defined(__x86_64__)
     uint32_t fast;
     if (word_token16(s, n, i, t, &fast))
         return fast;
