@@ -295,6 +295,7 @@ struct an_report {
     int risk;
     int ran;
     struct an_study *studies; /* [0] is the current study; priors after it */
+    size_t studies_cap;       /* slots allocated (grown by new_prior up to AN_MAX_STUDIES) */
     size_t nstudies;
     size_t cur; /* index of the current study after sorting (the latest) */
     struct an_track *tracks;
