@@ -181,6 +181,11 @@ static ms_rc scrub_message(struct gw_scrub *sc, json_t *m, size_t i, ms_alloc *a
     return MS_OK;
 }
 
+static int dump_to_buf(const char *p, size_t n, void *ud)
+{
+    return ms_buf_append(ud, p, n, NULL) == MS_OK ? 0 : -1;
+}
+
 /* Returns the de-identified request body (owned JSON text in *out). */
 static ms_rc scrub_request(struct gw_scrub *sc, json_t *root, ms_alloc *a, ms_buf *out, char *param,
                            ms_err *err)
@@ -203,15 +208,10 @@ static ms_rc scrub_request(struct gw_scrub *sc, json_t *root, ms_alloc *a, ms_bu
         if ((rc = scrub_message(sc, m, i, a, param, err)) != MS_OK)
             break;
     }
-    char *txt = rc == MS_OK ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req);
-    if (rc == MS_OK && txt == NULL)
+    /* serialised straight into `out` (no json_dumps string to grow, copy and wipe) */
+    if (rc == MS_OK && json_dump_callback(req, dump_to_buf, out, JSON_COMPACT) != 0)
         rc = ms_fail(err, MS_E_NOMEM, "out of memory");
-    if (txt != NULL) {
-        rc = ms_buf_append_str(out, txt, err);
-        ms_memzero(txt, strlen(txt));
-        gw__json_free(txt);
-    }
+    json_decref(req);
     if (rc == MS_OK)
         param[0] = '\0';
     return rc;
@@ -447,13 +447,10 @@ static void answer_plain(struct gw_req *q, struct xfer *x, struct gw_resp *r)
 
 static ms_rc put_event(struct xfer *x, json_t *j, ms_err *err)
 {
-    char *txt = json_dumps(j, JSON_COMPACT);
-    if (txt == NULL)
-        return ms_fail(err, MS_E_NOMEM, "out of memory");
-    ms_rc rc = ms_buf_printf(&x->pending, err, "data: %s\n\n", txt);
-    ms_memzero(txt, strlen(txt));
-    gw__json_free(txt);
-    return rc;
+    ms_rc rc = ms_buf_append_str(&x->pending, "data: ", err);
+    if (rc == MS_OK && json_dump_callback(j, dump_to_buf, &x->pending, JSON_COMPACT) != 0)
+        rc = ms_fail(err, MS_E_NOMEM, "out of memory");
+    return rc == MS_OK ? ms_buf_append_str(&x->pending, "\n\n", err) : rc;
 }
 
 /* Rewrites choices[0].delta.content through the streaming re-identifier. */
