@@ -273,6 +273,7 @@ static void analyst(struct gw_req *q, json_t *root, const gw_chat_info *ci, stru
     job.ci = ci;
     ms_buf_init(&job.text, &q->s->alloc, 0);
     ms_buf_init(&job.out, &q->s->alloc, 0);
+    (void)ms_buf_reserve(&job.out, 4096, NULL); /* a short report's size: no doubling steps */
     q->action = "analyst.completion";
     json_t *msgs = json_object_get(root, "messages");
     ms_rc rc = collect_text(msgs, &job.text, &err);

@@ -92,6 +92,9 @@ static int dump_to_buf(const char *p, size_t n, void *ud)
 void gw__resp_json(struct gw_req *q, struct gw_resp *r, json_t *j)
 {
     ms_buf_reset(&r->body);
+    /* most answers fit: one allocation instead of doubling from 64 bytes (each step zeroes,
+     * copies and wipes) */
+    (void)ms_buf_reserve(&r->body, 4096, NULL);
     int bad = j == NULL || json_dump_callback(j, dump_to_buf, &r->body, JSON_COMPACT) != 0;
     json_decref(j);
     if (bad) {
