@@ -34,7 +34,7 @@ static int url_ch(unsigned char c)
 /* Trims trailing sentence punctuation from [s, e). */
 static size_t trim_end(const char *t, size_t s, size_t e)
 {
-    while (e > s && strchr(".,;:!?-", t[e - 1]) != NULL)
+    while (e > s && phi__in(t[e - 1], ".,;:!?-"))
         e--;
     return e;
 }

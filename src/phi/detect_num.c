@@ -134,7 +134,7 @@ static size_t phones(struct scan *sc, size_t i)
     if (!(tk_num(sc, i, 1, 11) || pch(sc, i) == '+' || pch(sc, i) == '('))
         return 0;
     if (i > 0 && phi__tok_adjacent(sc, i) &&
-        (sc->tk[i - 1].kind != TK_PUNCT || strchr("-./", pch(sc, i - 1)) != NULL))
+        (sc->tk[i - 1].kind != TK_PUNCT || phi__in(pch(sc, i - 1), "-./")))
         return 0;
     struct grp g;
     groups(sc, i, &g);
@@ -221,7 +221,7 @@ static int unit_suffix(const char *p, size_t n)
     for (size_t k = 0; k < n; k++)
         low[k] = (char)(p[k] | 0x20);
     for (size_t k = 0; units[k] != NULL; k++)
-        if (strlen(units[k]) == n && memcmp(units[k], low, n) == 0)
+        if (units[k][0] == low[0] && strlen(units[k]) == n && memcmp(units[k], low, n) == 0)
             return 1;
     return 0;
 }
@@ -303,7 +303,7 @@ static size_t ids(struct scan *sc, size_t i)
     if (t->kind == TK_PUNCT ||
         (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT))
         return 0;
-    if (i > 0 && phi__tok_adjacent(sc, i) && strchr("-/.,", pch(sc, i - 1)) != NULL &&
+    if (i > 0 && phi__tok_adjacent(sc, i) && phi__in(pch(sc, i - 1), "-/.,") &&
         !(pch(sc, i - 1) == '#'))
         return 0;
     size_t digits, e = code_end(sc, i, &digits);
@@ -326,10 +326,10 @@ static size_t ids(struct scan *sc, size_t i)
     }
     int hash = i > 0 && pch(sc, i - 1) == '#' && phi__tok_adjacent(sc, i);
     /* "c.3524delG", "p.Gly1175Val": HGVS variant names, not identifiers */
-    if (phi__tok_len(sc, i) == 1 && pch(sc, i + 1) == '.' && strchr("cpgmnr", sc->t[t->s]) != NULL)
+    if (phi__tok_len(sc, i) == 1 && pch(sc, i + 1) == '.' && phi__in(sc->t[t->s], "cpgmnr"))
         return 0;
     if (i >= 2 && pch(sc, i - 1) == '.' && phi__tok_adjacent(sc, i) &&
-        phi__tok_len(sc, i - 2) == 1 && strchr("cpgmnr", sc->t[sc->tk[i - 2].s]) != NULL)
+        phi__tok_len(sc, i - 2) == 1 && phi__in(sc->t[sc->tk[i - 2].s], "cpgmnr"))
         return 0;
     for (size_t k = i; k + 2 <= e; k++) /* "2800/µL", "3406UI/L": a value per unit */
         if (pch(sc, k + 1) == '/' && sc->tk[k + 2].kind == TK_WORD && phi__tok_len(sc, k + 2) <= 3)

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <openssl/types.h>
 
@@ -178,10 +179,33 @@ struct scan {
 /* text.c */
 int phi__utf8_valid(const char *s, size_t n, size_t *bad);
 ms_rc phi__tokenize(struct scan *sc);
-int phi__tok_eq(const struct scan *sc, size_t i, const char *lit); /* case-insensitive */
 static inline size_t phi__tok_len(const struct scan *sc, size_t i)
 {
     return sc->tk[i].e - sc->tk[i].s;
+}
+/* Token i equals the lower-case literal `lit`, ASCII case-insensitively. Inline: with a literal,
+ * strlen is a constant and most tokens are rejected on their length (it was a call per check). */
+static inline int phi__tok_eq(const struct scan *sc, size_t i, const char *lit)
+{
+    if (i >= sc->ntk || phi__tok_len(sc, i) != strlen(lit))
+        return 0;
+    const char *p = sc->t + sc->tk[i].s;
+    for (size_t k = 0; lit[k] != '\0'; k++) {
+        char a = p[k];
+        if (a >= 'A' && a <= 'Z')
+            a = (char)(a + 32);
+        if (a != lit[k])
+            return 0;
+    }
+    return 1;
+}
+/* strchr(set, c) != NULL (so also true for c == 0), unrolled for a literal set. */
+static inline int phi__in(char c, const char *set)
+{
+    for (; *set != '\0'; set++)
+        if (*set == c)
+            return 1;
+    return c == '\0';
 }
 /* Token i is the punctuation character c. */
 static inline int phi__tok_eqc(const struct scan *sc, size_t i, char c)

@@ -230,7 +230,8 @@ static const char *const KEEP_WORDS[] = {
 static int keep_word(const char *p, size_t n)
 {
     for (size_t k = 0; KEEP_WORDS[k] != NULL; k++)
-        if (strlen(KEEP_WORDS[k]) == n && eq_fold(KEEP_WORDS[k], p, n))
+        if (KEEP_WORDS[k][0] == lower(p[0]) && strlen(KEEP_WORDS[k]) == n &&
+            eq_fold(KEEP_WORDS[k], p, n))
             return 1;
     const struct phi__dict_ent *d = phi__dict_find(p, n);
     return d != NULL && (d->flags & PHI_DICT_SUFFIX);

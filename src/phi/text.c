@@ -350,22 +350,6 @@ ms_rc phi__tokenize(struct scan *sc)
     return MS_OK;
 }
 
-int phi__tok_eq(const struct scan *sc, size_t i, const char *lit)
-{
-    if (i >= sc->ntk)
-        return 0;
-    const char *p = sc->t + sc->tk[i].s;
-    size_t n = phi__tok_len(sc, i);
-    for (size_t k = 0; k < n; k++) { /* the text has no NUL: a shorter literal mismatches */
-        char a = p[k];
-        if (a >= 'A' && a <= 'Z')
-            a = (char)(a + 32);
-        if (a != lit[k])
-            return 0;
-    }
-    return lit[n] == '\0';
-}
-
 long phi__tok_num(const struct scan *sc, size_t i)
 {
     if (i >= sc->ntk || sc->tk[i].kind != TK_NUM || phi__tok_len(sc, i) > 9)
@@ -455,6 +439,8 @@ int phi__month(const char *s, size_t n)
     low[n] = '\0';
     for (int m = 0; m < 24; m++) {
         const char *nm = names[m];
+        if (nm[0] != low[0]) /* every form below starts with the name's first letter */
+            continue;
         size_t len = strlen(nm);
         if (n == len && memcmp(low, nm, n) == 0)
             return m % 12 + 1;
