@@ -230,7 +230,9 @@ void phi__detect_bytes(struct scan *sc)
     size_t ul = 0, dl = 0, vl = 0;
     for (size_t k = 0; k < sc->ntk; k++) {
         const struct tok *tk = &sc->tk[k];
-        unsigned char nc = tk->e < sc->n ? t[tk->e] : 0;
+        if (!(tk->fl & TF_DOTNX)) /* every case below has '.' or ':' after the token */
+            continue;
+        unsigned char nc = t[tk->e];
         if (tk->kind == TK_PUNCT) {
             if (nc == ':' && t[tk->s] == ':')
                 ipv6_tok(sc, k, &vl);

@@ -26,6 +26,7 @@ enum { TK_WORD = 1, TK_NUM, TK_ALNUM, TK_PUNCT };
 #define TF_NL     0x08u /* a line break before the token */
 #define TF_ASCII  0x10u /* only ASCII bytes */
 #define TF_SENT   0x20u /* first token of a sentence / line */
+#define TF_DOTNX  0x40u /* the byte after the token is '.' or ':' (URL, IP, UID candidates) */
 
 /* Keyword lists (keywords.c): a token's `kw` has bit KW_x set when it is in list x. */
 enum {
@@ -230,6 +231,13 @@ int phi__month(const char *s, size_t n); /* 1..12 from a month name / abbreviati
 
 /* keywords.c */
 void phi__kw_init(void); /* builds the shared keyword set once per process (thread-safe) */
+/* Bit (hv >> 16) is set when a keyword has hash hv: most words are no keyword, and this 8 KiB
+ * filter answers them inline without probing the 48 KiB table. Written only by phi__kw_init. */
+extern uint64_t phi__kw_filter[1024];
+static inline int phi__kw_maybe(uint32_t hv)
+{
+    return (phi__kw_filter[hv >> 22] >> ((hv >> 16) & 63u)) & 1u;
+}
 void phi__kw_lookup(const char *s, size_t n, uint32_t *bits, uint8_t *lab);
 /* The same with hv = phi__whash(s, n) already computed. */
 void phi__kw_lookup_h(const char *s, size_t n, uint32_t hv, uint32_t *bits, uint8_t *lab);

@@ -344,9 +344,7 @@ static const struct label LABELS[] = {
     {"episodio", PHI_ID},
 };
 
-/* Bit (hash >> 16) is set when some keyword has that hash: most words are no keyword, and this
- * 8 KiB filter answers them without probing the 48 KiB table (a cache miss per word). */
-static uint64_t kw_filter[1024];
+uint64_t phi__kw_filter[1024]; /* see internal.h */
 
 static size_t slot_of(const struct kwset *t, const char *s, size_t n, uint32_t hv)
 {
@@ -363,7 +361,7 @@ static void put(struct kwset *t, const char *w, uint32_t bit, int lab)
     size_t h = slot_of(t, w, n, hv);
     t->ent[h].w = w;
     t->ent[h].hash = hv;
-    kw_filter[hv >> 22] |= (uint64_t)1 << ((hv >> 16) & 63u);
+    phi__kw_filter[hv >> 22] |= (uint64_t)1 << ((hv >> 16) & 63u);
     t->ent[h].n = (uint8_t)n;
     t->ent[h].bits |= bit;
     if (lab >= 0)
@@ -401,7 +399,7 @@ void phi__kw_lookup_h(const char *s, size_t n, uint32_t hv, uint32_t *bits, uint
     const struct kwset *t = &kw_set;
     *bits = 0;
     *lab = 0;
-    if (n == 0 || n >= 32 || !(kw_filter[hv >> 22] & ((uint64_t)1 << ((hv >> 16) & 63u))))
+    if (n == 0 || n >= 32 || !phi__kw_maybe(hv))
         return;
     for (size_t h = hv & (t->slots - 1); t->ent[h].w != NULL; h = (h + 1) & (t->slots - 1)) {
         const struct kwent *e = &t->ent[h];

@@ -47,6 +47,16 @@ int phi__utf8_valid(const char *str, size_t n, size_t *bad)
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < n) {
+#if defined(__SSE2__) && defined(__x86_64__)
+        if (n - i >= 16) { /* 16 ASCII bytes without NUL at a time */
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            if ((_mm_movemask_epi8(v) |
+                 _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128()))) == 0) {
+                i += 16;
+                continue;
+            }
+        }
+#endif
         if (n - i >= 8) { /* 8 ASCII bytes without NUL at a time */
             uint64_t w;
             memcpy(&w, s + i, 8);
@@ -292,7 +302,8 @@ static void lookup(const struct scan *sc, struct tok *t, uint32_t hv)
     size_t n = t->e - t->s;
     if (n >= 32)
         return;
-    phi__kw_lookup_h(sc->t + t->s, n, hv, &t->kw, &t->lab);
+    if (phi__kw_maybe(hv)) /* the caller zeroed kw and lab */
+        phi__kw_lookup_h(sc->t + t->s, n, hv, &t->kw, &t->lab);
     /* names and places are capitalised: only those need the (large) dictionary */
     if (t->kind == TK_WORD && (t->fl & TF_ASCII) && (t->fl & TF_CAP)) {
         const struct phi__dict_ent *d = phi__dict_find_h(sc->t + t->s, n, hv);
@@ -336,6 +347,8 @@ ms_rc phi__tokenize(struct scan *sc)
         }
         t->fl |= pend;
         pend = 0;
+        if (t->e < n && (s[t->e] == '.' || s[t->e] == ':'))
+            t->fl |= TF_DOTNX;
         t->de = -1;
         t->kw = 0;
         t->lab = 0;
