@@ -21,6 +21,7 @@ static const uint8_t master[MS_KEY_LEN] = {3, 1, 4, 1, 5, 9, 2, 6};
 struct worker {
     audit_log *log;
     int id, n, fd, fails;
+    int check_durable; /* each acknowledged seq must already be durable */
 };
 
 static void *work(void *arg)
@@ -37,6 +38,8 @@ static void *work(void *arg)
             w->fails++;
             continue;
         }
+        if (w->check_durable && audit_log_durable(w->log) <= seq)
+            w->fails++;
         if (w->fd >= 0 && write(w->fd, &seq, sizeof seq) != (ssize_t)sizeof seq)
             w->fails++;
     }
@@ -70,7 +73,7 @@ TEST(test_audit_concurrent_appenders_group_commit)
     struct worker w[4];
     pthread_t t[4];
     for (int i = 0; i < 4; i++) {
-        w[i] = (struct worker){l, i, 300, -1, 0};
+        w[i] = (struct worker){l, i, 300, -1, 0, 0};
         CHECK(pthread_create(&t[i], NULL, work, &w[i]) == 0);
     }
     for (int i = 0; i < 4; i++) {
@@ -87,6 +90,41 @@ TEST(test_audit_concurrent_appenders_group_commit)
     return 0;
 }
 
+/* Group commit with many appenders (the gateway's 16 connections): every append returns only
+ * once its own record is durable, also while epochs, tree heads and segment rolls interleave
+ * (they flush under the lock and wake every waiter). */
+TEST(test_audit_group_commit_each_append_returns_durable)
+{
+    char state[512];
+    snprintf(state, sizeof state, "%s/state", ms_test_tmpdir());
+    audit_opts o = {0};
+    o.epoch_records = 61;
+    o.sth_records = 89;
+    o.segment_bytes = 16384;
+    audit_log *l = NULL;
+    ms_err err = {0};
+    CHECK(audit_log_open(state, master, &o, &l, &err) == MS_OK);
+    enum { NT = 16, PER = 150 };
+    struct worker w[NT];
+    pthread_t t[NT];
+    for (int i = 0; i < NT; i++) {
+        w[i] = (struct worker){l, i, PER, -1, 0, 1};
+        CHECK(pthread_create(&t[i], NULL, work, &w[i]) == 0);
+    }
+    for (int i = 0; i < NT; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < NT; i++)
+        CHECK_EQ_INT(w[i].fails, 0);
+    audit_stats st;
+    audit_log_stats(l, &st);
+    CHECK_EQ_INT(st.durable, st.records);
+    CHECK(audit_log_close(l, &err) == MS_OK);
+    audit_verify_report rep;
+    CHECK(verify_state(state, &rep, &err) == 0);
+    CHECK(rep.records >= NT * PER + NT * PER / 61 + NT * PER / 89);
+    return 0;
+}
+
 /* The child: 3 threads append until killed, reporting each acknowledged seq on fd. */
 static void child(const char *state, int fd, int iter)
 {
@@ -100,7 +138,7 @@ static void child(const char *state, int fd, int iter)
     struct worker w[3];
     pthread_t t[3];
     for (int i = 0; i < 3; i++) {
-        w[i] = (struct worker){l, iter * 10 + i, 1000000, fd, 0};
+        w[i] = (struct worker){l, iter * 10 + i, 1000000, fd, 0, 0};
         pthread_create(&t[i], NULL, work, &w[i]);
     }
     for (int i = 0; i < 3; i++)
