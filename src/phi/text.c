@@ -196,15 +196,22 @@ uint32_t phi__whash(const char *s, size_t n)
 }
 
 #if defined(__SSE2__) && defined(__x86_64__)
-/* word_token for the common case, an ASCII word of 1..15 bytes with 16 bytes readable: classes
- * of 16 bytes at once and no per-byte branch (the byte loop's exit mispredicted on every word).
- * Returns 0, writing nothing, when the byte loop must decide (non-ASCII, long word, text end). */
-static int word_token16(const unsigned char *s, size_t n, size_t *i, struct tok *t, uint32_t *hv)
+/* word_token for the common case, an ASCII word of 1..15 bytes: classes of 16 bytes at once and
+ * no per-byte branch (the byte loop's exit mispredicted on every word). Returns 1 with the token
+ * done; else 0 with *pre ASCII word bytes (and their *seen, *nd) that start the token, for the
+ * byte loop to go on from (a non-ASCII letter, or 16 bytes or more). */
+static int word_token16(const unsigned char *s, size_t n, size_t *i, struct tok *t, uint32_t *hv,
+                        size_t *pre, unsigned *seen, unsigned *ndp)
 {
     size_t j = *i;
-    if (n - j < 16)
-        return 0;
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + j));
+    __m128i v;
+    if (n - j >= 16) {
+        v = _mm_loadu_si128((const __m128i *)(const void *)(s + j));
+    } else { /* the text's last bytes, zero-padded: NUL is no word character */
+        unsigned char tail[16] = {0};
+        memcpy(tail, s + j, n - j);
+        v = _mm_loadu_si128((const __m128i *)(const void *)tail);
+    }
     /* signed compares: bytes >= 0x80 are negative and in no class */
     __m128i lo = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('a' - 1)),
                                _mm_cmplt_epi8(v, _mm_set1_epi8('z' + 1)));
@@ -215,8 +222,6 @@ static int word_token16(const unsigned char *s, size_t n, size_t *i, struct tok 
     unsigned ml = (unsigned)_mm_movemask_epi8(lo), mu = (unsigned)_mm_movemask_epi8(up);
     unsigned md = (unsigned)_mm_movemask_epi8(dg), mh = (unsigned)_mm_movemask_epi8(v);
     unsigned len = (unsigned)__builtin_ctz(~(ml | mu | md)); /* bit 16 and up are set */
-    if (len == 0 || len == 16 || ((mh >> len) & 1u))
-        return 0; /* starts or goes on with a non-ASCII byte, or 16 bytes or more */
     unsigned keep = (1u << len) - 1u;
     ml &= keep;
     mu &= keep;
@@ -226,6 +231,12 @@ static int word_token16(const unsigned char *s, size_t n, size_t *i, struct tok 
     nd = (nd & 0x3333u) + ((nd >> 2) & 0x3333u);
     nd = (nd + (nd >> 4)) & 0x0F0Fu;
     nd = (nd + (nd >> 8)) & 0x1Fu;
+    if (len == 16 || ((mh >> len) & 1u)) { /* goes on: 16 bytes or more, or a non-ASCII byte */
+        *pre = len;
+        *seen = (ml ? 1u : 0u) | (mu ? 2u : 0u) | (md ? 4u : 0u);
+        *ndp = nd;
+        return 0;
+    }
     t->s = (uint32_t)j;
     t->e = (uint32_t)(j + len);
     t->nd = (uint16_t)nd;
@@ -250,13 +261,15 @@ static int word_token16(const unsigned char *s, size_t n, size_t *i, struct tok 
  * up), so the keyword and dictionary lookups need not hash it again. */
 static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct tok *t)
 {
-#if defined(__SSE2__) && defined(__x86_64__)
-    uint32_t fast;
-    if (word_token16(s, n, i, t, &fast))
-        return fast;
-#endif
     size_t j = *i;
     unsigned nd = 0, seen = 0, ascii = 1; /* seen: WCLS bits, 8 = a caseless letter */
+#if defined(__SSE2__) && defined(__x86_64__)
+    uint32_t fast;
+    size_t pre = 0;
+    if (word_token16(s, n, i, t, &fast, &pre, &seen, &nd))
+        return fast;
+    j += pre;
+#endif
     while (j < n) {
         unsigned char c = s[j];
         if (c < 0x80) {
