@@ -237,11 +237,10 @@ static int keep_word(const char *p, size_t n)
     return d != NULL && (d->flags & PHI_DICT_SUFFIX);
 }
 
-/* Appends `w` in the case style of the original word p[0..n). */
-static ms_rc put_cased(ms_buf *out, const char *p, size_t n, const char *w, ms_err *err)
+/* Appends w[0..wn) in the case style of the original word p[0..n). */
+static ms_rc put_cased(ms_buf *out, const char *p, size_t n, const char *w, size_t wn, ms_err *err)
 {
     char tmp[64];
-    size_t wn = strlen(w);
     if (wn >= sizeof tmp)
         wn = sizeof tmp - 1;
     int allcap = n > 1 && p[0] >= 'A' && p[0] <= 'Z' && p[1] >= 'A' && p[1] <= 'Z';
@@ -265,7 +264,7 @@ static ms_rc word_sur(phi_ctx *ctx, phi_class cls, const char *p, size_t n, ms_b
 {
     const struct mapent *e = phi__map_get(ctx, cls, p, n);
     if (e != NULL)
-        return put_cased(out, p, n, e->sur, err);
+        return put_cased(out, p, n, e->sur, e->sn, err);
     const struct phi__dict_ent *d = phi__dict_find(p, n);
     int first = cls == PHI_NAME && d != NULL && (d->flags & PHI_DICT_FIRST) &&
                 (!(d->flags & PHI_DICT_LAST) || d->first >= d->last);
@@ -274,19 +273,20 @@ static ms_rc word_sur(phi_ctx *ctx, phi_class cls, const char *p, size_t n, ms_b
                                                    : phi__sur_last;
     size_t ln = first ? phi__sur_first_n : cls == PHI_ADDRESS ? phi__sur_street_n : phi__sur_last_n;
     const char *pick = list[0];
+    size_t pn = strlen(pick);
     for (unsigned ctr = 0; ctr < 16; ctr++) {
         uint8_t r[32];
         if (prf(ctx, cls, p, n, ctr, r, err) != MS_OK)
             return MS_E_CRYPTO;
         pick = list[ms_load_u32le(r) % ln];
         ms_memzero(r, sizeof r);
-        size_t pn = strlen(pick);
+        pn = strlen(pick);
         if (!(pn == n && eq_fold(pick, p, n)) && !phi__map_sur_taken(ctx, pick, pn))
             break;
     }
-    if (n >= 2 && phi__map_put(ctx, cls, p, n, pick, strlen(pick), err) != MS_OK)
+    if (n >= 2 && phi__map_put(ctx, cls, p, n, pick, pn, err) != MS_OK)
         return MS_E_NOMEM;
-    return put_cased(out, p, n, pick, err);
+    return put_cased(out, p, n, pick, pn, err);
 }
 
 /* Shape-preserving: digits -> digits, letters -> letters (same case), the rest kept. A leading
