@@ -138,7 +138,19 @@ static size_t merge(struct cand *c, size_t n)
 {
     if (n == 0)
         return 0;
-    qsort(c, n, sizeof *c, cand_cmp);
+    if (n <= 32) { /* a stable insertion sort, as glibc's qsort (a merge sort) orders ties */
+        for (size_t k = 1; k < n; k++) {
+            struct cand x = c[k];
+            size_t j = k;
+            while (j > 0 && cand_cmp(&c[j - 1], &x) > 0) {
+                c[j] = c[j - 1];
+                j--;
+            }
+            c[j] = x;
+        }
+    } else {
+        qsort(c, n, sizeof *c, cand_cmp);
+    }
     size_t o = 0;
     for (size_t k = 1; k < n; k++) {
         struct cand *cur = &c[o];
