@@ -64,6 +64,50 @@ TEST(test_gw_totp_check_window)
     return 0;
 }
 
+/* gw__json_str_append writes what jansson's JSON_COMPACT dump writes (the analyst's answer is
+ * built with it) and refuses what json_stringn refuses: every 1- and 2-byte string, every 3-byte
+ * one with a continuation byte last, and a text with every escape. */
+static int str_same(const uint8_t *s, size_t n)
+{
+    json_t *j = json_stringn((const char *)s, n);
+    char *want = j ? json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    int ok = ms_buf_append_str(&b, "\"", NULL) == MS_OK;
+    ms_rc rc = gw__json_str_append(&b, s, n, NULL);
+    ok = ok && ms_buf_append_str(&b, "\"", NULL) == MS_OK;
+    if (want == NULL)
+        ok = ok && rc == MS_E_FORMAT;
+    else
+        ok = ok && rc == MS_OK && strlen(want) == b.len && memcmp(want, b.p, b.len) == 0;
+    free(want);
+    json_decref(j);
+    ms_buf_free(&b);
+    return ok;
+}
+
+TEST(test_gw_json_str_append_matches_jansson)
+{
+    uint8_t s[4];
+    int bad = 0;
+    for (unsigned c = 0; c < 256; c++) {
+        s[0] = (uint8_t)c;
+        bad += !str_same(s, 1);
+        for (unsigned d = 0; d < 256; d++) {
+            s[1] = (uint8_t)d;
+            bad += !str_same(s, 2);
+            s[2] = 0x80;
+            bad += !str_same(s, 3);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    const char *t = "a \"q\" \\ \b\f\n\r\t \x01\x1f\x7f / \xc3\xa9 \xe2\x86\x92 \xf0\x9f\x98\x80 end";
+    CHECK(str_same((const uint8_t *)t, strlen(t)));
+    CHECK(str_same((const uint8_t *)"x\0y", 3));
+    CHECK(str_same((const uint8_t *)"\xed\xa0\x80", 3)); /* a surrogate: both refuse */
+    return 0;
+}
+
 /* The last used TOTP step per admin key: only a greater step wins, per key, across reopening;
  * databases made before the column existed are migrated. */
 TEST(test_gw_keystore_totp_replay)

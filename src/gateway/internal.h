@@ -27,6 +27,10 @@ void gw__json_free(void *p); /* for json_dumps() results */
 
 /* ---- time ----------------------------------------------------------------------------------- */
 uint64_t gw__now_us(void); /* CLOCK_MONOTONIC */
+/* Appends s as the inside of a JSON string, byte for byte what jansson's JSON_COMPACT dump
+ * writes; MS_E_FORMAT (nothing useful appended) when s is not valid UTF-8. For long texts: it
+ * copies runs instead of decoding every character twice (json_stringn, then the dump). */
+ms_rc gw__json_str_append(ms_buf *b, const uint8_t *s, size_t n, ms_err *err);
 
 /* ---- metrics (Prometheus text) ----------------------------------------------------------------
  */

@@ -1,13 +1,16 @@
 /*
  * Small gateway utilities: jansson's allocator switched to ms_malloc/ms_free, so every JSON value
  * (request messages, upstream answers) is wiped when freed; while a server with locked memory
- * runs, JSON values come from its locked region (gw__json_region); and a monotonic clock.
+ * runs, JSON values come from its locked region (gw__json_region); a JSON string writer for
+ * long texts; and a monotonic clock.
  * Trusts: nothing. Owns: nothing (the allocator switch is process-wide and done once; the region
  * table only points at regions their servers own).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "internal.h"
@@ -90,4 +93,79 @@ uint64_t gw__now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), 0 if invalid: the rules of jansson's
+ * utf8_check_string (no overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_len(const uint8_t *p, size_t left)
+{
+    uint8_t c = p[0];
+    size_t n = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+    if (n <= 1)
+        return n;
+    if (n > left)
+        return 0;
+    uint32_t v = c & (0x7Fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[i] & 0x3Fu);
+    }
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
+        (n == 4 && v < 0x10000))
+        return 0;
+    return n;
+}
+
+ms_rc gw__json_str_append(ms_buf *b, const uint8_t *s, size_t n, ms_err *err)
+{
+    size_t run = 0, i = 0;
+    ms_rc rc = MS_OK;
+    while (rc == MS_OK && i < n) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_len(s + i, n - i);
+            if (k == 0)
+                return ms_fail(err, MS_E_FORMAT, "answer text is not UTF-8");
+            i += k;
+            continue;
+        }
+        /* the escapes jansson writes with JSON_COMPACT, so either writer gives the same bytes */
+        char esc[8];
+        switch (c) {
+        case '"':
+            memcpy(esc, "\\\"", 3);
+            break;
+        case '\\':
+            memcpy(esc, "\\\\", 3);
+            break;
+        case '\b':
+            memcpy(esc, "\\b", 3);
+            break;
+        case '\f':
+            memcpy(esc, "\\f", 3);
+            break;
+        case '\n':
+            memcpy(esc, "\\n", 3);
+            break;
+        case '\r':
+            memcpy(esc, "\\r", 3);
+            break;
+        case '\t':
+            memcpy(esc, "\\t", 3);
+            break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", (unsigned)c);
+            break;
+        }
+        rc = ms_buf_append(b, s + run, i - run, err);
+        if (rc == MS_OK)
+            rc = ms_buf_append_str(b, esc, err);
+        run = ++i;
+    }
+    return rc == MS_OK ? ms_buf_append(b, s + run, n - run, err) : rc;
 }
