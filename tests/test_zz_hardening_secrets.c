@@ -65,9 +65,10 @@ static int serve_once(const char *d, const char *mkfile, char **out)
         out,
         "cd '%s' || exit 1; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
         "-keyout srv.key -out srv.pem -subj /CN=localhost -days 2 2>/dev/null; "
+        ": > serve.out; " /* emptied here, not by the child: grep must not see the last run */
         "MS_MK=$(cat '%s') '%s' serve --listen 127.0.0.1:0 --cert srv.pem --key srv.key "
         "--state state --pseudo-key pseudo.sealed --master-key env:MS_MK "
-        "--insecure-no-attestation --allow-unlocked-memory > serve.out 2>&1 & pid=$!; "
+        "--insecure-no-attestation --allow-unlocked-memory >> serve.out 2>&1 & pid=$!; "
         "for i in $(seq 50); do grep -q listening serve.out && break; "
         "kill -0 $pid 2>/dev/null || break; sleep 0.1; done; "
         "kill -TERM $pid 2>/dev/null; wait $pid; echo rc=$?; cat serve.out",
