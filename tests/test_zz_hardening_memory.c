@@ -18,6 +18,18 @@
 #include "medseal/secmem.h"
 #include "test.h"
 
+/* ASan intercepts mlock and mlockall as no-ops: under it no lock can be observed */
+#if defined(__SANITIZE_ADDRESS__)
+#define MS_T_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MS_T_ASAN 1
+#endif
+#endif
+#ifndef MS_T_ASAN
+#define MS_T_ASAN 0
+#endif
+
 TEST(test_zz_hardening_secmem_owns)
 {
     ms_secmem *m = NULL;
@@ -75,6 +87,62 @@ TEST(test_zz_hardening_serve_flags)
         SKIP("the medseal CLI is not built");
     CHECK(ms_test_sh(&o, "'%s' serve --help", ms_test_medseal()) == 0);
     CHECK(o != NULL && strstr(o, "--allow-unlocked-memory") != NULL);
+    free(o);
+    return 0;
+}
+
+/* serve --lock-all-memory: with CAP_IPC_LOCK (root here) every mapping of the running server is
+ * locked (VmLck covers VmSize, threads and libmicrohttpd/GnuTLS buffers included) while only
+ * touched pages are resident; without the capability and with a 1 MiB RLIMIT_MEMLOCK it refuses
+ * to start with one line, even with --allow-unlocked-memory (which waives the region only). */
+TEST(test_zz_hardening_serve_lock_all_memory)
+{
+    const char *d = ms_test_tmpdir();
+    char *o = NULL;
+    if (access(ms_test_medseal(), X_OK) != 0)
+        SKIP("the medseal CLI is not built");
+    if (MS_T_ASAN)
+        SKIP("ASan makes mlockall a no-op");
+    if (geteuid() != 0 || ms_test_sh(NULL, "command -v setpriv && command -v prlimit") != 0)
+        SKIP("needs root (CAP_IPC_LOCK) and util-linux setpriv/prlimit");
+    CHECK(ms_test_sh(NULL,
+                     "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                     "-nodes -keyout k.pem -out c.pem -subj /CN=localhost -days 1 2>/dev/null && "
+                     "printf 'mem_limit = 8388608\n' > s.conf",
+                     d) == 0);
+    CHECK(ms_test_sh(&o,
+                     "cd '%s' && : > o.txt; '%s' serve --listen 127.0.0.1:0 --cert c.pem --key "
+                     "k.pem --state st --config s.conf --insecure-no-attestation "
+                     "--lock-all-memory >> o.txt 2>&1 & pid=$!; "
+                     "for i in $(seq 100); do grep -q listening o.txt && break; "
+                     "kill -0 $pid 2>/dev/null || break; sleep 0.1; done; "
+                     "port=$(sed -n 's/.*127.0.0.1:\\([0-9]*\\) .*/\\1/p' o.txt); "
+                     "curl -sk https://127.0.0.1:$port/healthz >/dev/null; "
+                     "grep -E '^(VmSize|VmLck|VmRSS):' /proc/$pid/status; "
+                     "kill -TERM $pid; wait $pid; echo rc=$?",
+                     d, ms_test_medseal()) == 0);
+    long size = -1, lck = -1, rss = -1;
+    const char *p = o ? strstr(o, "VmSize:") : NULL;
+    if (p != NULL)
+        size = strtol(p + 7, NULL, 10);
+    if ((p = o ? strstr(o, "VmLck:") : NULL) != NULL)
+        lck = strtol(p + 6, NULL, 10);
+    if ((p = o ? strstr(o, "VmRSS:") : NULL) != NULL)
+        rss = strtol(p + 6, NULL, 10);
+    fprintf(stderr, "  VmSize %ld kB, VmLck %ld kB, VmRSS %ld kB\n", size, lck, rss);
+    CHECK(size > 0 && lck >= size * 95 / 100); /* every mapping locked */
+    CHECK(rss > 0 && rss < size);               /* on fault: not everything faulted in */
+    CHECK(strstr(o, "rc=0") != NULL);
+    free(o);
+    CHECK(ms_test_sh(&o,
+                     "cd '%s' && prlimit --memlock=1048576:1048576 setpriv "
+                     "--bounding-set=-ipc_lock '%s' serve --listen 127.0.0.1:0 --cert c.pem --key "
+                     "k.pem --state st2 --config s.conf --insecure-no-attestation "
+                     "--allow-unlocked-memory --lock-all-memory 2>&1; echo rc=$?",
+                     d, ms_test_medseal()) == 0);
+    fprintf(stderr, "  refused: %s", o ? o : "");
+    CHECK(o != NULL && strstr(o, "rc=1") != NULL && strstr(o, "mlockall") != NULL);
+    CHECK(strstr(o, "listening") == NULL);
     free(o);
     return 0;
 }

@@ -31,4 +31,12 @@ void ms_secmem_free(ms_secmem *m);
  * Returns MS_E_IO with a message if a setting could not be applied. */
 ms_rc ms_process_harden(ms_err *err);
 
+/* Locks every page of the process in RAM, now and in the future, as it is first touched
+ * (mlockall MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT): libraries' buffers that the locked region
+ * cannot serve (libmicrohttpd's connection pools, GnuTLS records, libcurl) are never swapped.
+ * Needs CAP_IPC_LOCK or an RLIMIT_MEMLOCK above the process's whole virtual size; afterwards an
+ * allocation past the limit fails (the request fails) instead of being swapped. MS_E_NOMEM with
+ * the reason when refused. */
+ms_rc ms_process_lock_all(ms_err *err);
+
 #endif

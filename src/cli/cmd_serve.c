@@ -22,7 +22,7 @@ static void usage(FILE *f)
             "                     [--upstream URL] [--upstream-key-file F] [--pseudo-key F]\n"
             "                     [--master-key SPEC]\n"
             "                     [--config FILE] [--insecure-no-attestation] [--grace SECONDS]\n"
-            "                     [--allow-unlocked-memory]\n"
+            "                     [--allow-unlocked-memory] [--lock-all-memory]\n"
             "  --listen     IPv4 address and port (port 0: any free port, printed at start)\n"
             "  --cert/--key PEM certificate chain and private key (TLS 1.3 only)\n"
             "  --state      folder for keys.sqlite and the audit log (created 0700)\n"
@@ -39,13 +39,17 @@ static void usage(FILE *f)
             "  --insecure-no-attestation  development only: serve without TEE evidence\n"
             "               (every answer then carries X-Medseal-Attestation: UNATTESTED)\n"
             "  --allow-unlocked-memory  start even when mem_limit bytes cannot be locked in RAM\n"
-            "               (then mem_locked from --config applies; default: locked, or refuse)\n");
+            "               (then mem_locked from --config applies; default: locked, or refuse)\n"
+            "  --lock-all-memory  also lock every other page of the process (libmicrohttpd and\n"
+            "               GnuTLS buffers included) in RAM: mlockall; needs CAP_IPC_LOCK or a\n"
+            "               large RLIMIT_MEMLOCK; refuses to start if it cannot\n");
 }
 
 struct flags {
     const char *config;
     unsigned grace;
     int allow_unlocked;
+    int lock_all;
 };
 
 static const char *const str_flags[] = {"--listen",     "--cert",      "--key",
@@ -73,6 +77,10 @@ static int parse(int argc, char **argv, gw_config *c, struct flags *fl, int appl
         }
         if (strcmp(a, "--allow-unlocked-memory") == 0) {
             fl->allow_unlocked = 1;
+            continue;
+        }
+        if (strcmp(a, "--lock-all-memory") == 0) {
+            fl->lock_all = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -106,7 +114,7 @@ static int parse(int argc, char **argv, gw_config *c, struct flags *fl, int appl
 int cmd_serve(int argc, char **argv)
 {
     gw_config c;
-    struct flags fl = {NULL, 30, 0};
+    struct flags fl = {NULL, 30, 0, 0};
     ms_err err = {0};
     char *arena = NULL;
     gw_server *s = NULL;
@@ -136,6 +144,12 @@ int cmd_serve(int argc, char **argv)
         c.mem_locked = 1;
     if (ms_process_harden(&err) != MS_OK && !fl.allow_unlocked) {
         cli_report("serve", "hardening", &err);
+        ms_free(NULL, arena);
+        return 1;
+    }
+    /* asked for explicitly, so never waived: before the server's threads and buffers exist */
+    if (fl.lock_all && ms_process_lock_all(&err) != MS_OK) {
+        cli_report("serve", "--lock-all-memory", &err);
         ms_free(NULL, arena);
         return 1;
     }
