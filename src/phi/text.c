@@ -50,11 +50,26 @@ int phi__utf8_valid(const char *str, size_t n, size_t *bad)
 #if defined(__SSE2__) && defined(__x86_64__)
         if (n - i >= 16) { /* 16 ASCII bytes without NUL at a time */
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-            if ((_mm_movemask_epi8(v) |
-                 _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128()))) == 0) {
+            unsigned m = (unsigned)(_mm_movemask_epi8(v) |
+                                    _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())));
+            if (m == 0) {
                 i += 16;
                 continue;
             }
+            /* skip the ASCII bytes before the first non-ASCII or NUL byte at once (in Spanish
+             * text one accented letter per few words sent every byte through the loop below) */
+            i += (size_t)__builtin_ctz(m);
+            if (s[i] == 0) {
+                *bad = i;
+                return 0;
+            }
+            size_t k = utf8_seq(s, n, i);
+            if (k == 0) {
+                *bad = i;
+                return 0;
+            }
+            i += k;
+            continue;
         }
 #endif
         if (n - i >= 8) { /* 8 ASCII bytes without NUL at a time */
@@ -415,7 +430,7 @@ const struct phi__dict_ent *phi__dict_find_h(const char *s, size_t n, uint32_t h
         /* slot: entry index + 1 in the low 18 bits, the hash's top 14 bits above */
         const struct phi__dict_ent *e = &phi__dict_ents[(v & 0x3FFFFu) - 1];
         if ((v >> 18) == (hv >> 18) && e->len == n) {
-            const char *p = phi__dict_pool + e->off;
+            const char *p = n < PHI_DICT_INLINE ? e->w : phi__dict_pool + e->off;
             size_t k = 0;
             while (k < n) {
                 char a = s[k];
