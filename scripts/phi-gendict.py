@@ -56,9 +56,11 @@ def main():
     for i, k in enumerate(keys):
         flags = (1 if k in sfx else 0) | (16 if k in places else 0) | (32 if k in prefixes else 0)
         ents.append((off, len(k), min(words.get(k, 0), 255), flags, min(first.get(k, 0), 65535) if k in first else 0,
-                     min(last.get(k, 0), 65535) if k in last else 0, k in first, k in last))
-        pool.append(k)
-        off += len(k)
+                     min(last.get(k, 0), 65535) if k in last else 0, k in first, k in last, k))
+        # words of PHI_DICT_INLINE (20) bytes or more live in the pool, the others in the entry
+        if len(k) >= 20:
+            pool.append(k)
+            off += len(k)
         hv = whash(k)
         h = hv & (size - 1)
         while slots[h]:
@@ -75,10 +77,12 @@ def main():
     for i in range(0, len(s), 96):
         o.write('    "%s"\n' % s[i:i + 96])
     o.write("    ;\n\n")
-    o.write("const struct phi__dict_ent phi__dict_ents[%d] = {\n" % len(ents))
+    # 32-byte entries aligned to 32: an entry and its word share one cache line
+    o.write("_Alignas(32) const struct phi__dict_ent phi__dict_ents[%d] = {\n" % len(ents))
     for e in ents:
         fl = e[3] | (2 if e[6] else 0) | (4 if e[7] else 0) | (8 if e[2] else 0)
-        o.write("    {%d, %d, %d, %d, %d, %d},\n" % (e[0], e[1], e[2], fl, e[4], e[5]))
+        w = e[8] if len(e[8]) < 20 else ""
+        o.write('    {%d, %d, %d, %d, %d, %d, "%s"},\n' % (e[0] if len(e[8]) >= 20 else 0, e[1], e[2], fl, e[4], e[5], w))
     o.write("};\n\n")
     o.write("const uint32_t phi__dict_slots[%d] = {\n" % size)
     for i in range(0, size, 16):

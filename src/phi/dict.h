@@ -18,13 +18,18 @@
 #define PHI_DICT_PLACE  16u /* a US city or health institution (words joined by one space) */
 #define PHI_DICT_PREFIX 32u /* the first words of a longer place */
 
+#define PHI_DICT_INLINE 20 /* words shorter than this are stored in their entry */
+
+/* 32 bytes, and the table is 32-byte aligned: a lookup that finds its entry reads one cache
+ * line for the entry and its word (the word in a separate pool was a third dependent miss). */
 struct phi__dict_ent {
-    uint32_t off;
+    uint32_t off; /* the word in phi__dict_pool, when len >= PHI_DICT_INLINE */
     uint8_t len;
     uint8_t word_level;
     uint8_t flags;
     uint16_t first; /* frequency in 1/1000 % (0 = rare or absent) */
     uint16_t last;
+    char w[PHI_DICT_INLINE]; /* the word (lower case, NUL-padded), when len < PHI_DICT_INLINE */
 };
 
 extern const char phi__dict_pool[];
