@@ -3,8 +3,9 @@
  * SIGTERM) on 127.0.0.1 with an ephemeral port and a test CA, driven by curl, openssl s_client,
  * python3's ssl module (slow clients), the official openai npm SDK (tests/node) and a recording
  * test upstream (tests/upstream/server.mjs). Checks TLS 1.3 only, roles, TOTP, limits, STOW-RS,
- * the analyst, PHI never reaching the upstream, re-identification by role, quirk normalisation
- * and that no error leaks a value. Every server and upstream a test starts, it stops.
+ * the analyst, PHI never reaching the upstream, re-identification by role, quirk normalisation,
+ * that no error leaks a value, and that an answer's audit record is in the log on disk by the time
+ * the client has the answer. Every server and upstream a test starts, it stops.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -12,15 +13,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "gateway/internal.h"
+#include "medseal/audit.h"
 #include "medseal/gateway.h"
 #include "test.h"
 
@@ -990,6 +994,128 @@ TEST(test_gw_server_study_expires)
     }
     CHECK(gone);
     CHECK_EQ_INT(req(&e, "DELETE", path, e.clin.text, NULL, NULL, NULL, NULL), 404);
+    teardown(&e);
+    return 0;
+}
+
+/* ---- an answered request is audited before its answer leaves ---- */
+
+struct got {
+    char body[65536];
+    size_t len;
+    char request_id[40];
+};
+
+static size_t got_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct got *g = ud;
+    size_t k = sz * n;
+    size_t take = k < sizeof g->body - 1 - g->len ? k : sizeof g->body - 1 - g->len;
+    memcpy(g->body + g->len, p, take);
+    g->len += take;
+    g->body[g->len] = '\0';
+    return k;
+}
+
+static size_t got_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct got *g = ud;
+    size_t k = sz * n;
+    if (k > 14 && strncasecmp(p, "X-Request-Id: ", 14) == 0) {
+        size_t l = k - 14;
+        while (l > 0 && (p[14 + l - 1] == '\r' || p[14 + l - 1] == '\n'))
+            l--;
+        if (l < sizeof g->request_id) {
+            memcpy(g->request_id, p + 14, l);
+            g->request_id[l] = '\0';
+        }
+    }
+    return k;
+}
+
+static int collect_line(void *ud, const char *line, size_t len)
+{
+    return ms_buf_append(ud, line, len, NULL) != MS_OK || ms_buf_append_byte(ud, '\n', NULL);
+}
+
+/* One request with libcurl in this process (keep-alive on h), then, the moment the answer is
+ * complete, the audit log read from the files in STATE/audit. Returns the status; 0 when the
+ * record for the answer's X-Request-Id is not in the log yet (-1 when curl failed). */
+static long answered_then_logged(struct env *e, CURL *h, const uint8_t mk[MS_KEY_LEN],
+                                 const char *path, const char *key, const char *body)
+{
+    struct got g;
+    char url[256], auth[256];
+    struct curl_slist *hd = NULL;
+    long status = 0;
+    memset(&g, 0, sizeof g);
+    snprintf(url, sizeof url, "https://127.0.0.1:%u%s", e->port, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    hd = curl_slist_append(hd, auth);
+    hd = curl_slist_append(hd, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CAINFO, e->ca);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, got_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, got_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &g);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    if (body != NULL)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    else
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    CURLcode cc = curl_easy_perform(h);
+    curl_slist_free_all(hd);
+    if (cc != CURLE_OK || g.request_id[0] == '\0')
+        return -1;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    /* the answer is here: its record must already be in the log on disk */
+    ms_buf log;
+    char want[64];
+    ms_buf_init(&log, NULL, 0);
+    snprintf(want, sizeof want, "\"%s\"", g.request_id);
+    int found = audit_export(e->state, mk, 0, 0, collect_line, &log, NULL) == MS_OK &&
+                log.len > 0 && memmem(log.p, log.len, want, strlen(want)) != NULL;
+    if (!found)
+        fprintf(stderr, "  %s %ld: no audit record for %s when the answer arrived\n", path, status,
+                g.request_id);
+    ms_buf_free(&log);
+    return found ? status : 0;
+}
+
+TEST(test_gw_server_audit_record_before_answer)
+{
+    struct env e;
+    uint8_t mk[MS_KEY_LEN];
+    if (!gw__have("audit") || !gw__have("analyst"))
+        SKIP("audit or analyst module not in this build");
+    int upstream = gw__have("phi") && ms_test_sh(NULL, "command -v node >/dev/null") == 0;
+    CHECK(setup(&e, upstream) == 0);
+    e.cfg.audit_batch = 0; /* AUDIT_SYNC_EACH: each answer waits for its record's fdatasync */
+    CHECK(start(&e) == 0);
+    CHECK(audit_master_key(e.state, NULL, mk, NULL) == MS_OK);
+    CURL *h = curl_easy_init();
+    CHECK(h != NULL);
+    const char *stream = "{\"model\":\"medical-records-analyst\",\"stream\":true,\"messages\":[{"
+                         "\"role\":\"user\",\"content\":\"6 mm nodule, left lower lobe.\"}]}";
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ_INT(answered_then_logged(&e, h, mk, "/v1/chat/completions", e.clin.text,
+                                          CHAT_ANALYST),
+                     200);
+        CHECK_EQ_INT(answered_then_logged(&e, h, mk, "/v1/chat/completions", e.res.text, stream),
+                     200);
+        CHECK_EQ_INT(answered_then_logged(&e, h, mk, "/v1/models", "msk_not_a_key", NULL), 401);
+        CHECK_EQ_INT(answered_then_logged(&e, h, mk, "/v1/nothing", e.res.text, NULL), 404);
+        if (upstream) { /* a streamed upstream answer: recorded before its [DONE] */
+            char *body = chat_body("echo", "hello there", 1);
+            CHECK_EQ_INT(
+                answered_then_logged(&e, h, mk, "/v1/chat/completions", e.res.text, body), 200);
+            free(body);
+        }
+    }
+    curl_easy_cleanup(h);
+    ms_memzero(mk, sizeof mk);
     teardown(&e);
     return 0;
 }

@@ -221,6 +221,7 @@ struct gw_req {
     uint64_t t_upstream_us;
     const char *action;
     const char *outcome;
+    int audited; /* its audit record is written (gw__req_audit): on_done adds none */
 };
 
 /* A response under construction: status, content type and an owned body (s->alloc). */
@@ -252,6 +253,12 @@ void gw__h_studies_post(struct gw_req *q, struct MHD_Connection *c, struct gw_re
 void gw__h_study_delete(struct gw_req *q, struct gw_resp *r);
 void gw__h_chat(struct gw_req *q, struct gw_resp *r);
 void gw__h_admin(struct gw_req *q, struct gw_resp *r);
+
+/* Appends the request's audit record, once (later calls do nothing; /healthz and /metrics have
+ * none). With audit_batch = 0 it returns when the record is on disk. Called before an answer is
+ * handed to libmicrohttpd (send_resp), before a stream's last event (upstream.c), and by on_done
+ * for a request that ended without either. t_total_us runs to this call. */
+void gw__req_audit(struct gw_req *q);
 
 /* Upstream pass-through (upstream.c): scrubs `root` (a validated chat request), forwards it and
  * fills r with the (re-identified for clinicians) answer or a streamed response. */

@@ -4,6 +4,8 @@
  * other clients), HTTP/1.1 keep-alive, limits on connections (total and per IP), header memory,
  * body size, request time and idle time. Routes requests, authenticates API keys, enforces roles,
  * TOTP for admins and per-key rate limits, and sends every answer with the security headers.
+ * Audit: a request's record is appended (durable with audit_batch = 0) before its answer is
+ * queued, a stream's before its last event (upstream.c); on_done records only what ended without.
  * Graceful stop: stop accepting (MHD_quiesce_daemon), wait for in-flight requests, then stop.
  *
  * Trusts: nothing from the network. Owns: the daemon, request state (bodies in s->alloc memory,
@@ -158,6 +160,10 @@ static enum MHD_Result send_resp(struct gw_req *q, struct MHD_Connection *c, str
     }
     add_common_headers(s, q, resp);
     q->status = r->status;
+    /* The record before the answer: a crash after the client has its answer cannot lose it.
+     * A stream's record waits for its outcome, just before its last event (upstream.c). */
+    if (r->stream == NULL)
+        gw__req_audit(q);
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ok;
@@ -369,20 +375,16 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return q;
 }
 
-static void on_done(void *cls, struct MHD_Connection *c, void **ptr,
-                    enum MHD_RequestTerminationCode toe)
+void gw__req_audit(struct gw_req *q)
 {
-    struct gw_server *s = cls;
-    struct gw_req *q = *ptr;
-    (void)c;
-    if (q == NULL)
+    struct gw_server *s = q->s;
+    if (q->audited)
         return;
-    uint64_t us = gw__now_us() - q->t0;
-    if (q->status == 0)
-        q->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
+    q->audited = 1;
+    if (q->route == GW_R_HEALTHZ || q->route == GW_R_METRICS)
+        return;
     if (q->status == 408)
         q->outcome = "timeout";
-    gw__metrics_request(&s->metrics, q->route, q->status, q->key.role, us);
     struct gw_audit_ev ev = {
         .request_id = q->request_id,
         .key_id = q->authed || q->key.id[0] ? q->key.id : NULL,
@@ -394,13 +396,30 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ptr,
         .status = q->status,
         .bytes_in = q->body.len,
         .bytes_out = q->bytes_out,
-        .t_total_us = us,
+        .t_total_us = gw__now_us() - q->t0,
         .t_upstream_us = q->t_upstream_us,
         .phi = q->phi,
         .evidence_hash = gw__attest_hash_hex(s->att),
     };
-    if (q->route != GW_R_HEALTHZ && q->route != GW_R_METRICS)
-        gw__audit_append(s->audit, &ev);
+    gw__audit_append(s->audit, &ev);
+}
+
+/* The end of every request. An answered request was audited before its answer (or its stream's
+ * last event) went out; what is left here are requests that ended without one (client gone
+ * mid-body: 499, time limits: 408) or a stream the client left early. */
+static void on_done(void *cls, struct MHD_Connection *c, void **ptr,
+                    enum MHD_RequestTerminationCode toe)
+{
+    struct gw_server *s = cls;
+    struct gw_req *q = *ptr;
+    (void)c;
+    if (q == NULL)
+        return;
+    uint64_t us = gw__now_us() - q->t0;
+    if (q->status == 0)
+        q->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
+    gw__metrics_request(&s->metrics, q->route, q->status, q->key.role, us);
+    gw__req_audit(q);
     ms_buf_free(&q->body);
     ms_free(NULL, q);
     *ptr = NULL;

@@ -4,8 +4,9 @@
  * surrogate scrubber; identifying extras like `user` and `metadata` dropped), forwarded with
  * libcurl to an OpenAI-compatible server, and the answer is re-identified for clinicians
  * (researchers keep the surrogates). Streams are normalised on the way (sse.c), with a bounded
- * look-behind re-identifier so a surrogate split across chunks is still restored. Fail closed: if
- * scrubbing fails, nothing is sent.
+ * look-behind re-identifier so a surrogate split across chunks is still restored. A stream's audit
+ * record is appended before its last event goes out. Fail closed: if scrubbing fails, nothing is
+ * sent.
  * Trusts: nothing from the upstream (bounded bodies, JSON checked). Owns: a pool of curl handles
  * (connections stay alive between requests) and, per request, the scrubber whose surrogate map is
  * the only link between surrogates and real values (wiped when the request ends).
@@ -221,6 +222,7 @@ static ms_rc scrub_request(struct gw_scrub *sc, json_t *root, ms_alloc *a, ms_bu
 
 struct xfer {
     struct gw_server *s;
+    struct gw_req *q; /* its request: alive while MHD reads the stream (on_done comes after) */
     struct gw_upstream *u;
     CURL *h;
     CURLM *m;
@@ -636,9 +638,14 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         x->pending_off = 0;
         if (!x->done && !xfer_pump(x, stop_pending) && x->pending.len == 0)
             stream_eof(x);
-        if (x->pending.len == 0)
-            return x->done ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
     }
+    /* Once the last event ([DONE] or an error event) is in `pending` (it may already be there
+     * from the first read of the answer), the record goes to the log before any of it is handed
+     * to libmicrohttpd. Later calls: a flag test. */
+    if (x->done)
+        gw__req_audit(x->q);
+    if (x->pending.len <= x->pending_off)
+        return x->done ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
     size_t n = x->pending.len - x->pending_off;
     if (n > max)
         n = max;
@@ -660,6 +667,7 @@ static struct xfer *xfer_new(struct gw_req *q, const gw_chat_info *ci)
     if (x == NULL)
         return NULL;
     x->s = q->s;
+    x->q = q;
     x->u = q->s->up;
     x->reidentify = q->key.role == GW_ROLE_CLINICIAN;
     x->include_usage = ci->include_usage;
