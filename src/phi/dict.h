@@ -18,12 +18,14 @@
 #define PHI_DICT_PLACE  16u /* a US city or health institution (words joined by one space) */
 #define PHI_DICT_PREFIX 32u /* the first words of a longer place */
 
-#define PHI_DICT_INLINE 20 /* words shorter than this are stored in their entry */
+#define PHI_DICT_INLINE 16 /* words shorter than this are stored in their entry */
 
-/* 32 bytes, and the table is 32-byte aligned: a lookup that finds its entry reads one cache
- * line for the entry and its word (the word in a separate pool was a third dependent miss). */
+/* One slot of the generated open-addressing table (linear probing, 2^k slots, len 0 = empty):
+ * 32 bytes and the table 32-byte aligned, so a lookup that finds its word reads one cache line
+ * for the hash, the data and the word. */
 struct phi__dict_ent {
-    uint32_t off; /* the word in phi__dict_pool, when len >= PHI_DICT_INLINE */
+    uint32_t hash; /* phi__whash of the word */
+    uint32_t off;  /* the word in phi__dict_pool, when len >= PHI_DICT_INLINE */
     uint8_t len;
     uint8_t word_level;
     uint8_t flags;
@@ -33,8 +35,7 @@ struct phi__dict_ent {
 };
 
 extern const char phi__dict_pool[];
-extern const struct phi__dict_ent phi__dict_ents[];
-extern const uint32_t phi__dict_slots[];
+extern const struct phi__dict_ent phi__dict_ents[]; /* the table itself */
 extern const size_t phi__dict_mask;
 extern const char *const phi__sur_first[];
 extern const size_t phi__sur_first_n;

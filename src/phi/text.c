@@ -424,12 +424,10 @@ const struct phi__dict_ent *phi__dict_find_h(const char *s, size_t n, uint32_t h
         return NULL;
     size_t h = hv & phi__dict_mask;
     for (;;) {
-        uint32_t v = phi__dict_slots[h];
-        if (v == 0)
+        const struct phi__dict_ent *e = &phi__dict_ents[h];
+        if (e->len == 0)
             return NULL;
-        /* slot: entry index + 1 in the low 18 bits, the hash's top 14 bits above */
-        const struct phi__dict_ent *e = &phi__dict_ents[(v & 0x3FFFFu) - 1];
-        if ((v >> 18) == (hv >> 18) && e->len == n) {
+        if (e->hash == hv && e->len == n) {
             const char *p = n < PHI_DICT_INLINE ? e->w : phi__dict_pool + e->off;
             size_t k = 0;
             while (k < n) {
