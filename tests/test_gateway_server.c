@@ -10,11 +10,13 @@
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1000,6 +1002,23 @@ TEST(test_gw_server_study_expires)
 
 /* ---- an answered request is audited before its answer leaves ---- */
 
+/* This runner's fdatasync: it replaces libc's in the whole test binary (the audit log's calls
+ * resolve to it). Unless slow_sync is set it is the plain system call. While it is set, each sync
+ * takes 200 ms more and `syncing` counts those in progress, so an answer that arrives before its
+ * record is synced (written but syncing, or not written yet) is caught however the threads run. */
+static atomic_int slow_sync, syncing;
+
+int fdatasync(int fd)
+{
+    if (!atomic_load(&slow_sync))
+        return (int)syscall(SYS_fdatasync, fd);
+    atomic_fetch_add(&syncing, 1);
+    usleep(200000);
+    int rc = (int)syscall(SYS_fdatasync, fd);
+    atomic_fetch_sub(&syncing, 1);
+    return rc;
+}
+
 struct got {
     char body[65536];
     size_t len;
@@ -1070,16 +1089,18 @@ static long answered_then_logged(struct env *e, CURL *h, const uint8_t mk[MS_KEY
     if (cc != CURLE_OK || g.request_id[0] == '\0')
         return -1;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    /* the answer is here: its record must already be in the log on disk */
+    /* the answer is here: its record must already be in the log on disk, no sync pending */
+    int pending = atomic_load(&syncing);
     ms_buf log;
     char want[64];
     ms_buf_init(&log, NULL, 0);
     snprintf(want, sizeof want, "\"%s\"", g.request_id);
     int found = audit_export(e->state, mk, 0, 0, collect_line, &log, NULL) == MS_OK &&
                 log.len > 0 && memmem(log.p, log.len, want, strlen(want)) != NULL;
-    if (!found)
-        fprintf(stderr, "  %s %ld: no audit record for %s when the answer arrived\n", path, status,
-                g.request_id);
+    if (!found || pending)
+        fprintf(stderr, "  %s %ld: audit record for %s %s when the answer arrived\n", path,
+                status, g.request_id, found ? "not yet synced" : "not in the log");
+    found = found && !pending;
     ms_buf_free(&log);
     return found ? status : 0;
 }
@@ -1099,7 +1120,8 @@ TEST(test_gw_server_audit_record_before_answer)
     CHECK(h != NULL);
     const char *stream = "{\"model\":\"medical-records-analyst\",\"stream\":true,\"messages\":[{"
                          "\"role\":\"user\",\"content\":\"6 mm nodule, left lower lobe.\"}]}";
-    for (int i = 0; i < 10; i++) {
+    atomic_store(&slow_sync, 1);
+    for (int i = 0; i < 2; i++) {
         CHECK_EQ_INT(answered_then_logged(&e, h, mk, "/v1/chat/completions", e.clin.text,
                                           CHAT_ANALYST),
                      200);
@@ -1114,6 +1136,7 @@ TEST(test_gw_server_audit_record_before_answer)
             free(body);
         }
     }
+    atomic_store(&slow_sync, 0);
     curl_easy_cleanup(h);
     ms_memzero(mk, sizeof mk);
     teardown(&e);
