@@ -50,5 +50,8 @@ const struct phi__dict_ent *phi__dict_find(const char *s, size_t n);
 /* The same with hv = phi__whash(s, n) (text.c; the generator's hash) already computed: the
  * tokenizer hashes every word once. */
 const struct phi__dict_ent *phi__dict_find_h(const char *s, size_t n, uint32_t hv);
+/* The same for an ASCII word of n < 16 bytes given as its folded bytes, zero-padded to 16, in
+ * two little-endian words (the tokenizer has them): no byte loop. */
+const struct phi__dict_ent *phi__dict_find_c(size_t n, uint32_t hv, const uint64_t ck[2]);
 
 #endif

@@ -65,8 +65,9 @@ enum {
 };
 
 struct kwent {
-    const char *w; /* static */
-    uint32_t hash; /* phi__whash(w, n): most probes are rejected without reading w */
+    const char *w;   /* static */
+    uint64_t ck[2];  /* w zero-padded to 16 bytes, when n < 16 (see phi__kw_lookup_c) */
+    uint32_t hash;   /* phi__whash(w, n): most probes are rejected without reading w */
     uint32_t bits;
     uint8_t n;
     uint8_t lab; /* phi_class + 1 of a label word, else 0 */
@@ -241,6 +242,9 @@ static inline int phi__kw_maybe(uint32_t hv)
 void phi__kw_lookup(const char *s, size_t n, uint32_t *bits, uint8_t *lab);
 /* The same with hv = phi__whash(s, n) already computed. */
 void phi__kw_lookup_h(const char *s, size_t n, uint32_t hv, uint32_t *bits, uint8_t *lab);
+/* The same for an ASCII word of n < 16 bytes given as its folded bytes zero-padded to 16 (two
+ * little-endian words, from the tokenizer): two compares instead of a byte loop. */
+void phi__kw_lookup_c(size_t n, uint32_t hv, const uint64_t ck[2], uint32_t *bits, uint8_t *lab);
 static inline int phi__kw(const struct scan *sc, size_t i, unsigned list)
 {
     return i < sc->ntk && (sc->tk[i].kw & (1u << list)) != 0;

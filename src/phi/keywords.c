@@ -360,6 +360,11 @@ static void put(struct kwset *t, const char *w, uint32_t bit, int lab)
     uint32_t hv = phi__whash(w, n);
     size_t h = slot_of(t, w, n, hv);
     t->ent[h].w = w;
+    if (n < 16) {
+        char pad[16] = {0};
+        memcpy(pad, w, n);
+        memcpy(t->ent[h].ck, pad, sizeof pad);
+    }
     t->ent[h].hash = hv;
     phi__kw_filter[hv >> 22] |= (uint64_t)1 << ((hv >> 16) & 63u);
     t->ent[h].n = (uint8_t)n;
@@ -409,6 +414,19 @@ void phi__kw_lookup_h(const char *s, size_t n, uint32_t hv, uint32_t *bits, uint
         while (k < n && ((s[k] >= 'A' && s[k] <= 'Z') ? (char)(s[k] + 32) : s[k]) == e->w[k])
             k++;
         if (k == n) {
+            *bits = e->bits;
+            *lab = e->lab;
+            return;
+        }
+    }
+}
+
+void phi__kw_lookup_c(size_t n, uint32_t hv, const uint64_t ck[2], uint32_t *bits, uint8_t *lab)
+{
+    const struct kwset *t = &kw_set;
+    for (size_t h = hv & (t->slots - 1); t->ent[h].w != NULL; h = (h + 1) & (t->slots - 1)) {
+        const struct kwent *e = &t->ent[h];
+        if (e->hash == hv && e->n == n && e->ck[0] == ck[0] && e->ck[1] == ck[1]) {
             *bits = e->bits;
             *lab = e->lab;
             return;

@@ -216,7 +216,7 @@ uint32_t phi__whash(const char *s, size_t n)
  * done; else 0 with *pre ASCII word bytes (and their *seen, *nd) that start the token, for the
  * byte loop to go on from (a non-ASCII letter, or 16 bytes or more). */
 static int word_token16(const unsigned char *s, size_t n, size_t *i, struct tok *t, uint32_t *hv,
-                        size_t *pre, unsigned *seen, unsigned *ndp)
+                        uint64_t ck[2], size_t *pre, unsigned *seen, unsigned *ndp)
 {
     size_t j = *i;
     __m128i v;
@@ -267,21 +267,27 @@ static int word_token16(const unsigned char *s, size_t n, size_t *i, struct tok 
     if (len > 8)
         h = wh_mix(h, c1);
     *hv = wh_final(h);
+    ck[0] = c0;
+    ck[1] = c1;
     *i = j + len;
     return 1;
 }
 #endif
 
 /* Scans one word token; returns its phi__whash (for words under 32 bytes, the only ones looked
- * up), so the keyword and dictionary lookups need not hash it again. */
-static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct tok *t)
+ * up), so the keyword and dictionary lookups need not hash it again. An ASCII word under 16
+ * bytes also gets its folded, zero-padded bytes in ck (compared as two words by the lookups);
+ * ck[0] == 0 otherwise. */
+static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct tok *t,
+                           uint64_t ck[2])
 {
     size_t j = *i;
     unsigned nd = 0, seen = 0, ascii = 1; /* seen: WCLS bits, 8 = a caseless letter */
+    ck[0] = 0;
 #if defined(__SSE2__) && defined(__x86_64__)
     uint32_t fast;
     size_t pre = 0;
-    if (word_token16(s, n, i, t, &fast, &pre, &seen, &nd))
+    if (word_token16(s, n, i, t, &fast, ck, &pre, &seen, &nd))
         return fast;
     j += pre;
 #endif
@@ -325,16 +331,21 @@ static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct t
 
 /* Caches a word's dictionary entry and keyword bits in the token (one lookup per token; hv is
  * the token's phi__whash from word_token). */
-static void lookup(const struct scan *sc, struct tok *t, uint32_t hv)
+static void lookup(const struct scan *sc, struct tok *t, uint32_t hv, const uint64_t ck[2])
 {
     size_t n = t->e - t->s;
     if (n >= 32)
         return;
-    if (phi__kw_maybe(hv)) /* the caller zeroed kw and lab */
-        phi__kw_lookup_h(sc->t + t->s, n, hv, &t->kw, &t->lab);
+    if (phi__kw_maybe(hv)) { /* the caller zeroed kw and lab */
+        if (ck[0] != 0)
+            phi__kw_lookup_c(n, hv, ck, &t->kw, &t->lab);
+        else
+            phi__kw_lookup_h(sc->t + t->s, n, hv, &t->kw, &t->lab);
+    }
     /* names and places are capitalised: only those need the (large) dictionary */
     if (t->kind == TK_WORD && (t->fl & TF_ASCII) && (t->fl & TF_CAP)) {
-        const struct phi__dict_ent *d = phi__dict_find_h(sc->t + t->s, n, hv);
+        const struct phi__dict_ent *d = ck[0] != 0 ? phi__dict_find_c(n, hv, ck)
+                                                   : phi__dict_find_h(sc->t + t->s, n, hv);
         if (d != NULL)
             t->de = (int32_t)(d - phi__dict_ents);
     }
@@ -358,8 +369,9 @@ ms_rc phi__tokenize(struct scan *sc)
             return sc->rc;
         struct tok *t = &sc->tk[sc->ntk++];
         uint32_t hv = 0;
+        uint64_t ck[2];
         if (k == 1 || k == 2 || (c >= 0xC0 && c != 0xE2)) {
-            hv = word_token(s, n, &i, t);
+            hv = word_token(s, n, &i, t, ck);
         } else {
             size_t len = 1;
             if (c >= 0x80) /* a multi-byte punctuation character (validated UTF-8) */
@@ -381,7 +393,7 @@ ms_rc phi__tokenize(struct scan *sc)
         t->kw = 0;
         t->lab = 0;
         if (t->kind == TK_WORD || t->kind == TK_ALNUM) {
-            lookup(sc, t, hv);
+            lookup(sc, t, hv, ck);
             if (t->kw & (1u << KW_FACILITY))
                 sc->fac_end = sc->ntk;
         }
@@ -416,6 +428,23 @@ uint32_t phi__fnv(const char *s, size_t n, int fold)
 const struct phi__dict_ent *phi__dict_find(const char *s, size_t n)
 {
     return phi__dict_find_h(s, n, phi__whash(s, n));
+}
+
+const struct phi__dict_ent *phi__dict_find_c(size_t n, uint32_t hv, const uint64_t ck[2])
+{
+    size_t h = hv & phi__dict_mask;
+    for (;;) {
+        const struct phi__dict_ent *e = &phi__dict_ents[h];
+        if (e->len == 0)
+            return NULL;
+        if (e->hash == hv && e->len == n) {
+            uint64_t w[2]; /* the word, NUL-padded to 16 bytes (n < PHI_DICT_INLINE) */
+            memcpy(w, e->w, sizeof w);
+            if (w[0] == ck[0] && w[1] == ck[1])
+                return e;
+        }
+        h = (h + 1) & phi__dict_mask;
+    }
 }
 
 const struct phi__dict_ent *phi__dict_find_h(const char *s, size_t n, uint32_t hv)
