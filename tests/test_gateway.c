@@ -110,6 +110,22 @@ TEST(test_gw_json_str_append_matches_jansson)
 
 /* The last used TOTP step per admin key: only a greater step wins, per key, across reopening;
  * databases made before the column existed are migrated. */
+/* request and completion ids: prefix + 24 lower-case hex digits, NUL-terminated, and random */
+TEST(test_gw_random_id_format)
+{
+    char a[48], b[48];
+    memset(a, 'x', sizeof a);
+    gw__random_id(a, "req_", 4);
+    gw__random_id(b, "req_", 4);
+    CHECK_EQ_INT((int)strlen(a), 28);
+    CHECK(strncmp(a, "req_", 4) == 0 && strcmp(a, b) != 0);
+    CHECK(strspn(a + 4, "0123456789abcdef") == 24);
+    gw__random_id(a, "chatcmpl-", 9);
+    CHECK_EQ_INT((int)strlen(a), 33);
+    CHECK(strncmp(a, "chatcmpl-", 9) == 0 && strspn(a + 9, "0123456789abcdef") == 24);
+    return 0;
+}
+
 TEST(test_gw_keystore_totp_replay)
 {
     gw_keystore *ks = NULL;

@@ -169,11 +169,7 @@ static json_t *usage_json(size_t in_bytes, size_t out_bytes)
 
 static void completion_id(char id[48])
 {
-    uint8_t rnd[12];
-    ms_random(rnd, sizeof rnd, NULL);
-    memcpy(id, "chatcmpl-", 9);
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(id + 9 + 2 * i, 3, "%02x", rnd[i]);
+    gw__random_id(id, "chatcmpl-", 9);
 }
 
 /* The chat.completion written directly: the same bytes as json_pack + a JSON_COMPACT dump (jansson

@@ -27,6 +27,9 @@ void gw__json_free(void *p); /* for json_dumps() results */
 
 /* ---- time ----------------------------------------------------------------------------------- */
 uint64_t gw__now_us(void); /* CLOCK_MONOTONIC */
+/* out = prefix (plen bytes) + 24 lower-case hex digits of 12 random bytes + NUL (same text as
+ * 12 snprintf("%02x") calls, without them). */
+void gw__random_id(char *out, const char *prefix, size_t plen);
 /* Appends s as the inside of a JSON string, byte for byte what jansson's JSON_COMPACT dump
  * writes; MS_E_FORMAT (nothing useful appended) when s is not valid UTF-8. For long texts: it
  * copies runs instead of decoding every character twice (json_stringn, then the dump). */

@@ -357,7 +357,6 @@ static enum MHD_Result authenticate(struct gw_server *s, struct gw_req *q, struc
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
     struct gw_server *s = cls;
-    uint8_t rnd[12];
     (void)uri, (void)c;
     struct gw_req *q = ms_malloc(NULL, sizeof *q);
     if (q == NULL)
@@ -366,10 +365,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     q->t0 = gw__now_us();
     q->outcome = "ok";
     ms_buf_init(&q->body, &s->alloc, s->cfg.max_body);
-    ms_random(rnd, sizeof rnd, NULL);
-    memcpy(q->request_id, "req_", 4);
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(q->request_id + 4 + 2 * i, 3, "%02x", rnd[i]);
+    gw__random_id(q->request_id, "req_", 4);
     atomic_fetch_add(&s->active, 1);
     atomic_fetch_add(&s->metrics.in_flight, 1);
     return q;

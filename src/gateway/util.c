@@ -2,7 +2,7 @@
  * Small gateway utilities: jansson's allocator switched to ms_malloc/ms_free, so every JSON value
  * (request messages, upstream answers) is wiped when freed; while a server with locked memory
  * runs, JSON values come from its locked region (gw__json_region); a JSON string writer for
- * long texts; and a monotonic clock.
+ * long texts; random hex ids; and a monotonic clock.
  * Trusts: nothing. Owns: nothing (the allocator switch is process-wide and done once; the region
  * table only points at regions their servers own).
  */
@@ -86,6 +86,19 @@ void gw__json_free(void *p)
     json_free_t f;
     json_get_alloc_funcs(&m, &f);
     f(p);
+}
+
+void gw__random_id(char *out, const char *prefix, size_t plen)
+{
+    static const char hx[] = "0123456789abcdef";
+    uint8_t rnd[12];
+    ms_random(rnd, sizeof rnd, NULL);
+    memcpy(out, prefix, plen);
+    for (size_t i = 0; i < sizeof rnd; i++) {
+        out[plen + 2 * i] = hx[rnd[i] >> 4];
+        out[plen + 2 * i + 1] = hx[rnd[i] & 15u];
+    }
+    out[plen + 2 * sizeof rnd] = '\0';
 }
 
 uint64_t gw__now_us(void)
