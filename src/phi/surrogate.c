@@ -165,10 +165,16 @@ int phi__map_sur_taken(const phi_ctx *ctx, const char *sur, size_t sn)
             return 1;
         h = (h + 1) & (m->slots - 1);
     }
-    /* a surrogate must not equal any real value either */
-    for (size_t k = 0; k < m->n; k++)
-        if (m->ents[k].rn == sn && eq_fold(m->ents[k].real, sur, sn))
-            return 1;
+    /* a surrogate must not equal any real value either: by_real hashes (value, class), so probe
+     * once per class (a scan of every entry made each new surrogate cost O(map size)) */
+    uint32_t hv = phi__fnv(sur, sn, 1);
+    for (uint32_t c = 0; c < PHI_CLASS_COUNT; c++) {
+        for (h = (hv ^ c) & (m->slots - 1); m->by_real[h]; h = (h + 1) & (m->slots - 1)) {
+            const struct mapent *e = &m->ents[m->by_real[h] - 1];
+            if (e->rn == sn && eq_fold(e->real, sur, sn))
+                return 1;
+        }
+    }
     return 0;
 }
 
@@ -530,6 +536,16 @@ ms_rc phi__surrogate(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, m
 {
     if (ctx->mode == PHI_MODE_TAG)
         return tag(ctx, cls, real, rn, out, err);
+    /* classes replaced as a unit: a value seen before (byte for byte; the map matches case
+     * insensitively, and shape surrogates keep the case) gets the recorded surrogate, which is
+     * what generate() would write again (it depends only on key, class and value), without
+     * recomputing the HMAC */
+    int unit = cls != PHI_NAME && cls != PHI_LOCATION && cls != PHI_ADDRESS && cls != PHI_AGE;
+    if (unit) {
+        const struct mapent *me = phi__map_get(ctx, cls, real, rn);
+        if (me != NULL && me->rn == rn && memcmp(me->real, real, rn) == 0)
+            return ms_buf_append(out, me->sur, me->sn, err);
+    }
     size_t start = out->len;
     ms_err e2 = {0};
     ms_rc rc = generate(ctx, cls, real, rn, out, &e2);
@@ -543,8 +559,7 @@ ms_rc phi__surrogate(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, m
         return rc;
     }
     /* whole-span pairs for classes replaced as a unit (words are recorded one by one) */
-    if (cls != PHI_NAME && cls != PHI_LOCATION && cls != PHI_ADDRESS && cls != PHI_AGE &&
-        out->len - start <= SUR_MAX)
+    if (unit && out->len - start <= SUR_MAX)
         return phi__map_put(ctx, cls, real, rn, (const char *)out->p + start, out->len - start,
                             err);
     return MS_OK;
