@@ -357,6 +357,9 @@ ms_rc phi__tokenize(struct scan *sc)
     const uint8_t *tab = cls_table();
     size_t n = sc->n, i = 0;
     uint8_t pend = TF_NL | TF_SENT; /* flags for the next token */
+    /* the token array in locals: stores through t would otherwise reload them per token */
+    struct tok *tk = sc->tk;
+    size_t ntk = sc->ntk, cap = sc->captk;
     while (i < n) {
         unsigned char c = s[i];
         uint8_t k = tab[c];
@@ -365,9 +368,14 @@ ms_rc phi__tokenize(struct scan *sc)
             i++;
             continue;
         }
-        if (grow(sc, (void **)&sc->tk, &sc->captk, sc->ntk + 1, sizeof *sc->tk) != 0)
-            return sc->rc;
-        struct tok *t = &sc->tk[sc->ntk++];
+        if (ntk == cap) {
+            sc->ntk = ntk;
+            if (grow(sc, (void **)&sc->tk, &sc->captk, ntk + 1, sizeof *sc->tk) != 0)
+                return sc->rc;
+            tk = sc->tk;
+            cap = sc->captk;
+        }
+        struct tok *t = &tk[ntk++];
         uint32_t hv = 0;
         uint64_t ck[2];
         if (k == 1 || k == 2 || (c >= 0xC0 && c != 0xE2)) {
@@ -395,11 +403,12 @@ ms_rc phi__tokenize(struct scan *sc)
         if (t->kind == TK_WORD || t->kind == TK_ALNUM) {
             lookup(sc, t, hv, ck);
             if (t->kw & (1u << KW_FACILITY))
-                sc->fac_end = sc->ntk;
+                sc->fac_end = ntk;
         }
         if (t->kind == TK_PUNCT && (c == '.' || c == '?' || c == '!' || c == ';' || c == ':'))
             pend = TF_SENT;
     }
+    sc->ntk = ntk;
     return MS_OK;
 }
 
