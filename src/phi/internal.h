@@ -65,9 +65,9 @@ enum {
 };
 
 struct kwent {
-    const char *w;   /* static */
-    uint64_t ck[2];  /* w zero-padded to 16 bytes, when n < 16 (see phi__kw_lookup_c) */
-    uint32_t hash;   /* phi__whash(w, n): most probes are rejected without reading w */
+    const char *w;  /* static */
+    uint64_t ck[2]; /* w zero-padded to 16 bytes, when n < 16 (see phi__kw_lookup_c) */
+    uint32_t hash;  /* phi__whash(w, n): most probes are rejected without reading w */
     uint32_t bits;
     uint8_t n;
     uint8_t lab; /* phi_class + 1 of a label word, else 0 */

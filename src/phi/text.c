@@ -344,8 +344,8 @@ static void lookup(const struct scan *sc, struct tok *t, uint32_t hv, const uint
     }
     /* names and places are capitalised: only those need the (large) dictionary */
     if (t->kind == TK_WORD && (t->fl & TF_ASCII) && (t->fl & TF_CAP)) {
-        const struct phi__dict_ent *d = ck[0] != 0 ? phi__dict_find_c(n, hv, ck)
-                                                   : phi__dict_find_h(sc->t + t->s, n, hv);
+        const struct phi__dict_ent *d =
+            ck[0] != 0 ? phi__dict_find_c(n, hv, ck) : phi__dict_find_h(sc->t + t->s, n, hv);
         if (d != NULL)
             t->de = (int32_t)(d - phi__dict_ents);
     }
