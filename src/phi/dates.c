@@ -77,7 +77,7 @@ static int sepc(const struct scan *sc, size_t i, const char *set)
     if (i >= sc->ntk || sc->tk[i].kind != TK_PUNCT || !phi__tok_adjacent(sc, i) ||
         !phi__tok_adjacent(sc, i + 1))
         return 0;
-    return phi__in(sc->t[sc->tk[i].s], set);
+    return phi__in((char)sc->tk[i].ch, set);
 }
 
 static size_t skip_opt(const struct scan *sc, size_t j, char c)

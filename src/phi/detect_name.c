@@ -117,7 +117,7 @@ static int cue_before(const struct scan *sc, size_t i, int *clin)
     size_t j = i;
     for (int k = 0; k < 3 && j > 0; k++) {
         j--;
-        if (sc->tk[j].kind == TK_PUNCT && phi__in(sc->t[sc->tk[j].s], ":,-"))
+        if (sc->tk[j].kind == TK_PUNCT && phi__in((char)sc->tk[j].ch, ":,-"))
             continue;
         if (phi__kw(sc, j, KW_CLINCUE)) {
             *clin = 1;
@@ -383,7 +383,7 @@ static size_t place_len(const struct scan *sc, size_t i, size_t *ntok)
             break; /* no longer place starts with these words */
         j++;
         while (j < sc->ntk && sc->tk[j].kind == TK_PUNCT && phi__tok_adjacent(sc, j) &&
-               phi__in(sc->t[sc->tk[j].s], "-.'"))
+               phi__in((char)sc->tk[j].ch, "-.'"))
             j++;
     }
     *ntok = nt;

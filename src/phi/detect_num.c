@@ -19,7 +19,7 @@ static int tk_num(const struct scan *sc, size_t i, size_t lo, size_t hi)
 
 static char pch(const struct scan *sc, size_t i)
 {
-    return (i < sc->ntk && sc->tk[i].kind == TK_PUNCT) ? sc->t[sc->tk[i].s] : 0;
+    return (i < sc->ntk && sc->tk[i].kind == TK_PUNCT) ? (char)sc->tk[i].ch : 0;
 }
 
 /* Looks back up to `win` word tokens on the same line for one of `words`. */

@@ -84,6 +84,7 @@ struct tok {
     uint8_t fl;    /* TF_* */
     uint16_t nd;   /* digits in the token */
     uint8_t lab;   /* label class + 1 (KW_LABEL) */
+    uint8_t ch;    /* the token's first byte (in the padding: punctuation tests skip a load) */
     uint32_t kw;   /* KW_* bits */
     int32_t de;    /* dictionary entry index, -1 none */
 };
@@ -212,7 +213,7 @@ static inline int phi__in(char c, const char *set)
 /* Token i is the punctuation character c. */
 static inline int phi__tok_eqc(const struct scan *sc, size_t i, char c)
 {
-    return i < sc->ntk && sc->tk[i].kind == TK_PUNCT && sc->t[sc->tk[i].s] == c;
+    return i < sc->ntk && sc->tk[i].kind == TK_PUNCT && sc->tk[i].ch == (uint8_t)c;
 }
 /* No space between tokens i-1 and i. */
 static inline int phi__tok_adjacent(const struct scan *sc, size_t i)

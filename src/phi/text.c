@@ -394,6 +394,7 @@ ms_rc phi__tokenize(struct scan *sc)
             i += len;
         }
         t->fl |= pend;
+        t->ch = c;
         pend = 0;
         if (t->e < n && (s[t->e] == '.' || s[t->e] == ':'))
             t->fl |= TF_DOTNX;
