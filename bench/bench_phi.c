@@ -57,7 +57,8 @@ static double run_once(phi_ctx *c, const struct doc *d, size_t nd, ms_buf *out, 
     return now_ns() - t0;
 }
 
-static void bench(const char *name, phi_mode mode, const struct doc *d, size_t nd, size_t bytes)
+/* A context in `mode` under a fixed site key (the same surrogates in every run), or NULL. */
+static phi_ctx *bench_ctx(phi_mode mode)
 {
     static const uint8_t key[MS_KEY_LEN] = {1};
     phi_opts o;
@@ -65,7 +66,13 @@ static void bench(const char *name, phi_mode mode, const struct doc *d, size_t n
     o.mode = mode;
     o.key = key;
     phi_ctx *c = NULL;
-    if (phi_ctx_new(&o, &c, NULL) != MS_OK)
+    return phi_ctx_new(&o, &c, NULL) == MS_OK ? c : NULL;
+}
+
+static void bench(const char *name, phi_mode mode, const struct doc *d, size_t nd, size_t bytes)
+{
+    phi_ctx *c = bench_ctx(mode);
+    if (c == NULL)
         exit(1);
     ms_buf out;
     ms_buf_init(&out, NULL, 0);
@@ -86,15 +93,13 @@ static void bench(const char *name, phi_mode mode, const struct doc *d, size_t n
 /* One pass over the corpus with a fresh context: output text, then one line per span. */
 static int dump(phi_mode mode, const struct doc *d, size_t nd, const char *path)
 {
-    static const uint8_t key[MS_KEY_LEN] = {1};
-    phi_opts o;
-    memset(&o, 0, sizeof o);
-    o.mode = mode;
-    o.key = key;
-    phi_ctx *c = NULL;
     FILE *f = fopen(path, "w");
-    if (f == NULL || phi_ctx_new(&o, &c, NULL) != MS_OK)
+    phi_ctx *c = f != NULL ? bench_ctx(mode) : NULL;
+    if (c == NULL) {
+        if (f != NULL)
+            fclose(f);
         return 1;
+    }
     ms_buf out;
     ms_buf_init(&out, NULL, 0);
     for (size_t k = 0; k < nd; k++) {
