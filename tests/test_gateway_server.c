@@ -783,6 +783,32 @@ TEST(test_gw_server_upstream_phi_never_forwarded)
     return 0;
 }
 
+static int collect_line(void *ud, const char *line, size_t len);
+
+/* Audit records (from the files in STATE/audit) with this status and outcome. */
+static int audit_count(const struct env *e, long status, const char *outcome)
+{
+    uint8_t mk[MS_KEY_LEN];
+    ms_buf log;
+    int n = 0;
+    ms_buf_init(&log, NULL, 0);
+    if (audit_master_key(e->state, NULL, mk, NULL) != MS_OK ||
+        audit_export(e->state, mk, 0, 0, collect_line, &log, NULL) != MS_OK ||
+        ms_buf_append_byte(&log, '\0', NULL) != MS_OK) {
+        ms_buf_free(&log);
+        return -1;
+    }
+    for (char *line = strtok((char *)log.p, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *o = json_string_value(json_object_get(j, "outcome"));
+        n += o != NULL && strcmp(o, outcome) == 0 &&
+             json_integer_value(json_object_get(j, "status")) == status;
+        json_decref(j);
+    }
+    ms_buf_free(&log);
+    return n;
+}
+
 TEST(test_gw_server_upstream_errors_and_quirks)
 {
     struct env e;
@@ -808,10 +834,13 @@ TEST(test_gw_server_upstream_errors_and_quirks)
     CHECK(has(b, "\"finish_reason\":\"stop\"") && has(b, "data: [DONE]\n\n"));
     CHECK(!has(b, "\"error\""));
     free(b), free(body);
+    CHECK_EQ_INT(audit_count(&e, 200, "error"), 0);
     body = chat_body("echo-truncated", "hello there", 1);
     CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL), 200);
     CHECK(has(b, "upstream_stream_incomplete"));
     free(b), free(body);
+    /* the status line said 200 before the stream broke: the audit record says it failed */
+    CHECK_EQ_INT(audit_count(&e, 200, "error"), 1);
     if (node_ready() == 0) {
         int rc = run_node(&e, e.clin.text,
                           "up_helper_choices_null,up_helper_no_role,up_error_line,up_usage_order",

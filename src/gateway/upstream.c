@@ -594,6 +594,7 @@ static ms_rc stream_event(void *ud, const char *json, size_t len, ms_err *err)
     ms_rc rc;
     if (json_object_get(j, "error") != NULL) {
         rc = put_event(x, j, err); /* the SDKs raise APIError on it */
+        x->q->outcome = "error";   /* the status is already 200: the audit record says it */
         x->done = 1;
     } else if (json_array_size(json_object_get(j, "choices")) == 0) {
         json_t *u = json_object_get(j, "usage");
@@ -626,6 +627,7 @@ static void stream_eof(struct xfer *x)
                           "upstream_error", "param", "code", "upstream_stream_incomplete");
     put_event(x, e, &err);
     json_decref(e);
+    x->q->outcome = "error";
     x->done = 1;
 }
 
