@@ -440,48 +440,44 @@ const struct phi__dict_ent *phi__dict_find(const char *s, size_t n)
     return phi__dict_find_h(s, n, phi__whash(s, n));
 }
 
-const struct phi__dict_ent *phi__dict_find_c(size_t n, uint32_t hv, const uint64_t ck[2])
+/* One linear probe for both lookups: with ck, the word is the tokenizer's folded, zero-padded
+ * 16 bytes (n < PHI_DICT_INLINE) compared as two 64-bit words; without, s[0..n) compared while
+ * folding. Inlined into each caller, so the choice is made at compile time. */
+static inline const struct phi__dict_ent *dict_probe(const char *s, size_t n, uint32_t hv,
+                                                     const uint64_t *ck)
 {
-    size_t h = hv & phi__dict_mask;
-    for (;;) {
+    for (size_t h = hv & phi__dict_mask;; h = (h + 1) & phi__dict_mask) {
         const struct phi__dict_ent *e = &phi__dict_ents[h];
         if (e->len == 0)
             return NULL;
-        if (e->hash == hv && e->len == n) {
-            uint64_t w[2]; /* the word, NUL-padded to 16 bytes (n < PHI_DICT_INLINE) */
+        if (e->hash != hv || e->len != n)
+            continue;
+        if (ck != NULL) {
+            uint64_t w[2]; /* the word, NUL-padded to 16 bytes */
             memcpy(w, e->w, sizeof w);
             if (w[0] == ck[0] && w[1] == ck[1])
                 return e;
+            continue;
         }
-        h = (h + 1) & phi__dict_mask;
+        const char *p = n < PHI_DICT_INLINE ? e->w : phi__dict_pool + e->off;
+        size_t k = 0;
+        while (k < n && (s[k] >= 'A' && s[k] <= 'Z' ? (char)(s[k] + 32) : s[k]) == p[k])
+            k++;
+        if (k == n)
+            return e;
     }
+}
+
+const struct phi__dict_ent *phi__dict_find_c(size_t n, uint32_t hv, const uint64_t ck[2])
+{
+    return dict_probe(NULL, n, hv, ck);
 }
 
 const struct phi__dict_ent *phi__dict_find_h(const char *s, size_t n, uint32_t hv)
 {
     if (n == 0 || n >= 32)
         return NULL;
-    size_t h = hv & phi__dict_mask;
-    for (;;) {
-        const struct phi__dict_ent *e = &phi__dict_ents[h];
-        if (e->len == 0)
-            return NULL;
-        if (e->hash == hv && e->len == n) {
-            const char *p = n < PHI_DICT_INLINE ? e->w : phi__dict_pool + e->off;
-            size_t k = 0;
-            while (k < n) {
-                char a = s[k];
-                if (a >= 'A' && a <= 'Z')
-                    a = (char)(a + 32);
-                if (a != p[k])
-                    break;
-                k++;
-            }
-            if (k == n)
-                return e;
-        }
-        h = (h + 1) & phi__dict_mask;
-    }
+    return dict_probe(s, n, hv, NULL);
 }
 
 void phi__add(struct scan *sc, size_t s, size_t e, phi_class cls, phi_source src, int prio,
