@@ -147,34 +147,15 @@ ms_rc gw__json_str_append(ms_buf *b, const uint8_t *s, size_t n, ms_err *err)
             i += k;
             continue;
         }
-        /* the escapes jansson writes with JSON_COMPACT, so either writer gives the same bytes */
+        /* the escapes jansson writes with JSON_COMPACT, so either writer gives the same bytes:
+         * the two-character ones where JSON has them, else \u00XX */
+        static const char two[] = "\"\"\\\\\bb\ff\nn\rr\tt";
+        const char *m = memchr(two, c, sizeof two - 1);
         char esc[8];
-        switch (c) {
-        case '"':
-            memcpy(esc, "\\\"", 3);
-            break;
-        case '\\':
-            memcpy(esc, "\\\\", 3);
-            break;
-        case '\b':
-            memcpy(esc, "\\b", 3);
-            break;
-        case '\f':
-            memcpy(esc, "\\f", 3);
-            break;
-        case '\n':
-            memcpy(esc, "\\n", 3);
-            break;
-        case '\r':
-            memcpy(esc, "\\r", 3);
-            break;
-        case '\t':
-            memcpy(esc, "\\t", 3);
-            break;
-        default:
+        if (m != NULL && (m - two) % 2 == 0)
+            snprintf(esc, sizeof esc, "\\%c", m[1]);
+        else
             snprintf(esc, sizeof esc, "\\u%04X", (unsigned)c);
-            break;
-        }
         rc = ms_buf_append(b, s + run, i - run, err);
         if (rc == MS_OK)
             rc = ms_buf_append_str(b, esc, err);
