@@ -861,6 +861,28 @@ TEST(test_gw_server_upstream_errors_and_quirks)
     return 0;
 }
 
+/* The upstream URL is the only route: a proxy named in the environment (here http_proxy) is not
+ * used, so scrubbed text cannot be redirected by whoever sets the service's environment. Only the
+ * server's libcurl sees it: the test's own curl talks https to the gateway. */
+TEST(test_gw_server_upstream_ignores_proxy_env)
+{
+    struct env e;
+    char *b = NULL;
+    if (!gw__have("phi"))
+        SKIP("phi module not in this build");
+    CHECK(setup(&e, 1) == 0);
+    CHECK(start(&e) == 0);
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    char *body = chat_body("echo", "hello there", 0);
+    int st = req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL);
+    unsetenv("http_proxy");
+    CHECK_EQ_INT(st, 200);
+    CHECK(has(b, "hello there"));
+    free(b), free(body);
+    teardown(&e);
+    return 0;
+}
+
 /* Scrubbing that cannot finish (no scrubber, or its memory ceiling hit) must block the request:
  * the upstream receives nothing. */
 TEST(test_gw_server_upstream_fail_closed)

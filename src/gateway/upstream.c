@@ -297,6 +297,9 @@ static ms_rc xfer_start(struct xfer *x, ms_err *err)
     curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(x->h, CURLOPT_TIMEOUT, (long)x->u->timeout_s);
     curl_easy_setopt(x->h, CURLOPT_TCP_NODELAY, 1L);
+    /* the upstream URL is the only route: no proxy from http_proxy/ALL_PROXY in the environment,
+     * which could otherwise send scrubbed (but still sensitive) text outside the enclave */
+    curl_easy_setopt(x->h, CURLOPT_PROXY, "");
     curl_multi_add_handle(x->m, x->h);
     x->added = 1;
     x->running = 1;
