@@ -263,8 +263,8 @@ void gw__h_admin(struct gw_req *q, struct gw_resp *r);
  * for a request that ended without either. t_total_us runs to this call. */
 void gw__req_audit(struct gw_req *q);
 
-/* Upstream pass-through (upstream.c): scrubs `root` (a validated chat request), forwards it and
- * fills r with the (re-identified for clinicians) answer or a streamed response. */
+/* Upstream pass-through (upstream.c): scrubs `root` (a validated chat request) in place, forwards
+ * it and fills r with the (re-identified for clinicians) answer or a streamed response. */
 void gw__upstream_chat(struct gw_req *q, json_t *root, const gw_chat_info *ci, struct gw_resp *r);
 
 #endif

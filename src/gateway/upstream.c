@@ -187,15 +187,14 @@ static int dump_to_buf(const char *p, size_t n, void *ud)
     return ms_buf_append(ud, p, n, NULL) == MS_OK ? 0 : -1;
 }
 
-/* Returns the de-identified request body (owned JSON text in *out). */
-static ms_rc scrub_request(struct gw_scrub *sc, json_t *root, ms_alloc *a, ms_buf *out, char *param,
+/* Returns the de-identified request body (owned JSON text in *out). Rewrites `req`, the parsed
+ * request, in place (its strings replaced by their scrubbed text): the caller frees it after
+ * this call and reads nothing from it but gw_chat_info, which is parsed before. */
+static ms_rc scrub_request(struct gw_scrub *sc, json_t *req, ms_alloc *a, ms_buf *out, char *param,
                            ms_err *err)
 {
     size_t i;
     json_t *m;
-    json_t *req = json_deep_copy(root);
-    if (req == NULL)
-        return ms_fail(err, MS_E_NOMEM, "out of memory");
     json_object_del(req, "user");
     json_object_del(req, "metadata");
     json_t *mct = json_object_get(req, "max_completion_tokens");
@@ -212,7 +211,6 @@ static ms_rc scrub_request(struct gw_scrub *sc, json_t *root, ms_alloc *a, ms_bu
     /* serialised straight into `out` (no json_dumps string to grow, copy and wipe) */
     if (rc == MS_OK && json_dump_callback(req, dump_to_buf, out, JSON_COMPACT) != 0)
         rc = ms_fail(err, MS_E_NOMEM, "out of memory");
-    json_decref(req);
     if (rc == MS_OK)
         param[0] = '\0';
     return rc;
