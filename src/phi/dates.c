@@ -225,7 +225,11 @@ static size_t relative(const struct scan *sc, size_t i)
 
 void phi__detect_dates(struct scan *sc)
 {
-    for (size_t i = 0; i < sc->ntk; i++) {
+    size_t next = 0; /* tokens before it are inside a match */
+    for (size_t q = 0; q < sc->nix_nd; q++) {
+        size_t i = sc->ix_nd[q];
+        if (i < next)
+            continue;
         size_t e = 0, s = i;
         if (sc->tk[i].kind == TK_WORD) {
             /* each word form starts at a month, a relative word or a weekday */
@@ -257,7 +261,7 @@ void phi__detect_dates(struct scan *sc)
         else if (s >= 2 && phi__tok_eqc(sc, s - 1, ',') && weekday_tok(sc, s - 2))
             s = s - 2;
         phi__add(sc, sc->tk[s].s, sc->tk[e - 1].e, PHI_DATE, PHI_SRC_PATTERN, 70, 0);
-        i = e - 1;
+        next = e;
     }
 }
 

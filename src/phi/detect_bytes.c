@@ -228,7 +228,8 @@ void phi__detect_bytes(struct scan *sc)
     if (memchr(sc->t, '@', sc->n) != NULL)
         emails(sc);
     size_t ul = 0, dl = 0, vl = 0;
-    for (size_t k = 0; k < sc->ntk; k++) {
+    for (size_t q = 0; q < sc->nix_dot; q++) {
+        size_t k = sc->ix_dot[q];
         const struct tok *tk = &sc->tk[k];
         if (!(tk->fl & TF_DOTNX)) /* every case below has '.' or ':' after the token */
             continue;

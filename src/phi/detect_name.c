@@ -474,13 +474,15 @@ static size_t trailing_caps(struct scan *sc, size_t i)
 
 void phi__detect_names(struct scan *sc)
 {
-    for (size_t i = 0; i < sc->ntk; i++) {
-        if (sc->tk[i].kind != TK_WORD)
+    size_t next = 0; /* tokens before it are inside a match */
+    for (size_t q = 0; q < sc->nix_name; q++) {
+        size_t i = sc->ix_name[q];
+        if (i < next || sc->tk[i].kind != TK_WORD)
             continue;
         size_t e = caret(sc, i);
         if (!(sc->tk[i].fl & TF_CAP)) { /* every other detector needs a capital */
             if (e > i)
-                i = e;
+                next = e + 1;
             continue;
         }
         /* facility needs a saint word here or a facility word after it; known_place a known
@@ -499,6 +501,6 @@ void phi__detect_names(struct scan *sc)
         if (e == 0)
             e = trailing_caps(sc, i);
         if (e > i)
-            i = e;
+            next = e + 1;
     }
 }

@@ -660,7 +660,11 @@ static size_t address_label(struct scan *sc, size_t i)
 
 void phi__detect_numbers(struct scan *sc)
 {
-    for (size_t i = 0; i < sc->ntk; i++) {
+    size_t next = 0; /* tokens before it are inside a match */
+    for (size_t q = 0; q < sc->nix_nd; q++) {
+        size_t i = sc->ix_nd[q];
+        if (i < next)
+            continue;
         const struct tok *t = &sc->tk[i];
         if (t->kind == TK_WORD) {
             size_t e = 0;
@@ -678,7 +682,7 @@ void phi__detect_numbers(struct scan *sc)
                 code_joint(sc, i))
                 e = ids(sc, i);
             if (e)
-                i = e;
+                next = e + 1;
             continue;
         }
         if (t->kind == TK_PUNCT && pch(sc, i) != '+' && pch(sc, i) != '(')
@@ -701,6 +705,6 @@ void phi__detect_numbers(struct scan *sc)
             (void)d;
         }
         if (e > i)
-            i = e;
+            next = e + 1;
     }
 }

@@ -162,6 +162,8 @@ struct phi_ctx {
     size_t captk;
     struct cand *c;
     size_t capc;
+    uint32_t *ix; /* the scan's token index lists (phi__index), reused like tk */
+    size_t capix;
 };
 
 /* ---- one scrub call -------------------------------------------------------------------------- */
@@ -173,6 +175,18 @@ struct scan {
     struct tok *tk;
     size_t ntk, captk;
     size_t fac_end; /* one past the last token holding a KW_FACILITY word, 0 = none */
+    /* Token index lists (phi__index, increasing): each detector walks only the tokens that can
+     * start one of its matches instead of every token (the per-token tests of four loops were
+     * an eighth of the time). Supersets: a detector still checks each token it is given. */
+    uint32_t *ix;        /* ix_name, ix_nd and ix_dot in one allocation of 3 x ntk */
+    size_t capix;
+    const uint32_t *ix_name; /* words: capitalised, or before '^' (names and places) */
+    size_t nix_name;
+    const uint32_t *ix_nd; /* numbers, alphanumerics, '+', '(', month / weekday / relative /
+                              trigger words, words before "-/._" (numbers and dates) */
+    size_t nix_nd;
+    const uint32_t *ix_dot; /* tokens followed by '.' or ':' (TF_DOTNX; URLs, IPs, UIDs) */
+    size_t nix_dot;
     struct cand *c;
     size_t nc, capc;
     ms_rc rc; /* first failure (allocation) */
@@ -182,6 +196,7 @@ struct scan {
 /* text.c */
 int phi__utf8_valid(const char *s, size_t n, size_t *bad);
 ms_rc phi__tokenize(struct scan *sc);
+ms_rc phi__index(struct scan *sc); /* the ix_* lists of the tokens */
 static inline size_t phi__tok_len(const struct scan *sc, size_t i)
 {
     return sc->tk[i].e - sc->tk[i].s;

@@ -94,6 +94,7 @@ void phi_ctx_free(phi_ctx *ctx)
     phi__prf_free(ctx);
     ms_free(a, ctx->tk);
     ms_free(a, ctx->c);
+    ms_free(a, ctx->ix);
     ms_memzero(ctx, sizeof *ctx);
     ms_free(a, ctx);
 }
@@ -180,6 +181,8 @@ static void scan_free(struct scan *sc)
     sc->ctx->captk = sc->captk;
     sc->ctx->c = sc->c;
     sc->ctx->capc = sc->capc;
+    sc->ctx->ix = sc->ix;
+    sc->ctx->capix = sc->capix;
 }
 
 static ms_rc validate(const phi_ctx *ctx, const char *text, size_t len, ms_err *err)
@@ -195,7 +198,7 @@ static ms_rc validate(const phi_ctx *ctx, const char *text, size_t len, ms_err *
 
 static ms_rc detect(struct scan *sc)
 {
-    if (phi__tokenize(sc) != MS_OK)
+    if (phi__tokenize(sc) != MS_OK || phi__index(sc) != MS_OK)
         return sc->rc;
     phi__detect_bytes(sc);
     phi__detect_dates(sc);
@@ -246,6 +249,8 @@ ms_rc phi_scrub(phi_ctx *ctx, const char *text, size_t len, ms_buf *out, phi_spa
     sc.captk = ctx->captk;
     sc.c = ctx->c;
     sc.capc = ctx->capc;
+    sc.ix = ctx->ix;
+    sc.capix = ctx->capix;
     phi_span *sp = NULL;
     size_t nm = 0, ns = 0;
     ms_rc rc = validate(ctx, text, len, err);

@@ -413,6 +413,42 @@ ms_rc phi__tokenize(struct scan *sc)
     return MS_OK;
 }
 
+/* The detectors' token lists (see struct scan), in one pass without a branch per token: each
+ * index is stored, and the list's count advances only when the token belongs to it. */
+ms_rc phi__index(struct scan *sc)
+{
+    size_t ntk = sc->ntk;
+    if (grow(sc, (void **)&sc->ix, &sc->capix, 3 * ntk + 1, sizeof *sc->ix) != 0)
+        return sc->rc != MS_OK ? sc->rc : MS_E_NOMEM;
+    uint32_t *nm = sc->ix, *nd = sc->ix + ntk, *dt = sc->ix + 2 * ntk;
+    size_t a = 0, b = 0, c = 0;
+    const uint32_t ndkw =
+        (1u << KW_MONTH) | (1u << KW_RELATIVE) | (1u << KW_WEEKDAY) | (1u << KW_TRIGGER);
+    const struct tok *tk = sc->tk;
+    for (size_t i = 0; i < ntk; i++) {
+        const struct tok *t = &tk[i];
+        /* the next token's first byte: '^', '-', '/', '.', '_' start only punctuation */
+        unsigned nx = i + 1 < ntk ? tk[i + 1].ch : 0u;
+        unsigned word = t->kind == TK_WORD;
+        unsigned joint = (nx == '-') | (nx == '/') | (nx == '.') | (nx == '_');
+        nm[a] = (uint32_t)i;
+        a += word & (((t->fl & TF_CAP) != 0) | (nx == '^'));
+        nd[b] = (uint32_t)i;
+        b += (t->kind == TK_NUM) | (t->kind == TK_ALNUM) |
+             ((t->kind == TK_PUNCT) & ((t->ch == '+') | (t->ch == '('))) |
+             (word & (((t->kw & ndkw) != 0) | (joint & (t->e - t->s <= 6))));
+        dt[c] = (uint32_t)i;
+        c += (t->fl & TF_DOTNX) != 0;
+    }
+    sc->ix_name = nm;
+    sc->nix_name = a;
+    sc->ix_nd = nd;
+    sc->nix_nd = b;
+    sc->ix_dot = dt;
+    sc->nix_dot = c;
+    return MS_OK;
+}
+
 long phi__tok_num(const struct scan *sc, size_t i)
 {
     if (i >= sc->ntk || sc->tk[i].kind != TK_NUM || phi__tok_len(sc, i) > 9)
