@@ -578,6 +578,128 @@ TEST(test_analyst_report_prior_as_json_report)
     return 0;
 }
 
+/* ---- the text writer ---- */
+
+/* The text of a report with most of what it can say (history, change, VDT readings, features,
+ * notes, BI-RADS, resolved nodule, warnings), as the JSON-tree renderer wrote it before the text
+ * was rendered from the structs: byte for byte. */
+static const char text_golden[] =
+    "MEDSEAL STRUCTURED REPORT (de-identified)\n"
+    "engine medseal-analyst 0.1.0; guidelines lung-rads-2022, fleischner-2017, bi-rads-2013\n"
+    "\n"
+    "STUDY\n"
+    "  - -, -; patient sex -, age -\n"
+    "  Description: -\n"
+    "  DICOM files 0, SR documents 0, unreadable 0\n"
+    "PRIORS\n"
+    "  1. - -: 0 files, 3 nodule(s) described\n"
+    "\n"
+    "FINDINGS\n"
+    "  N1  6.3 mm part-solid nodule, location not stated  [user, 1 mention(s)]\n"
+    "      axes: 6.5 mm x 6.0 mm\n"
+    "      status: shrinking (2 studies)\n"
+    "      earlier size stated in the text: 5.0 mm\n"
+    "      history: 8.5 mm (-) -> 6.3 mm (-)\n"
+    "      change: -2.2 mm (-26.5%) since prior (-); -2.2 mm (-26.5%) since first; Lung-RADS growth: decreased\n"
+    "      volume doubling time: no growth: VDT not defined\n"
+    "      Lung-RADS v2022: 3  [lung-rads-2022/part-solid-baseline-solid-lt6] part-solid nodule >= 6 mm total, solid component < 6 mm at baseline\n"
+    "        note: stable: category by size (stepped-management interval not met or unknown)\n"
+    "      Fleischner 2017: ct-3-6m-then-most-suspicious  [fleischner-2017/subsolid-multiple-ge6] CT at 3-6 months; subsequent management based on the most suspicious nodule(s).\n"
+    "  N2  3.0 mm nodule (composition not stated), lingula (lingula)  [user, 1 mention(s)]\n"
+    "      axes: 3.0 mm\n"
+    "      features: calcification\n"
+    "      status: persistent (2 studies)\n"
+    "      history: 4.0 mm (-) -> 3.0 mm (-)\n"
+    "      change: -1.0 mm (-25.0%) since prior (-); -1.0 mm (-25.0%) since first; Lung-RADS growth: stable\n"
+    "      volume doubling time: no growth: VDT not defined\n"
+    "      Lung-RADS v2022: 1  [lung-rads-2022/1-benign-features] nodule with benign features: complete, central, popcorn or concentric ring calcification, or fat-containing\n"
+    "        note: stable: mean diameter change <= 1.5 mm\n"
+    "      Fleischner 2017: no-follow-up  [fleischner-2017/benign-features] Benign calcification or fat: no follow-up.\n"
+    "        note: composition not stated: read as solid; risk not stated: high-risk row\n"
+    "\n"
+    "BREAST ASSESSMENT (carried from the report)\n"
+    "  BI-RADS 4A stated in user: Low suspicion for malignancy (likelihood of malignancy > 2% to <= 10%)\n"
+    "\n"
+    "IMPRESSION\n"
+    "  1. Shrinking 6.3 mm part-solid nodule; 8.5 mm on the first of 2 studies, -2.25 mm.\n"
+    "  2. Persistent 3.0 mm nodule in the lingula (lingula); 4.0 mm on the first of 2 studies, -1.0 mm.\n"
+    "  3. Resolved: the  nodule in the right middle lobe seen on a prior study is not described now.\n"
+    "  4. Lung-RADS v2022 category 3 (most suspicious nodule): LDCT in 6 months. [lung-rads-2022/part-solid-baseline-solid-lt6]\n"
+    "  5. Fleischner 2017 (incidental nodules, not screening): ct-3-6m-then-most-suspicious - CT at 3-6 months; subsequent management based on the most suspicious nodule(s). [fleischner-2017/subsolid-multiple-ge6]\n"
+    "  6. BI-RADS 4A (carried from the report): Low suspicion for malignancy. Tissue diagnosis (biopsy). [bi-rads-2013/carried-from-report]\n"
+    "\n"
+    "WARNINGS\n"
+    "  - prior report 1: date not usable (de-identified year only?)\n"
+    "\n"
+    "Categories are computed by deterministic rules from the extracted findings; each names the guideline row that produced it. Verify the extracted measurements against the images.\n";
+
+TEST(test_analyst_report_text_golden)
+{
+    const char *now = "6.5 x 6 mm part-solid nodule with a 4 mm solid component in the apical "
+                      "segment of the right upper lobe, spiculated, previously 5 mm. 3 mm "
+                      "calcified nodule in the lingula. BI-RADS 4A.";
+    json_t *prior = json_loads(
+        "{\"study\":{\"date\":\"2023\"},\"findings\":["
+        "{\"type\":\"nodule\",\"size\":{\"axes_mm\":[4.0]},\"composition\":{\"value\":"
+        "\"ground-glass\"},\"location\":{\"lobe\":\"lingula\"}},"
+        "{\"type\":\"nodule\",\"size\":{\"axes_mm\":[9.0,8.0]},\"composition\":{\"value\":"
+        "\"part-solid\"},\"location\":{\"lobe\":\"LLL\"}},"
+        "{\"type\":\"nodule\",\"size\":{\"axes_mm\":[3.0]},\"location\":{\"lobe\":\"RML\"}}]}",
+        0, NULL);
+    CHECK(prior != NULL);
+    an_report *r = NULL;
+    CHECK(an_report_new(NULL, &r, NULL) == MS_OK);
+    CHECK(an_add_text(r, now, strlen(now), "user", NULL) == MS_OK);
+    CHECK(an_add_prior_report(r, prior, NULL) == MS_OK);
+    json_decref(prior);
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    CHECK(an_report_text(r, &b, NULL) == MS_E_INVAL); /* before an_run */
+    CHECK(an_run(r, NULL) == MS_OK);
+    CHECK(an_report_text(r, &b, NULL) == MS_OK);
+    CHECK_EQ_INT(b.len, sizeof text_golden - 1);
+    CHECK_STR((const char *)b.p, text_golden);
+    /* into a buffer with a cap: the limit, never a cut line */
+    ms_buf small;
+    ms_buf_init(&small, NULL, 300);
+    CHECK(an_report_text(r, &small, NULL) == MS_E_LIMIT);
+    CHECK(small.len <= 300);
+    ms_buf_free(&small);
+    ms_buf_init(&small, NULL, b.len);
+    CHECK(an_report_text(r, &small, NULL) == MS_OK); /* exactly enough */
+    CHECK_EQ_INT(small.len, b.len);
+    ms_buf_free(&small);
+    ms_buf_free(&b);
+    an_report_free(r);
+    return 0;
+}
+
+/* A value the JSON leaves out (jansson refuses a string that is not UTF-8: here a source name)
+ * reads "-" in the text, as it did when the text was rendered from the JSON. */
+TEST(test_analyst_report_text_invalid_utf8_as_json)
+{
+    const char *now = "6 mm solid nodule in the right upper lobe. BI-RADS 2.";
+    an_report *r = NULL;
+    CHECK(an_report_new(NULL, &r, NULL) == MS_OK);
+    CHECK(an_add_text(r, now, strlen(now), "bad\xC3", NULL) == MS_OK);
+    CHECK(an_run(r, NULL) == MS_OK);
+    json_t *j = NULL;
+    CHECK(an_report_json(r, &j, NULL) == MS_OK);
+    json_t *f = json_array_get(json_object_get(j, "findings"), 0);
+    CHECK(f != NULL && json_object_get(f, "source") == NULL);
+    CHECK(json_object_get(json_array_get(json_object_get(j, "bi_rads"), 0), "source") == NULL);
+    json_decref(j);
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    CHECK(an_report_text(r, &b, NULL) == MS_OK);
+    CHECK(strstr((const char *)b.p, "[-, 1 mention(s)]") != NULL);
+    CHECK(strstr((const char *)b.p, "BI-RADS 2 stated in -: Benign") != NULL);
+    CHECK(strstr((const char *)b.p, "bad") == NULL);
+    ms_buf_free(&b);
+    an_report_free(r);
+    return 0;
+}
+
 TEST(test_analyst_report_bad_inputs)
 {
     an_report *r = NULL;

@@ -6,6 +6,7 @@
  * snippet (the source text of a span) is written only when the caller passes the text, which the
  * report does only with --phi.
  */
+#include <math.h>
 #include <string.h>
 
 #include "internal.h"
@@ -15,7 +16,7 @@ static json_t *span_json(const struct an_span *s)
     return json_pack("[II]", (json_int_t)s->start, (json_int_t)s->end);
 }
 
-static double h_to_mm(long h)
+double an_h_to_mm(long h)
 {
     return (double)h / 100.0;
 }
@@ -31,14 +32,40 @@ static const struct {
     {AN_FEAT_LYMPH, "lymphadenopathy"},     {AN_FEAT_SMOOTH, "smooth-margins"},
 };
 
+size_t an_feature_names(unsigned features, const char *out[AN_FEATURE_NAMES])
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof feature_names / sizeof feature_names[0]; i++) {
+        if (features & feature_names[i].bit)
+            out[n++] = feature_names[i].name;
+    }
+    return n;
+}
+
 json_t *an_features_json(unsigned features)
 {
+    const char *names[AN_FEATURE_NAMES];
+    size_t n = an_feature_names(features, names);
     json_t *a = json_array();
-    for (size_t i = 0; a != NULL && i < sizeof feature_names / sizeof feature_names[0]; i++) {
-        if (features & feature_names[i].bit)
-            json_array_append_new(a, json_string(feature_names[i].name));
-    }
+    for (size_t i = 0; a != NULL && i < n; i++)
+        json_array_append_new(a, json_string(names[i]));
     return a;
+}
+
+double an_found_mean_mm(const struct an_found *f)
+{
+    if (an_found_mean_h(f) == AN_NONE)
+        return NAN;
+    struct an_nodule n;
+    an_found_to_nodule(f, &n);
+    return (double)an_mean_tenths(&n) / 10.0;
+}
+
+const struct an_birads_row *an_birads_stated(const char *category)
+{
+    static const struct an_birads_row unknown = {"?", "?", "?", "?", "?"};
+    const struct an_birads_row *row = an_birads_lookup(category);
+    return row != NULL ? row : &unknown;
 }
 
 static json_t *size_json(const struct an_found *f)
@@ -47,12 +74,11 @@ static json_t *size_json(const struct an_found *f)
         return json_null();
     json_t *axes = json_array();
     for (int i = 0; i < f->naxes; i++)
-        json_array_append_new(axes, json_real(h_to_mm(f->axes_h[i])));
+        json_array_append_new(axes, json_real(an_h_to_mm(f->axes_h[i])));
     struct an_nodule n;
-    an_nodule_init(&n);
     an_found_to_nodule(f, &n);
     return json_pack("{s:o,s:o,s:f,s:I}", "axes_mm", axes, "span", span_json(&f->size_span),
-                     "mean_diameter_mm", (double)an_mean_tenths(&n) / 10.0, "fleischner_mm",
+                     "mean_diameter_mm", an_found_mean_mm(f), "fleischner_mm",
                      (json_int_t)an_mean_whole_mm(&n));
 }
 
@@ -96,12 +122,12 @@ static json_t *count_json(const struct an_found *f)
 static json_t *category_json(const struct an_found *f)
 {
     if (f->kind == 1) {
-        const struct an_birads_row *row = an_birads_lookup(f->birads);
+        const struct an_birads_row *row = an_birads_stated(f->birads);
         return json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:s,s:s}", "type", "bi-rads", "category",
                          f->birads, "span", span_json(&f->span), "guideline", AN_BI_RADS_VERSION,
-                         "assessment", row ? row->assessment : "?", "likelihood",
-                         row ? row->likelihood : "?", "management", row ? row->management : "?",
-                         "rule", "bi-rads-2013/carried-from-report");
+                         "assessment", row->assessment, "likelihood", row->likelihood,
+                         "management", row->management, "rule",
+                         "bi-rads-2013/carried-from-report");
     }
     return json_pack("{s:s,s:s,s:o}", "type", "lung-rads-stated", "category", f->birads, "span",
                      span_json(&f->span));
@@ -128,9 +154,9 @@ json_t *an_found_json(const struct an_found *f, const char *text)
                       "features", an_features_json(f->features), "count", count_json(f), "change",
                       change_json(f));
         if (o != NULL && f->solid_h != AN_NONE)
-            json_object_set_new(o, "solid_component_mm", json_real(h_to_mm(f->solid_h)));
+            json_object_set_new(o, "solid_component_mm", json_real(an_h_to_mm(f->solid_h)));
         if (o != NULL && f->prior_h != AN_NONE)
-            json_object_set_new(o, "prior_size_mm", json_real(h_to_mm(f->prior_h)));
+            json_object_set_new(o, "prior_size_mm", json_real(an_h_to_mm(f->prior_h)));
     }
     if (o != NULL && text != NULL && f->span.end > f->span.start)
         json_object_set_new(o, "evidence",

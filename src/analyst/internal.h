@@ -183,11 +183,20 @@ long an_found_mean_h(const struct an_found *f);
 /* The JSON of one found item (spans, sizes, composition, ...). `text` is the source text: when
  * non-NULL the evidence snippet is included (only with --phi). */
 json_t *an_found_json(const struct an_found *f, const char *text);
-/* an_report_json without the members the text writer does not read (out_json.c says which). */
-ms_rc an__report_json_text(const an_report *r, json_t **out, ms_err *err);
+/* Hundredths of a mm as mm (the JSON's sizes: axes, solid component, earlier size). */
+double an_h_to_mm(long h);
+/* The report's mean diameter of a found nodule in mm (tenths, Lung-RADS rounding), NAN when it
+ * has no size. */
+double an_found_mean_mm(const struct an_found *f);
+/* The BI-RADS row of a stated category, or a row of "?" when the category is not in the table. */
+const struct an_birads_row *an_birads_stated(const char *category);
 
 /* Guideline input from a found nodule (composition left AN_COMP_NONE when not stated). */
 void an_found_to_nodule(const struct an_found *f, struct an_nodule *n);
+/* Feature names (static strings, in the report's order) of a feature mask into out; returns how
+ * many. */
+#define AN_FEATURE_NAMES 10
+size_t an_feature_names(unsigned features, const char *out[AN_FEATURE_NAMES]);
 /* Feature names as a JSON array. */
 json_t *an_features_json(unsigned features);
 
@@ -343,5 +352,31 @@ void an_fmt_date(const struct an_report *r, const struct an_study *st, char *buf
 /* Days from the first (oldest) study, AN_NONE if unknown. */
 long an_study_offset(const struct an_report *r, const struct an_study *st);
 const char *an_age_band(const char *as, char *buf, size_t n);
+
+/* out_json.c: the values the JSON report states, shared with the text writer (out_text.c) so
+ * both say the same thing. */
+/* A measurement as the report states it: rounded to 0.001 mm (NAN stays NAN). */
+double an_out_num(double v);
+/* The flags of a series ("gaps in slice positions", ...), static strings; returns how many. */
+#define AN_SERIES_FLAGS 5
+size_t an_series_flags(const struct an_series *s, const char *out[AN_SERIES_FLAGS]);
+/* The source name of the text a nodule came from ("prior-report" when none). */
+const char *an_nod_source(const struct an_study *st, const struct an_nod *nd);
+/* The comparison of one track as the report states it. */
+struct an_cmp_out {
+    const char *status; /* an_status_name, NULL if unknown */
+    long studies;       /* studies the nodule was seen on ("persistent across N" or the track) */
+    int changes;        /* 1: the members below are stated (two or more points) */
+    double first_mm, prior_mm;   /* mean diameter change since the first / the previous point */
+    double first_pct, prior_pct; /* the same in percent (an_out_num), NAN unknown */
+    long days_prior, days_first; /* AN_NONE unknown */
+    const char *growth;          /* Lung-RADS growth decision or NULL */
+    double vdt_days;             /* whole days (rounded), NAN not computed */
+    const char *vdt_reading;     /* or NULL */
+};
+void an_cmp_out(const struct an_track *t, struct an_cmp_out *out);
+/* The impression sentences, in order, each passed to line(ud, sentence); stops (returning -1) as
+ * soon as line returns non-zero. */
+int an_impression(const struct an_report *r, int (*line)(void *ud, const char *s), void *ud);
 
 #endif

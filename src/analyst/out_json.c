@@ -1,6 +1,8 @@
 /*
- * The report as JSON (docs/report.schema.json) and the impression sentences shared by every
- * format. The text, HTML and FHIR writers render this JSON, so all formats say the same thing.
+ * The report as JSON (docs/report.schema.json), the impression sentences shared by every format
+ * and the derived values (rounding, series flags, comparison) the text writer states too. The
+ * HTML and FHIR writers render this JSON; the text writer (out_text.c) reads the report's structs
+ * through the helpers here, so all formats say the same thing.
  * De-identified unless the report was made with phi: dates as years plus days from the first
  * study, ages as bands, descriptions scrubbed, no free text and no evidence snippets.
  *
@@ -13,9 +15,15 @@
 #include "internal.h"
 #include "medseal/phi.h"
 
+double an_out_num(double v)
+{
+    return isnan(v) ? v : round(v * 1000.0) / 1000.0; /* 0.001 */
+}
+
+/* NULL (the member left out) for an infinite value: jansson has no infinity */
 static json_t *num_or_null(double v)
 {
-    return isnan(v) ? json_null() : json_real(round(v * 1000.0) / 1000.0); /* 0.001 */
+    return isnan(v) ? json_null() : json_real(an_out_num(v));
 }
 
 static json_t *str_or_null(const char *s)
@@ -38,19 +46,29 @@ static json_t *clean_str(struct cleaner *c, const char *s)
     return str_or_null(buf);
 }
 
+size_t an_series_flags(const struct an_series *s, const char *out[AN_SERIES_FLAGS])
+{
+    size_t n = 0;
+    if (s->geometry_inconsistent)
+        out[n++] = "inconsistent geometry";
+    if (s->gaps > 0)
+        out[n++] = "gaps in slice positions";
+    if (s->duplicates > 0)
+        out[n++] = "duplicate slice positions";
+    if (s->thickness_varies)
+        out[n++] = "slice thickness varies";
+    if (s->positions_missing > 0)
+        out[n++] = "images without position";
+    return n;
+}
+
 static json_t *series_json(struct cleaner *cl, const struct an_series *s)
 {
+    const char *names[AN_SERIES_FLAGS];
+    size_t nflags = an_series_flags(s, names);
     json_t *flags = json_array();
-    if (s->geometry_inconsistent)
-        json_array_append_new(flags, json_string("inconsistent geometry"));
-    if (s->gaps > 0)
-        json_array_append_new(flags, json_string("gaps in slice positions"));
-    if (s->duplicates > 0)
-        json_array_append_new(flags, json_string("duplicate slice positions"));
-    if (s->thickness_varies)
-        json_array_append_new(flags, json_string("slice thickness varies"));
-    if (s->positions_missing > 0)
-        json_array_append_new(flags, json_string("images without position"));
+    for (size_t i = 0; i < nflags; i++)
+        json_array_append_new(flags, json_string(names[i]));
     json_t *ps =
         json_pack("[oo]", num_or_null(s->pixel_spacing[0]), num_or_null(s->pixel_spacing[1]));
     json_t *o = json_object();
@@ -146,56 +164,81 @@ static json_t *history_json(const struct an_report *r, const struct an_track *t)
         char date[16];
         an_fmt_date(r, st, date, sizeof date);
         long off = an_study_offset(r, st);
-        long h = an_found_mean_h(f);
-        struct an_nodule n;
-        an_found_to_nodule(f, &n);
-        long tenths = an_mean_tenths(&n);
+        double mean = an_found_mean_mm(f);
         json_array_append_new(
             a, json_pack("{s:I,s:o,s:o,s:o}", "study", (json_int_t)t->pts[i].study, "date",
                          str_or_null(date), "days_from_first",
                          off == AN_NONE ? json_null() : json_integer(off), "mean_diameter_mm",
-                         h == AN_NONE ? json_null() : json_real((double)tenths / 10.0)));
+                         isnan(mean) ? json_null() : json_real(mean)));
     }
     return a;
 }
 
+void an_cmp_out(const struct an_track *t, struct an_cmp_out *out)
+{
+    out->status = an_status_name(t->status);
+    out->studies = t->persistent_n > 0 ? t->persistent_n : (long)t->npts;
+    out->changes = t->npts >= 2;
+    out->first_mm = an_h_to_mm(t->delta_first_h);
+    out->prior_mm = an_h_to_mm(t->delta_prev_h);
+    out->first_pct = an_out_num(t->rel_first);
+    out->prior_pct = an_out_num(t->rel_prev);
+    out->days_prior = t->days_prev;
+    out->days_first = t->days_first;
+    out->growth = t->growth;
+    out->vdt_days = isnan(t->vdt_days) ? t->vdt_days : round(t->vdt_days);
+    out->vdt_reading = t->vdt_reading;
+}
+
+static json_t *long_or_null(long v)
+{
+    return v == AN_NONE ? json_null() : json_integer(v);
+}
+
+/* NULL (the member left out) for an infinite value, as num_or_null */
+static json_t *real_or_null(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
 static json_t *comparison_json(const struct an_report *r, const struct an_track *t)
 {
+    struct an_cmp_out c;
+    an_cmp_out(t, &c);
     json_t *o = json_object();
-    json_object_set_new(o, "status", str_or_null(an_status_name(t->status)));
-    json_object_set_new(o, "studies",
-                        json_integer(t->persistent_n > 0 ? t->persistent_n : (json_int_t)t->npts));
+    json_object_set_new(o, "status", str_or_null(c.status));
+    json_object_set_new(o, "studies", json_integer(c.studies));
     json_object_set_new(o, "history", history_json(r, t));
-    if (t->npts >= 2) {
-        json_object_set_new(o, "change_since_first_mm",
-                            json_real((double)t->delta_first_h / 100.0));
-        json_object_set_new(o, "change_since_first_pct", num_or_null(t->rel_first));
-        json_object_set_new(o, "change_since_prior_mm", json_real((double)t->delta_prev_h / 100.0));
-        json_object_set_new(o, "change_since_prior_pct", num_or_null(t->rel_prev));
-        json_object_set_new(o, "days_since_prior",
-                            t->days_prev == AN_NONE ? json_null() : json_integer(t->days_prev));
-        json_object_set_new(o, "days_since_first",
-                            t->days_first == AN_NONE ? json_null() : json_integer(t->days_first));
-        json_object_set_new(o, "lung_rads_growth", str_or_null(t->growth));
-        json_object_set_new(o, "vdt_days",
-                            isnan(t->vdt_days) ? json_null() : json_real(round(t->vdt_days)));
-        json_object_set_new(o, "vdt_reading", str_or_null(t->vdt_reading));
+    if (c.changes) {
+        json_object_set_new(o, "change_since_first_mm", json_real(c.first_mm));
+        json_object_set_new(o, "change_since_first_pct", real_or_null(c.first_pct));
+        json_object_set_new(o, "change_since_prior_mm", json_real(c.prior_mm));
+        json_object_set_new(o, "change_since_prior_pct", real_or_null(c.prior_pct));
+        json_object_set_new(o, "days_since_prior", long_or_null(c.days_prior));
+        json_object_set_new(o, "days_since_first", long_or_null(c.days_first));
+        json_object_set_new(o, "lung_rads_growth", str_or_null(c.growth));
+        json_object_set_new(o, "vdt_days", real_or_null(c.vdt_days));
+        json_object_set_new(o, "vdt_reading", str_or_null(c.vdt_reading));
     }
     return o;
+}
+
+const char *an_nod_source(const struct an_study *st, const struct an_nod *nd)
+{
+    if (nd->f.source >= 0 && (size_t)nd->f.source < st->ntexts)
+        return st->texts[nd->f.source].source;
+    return "prior-report";
 }
 
 static json_t *nodule_json(const struct an_report *r, const struct an_study *st,
                            const struct an_nod *nd)
 {
-    const char *text = NULL, *source = "prior-report";
-    if (nd->f.source >= 0 && (size_t)nd->f.source < st->ntexts) {
-        source = st->texts[nd->f.source].source;
-        if (r->phi)
-            text = st->texts[nd->f.source].text;
-    }
+    const char *text = NULL;
+    if (r->phi && nd->f.source >= 0 && (size_t)nd->f.source < st->ntexts)
+        text = st->texts[nd->f.source].text;
     json_t *o = an_found_json(&nd->f, text);
     json_object_set_new(o, "id", json_string(nd->id));
-    json_object_set_new(o, "source", json_string(source));
+    json_object_set_new(o, "source", json_string(an_nod_source(st, nd)));
     json_object_set_new(o, "mentions", json_integer(nd->mentions));
     json_object_set_new(o, "lung_rads",
                         nd->have_lr ? an_result_json(&nd->lr, AN_LUNG_RADS_VERSION) : json_null());
@@ -322,18 +365,14 @@ static void nodule_sentence(const struct an_report *r, const struct an_nod *nd, 
     }
 }
 
-static void add_line(json_t *a, const char *s)
+int an_impression(const struct an_report *r, int (*line)(void *ud, const char *s), void *ud)
 {
-    json_array_append_new(a, json_string(s));
-}
-
-static json_t *impression_json(const struct an_report *r, const struct an_study *st)
-{
-    json_t *a = json_array();
+    const struct an_study *st = &r->studies[r->cur];
     char buf[640];
     for (size_t i = 0; i < st->nnods; i++) {
         nodule_sentence(r, &st->nods[i], buf, sizeof buf);
-        add_line(a, buf);
+        if (line(ud, buf) != 0)
+            return -1;
     }
     for (size_t t = 0; t < r->ntracks; t++) {
         if (r->tracks[t].status != AN_ST_RESOLVED)
@@ -345,23 +384,26 @@ static json_t *impression_json(const struct an_report *r, const struct an_study 
                  "described now.",
                  an_comp_name(f->comp) ? an_comp_name(f->comp) : "", f->lobe ? " in the " : "",
                  f->lobe ? an_lobe_long_name(f->lobe) : "");
-        add_line(a, buf);
+        if (line(ud, buf) != 0)
+            return -1;
     }
-    if (st->nnods == 0 && r->have_exam_lr)
-        add_line(a, "No pulmonary nodule.");
+    if (st->nnods == 0 && r->have_exam_lr && line(ud, "No pulmonary nodule.") != 0)
+        return -1;
     if (r->have_exam_lr) {
         snprintf(buf, sizeof buf, "Lung-RADS v2022 category %s%s%s: %s [%s]", r->exam_lr.category,
                  r->exam_lr.s_modifier ? "S" : "",
                  r->exam_lr_nod >= 0 ? " (most suspicious nodule)" : "", r->exam_lr.management,
                  r->exam_lr.rule);
-        add_line(a, buf);
+        if (line(ud, buf) != 0)
+            return -1;
     }
     if (r->have_exam_fl) {
         snprintf(buf, sizeof buf,
                  "Fleischner 2017 (incidental nodules, not screening): %s - %s "
                  "[%s]",
                  r->exam_fl.category, r->exam_fl.management, r->exam_fl.rule);
-        add_line(a, buf);
+        if (line(ud, buf) != 0)
+            return -1;
     }
     for (size_t i = 0; i < st->nfound; i++) {
         if (st->found[i].kind != 1)
@@ -370,17 +412,27 @@ static json_t *impression_json(const struct an_report *r, const struct an_study 
         snprintf(buf, sizeof buf,
                  "BI-RADS %s (carried from the report): %s. %s [bi-rads-2013/carried-from-report]",
                  st->found[i].birads, b ? b->assessment : "?", b ? b->management : "");
-        add_line(a, buf);
+        if (line(ud, buf) != 0)
+            return -1;
     }
+    return 0;
+}
+
+static int add_line(void *a, const char *s)
+{
+    json_array_append_new(a, json_string(s)); /* a sentence jansson refuses is left out */
+    return 0;
+}
+
+static json_t *impression_json(const struct an_report *r)
+{
+    json_t *a = json_array();
+    if (a != NULL)
+        an_impression(r, add_line, a);
     return a;
 }
 
-/* The report JSON. `lean` (an__report_json_text) leaves out what the text writer never reads:
- * the resolved, negatives, stated-category, exam-finding, risk-statement and assessment members,
- * and the details of a current study that has no DICOM file and no prior (the text then prints
- * one fixed line). Those members cost about half of a short analyst request in the gateway; the
- * members that stay are built by the same code, so the text is the same. */
-static ms_rc report_json(const an_report *r, int lean, json_t **out, ms_err *err)
+ms_rc an_report_json(const an_report *r, json_t **out, ms_err *err)
 {
     if (r == NULL || out == NULL || !r->ran)
         return ms_fail(err, MS_E_INVAL, "an_report_json: report not run");
@@ -402,39 +454,22 @@ static ms_rc report_json(const an_report *r, int lean, json_t **out, ms_err *err
                         json_pack("{s:s,s:s,s:s}", "lung_rads", AN_LUNG_RADS_VERSION, "fleischner",
                                   AN_FLEISCHNER_VERSION, "bi_rads", AN_BI_RADS_VERSION));
     json_object_set_new(o, "deidentified", json_boolean(!r->phi));
-    if (lean && st->files == 0 && r->nstudies == 1)
-        json_object_set_new(o, "study", json_pack("{s:i}", "files", 0));
-    else
-        json_object_set_new(o, "study", study_json(r, r->cur));
+    json_object_set_new(o, "study", study_json(r, r->cur));
     json_object_set_new(o, "priors", priors);
     json_object_set_new(o, "findings", findings);
-    if (!lean) {
-        json_object_set_new(o, "resolved", resolved_json(r));
-        json_object_set_new(o, "negatives", kind_json(r, st, 2));
-    }
+    json_object_set_new(o, "resolved", resolved_json(r));
+    json_object_set_new(o, "negatives", kind_json(r, st, 2));
     json_object_set_new(o, "bi_rads", kind_json(r, st, 1));
-    if (!lean) {
-        json_object_set_new(o, "stated_categories", kind_json(r, st, 3));
-        json_object_set_new(o, "exam_findings", kind_json(r, st, 4));
-        json_object_set_new(o, "risk_statements", kind_json(r, st, 5));
-        json_object_set_new(o, "assessment", assessment_json(r, st));
-    }
-    json_object_set_new(o, "impression", impression_json(r, st));
+    json_object_set_new(o, "stated_categories", kind_json(r, st, 3));
+    json_object_set_new(o, "exam_findings", kind_json(r, st, 4));
+    json_object_set_new(o, "risk_statements", kind_json(r, st, 5));
+    json_object_set_new(o, "assessment", assessment_json(r, st));
+    json_object_set_new(o, "impression", impression_json(r));
     json_object_set_new(o, "warnings", warn);
-    if (json_object_size(o) != (lean ? 10u : 16u)) { /* a member failed to allocate */
+    if (json_object_size(o) != 16u) { /* a member failed to allocate */
         json_decref(o);
         return ms_fail(err, MS_E_NOMEM, "report JSON");
     }
     *out = o;
     return MS_OK;
-}
-
-ms_rc an_report_json(const an_report *r, json_t **out, ms_err *err)
-{
-    return report_json(r, 0, out, err);
-}
-
-ms_rc an__report_json_text(const an_report *r, json_t **out, ms_err *err)
-{
-    return report_json(r, 1, out, err);
 }

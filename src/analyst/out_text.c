@@ -1,273 +1,416 @@
 /*
  * The report as plain text for a radiologist: study and series summary, priors, findings with
- * size history, growth and VDT, the guideline rows, the impression. Rendered from the report's
- * JSON so every format says the same thing (the members it reads: an__report_json_text).
+ * size history, growth and VDT, the guideline rows, the impression. Rendered straight from the
+ * report's structs (no JSON tree: that cost about a third of a short analyst request), with every
+ * derived value (rounding, series flags, comparison, feature names, sources, impression sentences)
+ * taken from the helpers the JSON writer uses (out_json.c, findings.c), so the text says what the
+ * JSON says. Where the JSON would leave a string out (jansson refuses one that is not valid UTF-8,
+ * e.g. a DICOM value cut at its field size) or make it null (empty), the text prints "-", as it
+ * did when it was rendered from the JSON.
  *
- * Trusts: the JSON from an__report_json_text. Owns: nothing beyond temporary JSON.
+ * Trusts: the report built by an_run. Owns: nothing beyond a temporary buffer for the series.
  */
 #include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
+#include "medseal/phi.h"
 
-static const char *s_(const json_t *o, const char *k)
+/* ---- strings as the JSON would hold them ---- */
+
+/* jansson's rule for a string value: UTF-8, shortest form, no surrogates, <= U+10FFFF. */
+static int utf8_ok(const char *s)
 {
-    const char *v = json_string_value(json_object_get(o, k));
-    return v != NULL ? v : "-";
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != 0) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n;
+        unsigned v;
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 2, v = c & 0x1Fu;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 3, v = c & 0x0Fu;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 4, v = c & 0x07u;
+        else
+            return 0;
+        for (size_t i = 1; i < n; i++) {
+            if (p[i] < 0x80 || p[i] > 0xBF) /* also stops at the terminating NUL */
+                return 0;
+            v = (v << 6) | (p[i] & 0x3Fu);
+        }
+        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
+            (n == 4 && v < 0x10000))
+            return 0;
+        p += n;
+    }
+    return 1;
 }
 
-static void num(char *buf, size_t n, const json_t *v, const char *unit)
+/* a member set with json_string: "-" when jansson would refuse it */
+static const char *js(const char *s)
 {
-    if (json_is_number(v))
-        snprintf(buf, n, "%g%s", json_number_value(v), unit);
+    return s != NULL && utf8_ok(s) ? s : "-";
+}
+
+/* a member set with str_or_null: "" is null too */
+static const char *jsn(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? js(s) : "-";
+}
+
+/* ---- output ---- */
+
+/* printf straight into the buffer's free room: one formatting pass for the usual short line
+ * (ms_buf_printf measures first), a second only when the line did not fit */
+static ms_rc put(ms_buf *b, ms_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static ms_rc put(ms_buf *b, ms_err *err, const char *fmt, ...)
+{
+    size_t left = b->max == 0 ? SIZE_MAX : b->max > b->len ? b->max - b->len : 0;
+    size_t want = left < 256 ? left : 256; /* never fail for room the line does not need */
+    for (;;) {
+        ms_rc rc = ms_buf_reserve(b, want, err);
+        if (rc != MS_OK)
+            return rc;
+        size_t room = b->cap - b->len; /* past the reserve, but never past max */
+        if (room > left)
+            room = left + 1;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf((char *)b->p + b->len, room, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < room) {
+            b->len += (size_t)n;
+            return MS_OK;
+        }
+        b->p[b->len] = 0; /* the terminator a failed or cut-off attempt moved */
+        if (n < 0)
+            return ms_fail(err, MS_E_INVAL, "bad format");
+        want = (size_t)n;
+    }
+}
+
+static ms_rc str(ms_buf *b, const char *s, ms_err *err)
+{
+    return ms_buf_append(b, s, strlen(s), err);
+}
+
+/* a number member printed with %g, "-" when unknown (NAN) or left out (infinite) */
+static void num(char *buf, size_t n, double v, const char *unit)
+{
+    if (isfinite(v))
+        snprintf(buf, n, "%g%s", v, unit);
     else
         snprintf(buf, n, "-");
 }
 
 /* one decimal, optionally signed: "8.0 mm", "+1.6 mm", "+24.2%" */
-static void num1(char *buf, size_t n, const json_t *v, const char *unit, int sign)
+static void num1(char *buf, size_t n, double v, const char *unit, int sign)
 {
-    if (!json_is_number(v))
+    if (!isfinite(v))
         snprintf(buf, n, "-");
     else if (sign)
-        snprintf(buf, n, "%+.1f%s", json_number_value(v), unit);
+        snprintf(buf, n, "%+.1f%s", v, unit);
     else
-        snprintf(buf, n, "%.1f%s", json_number_value(v), unit);
+        snprintf(buf, n, "%.1f%s", v, unit);
 }
 
-static ms_rc series_lines(const json_t *study, ms_buf *b, ms_err *err)
+/* "2023, day 178" (date and days from the first study) */
+static void when(const struct an_report *r, const struct an_study *st, char *buf, size_t n)
 {
-    size_t i;
-    const json_t *s;
+    char date[16];
+    an_fmt_date(r, st, date, sizeof date);
+    long off = an_study_offset(r, st);
+    if (off != AN_NONE)
+        snprintf(buf, n, "%s, day %lld", jsn(date), (long long)off);
+    else
+        snprintf(buf, n, "%s", jsn(date));
+}
+
+/* ---- the study ---- */
+
+/* A clean copy of a description (an_study_clean), "-" when withheld or empty. */
+struct cleaner {
+    const struct an_report *r;
+    const struct an_study *st;
+    phi_ctx *ctx;
+};
+
+static const char *clean(struct cleaner *c, const char *s, char *buf, size_t n)
+{
+    an_study_clean(c->r, c->st, c->ctx, s, buf, n);
+    return jsn(buf);
+}
+
+static ms_rc series_lines(struct cleaner *cl, const struct an_study *st, ms_buf *b, ms_err *err)
+{
     ms_rc rc = MS_OK;
-    json_array_foreach(json_object_get(study, "series"), i, s)
-    {
-        char th[32], sp[32], ct[32];
-        num(th, sizeof th, json_object_get(s, "slice_thickness_mm"), " mm");
-        num(sp, sizeof sp, json_object_get(s, "spacing_mm"), " mm");
-        num(ct, sizeof ct, json_object_get(s, "ctdivol_mgy"), " mGy");
-        rc = ms_buf_printf(b, err,
-                           "  Series %s %s \"%s\": %lld images, thickness %s, spacing %s, "
-                           "kernel %s, contrast %s, %s %s, CTDIvol %s\n",
-                           s_(s, "number"), s_(s, "modality"), s_(s, "description"),
-                           (long long)json_integer_value(json_object_get(s, "images")), th, sp,
-                           s_(s, "kernel"), s_(s, "contrast"), s_(s, "manufacturer"),
-                           s_(s, "model"), ct);
-        const json_t *flags = json_object_get(s, "flags");
-        for (size_t k = 0; rc == MS_OK && k < json_array_size(flags); k++)
-            rc = ms_buf_printf(b, err, "    FLAG: %s\n",
-                               json_string_value(json_array_get(flags, k)));
-        if (rc != MS_OK)
-            return rc;
+    for (size_t i = 0; rc == MS_OK && i < st->nseries; i++) {
+        const struct an_series *s = &st->series[i];
+        char th[32], sp[32], ct[32], desc[AN_STR], contrast[AN_STR];
+        const char *flags[AN_SERIES_FLAGS];
+        size_t nflags = an_series_flags(s, flags);
+        const char *d = clean(cl, s->description, desc, sizeof desc);
+        const char *c = clean(cl, s->contrast, contrast, sizeof contrast);
+        num(th, sizeof th, an_out_num(s->thickness), " mm");
+        num(sp, sizeof sp, an_out_num(s->spacing), " mm");
+        num(ct, sizeof ct, an_out_num(s->ctdivol_max), " mGy");
+        rc = put(b, err,
+                 "  Series %s %s \"%s\": %lld images, thickness %s, spacing %s, kernel %s, "
+                 "contrast %s, %s %s, CTDIvol %s\n",
+                 jsn(s->number), jsn(s->modality), d, (long long)s->count, th, sp, jsn(s->kernel),
+                 c, jsn(s->manufacturer), jsn(s->model), ct);
+        for (size_t k = 0; rc == MS_OK && k < nflags; k++)
+            rc = put(b, err, "    FLAG: %s\n", flags[k]);
     }
     return rc;
 }
 
-static void when(const json_t *study, char *buf, size_t n)
+/* The current study's block. The descriptions are cleaned in the JSON writer's order (series,
+ * then body part and description), so the scrubber sees the same sequence. */
+static ms_rc study_block_dicom(const struct an_report *r, ms_buf *b, ms_err *err)
 {
-    const json_t *d = json_object_get(study, "days_from_first");
-    if (json_is_integer(d))
-        snprintf(buf, n, "%s, day %lld", s_(study, "date"), (long long)json_integer_value(d));
-    else
-        snprintf(buf, n, "%s", s_(study, "date"));
-}
-
-static ms_rc study_block_dicom(const json_t *j, ms_buf *b, ms_err *err)
-{
-    const json_t *st = json_object_get(j, "study");
-    const json_t *pt = json_object_get(st, "patient");
-    char w[64];
-    when(st, w, sizeof w);
-    ms_rc rc =
-        ms_buf_printf(b, err, "STUDY\n  %s %s, %s; patient sex %s, age %s\n  Description: %s\n",
-                      s_(st, "modality"), s_(st, "body_part"), w, s_(pt, "sex"), s_(pt, "age_band"),
-                      s_(st, "description"));
+    const struct an_study *st = &r->studies[r->cur];
+    struct cleaner cl = {r, st, an_study_scrubber(r, st)};
+    ms_buf series;
+    ms_buf_init(&series, r->alloc, 0);
+    ms_rc rc = series_lines(&cl, st, &series, err);
+    char body[AN_STR], desc[AN_STR], band[16], w[64];
+    const char *bp = clean(&cl, st->body_part, body, sizeof body);
+    const char *d = clean(&cl, st->description, desc, sizeof desc);
+    phi_ctx_free(cl.ctx);
+    when(r, st, w, sizeof w);
+    const char *sex = jsn(st->sex), *age = jsn(an_age_band(st->age, band, sizeof band));
+    if (st->sex[0] != '\0' && !utf8_ok(st->sex))
+        age = "-"; /* the JSON's patient object is packed whole: one refused value, neither */
     if (rc == MS_OK)
-        rc = series_lines(st, b, err);
-    const json_t *dose = json_object_get(st, "dose");
-    if (rc == MS_OK && json_is_number(json_object_get(dose, "dlp_total_mgycm")))
-        rc = ms_buf_printf(b, err, "  Dose SR: DLP total %.1f mGy.cm\n",
-                           json_number_value(json_object_get(dose, "dlp_total_mgycm")));
+        rc = put(b, err, "STUDY\n  %s %s, %s; patient sex %s, age %s\n  Description: %s\n",
+                 jsn(st->modality), bp, w, sex, age, d);
+    if (rc == MS_OK && series.len > 0)
+        rc = ms_buf_append(b, series.p, series.len, err);
+    ms_buf_free(&series);
+    /* the JSON's dose object is packed whole: an infinite CTDIvol would leave the DLP out too */
+    double dlp = an_out_num(st->dlp_total);
+    if (rc == MS_OK && isfinite(dlp) && !isinf(an_out_num(st->ctdivol_sr)))
+        rc = put(b, err, "  Dose SR: DLP total %.1f mGy.cm\n", dlp);
     if (rc == MS_OK)
-        rc = ms_buf_printf(b, err, "  DICOM files %lld, SR documents %lld, unreadable %lld\n",
-                           (long long)json_integer_value(json_object_get(st, "files")),
-                           (long long)json_integer_value(json_object_get(st, "sr_documents")),
-                           (long long)json_integer_value(json_object_get(st, "unreadable_files")));
-    const json_t *priors = json_object_get(j, "priors");
-    if (rc == MS_OK && json_array_size(priors) > 0)
-        rc = ms_buf_append_str(b, "PRIORS\n", err);
-    for (size_t i = 0; rc == MS_OK && i < json_array_size(priors); i++) {
-        const json_t *p = json_array_get(priors, i);
-        when(p, w, sizeof w);
-        rc = ms_buf_printf(b, err, "  %zu. %s %s: %lld files, %lld nodule(s) described\n", i + 1,
-                           s_(p, "modality"), w,
-                           (long long)json_integer_value(json_object_get(p, "files")),
-                           (long long)json_integer_value(json_object_get(p, "nodules")));
+        rc = put(b, err, "  DICOM files %lld, SR documents %lld, unreadable %lld\n",
+                 (long long)st->files, (long long)st->sr_docs, (long long)st->unreadable);
+    if (rc == MS_OK && r->nstudies > 1)
+        rc = str(b, "PRIORS\n", err);
+    size_t k = 0;
+    for (size_t i = 0; rc == MS_OK && i < r->nstudies; i++) {
+        if (i == r->cur)
+            continue;
+        const struct an_study *p = &r->studies[i];
+        when(r, p, w, sizeof w);
+        rc = put(b, err, "  %zu. %s %s: %lld files, %lld nodule(s) described\n", ++k,
+                 jsn(p->modality), w, (long long)p->files, (long long)p->nnods);
     }
     return rc;
 }
 
-static ms_rc study_block(const json_t *j, ms_buf *b, ms_err *err)
+static ms_rc study_block(const struct an_report *r, ms_buf *b, ms_err *err)
 {
-    const json_t *st = json_object_get(j, "study");
-    if (json_integer_value(json_object_get(st, "files")) == 0 &&
-        json_array_size(json_object_get(j, "priors")) == 0)
-        return ms_buf_append_str(b, "STUDY\n  no DICOM files: findings from free text only\n", err);
-    return study_block_dicom(j, b, err);
+    if (r->studies[r->cur].files == 0 && r->nstudies == 1)
+        return str(b, "STUDY\n  no DICOM files: findings from free text only\n", err);
+    return study_block_dicom(r, b, err);
 }
 
-static ms_rc history_line(const json_t *c, ms_buf *b, ms_err *err)
+/* ---- findings ---- */
+
+static ms_rc history_line(const struct an_report *r, const struct an_track *t, ms_buf *b,
+                          ms_err *err)
 {
-    const json_t *h = json_object_get(c, "history");
-    if (json_array_size(h) < 2)
+    if (t->npts < 2)
         return MS_OK;
-    ms_rc rc = ms_buf_append_str(b, "      history:", err);
-    for (size_t i = 0; rc == MS_OK && i < json_array_size(h); i++) {
-        const json_t *p = json_array_get(h, i);
+    ms_rc rc = str(b, "      history:", err);
+    for (size_t i = 0; rc == MS_OK && i < t->npts; i++) {
+        const struct an_study *st = &r->studies[t->pts[i].study];
         char sz[32], w[64];
-        num1(sz, sizeof sz, json_object_get(p, "mean_diameter_mm"), " mm", 0);
-        when(p, w, sizeof w);
-        rc = ms_buf_printf(b, err, "%s %s (%s)", i ? " ->" : "", sz, w);
+        num1(sz, sizeof sz, an_found_mean_mm(&st->nods[t->pts[i].nod].f), " mm", 0);
+        when(r, st, w, sizeof w);
+        rc = put(b, err, "%s %s (%s)", i ? " ->" : "", sz, w);
     }
     if (rc != MS_OK)
         return rc;
+    struct an_cmp_out c;
+    an_cmp_out(t, &c);
     char d1[32], p1[32], d0[32], p0[32], days[32];
-    num1(d1, sizeof d1, json_object_get(c, "change_since_prior_mm"), " mm", 1);
-    num1(p1, sizeof p1, json_object_get(c, "change_since_prior_pct"), "%", 1);
-    num1(d0, sizeof d0, json_object_get(c, "change_since_first_mm"), " mm", 1);
-    num1(p0, sizeof p0, json_object_get(c, "change_since_first_pct"), "%", 1);
-    num(days, sizeof days, json_object_get(c, "days_since_prior"), " days");
-    rc = ms_buf_printf(b, err,
-                       "\n      change: %s (%s) since prior (%s); %s (%s) since first; Lung-RADS "
-                       "growth: %s\n",
-                       d1, p1, days, d0, p0, s_(c, "lung_rads_growth"));
-    if (rc == MS_OK && json_is_number(json_object_get(c, "vdt_days")))
-        rc = ms_buf_printf(b, err, "      volume doubling time: %.0f days - %s\n",
-                           json_number_value(json_object_get(c, "vdt_days")), s_(c, "vdt_reading"));
-    else if (rc == MS_OK && json_is_string(json_object_get(c, "vdt_reading")))
-        rc = ms_buf_printf(b, err, "      volume doubling time: %s\n", s_(c, "vdt_reading"));
+    num1(d1, sizeof d1, c.prior_mm, " mm", 1);
+    num1(p1, sizeof p1, c.prior_pct, "%", 1);
+    num1(d0, sizeof d0, c.first_mm, " mm", 1);
+    num1(p0, sizeof p0, c.first_pct, "%", 1);
+    num(days, sizeof days, c.days_prior == AN_NONE ? NAN : (double)c.days_prior, " days");
+    rc = put(b, err,
+             "\n      change: %s (%s) since prior (%s); %s (%s) since first; Lung-RADS "
+             "growth: %s\n",
+             d1, p1, days, d0, p0, jsn(c.growth));
+    if (rc == MS_OK && isfinite(c.vdt_days))
+        rc = put(b, err, "      volume doubling time: %.0f days - %s\n", c.vdt_days,
+                 jsn(c.vdt_reading));
+    else if (rc == MS_OK && c.vdt_reading != NULL && c.vdt_reading[0] != '\0' &&
+             utf8_ok(c.vdt_reading))
+        rc = put(b, err, "      volume doubling time: %s\n", c.vdt_reading);
     return rc;
 }
 
-static ms_rc guideline_line(const char *name, const json_t *g, ms_buf *b, ms_err *err)
+static ms_rc guideline_line(const char *name, const struct an_result *g, ms_buf *b, ms_err *err)
 {
-    if (!json_is_object(g))
-        return MS_OK;
-    ms_rc rc = ms_buf_printf(b, err, "      %s: %s  [%s] %s\n", name, s_(g, "category"),
-                             s_(g, "rule"), s_(g, "rule_text"));
-    if (rc == MS_OK && json_is_string(json_object_get(g, "note")))
-        rc = ms_buf_printf(b, err, "        note: %s\n", s_(g, "note"));
+    ms_rc rc = put(b, err, "      %s: %s  [%s] %s\n", name, js(g->category), js(g->rule),
+                   js(g->rule_text));
+    if (rc == MS_OK && g->note != NULL && utf8_ok(g->note))
+        rc = put(b, err, "        note: %s\n", g->note);
     return rc;
 }
 
-static ms_rc finding_block(const json_t *f, ms_buf *b, ms_err *err)
+static ms_rc finding_block(const struct an_report *r, const struct an_study *st,
+                           const struct an_nod *nd, ms_buf *b, ms_err *err)
 {
-    const json_t *size = json_object_get(f, "size"), *loc = json_object_get(f, "location");
-    const json_t *c = json_object_get(f, "comparison");
-    const json_t *comp = json_object_get(f, "composition");
+    const struct an_found *f = &nd->f;
+    const char *comp = an_comp_name(f->comp);
     char mean[32], where[128];
-    num1(mean, sizeof mean, json_object_get(size, "mean_diameter_mm"), " mm", 0);
-    if (json_is_object(loc))
-        snprintf(where, sizeof where, "%s (%s)", s_(loc, "name"), s_(loc, "lobe"));
+    num1(mean, sizeof mean, f->naxes > 0 ? an_found_mean_mm(f) : NAN, " mm", 0);
+    if (f->lobe != AN_LOBE_NONE)
+        snprintf(where, sizeof where, "%s (%s)", an_lobe_long_name(f->lobe), an_lobe_name(f->lobe));
     else
         snprintf(where, sizeof where, "location not stated");
-    ms_rc rc = ms_buf_printf(b, err, "  %s  %s %s%s, %s  [%s, %lld mention(s)]\n", s_(f, "id"),
-                             mean, json_is_object(comp) ? s_(comp, "value") : "",
-                             json_is_object(comp) ? " nodule" : "nodule (composition not stated)",
-                             where, s_(f, "source"),
-                             (long long)json_integer_value(json_object_get(f, "mentions")));
-    const json_t *axes = json_object_get(size, "axes_mm");
-    if (rc == MS_OK && json_array_size(axes) > 0) {
-        rc = ms_buf_append_str(b, "      axes:", err);
-        for (size_t i = 0; rc == MS_OK && i < json_array_size(axes); i++)
-            rc = ms_buf_printf(b, err, "%s %.1f mm", i ? " x" : "",
-                               json_number_value(json_array_get(axes, i)));
+    ms_rc rc = put(b, err, "  %s  %s %s%s, %s  [%s, %lld mention(s)]\n", js(nd->id), mean,
+                   comp != NULL ? comp : "",
+                   comp != NULL ? " nodule" : "nodule (composition not stated)", where,
+                   js(an_nod_source(st, nd)), (long long)nd->mentions);
+    if (rc == MS_OK && f->naxes > 0) {
+        rc = str(b, "      axes:", err);
+        for (int i = 0; rc == MS_OK && i < f->naxes; i++)
+            rc = put(b, err, "%s %.1f mm", i ? " x" : "", an_h_to_mm(f->axes_h[i]));
         if (rc == MS_OK)
-            rc = ms_buf_append_str(b, "\n", err);
+            rc = str(b, "\n", err);
     }
-    const json_t *feats = json_object_get(f, "features");
-    for (size_t i = 0; rc == MS_OK && i < json_array_size(feats); i++)
-        rc = ms_buf_printf(b, err, "%s%s%s", i ? ", " : "      features: ",
-                           json_string_value(json_array_get(feats, i)),
-                           i + 1 == json_array_size(feats) ? "\n" : "");
-    long long nst = (long long)json_integer_value(json_object_get(c, "studies"));
-    if (rc == MS_OK && json_is_string(json_object_get(c, "status")))
-        rc = ms_buf_printf(b, err, "      status: %s (%lld stud%s)\n", s_(c, "status"), nst,
-                           nst == 1 ? "y" : "ies");
-    if (rc == MS_OK && json_is_number(json_object_get(f, "prior_size_mm")))
-        rc = ms_buf_printf(b, err, "      earlier size stated in the text: %.1f mm\n",
-                           json_number_value(json_object_get(f, "prior_size_mm")));
-    if (rc == MS_OK && json_is_object(c))
-        rc = history_line(c, b, err);
-    if (rc == MS_OK)
-        rc = guideline_line("Lung-RADS v2022", json_object_get(f, "lung_rads"), b, err);
-    if (rc == MS_OK)
-        rc = guideline_line("Fleischner 2017", json_object_get(f, "fleischner"), b, err);
+    const char *feats[AN_FEATURE_NAMES];
+    size_t nfeats = an_feature_names(f->features, feats);
+    for (size_t i = 0; rc == MS_OK && i < nfeats; i++)
+        rc = put(b, err, "%s%s%s", i ? ", " : "      features: ", feats[i],
+                 i + 1 == nfeats ? "\n" : "");
+    const struct an_track *t = nd->track >= 0 ? &r->tracks[nd->track] : NULL;
+    struct an_cmp_out c;
+    if (t != NULL)
+        an_cmp_out(t, &c);
+    if (rc == MS_OK && t != NULL && c.status != NULL)
+        rc = put(b, err, "      status: %s (%lld stud%s)\n", c.status, (long long)c.studies,
+                 c.studies == 1 ? "y" : "ies");
+    if (rc == MS_OK && f->prior_h != AN_NONE)
+        rc = put(b, err, "      earlier size stated in the text: %.1f mm\n", an_h_to_mm(f->prior_h));
+    if (rc == MS_OK && t != NULL)
+        rc = history_line(r, t, b, err);
+    if (rc == MS_OK && nd->have_lr)
+        rc = guideline_line("Lung-RADS v2022", &nd->lr, b, err);
+    if (rc == MS_OK && nd->have_fl)
+        rc = guideline_line("Fleischner 2017", &nd->fl, b, err);
     return rc;
 }
 
-static ms_rc lines(const char *title, const json_t *a, int numbered, ms_buf *b, ms_err *err)
+/* BI-RADS categories stated in the current study's text */
+static ms_rc birads_block(const struct an_study *st, ms_buf *b, ms_err *err)
 {
-    if (json_array_size(a) == 0)
-        return MS_OK;
-    ms_rc rc = ms_buf_printf(b, err, "\n%s\n", title);
-    for (size_t i = 0; rc == MS_OK && i < json_array_size(a); i++) {
-        if (numbered)
-            rc = ms_buf_printf(b, err, "  %zu. %s\n", i + 1,
-                               json_string_value(json_array_get(a, i)));
-        else
-            rc = ms_buf_printf(b, err, "  - %s\n", json_string_value(json_array_get(a, i)));
+    ms_rc rc = MS_OK;
+    int first = 1;
+    for (size_t i = 0; rc == MS_OK && i < st->nfound; i++) {
+        const struct an_found *f = &st->found[i];
+        if (f->kind != 1 || !utf8_ok(f->birads)) /* the JSON leaves such an entry out */
+            continue;
+        const struct an_birads_row *row = an_birads_stated(f->birads);
+        rc = put(b, err, "%s  BI-RADS %s stated in %s: %s (likelihood of malignancy %s)\n",
+                 first ? "\nBREAST ASSESSMENT (carried from the report)\n" : "", f->birads,
+                 f->source >= 0 ? js(st->texts[f->source].source) : "-", row->assessment,
+                 row->likelihood);
+        first = 0;
     }
     return rc;
 }
 
-static ms_rc render(const json_t *j, ms_buf *b, ms_err *err)
+/* ---- impression and warnings ---- */
+
+struct lines {
+    ms_buf *b;
+    ms_err *err;
+    ms_rc rc;
+    size_t n;
+};
+
+static int impression_line(void *ud, const char *s)
 {
-    const json_t *g = json_object_get(j, "guidelines");
-    ms_rc rc = ms_buf_printf(
-        b, err,
-        "MEDSEAL STRUCTURED REPORT (%s)\nengine medseal-analyst %s; guidelines %s, %s, %s\n\n",
-        json_is_true(json_object_get(j, "deidentified")) ? "de-identified" : "contains PHI",
-        s_(json_object_get(j, "engine"), "version"), s_(g, "lung_rads"), s_(g, "fleischner"),
-        s_(g, "bi_rads"));
+    struct lines *l = ud;
+    if (!utf8_ok(s)) /* the JSON leaves such a sentence out */
+        return 0;
+    if (l->n == 0)
+        l->rc = str(l->b, "\nIMPRESSION\n", l->err);
+    if (l->rc == MS_OK)
+        l->rc = put(l->b, l->err, "  %zu. %s\n", ++l->n, s);
+    return l->rc != MS_OK;
+}
+
+static ms_rc warnings(const struct an_report *r, ms_buf *b, ms_err *err)
+{
+    ms_rc rc = MS_OK;
+    int first = 1;
+    for (size_t i = 0; rc == MS_OK && i < r->nwarnings; i++) {
+        if (!utf8_ok(r->warnings[i]))
+            continue;
+        if (first)
+            rc = str(b, "\nWARNINGS\n", err);
+        first = 0;
+        if (rc == MS_OK)
+            rc = put(b, err, "  - %s\n", r->warnings[i]);
+    }
+    return rc;
+}
+
+static ms_rc render(const struct an_report *r, ms_buf *b, ms_err *err)
+{
+    const struct an_study *st = &r->studies[r->cur];
+    ms_rc rc = put(b, err,
+                   "MEDSEAL STRUCTURED REPORT (%s)\nengine medseal-analyst %s; guidelines %s, %s, "
+                   "%s\n\n",
+                   r->phi ? "contains PHI" : "de-identified", MS_VERSION, AN_LUNG_RADS_VERSION,
+                   AN_FLEISCHNER_VERSION, AN_BI_RADS_VERSION);
     if (rc == MS_OK)
-        rc = study_block(j, b, err);
-    const json_t *fs = json_object_get(j, "findings");
+        rc = study_block(r, b, err);
     if (rc == MS_OK)
-        rc = ms_buf_append_str(b, "\nFINDINGS\n", err);
-    if (rc == MS_OK && json_array_size(fs) == 0)
-        rc = ms_buf_append_str(b, "  No pulmonary nodule described.\n", err);
-    for (size_t i = 0; rc == MS_OK && i < json_array_size(fs); i++)
-        rc = finding_block(json_array_get(fs, i), b, err);
-    const json_t *br = json_object_get(j, "bi_rads");
-    for (size_t i = 0; rc == MS_OK && i < json_array_size(br); i++) {
-        const json_t *x = json_array_get(br, i);
-        rc = ms_buf_printf(
-            b, err, "%s  BI-RADS %s stated in %s: %s (likelihood of malignancy %s)\n",
-            i == 0 ? "\nBREAST ASSESSMENT (carried from the report)\n" : "", s_(x, "category"),
-            s_(x, "source"), s_(x, "assessment"), s_(x, "likelihood"));
+        rc = str(b, "\nFINDINGS\n", err);
+    if (rc == MS_OK && st->nnods == 0)
+        rc = str(b, "  No pulmonary nodule described.\n", err);
+    for (size_t i = 0; rc == MS_OK && i < st->nnods; i++)
+        rc = finding_block(r, st, &st->nods[i], b, err);
+    if (rc == MS_OK)
+        rc = birads_block(st, b, err);
+    if (rc == MS_OK) {
+        struct lines l = {b, err, MS_OK, 0};
+        an_impression(r, impression_line, &l);
+        rc = l.rc;
     }
     if (rc == MS_OK)
-        rc = lines("IMPRESSION", json_object_get(j, "impression"), 1, b, err);
+        rc = warnings(r, b, err);
     if (rc == MS_OK)
-        rc = lines("WARNINGS", json_object_get(j, "warnings"), 0, b, err);
-    if (rc == MS_OK)
-        rc = ms_buf_append_str(b,
-                               "\nCategories are computed by deterministic rules from the "
-                               "extracted findings; each names the guideline row that produced "
-                               "it. Verify the extracted measurements against the images.\n",
-                               err);
+        rc = str(b,
+                 "\nCategories are computed by deterministic rules from the extracted findings; "
+                 "each names the guideline row that produced it. Verify the extracted "
+                 "measurements against the images.\n",
+                 err);
     return rc;
 }
 
 ms_rc an_report_text(const an_report *r, ms_buf *out, ms_err *err)
 {
-    json_t *j = NULL;
-    ms_rc rc = an__report_json_text(r, &j, err);
-    if (rc != MS_OK)
-        return rc;
-    rc = render(j, out, err);
-    json_decref(j);
-    return rc;
+    if (r == NULL || out == NULL || !r->ran)
+        return ms_fail(err, MS_E_INVAL, "an_report_text: report not run");
+    return render(r, out, err);
 }
