@@ -28,6 +28,10 @@ enum { TK_WORD = 1, TK_NUM, TK_ALNUM, TK_PUNCT };
 #define TF_SENT   0x20u /* first token of a sentence / line */
 #define TF_DOTNX  0x40u /* the byte after the token is '.' or ':' (URL, IP, UID candidates) */
 
+#define IX_NAME 0x01u /* struct scan's ix_name */
+#define IX_ND   0x02u /* ix_nd */
+#define IX_DOT  0x04u /* ix_dot */
+
 /* Keyword lists (keywords.c): a token's `kw` has bit KW_x set when it is in list x. */
 enum {
     KW_MEDNOUN = 0,
@@ -85,6 +89,7 @@ struct tok {
     uint16_t nd;   /* digits in the token */
     uint8_t lab;   /* label class + 1 (KW_LABEL) */
     uint8_t ch;    /* the token's first byte (in the padding: punctuation tests skip a load) */
+    uint8_t ixm;   /* IX_*: the detector lists of phi__index it goes in (set by the tokenizer) */
     uint32_t kw;   /* KW_* bits */
     int32_t de;    /* dictionary entry index, -1 none */
 };

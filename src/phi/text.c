@@ -351,6 +351,10 @@ static void lookup(const struct scan *sc, struct tok *t, uint32_t hv, const uint
     }
 }
 
+/* Words that may start a date or an address (ix_nd): months, weekdays, "last"/"next", and
+ * the P.O. box / unit / address trigger words. */
+#define NDKW ((1u << KW_MONTH) | (1u << KW_RELATIVE) | (1u << KW_WEEKDAY) | (1u << KW_TRIGGER))
+
 ms_rc phi__tokenize(struct scan *sc)
 {
     const unsigned char *s = (const unsigned char *)sc->t;
@@ -401,20 +405,41 @@ ms_rc phi__tokenize(struct scan *sc)
         t->de = -1;
         t->kw = 0;
         t->lab = 0;
-        if (t->kind == TK_WORD || t->kind == TK_ALNUM) {
-            lookup(sc, t, hv, ck);
-            if (t->kw & (1u << KW_FACILITY))
-                sc->fac_end = ntk;
+        /* the detector lists the token starts (a superset: see phi__index and struct scan) */
+        unsigned m = (t->fl & TF_DOTNX) ? IX_DOT : 0u;
+        if (t->kind != TK_PUNCT) {
+            if (t->kind != TK_NUM) {
+                lookup(sc, t, hv, ck);
+                if (t->kw & (1u << KW_FACILITY))
+                    sc->fac_end = ntk;
+            }
+            if (t->kind != TK_WORD)
+                m |= IX_ND;
+            else
+                m |= ((t->fl & TF_CAP) ? IX_NAME : 0u) | ((t->kw & NDKW) ? IX_ND : 0u);
+        } else {
+            if (c == '.' || c == '?' || c == '!' || c == ';' || c == ':')
+                pend = TF_SENT;
+            if (c == '+' || c == '(')
+                m |= IX_ND;
+            /* a word before '^' may start a DICOM name; one before "-/._" a code */
+            struct tok *p = ntk >= 2 ? &tk[ntk - 2] : NULL;
+            if (p != NULL && p->kind == TK_WORD) {
+                if (c == '^')
+                    p->ixm |= IX_NAME;
+                if ((c == '-' || c == '/' || c == '.' || c == '_') && p->e - p->s <= 6)
+                    p->ixm |= IX_ND;
+            }
         }
-        if (t->kind == TK_PUNCT && (c == '.' || c == '?' || c == '!' || c == ';' || c == ':'))
-            pend = TF_SENT;
+        t->ixm = (uint8_t)m;
     }
     sc->ntk = ntk;
     return MS_OK;
 }
 
-/* The detectors' token lists (see struct scan), in one pass without a branch per token: each
- * index is stored, and the list's count advances only when the token belongs to it. */
+/* The detectors' token lists (see struct scan) from the tokens' IX_* bits, in one pass without
+ * a branch per token: each index is stored, and a list's count advances only when the token
+ * belongs to it. */
 ms_rc phi__index(struct scan *sc)
 {
     size_t ntk = sc->ntk;
@@ -422,23 +447,15 @@ ms_rc phi__index(struct scan *sc)
         return sc->rc != MS_OK ? sc->rc : MS_E_NOMEM;
     uint32_t *nm = sc->ix, *nd = sc->ix + ntk, *dt = sc->ix + 2 * ntk;
     size_t a = 0, b = 0, c = 0;
-    const uint32_t ndkw =
-        (1u << KW_MONTH) | (1u << KW_RELATIVE) | (1u << KW_WEEKDAY) | (1u << KW_TRIGGER);
     const struct tok *tk = sc->tk;
     for (size_t i = 0; i < ntk; i++) {
-        const struct tok *t = &tk[i];
-        /* the next token's first byte: '^', '-', '/', '.', '_' start only punctuation */
-        unsigned nx = i + 1 < ntk ? tk[i + 1].ch : 0u;
-        unsigned word = t->kind == TK_WORD;
-        unsigned joint = (nx == '-') | (nx == '/') | (nx == '.') | (nx == '_');
+        unsigned m = tk[i].ixm;
         nm[a] = (uint32_t)i;
-        a += word & (((t->fl & TF_CAP) != 0) | (nx == '^'));
+        a += m & IX_NAME;
         nd[b] = (uint32_t)i;
-        b += (t->kind == TK_NUM) | (t->kind == TK_ALNUM) |
-             ((t->kind == TK_PUNCT) & ((t->ch == '+') | (t->ch == '('))) |
-             (word & (((t->kw & ndkw) != 0) | (joint & (t->e - t->s <= 6))));
+        b += (m / IX_ND) & 1u;
         dt[c] = (uint32_t)i;
-        c += (t->fl & TF_DOTNX) != 0;
+        c += (m / IX_DOT) & 1u;
     }
     sc->ix_name = nm;
     sc->nix_name = a;
