@@ -13,6 +13,7 @@
  * Trusts: nothing in the text (any bytes; bounded by AN_MAX_TEXT and AN_MAX_FINDINGS). Owns: a
  * lower-cased copy of the text (ms_malloc, wiped) during the call, and the findings it returns.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,12 +70,58 @@ static size_t match_at(const struct ctx *c, size_t i, size_t end, const char *p)
     return match_raw(c, i, end, p, 1);
 }
 
+/* The bytes the phrases of a table can start with (256 bits); every byte when one starts with
+ * '*' or is empty. */
+static void first_bytes(const struct phrase *t, uint64_t set[4])
+{
+    set[0] = set[1] = set[2] = set[3] = 0;
+    for (; t->s != NULL; t++) {
+        unsigned char b = (unsigned char)t->s[0];
+        if (b == '\0' || b == '*') {
+            set[0] = set[1] = set[2] = set[3] = ~(uint64_t)0;
+            return;
+        }
+        set[b >> 6] |= (uint64_t)1 << (b & 63);
+    }
+}
+
+/* The first_bytes of a table, kept per thread by the table's address (the tables are static and
+ * few; a full cache computes into `spare`). */
+static const uint64_t *table_first(const struct phrase *t, uint64_t spare[4])
+{
+    enum { SLOTS = 64 };
+    static _Thread_local struct {
+        const struct phrase *t;
+        uint64_t set[4];
+    } cache[SLOTS];
+    size_t h = (size_t)((uintptr_t)t >> 4);
+    for (size_t k = 0; k < SLOTS; k++) {
+        size_t i = (h + k) % SLOTS;
+        if (cache[i].t == t)
+            return cache[i].set;
+        if (cache[i].t == NULL) {
+            first_bytes(t, cache[i].set);
+            cache[i].t = t;
+            return cache[i].set;
+        }
+    }
+    first_bytes(t, spare);
+    return spare;
+}
+
 /* First match in [from, to) of any phrase in the table (the longest at the earliest position).
- * OUT: *at, *mend, *value. Returns 1 if found. */
+ * OUT: *at, *mend, *value. Returns 1 if found. A position whose byte starts no phrase of the
+ * table is passed over without trying them (trying every phrase at every word start was most of
+ * the extraction of a short note). */
 static int find_first(const struct ctx *c, size_t from, size_t to, const struct phrase *t,
                       size_t *at, size_t *mend, int *value)
 {
+    uint64_t spare[4];
+    const uint64_t *first = table_first(t, spare);
     for (size_t i = from; i < to; i++) {
+        unsigned char b = (unsigned char)c->lc[i];
+        if (!((first[b >> 6] >> (b & 63)) & 1))
+            continue;
         if (i > 0 && is_alnum(c->lc[i - 1]))
             continue;
         size_t best = 0;
