@@ -22,36 +22,49 @@
 /* ---- strings as the JSON would hold them ---- */
 
 /* jansson's rule for a string value: UTF-8, shortest form, no surrogates, <= U+10FFFF. */
-static int utf8_ok(const char *s)
+static int utf8_okn(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    while (*p != 0) {
-        unsigned c = *p;
+    size_t i = 0;
+    for (uint64_t w; i + 8 <= n; i += 8) { /* ASCII eight bytes at a time */
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080u)
+            break;
+    }
+    while (i < n) {
+        unsigned c = p[i];
         if (c < 0x80) {
-            p++;
+            i++;
             continue;
         }
-        size_t n;
+        size_t k;
         unsigned v;
         if (c >= 0xC2 && c <= 0xDF)
-            n = 2, v = c & 0x1Fu;
+            k = 2, v = c & 0x1Fu;
         else if (c >= 0xE0 && c <= 0xEF)
-            n = 3, v = c & 0x0Fu;
+            k = 3, v = c & 0x0Fu;
         else if (c >= 0xF0 && c <= 0xF4)
-            n = 4, v = c & 0x07u;
+            k = 4, v = c & 0x07u;
         else
             return 0;
-        for (size_t i = 1; i < n; i++) {
-            if (p[i] < 0x80 || p[i] > 0xBF) /* also stops at the terminating NUL */
-                return 0;
-            v = (v << 6) | (p[i] & 0x3Fu);
-        }
-        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
-            (n == 4 && v < 0x10000))
+        if (k > n - i)
             return 0;
-        p += n;
+        for (size_t m = 1; m < k; m++) {
+            if (p[i + m] < 0x80 || p[i + m] > 0xBF)
+                return 0;
+            v = (v << 6) | (p[i + m] & 0x3Fu);
+        }
+        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (k == 3 && v < 0x800) ||
+            (k == 4 && v < 0x10000))
+            return 0;
+        i += k;
     }
     return 1;
+}
+
+static int utf8_ok(const char *s)
+{
+    return utf8_okn(s, strlen(s));
 }
 
 /* a member set with json_string: "-" when jansson would refuse it */
@@ -102,6 +115,34 @@ static ms_rc put(ms_buf *b, ms_err *err, const char *fmt, ...)
 static ms_rc str(ms_buf *b, const char *s, ms_err *err)
 {
     return ms_buf_append(b, s, strlen(s), err);
+}
+
+/* the strings up to the NULL, one after the other (no formatting pass) */
+static ms_rc cat(ms_buf *b, ms_err *err, ...) __attribute__((sentinel));
+
+static ms_rc cat(ms_buf *b, ms_err *err, ...)
+{
+    ms_rc rc = MS_OK;
+    va_list ap;
+    va_start(ap, err);
+    for (const char *s; rc == MS_OK && (s = va_arg(ap, const char *)) != NULL;)
+        rc = str(b, s, err);
+    va_end(ap);
+    return rc;
+}
+
+/* v in decimal into buf (>= 24 bytes); returns buf */
+static const char *dec(unsigned long long v, char *buf)
+{
+    char t[24];
+    size_t n = 0;
+    do
+        t[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = t[n - 1 - i];
+    buf[n] = '\0';
+    return buf;
 }
 
 /* a number member printed with %g, "-" when unknown (NAN) or left out (infinite) */
@@ -266,10 +307,10 @@ static ms_rc history_line(const struct an_report *r, const struct an_track *t, m
 
 static ms_rc guideline_line(const char *name, const struct an_result *g, ms_buf *b, ms_err *err)
 {
-    ms_rc rc = put(b, err, "      %s: %s  [%s] %s\n", name, js(g->category), js(g->rule),
-                   js(g->rule_text));
+    ms_rc rc = cat(b, err, "      ", name, ": ", js(g->category), "  [", js(g->rule), "] ",
+                   js(g->rule_text), "\n", NULL);
     if (rc == MS_OK && g->note != NULL && utf8_ok(g->note))
-        rc = put(b, err, "        note: %s\n", g->note);
+        rc = cat(b, err, "        note: ", g->note, "\n", NULL);
     return rc;
 }
 
@@ -298,8 +339,8 @@ static ms_rc finding_block(const struct an_report *r, const struct an_study *st,
     const char *feats[AN_FEATURE_NAMES];
     size_t nfeats = an_feature_names(f->features, feats);
     for (size_t i = 0; rc == MS_OK && i < nfeats; i++)
-        rc = put(b, err, "%s%s%s", i ? ", " : "      features: ", feats[i],
-                 i + 1 == nfeats ? "\n" : "");
+        rc = cat(b, err, i ? ", " : "      features: ", feats[i], i + 1 == nfeats ? "\n" : "",
+                 NULL);
     const struct an_track *t = nd->track >= 0 ? &r->tracks[nd->track] : NULL;
     struct an_cmp_out c;
     if (t != NULL)
@@ -328,10 +369,10 @@ static ms_rc birads_block(const struct an_study *st, ms_buf *b, ms_err *err)
         if (f->kind != 1 || !utf8_ok(f->birads)) /* the JSON leaves such an entry out */
             continue;
         const struct an_birads_row *row = an_birads_stated(f->birads);
-        rc = put(b, err, "%s  BI-RADS %s stated in %s: %s (likelihood of malignancy %s)\n",
-                 first ? "\nBREAST ASSESSMENT (carried from the report)\n" : "", f->birads,
-                 f->source >= 0 ? js(st->texts[f->source].source) : "-", row->assessment,
-                 row->likelihood);
+        rc = cat(b, err, first ? "\nBREAST ASSESSMENT (carried from the report)\n" : "",
+                 "  BI-RADS ", f->birads, " stated in ",
+                 f->source >= 0 ? js(st->texts[f->source].source) : "-", ": ", row->assessment,
+                 " (likelihood of malignancy ", row->likelihood, ")\n", NULL);
         first = 0;
     }
     return rc;
@@ -349,12 +390,16 @@ struct lines {
 static int impression_line(void *ud, const char *s)
 {
     struct lines *l = ud;
-    if (!utf8_ok(s)) /* the JSON leaves such a sentence out */
+    size_t n = strlen(s);
+    if (!utf8_okn(s, n)) /* the JSON leaves such a sentence out */
         return 0;
-    if (l->n == 0)
-        l->rc = str(l->b, "\nIMPRESSION\n", l->err);
+    char num[24];
+    const char *lead = l->n == 0 ? "\nIMPRESSION\n  " : "  ";
+    l->rc = cat(l->b, l->err, lead, dec(++l->n, num), ". ", NULL);
     if (l->rc == MS_OK)
-        l->rc = put(l->b, l->err, "  %zu. %s\n", ++l->n, s);
+        l->rc = ms_buf_append(l->b, s, n, l->err);
+    if (l->rc == MS_OK)
+        l->rc = str(l->b, "\n", l->err);
     return l->rc != MS_OK;
 }
 
@@ -365,11 +410,8 @@ static ms_rc warnings(const struct an_report *r, ms_buf *b, ms_err *err)
     for (size_t i = 0; rc == MS_OK && i < r->nwarnings; i++) {
         if (!utf8_ok(r->warnings[i]))
             continue;
-        if (first)
-            rc = str(b, "\nWARNINGS\n", err);
+        rc = cat(b, err, first ? "\nWARNINGS\n  - " : "  - ", r->warnings[i], "\n", NULL);
         first = 0;
-        if (rc == MS_OK)
-            rc = put(b, err, "  - %s\n", r->warnings[i]);
     }
     return rc;
 }
@@ -377,11 +419,10 @@ static ms_rc warnings(const struct an_report *r, ms_buf *b, ms_err *err)
 static ms_rc render(const struct an_report *r, ms_buf *b, ms_err *err)
 {
     const struct an_study *st = &r->studies[r->cur];
-    ms_rc rc = put(b, err,
-                   "MEDSEAL STRUCTURED REPORT (%s)\nengine medseal-analyst %s; guidelines %s, %s, "
-                   "%s\n\n",
-                   r->phi ? "contains PHI" : "de-identified", MS_VERSION, AN_LUNG_RADS_VERSION,
-                   AN_FLEISCHNER_VERSION, AN_BI_RADS_VERSION);
+    ms_rc rc = cat(b, err, "MEDSEAL STRUCTURED REPORT (", r->phi ? "contains PHI" : "de-identified",
+                   ")\nengine medseal-analyst " MS_VERSION "; guidelines " AN_LUNG_RADS_VERSION
+                   ", " AN_FLEISCHNER_VERSION ", " AN_BI_RADS_VERSION "\n\n",
+                   NULL);
     if (rc == MS_OK)
         rc = study_block(r, b, err);
     if (rc == MS_OK)
