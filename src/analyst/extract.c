@@ -39,19 +39,12 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* Matches phrase p at position i of [.., end): word boundaries on both sides. Returns the end
- * of the match or 0. */
-static size_t match_raw(const struct ctx *c, size_t i, size_t end, const char *p, int left)
+/* match_raw with the phrase's length known: n bytes (without the '*'), star if it ends in '*'. The
+ * second byte is compared before memcmp: most tries that pass the first byte fail there. */
+static size_t match_n(const struct ctx *c, size_t i, size_t end, const char *p, size_t n, int star,
+                      int left)
 {
-    /* Most tries fail on the first byte: checked before strlen and memcmp, because the phrase
-     * tables are tried at every word start (this was a fifth of an analyst request). */
-    if (p[0] != '\0' && p[0] != '*' && (i >= end || c->lc[i] != p[0]))
-        return 0;
-    size_t n = strlen(p);
-    int star = n > 0 && p[n - 1] == '*';
-    if (star)
-        n--;
-    if (i + n > end || memcmp(c->lc + i, p, n) != 0)
+    if (i + n > end || (n > 1 && c->lc[i + 1] != p[1]) || memcmp(c->lc + i, p, n) != 0)
         return 0;
     if (left && i > 0 && is_alnum(c->lc[i - 1]))
         return 0;
@@ -65,72 +58,109 @@ static size_t match_raw(const struct ctx *c, size_t i, size_t end, const char *p
     return j;
 }
 
+/* Matches phrase p at position i of [.., end): word boundaries on both sides (the left one only
+ * when `left`). Returns the end of the match or 0. */
+static size_t match_raw(const struct ctx *c, size_t i, size_t end, const char *p, int left)
+{
+    /* Most tries fail on the first byte: checked before strlen and memcmp, because the phrase
+     * tables are tried at every word start (this was a fifth of an analyst request). */
+    if (p[0] != '\0' && p[0] != '*' && (i >= end || c->lc[i] != p[0]))
+        return 0;
+    size_t n = strlen(p);
+    int star = n > 0 && p[n - 1] == '*';
+    return match_n(c, i, end, p, star ? n - 1 : n, star, left);
+}
+
 static size_t match_at(const struct ctx *c, size_t i, size_t end, const char *p)
 {
     return match_raw(c, i, end, p, 1);
 }
 
-/* The bytes the phrases of a table can start with (256 bits); every byte when one starts with
- * '*' or is empty. */
-static void first_bytes(const struct phrase *t, uint64_t set[4])
+/* What find_first needs to know of a table: its size, the first byte and the length of each
+ * phrase (without a trailing '*': star), and the set of first bytes (256 bits). `all`: a phrase
+ * starts with '*', is empty or too long, or the table is too big for the arrays, so every position
+ * and every phrase is tried the slow way. */
+struct table_index {
+    const struct phrase *t;
+    size_t n;
+    int all;
+    uint64_t set[4];
+    uint64_t star;
+    unsigned char fb[64], len[64];
+};
+
+static void index_table(const struct phrase *t, struct table_index *x)
 {
-    set[0] = set[1] = set[2] = set[3] = 0;
-    for (; t->s != NULL; t++) {
-        unsigned char b = (unsigned char)t->s[0];
-        if (b == '\0' || b == '*') {
-            set[0] = set[1] = set[2] = set[3] = ~(uint64_t)0;
-            return;
+    x->n = 0;
+    x->all = 0;
+    x->star = 0;
+    x->set[0] = x->set[1] = x->set[2] = x->set[3] = 0;
+    for (; t[x->n].s != NULL; x->n++) {
+        unsigned char b = (unsigned char)t[x->n].s[0];
+        size_t len = strlen(t[x->n].s);
+        if (b == '\0' || b == '*' || x->n >= sizeof x->fb || len > 255) {
+            x->all = 1;
+        } else {
+            int star = t[x->n].s[len - 1] == '*';
+            x->fb[x->n] = b;
+            x->len[x->n] = (unsigned char)(star ? len - 1 : len);
+            x->star |= (uint64_t)star << x->n;
         }
-        set[b >> 6] |= (uint64_t)1 << (b & 63);
+        x->set[b >> 6] |= (uint64_t)1 << (b & 63);
     }
+    if (x->all)
+        x->set[0] = x->set[1] = x->set[2] = x->set[3] = ~(uint64_t)0;
+    x->t = t;
 }
 
-/* The first_bytes of a table, kept per thread by the table's address (the tables are static and
- * few; a full cache computes into `spare`). */
-static const uint64_t *table_first(const struct phrase *t, uint64_t spare[4])
+/* The index of a table, kept per thread by the table's address (the tables are static and few; a
+ * full cache indexes into `spare`). */
+static const struct table_index *table_index(const struct phrase *t, struct table_index *spare)
 {
     enum { SLOTS = 64 };
-    static _Thread_local struct {
-        const struct phrase *t;
-        uint64_t set[4];
-    } cache[SLOTS];
+    static _Thread_local struct table_index cache[SLOTS];
     size_t h = (size_t)((uintptr_t)t >> 4);
     for (size_t k = 0; k < SLOTS; k++) {
-        size_t i = (h + k) % SLOTS;
-        if (cache[i].t == t)
-            return cache[i].set;
-        if (cache[i].t == NULL) {
-            first_bytes(t, cache[i].set);
-            cache[i].t = t;
-            return cache[i].set;
+        struct table_index *x = &cache[(h + k) % SLOTS];
+        if (x->t == t)
+            return x;
+        if (x->t == NULL) {
+            index_table(t, x);
+            return x;
         }
     }
-    first_bytes(t, spare);
+    index_table(t, spare);
     return spare;
 }
 
 /* First match in [from, to) of any phrase in the table (the longest at the earliest position).
- * OUT: *at, *mend, *value. Returns 1 if found. A position whose byte starts no phrase of the
- * table is passed over without trying them (trying every phrase at every word start was most of
- * the extraction of a short note). */
+ * OUT: *at, *mend, *value. Returns 1 if found. Only the phrases that start with the byte at a
+ * position are tried there (trying every phrase of the table at every word start was most of the
+ * extraction of a short note). */
 static int find_first(const struct ctx *c, size_t from, size_t to, const struct phrase *t,
                       size_t *at, size_t *mend, int *value)
 {
-    uint64_t spare[4];
-    const uint64_t *first = table_first(t, spare);
+    struct table_index spare;
+    const struct table_index *x = table_index(t, &spare);
     for (size_t i = from; i < to; i++) {
         unsigned char b = (unsigned char)c->lc[i];
-        if (!((first[b >> 6] >> (b & 63)) & 1))
+        if (!((x->set[b >> 6] >> (b & 63)) & 1))
             continue;
         if (i > 0 && is_alnum(c->lc[i - 1]))
             continue;
         size_t best = 0;
         int bv = 0;
-        for (const struct phrase *p = t; p->s != NULL; p++) {
-            size_t e = match_at(c, i, to, p->s);
+        for (size_t k = 0; k < x->n; k++) {
+            size_t e;
+            if (x->all)
+                e = match_at(c, i, to, t[k].s);
+            else if (x->fb[k] != b)
+                continue;
+            else
+                e = match_n(c, i, to, t[k].s, x->len[k], (int)((x->star >> k) & 1), 1);
             if (e > best) {
                 best = e;
-                bv = p->v;
+                bv = t[k].v;
             }
         }
         if (best > 0) {
