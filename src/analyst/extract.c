@@ -27,6 +27,7 @@ struct phrase {
 struct ctx {
     const char *lc; /* lower-cased text */
     size_t len;
+    const uint64_t *ws; /* bit i: a word may start at i (i == 0 or lc[i - 1] not alphanumeric) */
 };
 
 static int is_alnum(char c)
@@ -76,21 +77,23 @@ static size_t match_at(const struct ctx *c, size_t i, size_t end, const char *p)
     return match_raw(c, i, end, p, 1);
 }
 
-/* What find_first needs to know of a table: its size, the first byte and the length of each
- * phrase (without a trailing '*': star), and the set of first bytes (256 bits). `all`: a phrase
- * starts with '*', is empty or too long, or the table is too big for the arrays, so every position
- * and every phrase is tried the slow way. */
+/* What find_first needs to know of a table: the set of the phrases' first bytes (256 bits), the
+ * length of each phrase (without a trailing '*': star), and the phrases grouped by first byte:
+ * group g (the g-th byte of the set, in byte order) is order[gstart[g] .. gstart[g + 1]), in table
+ * order. `all`: a phrase starts with '*', is empty or too long, or the table is too big for the
+ * arrays, so every position and every phrase is tried the slow way. */
 struct table_index {
     const struct phrase *t;
     size_t n;
     int all;
     uint64_t set[4];
     uint64_t star;
-    unsigned char fb[64], len[64];
+    unsigned char len[64], order[64], gstart[65];
 };
 
 static void index_table(const struct phrase *t, struct table_index *x)
 {
+    unsigned char fb[64], count[256] = {0}, next[256];
     x->n = 0;
     x->all = 0;
     x->star = 0;
@@ -98,19 +101,43 @@ static void index_table(const struct phrase *t, struct table_index *x)
     for (; t[x->n].s != NULL; x->n++) {
         unsigned char b = (unsigned char)t[x->n].s[0];
         size_t len = strlen(t[x->n].s);
-        if (b == '\0' || b == '*' || x->n >= sizeof x->fb || len > 255) {
+        if (b == '\0' || b == '*' || x->n >= sizeof fb || len > 255) {
             x->all = 1;
         } else {
             int star = t[x->n].s[len - 1] == '*';
-            x->fb[x->n] = b;
+            fb[x->n] = b;
+            count[b]++;
             x->len[x->n] = (unsigned char)(star ? len - 1 : len);
             x->star |= (uint64_t)star << x->n;
         }
         x->set[b >> 6] |= (uint64_t)1 << (b & 63);
     }
-    if (x->all)
+    if (x->all) {
         x->set[0] = x->set[1] = x->set[2] = x->set[3] = ~(uint64_t)0;
+    } else { /* a counting sort by first byte, stable */
+        size_t g = 0, pos = 0;
+        for (size_t b = 0; b < 256; b++) {
+            if (count[b] == 0)
+                continue;
+            x->gstart[g++] = (unsigned char)pos;
+            next[b] = (unsigned char)pos;
+            pos += count[b];
+        }
+        x->gstart[g] = (unsigned char)pos;
+        for (size_t k = 0; k < x->n; k++)
+            x->order[next[fb[k]]++] = (unsigned char)k;
+    }
     x->t = t;
+}
+
+/* The group of byte b (in the set): how many bytes of the set are below it. */
+static size_t group_of(const struct table_index *x, unsigned char b)
+{
+    size_t g = 0;
+    for (size_t w = 0; w < (size_t)(b >> 6); w++)
+        g += (size_t)__builtin_popcountll(x->set[w]);
+    uint64_t below = x->set[b >> 6] & (((uint64_t)1 << (b & 63)) - 1);
+    return g + (size_t)__builtin_popcountll(below);
 }
 
 /* The index of a table, kept per thread by the table's address (the tables are static and few; a
@@ -133,41 +160,63 @@ static const struct table_index *table_index(const struct phrase *t, struct tabl
     return spare;
 }
 
-/* First match in [from, to) of any phrase in the table (the longest at the earliest position).
- * OUT: *at, *mend, *value. Returns 1 if found. Only the phrases that start with the byte at a
- * position are tried there (trying every phrase of the table at every word start was most of the
- * extraction of a short note). */
-static int find_first(const struct ctx *c, size_t from, size_t to, const struct phrase *t,
-                      size_t *at, size_t *mend, int *value)
+/* The longest phrase of the table at word start i (find_first). OUT as find_first. */
+static int try_at(const struct ctx *c, size_t i, size_t to, const struct phrase *t,
+                  const struct table_index *x, size_t *at, size_t *mend, int *value)
 {
-    struct table_index spare;
-    const struct table_index *x = table_index(t, &spare);
-    for (size_t i = from; i < to; i++) {
-        unsigned char b = (unsigned char)c->lc[i];
-        if (!((x->set[b >> 6] >> (b & 63)) & 1))
-            continue;
-        if (i > 0 && is_alnum(c->lc[i - 1]))
-            continue;
-        size_t best = 0;
-        int bv = 0;
+    unsigned char b = (unsigned char)c->lc[i];
+    if (!((x->set[b >> 6] >> (b & 63)) & 1))
+        return 0;
+    size_t best = 0;
+    int bv = 0;
+    if (x->all) {
         for (size_t k = 0; k < x->n; k++) {
-            size_t e;
-            if (x->all)
-                e = match_at(c, i, to, t[k].s);
-            else if (x->fb[k] != b)
-                continue;
-            else
-                e = match_n(c, i, to, t[k].s, x->len[k], (int)((x->star >> k) & 1), 1);
+            size_t e = match_at(c, i, to, t[k].s);
             if (e > best) {
                 best = e;
                 bv = t[k].v;
             }
         }
-        if (best > 0) {
-            *at = i;
-            *mend = best;
-            *value = bv;
-            return 1;
+    } else {
+        size_t g = group_of(x, b);
+        for (size_t q = x->gstart[g]; q < x->gstart[g + 1]; q++) {
+            size_t k = x->order[q];
+            size_t e = match_n(c, i, to, t[k].s, x->len[k], (int)((x->star >> k) & 1), 1);
+            if (e > best) {
+                best = e;
+                bv = t[k].v;
+            }
+        }
+    }
+    if (best == 0)
+        return 0;
+    *at = i;
+    *mend = best;
+    *value = bv;
+    return 1;
+}
+
+/* First match in [from, to) of any phrase in the table (the longest at the earliest position).
+ * OUT: *at, *mend, *value. Returns 1 if found. Only word starts are visited (the ws bitmap, 64
+ * positions a word), and there only the phrases that start with the byte at that position:
+ * trying every phrase at every byte was most of the extraction of a short note. */
+static int find_first(const struct ctx *c, size_t from, size_t to, const struct phrase *t,
+                      size_t *at, size_t *mend, int *value)
+{
+    struct table_index spare;
+    const struct table_index *x = table_index(t, &spare);
+    if (to > c->len)
+        to = c->len; /* no phrase starts with the NUL after the text */
+    for (size_t wi = from / 64; from < to && wi <= (to - 1) / 64; wi++) {
+        uint64_t w = c->ws[wi];
+        if (wi == from / 64)
+            w &= ~(uint64_t)0 << (from % 64);
+        for (; w != 0; w &= w - 1) {
+            size_t i = wi * 64 + (size_t)__builtin_ctzll(w);
+            if (i >= to)
+                return 0;
+            if (try_at(c, i, to, t, x, at, mend, value))
+                return 1;
         }
     }
     return 0;
@@ -1080,14 +1129,19 @@ ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_f
         return ms_fail(err, MS_E_INVAL, "an_extract_text: NULL text");
     if (len > AN_MAX_TEXT)
         return ms_fail(err, MS_E_LIMIT, "text of %zu bytes over the limit", len);
-    char *lc = ms_malloc(alloc, len + 1);
+    /* the lower-cased copy, then (8-byte aligned) the word-start bitmap */
+    size_t lc_size = (len + 1 + 7) & ~(size_t)7, nws = len / 64 + 1;
+    char *lc = ms_malloc(alloc, lc_size + nws * sizeof(uint64_t)); /* zeroed */
     if (lc == NULL)
         return ms_fail(err, MS_E_NOMEM, "text copy");
+    uint64_t *ws = (uint64_t *)(void *)(lc + lc_size);
     for (size_t i = 0; i < len; i++) {
         char ch = text[i];
         lc[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+        if (i == 0 || !is_alnum(lc[i - 1]))
+            ws[i / 64] |= (uint64_t)1 << (i % 64);
     }
-    struct ctx c = {lc, len};
+    struct ctx c = {lc, len, ws};
     struct out o = {alloc, NULL, 0, 0};
     ms_rc rc = MS_OK;
     size_t s0 = 0;
