@@ -77,31 +77,30 @@ static size_t match_at(const struct ctx *c, size_t i, size_t end, const char *p)
     return match_raw(c, i, end, p, 1);
 }
 
-/* What find_first needs to know of a table: the set of the phrases' first bytes (256 bits), the
- * length of each phrase (without a trailing '*': star), and the phrases grouped by first byte:
- * group g (the g-th byte of the set, in byte order) is order[gstart[g] .. gstart[g + 1]), in table
- * order. `all`: a phrase starts with '*', is empty or too long, or the table is too big for the
- * arrays, so every position and every phrase is tried the slow way. */
+/* What find_first needs to know of a table: the length of each phrase (without a trailing '*':
+ * star) and the phrases grouped by first byte: the phrases that start with byte b are
+ * order[gstart[g] .. gstart[g + 1]) with g = group[b] (NO_GROUP: none), in table order. `all`: a
+ * phrase starts with '*', a non-ASCII byte or is empty, or is too long, or the table is too big
+ * for the arrays, so every phrase is tried the slow way. */
+#define NO_GROUP 0xFF
 struct table_index {
     const struct phrase *t;
     size_t n;
     int all;
-    uint64_t set[4];
     uint64_t star;
-    unsigned char len[64], order[64], gstart[65];
+    unsigned char len[64], order[64], gstart[65], group[128];
 };
 
 static void index_table(const struct phrase *t, struct table_index *x)
 {
-    unsigned char fb[64], count[256] = {0}, next[256];
+    unsigned char fb[64], count[128] = {0}, next[128];
     x->n = 0;
     x->all = 0;
     x->star = 0;
-    x->set[0] = x->set[1] = x->set[2] = x->set[3] = 0;
     for (; t[x->n].s != NULL; x->n++) {
         unsigned char b = (unsigned char)t[x->n].s[0];
         size_t len = strlen(t[x->n].s);
-        if (b == '\0' || b == '*' || x->n >= sizeof fb || len > 255) {
+        if (b == '\0' || b == '*' || b >= 128 || x->n >= sizeof fb || len > 255) {
             x->all = 1;
         } else {
             int star = t[x->n].s[len - 1] == '*';
@@ -110,15 +109,14 @@ static void index_table(const struct phrase *t, struct table_index *x)
             x->len[x->n] = (unsigned char)(star ? len - 1 : len);
             x->star |= (uint64_t)star << x->n;
         }
-        x->set[b >> 6] |= (uint64_t)1 << (b & 63);
     }
-    if (x->all) {
-        x->set[0] = x->set[1] = x->set[2] = x->set[3] = ~(uint64_t)0;
-    } else { /* a counting sort by first byte, stable */
+    if (!x->all) { /* a counting sort by first byte, stable */
         size_t g = 0, pos = 0;
-        for (size_t b = 0; b < 256; b++) {
+        for (size_t b = 0; b < 128; b++) {
+            x->group[b] = NO_GROUP;
             if (count[b] == 0)
                 continue;
+            x->group[b] = (unsigned char)g;
             x->gstart[g++] = (unsigned char)pos;
             next[b] = (unsigned char)pos;
             pos += count[b];
@@ -130,21 +128,11 @@ static void index_table(const struct phrase *t, struct table_index *x)
     x->t = t;
 }
 
-/* The group of byte b (in the set): how many bytes of the set are below it. */
-static size_t group_of(const struct table_index *x, unsigned char b)
-{
-    size_t g = 0;
-    for (size_t w = 0; w < (size_t)(b >> 6); w++)
-        g += (size_t)__builtin_popcountll(x->set[w]);
-    uint64_t below = x->set[b >> 6] & (((uint64_t)1 << (b & 63)) - 1);
-    return g + (size_t)__builtin_popcountll(below);
-}
-
 /* The index of a table, kept per thread by the table's address (the tables are static and few; a
  * full cache indexes into `spare`). */
 static const struct table_index *table_index(const struct phrase *t, struct table_index *spare)
 {
-    enum { SLOTS = 64 };
+    enum { SLOTS = 32 };
     static _Thread_local struct table_index cache[SLOTS];
     size_t h = (size_t)((uintptr_t)t >> 4);
     for (size_t k = 0; k < SLOTS; k++) {
@@ -165,7 +153,7 @@ static int try_at(const struct ctx *c, size_t i, size_t to, const struct phrase 
                   const struct table_index *x, size_t *at, size_t *mend, int *value)
 {
     unsigned char b = (unsigned char)c->lc[i];
-    if (!((x->set[b >> 6] >> (b & 63)) & 1))
+    if (!x->all && (b >= 128 || x->group[b] == NO_GROUP))
         return 0;
     size_t best = 0;
     int bv = 0;
@@ -178,7 +166,7 @@ static int try_at(const struct ctx *c, size_t i, size_t to, const struct phrase 
             }
         }
     } else {
-        size_t g = group_of(x, b);
+        size_t g = x->group[b];
         for (size_t q = x->gstart[g]; q < x->gstart[g + 1]; q++) {
             size_t k = x->order[q];
             size_t e = match_n(c, i, to, t[k].s, x->len[k], (int)((x->star >> k) & 1), 1);
