@@ -81,6 +81,12 @@ static const char *jsn(const char *s)
 
 /* ---- output ---- */
 
+/* how many more bytes the buffer may take (its max) */
+static size_t room_left(const ms_buf *b)
+{
+    return b->max == 0 ? SIZE_MAX : b->max > b->len ? b->max - b->len : 0;
+}
+
 /* printf straight into the buffer's free room: one formatting pass for the usual short line
  * (ms_buf_printf measures first), a second only when the line did not fit */
 static ms_rc put(ms_buf *b, ms_err *err, const char *fmt, ...)
@@ -88,7 +94,7 @@ static ms_rc put(ms_buf *b, ms_err *err, const char *fmt, ...)
 
 static ms_rc put(ms_buf *b, ms_err *err, const char *fmt, ...)
 {
-    size_t left = b->max == 0 ? SIZE_MAX : b->max > b->len ? b->max - b->len : 0;
+    size_t left = room_left(b);
     size_t want = left < 256 ? left : 256; /* never fail for room the line does not need */
     for (;;) {
         ms_rc rc = ms_buf_reserve(b, want, err);
@@ -453,5 +459,9 @@ ms_rc an_report_text(const an_report *r, ms_buf *out, ms_err *err)
 {
     if (r == NULL || out == NULL || !r->ran)
         return ms_fail(err, MS_E_INVAL, "an_report_text: report not run");
-    return render(r, out, err);
+    /* room for a short report at once: growing from 64 bytes copied and wiped the buffer five
+     * times (never asks past max: a capped buffer still fails only when the text does not fit) */
+    size_t left = room_left(out);
+    ms_rc rc = ms_buf_reserve(out, left < 1536 ? left : 1536, err);
+    return rc == MS_OK ? render(r, out, err) : rc;
 }
