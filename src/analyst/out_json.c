@@ -314,6 +314,26 @@ static json_t *assessment_json(const struct an_report *r, const struct an_study 
 
 /* ---- impression ---- */
 
+/* snprintf(buf, n, "%s%s...", parts) without the formatting pass: the parts one after the other,
+ * cut at n - 1 bytes, always terminated; a NULL part reads "(null)", as glibc prints it. */
+static void join_parts(char *buf, size_t n, const char *const *parts, size_t k)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < k && len + 1 < n; i++) {
+        const char *s = parts[i] != NULL ? parts[i] : "(null)";
+        size_t m = strlen(s);
+        if (m > n - 1 - len)
+            m = n - 1 - len;
+        memcpy(buf + len, s, m);
+        len += m;
+    }
+    if (n > 0)
+        buf[len] = '\0';
+}
+#define JOIN(buf, n, ...)                                                                          \
+    join_parts(buf, n, (const char *const[]){__VA_ARGS__},                                         \
+               sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
 static void cap_first(char *s)
 {
     if (s[0] >= 'a' && s[0] <= 'z')
@@ -332,9 +352,9 @@ static void nodule_sentence(const struct an_report *r, const struct an_nod *nd, 
         strncat(size, " mm ", sizeof size - strlen(size) - 1);
     }
     if (nd->f.lobe != AN_LOBE_NONE)
-        snprintf(where, sizeof where, " in the %s%s%s (%s)", nd->f.segment,
-                 nd->f.segment[0] ? " segment of the " : "", an_lobe_long_name(nd->f.lobe),
-                 an_lobe_name(nd->f.lobe));
+        JOIN(where, sizeof where, " in the ", nd->f.segment,
+             nd->f.segment[0] ? " segment of the " : "", an_lobe_long_name(nd->f.lobe), " (",
+             an_lobe_name(nd->f.lobe), ")");
     const char *status = t != NULL ? an_status_name(t->status) : NULL;
     if (t != NULL && t->npts >= 2) {
         const struct an_point *p0 = &t->pts[0];
@@ -355,8 +375,8 @@ static void nodule_sentence(const struct an_report *r, const struct an_nod *nd, 
         snprintf(hist, sizeof hist, " across %d studies", t->persistent_n);
     }
     const char *comp = an_comp_name(nd->f.comp);
-    snprintf(buf, n, "%s%s%s%s%s%s%s.", status ? status : "", status ? " " : "", size,
-             comp ? comp : "", comp ? " " : "", nd->f.comp == AN_COMP_CYST ? "" : "nodule", where);
+    JOIN(buf, n, status ? status : "", status ? " " : "", size, comp ? comp : "", comp ? " " : "",
+         nd->f.comp == AN_COMP_CYST ? "" : "nodule", where, ".");
     cap_first(buf);
     if (hist[0] != '\0' && strlen(buf) + strlen(hist) + 1 < n) {
         buf[strlen(buf) - 1] = '\0';
@@ -379,29 +399,24 @@ int an_impression(const struct an_report *r, int (*line)(void *ud, const char *s
             continue;
         const struct an_point *p = &r->tracks[t].pts[r->tracks[t].npts - 1];
         const struct an_found *f = &r->studies[p->study].nods[p->nod].f;
-        snprintf(buf, sizeof buf,
-                 "Resolved: the %s nodule%s%s seen on a prior study is not "
-                 "described now.",
-                 an_comp_name(f->comp) ? an_comp_name(f->comp) : "", f->lobe ? " in the " : "",
-                 f->lobe ? an_lobe_long_name(f->lobe) : "");
+        JOIN(buf, sizeof buf, "Resolved: the ", an_comp_name(f->comp) ? an_comp_name(f->comp) : "",
+             " nodule", f->lobe ? " in the " : "", f->lobe ? an_lobe_long_name(f->lobe) : "",
+             " seen on a prior study is not described now.");
         if (line(ud, buf) != 0)
             return -1;
     }
     if (st->nnods == 0 && r->have_exam_lr && line(ud, "No pulmonary nodule.") != 0)
         return -1;
     if (r->have_exam_lr) {
-        snprintf(buf, sizeof buf, "Lung-RADS v2022 category %s%s%s: %s [%s]", r->exam_lr.category,
-                 r->exam_lr.s_modifier ? "S" : "",
-                 r->exam_lr_nod >= 0 ? " (most suspicious nodule)" : "", r->exam_lr.management,
-                 r->exam_lr.rule);
+        JOIN(buf, sizeof buf, "Lung-RADS v2022 category ", r->exam_lr.category,
+             r->exam_lr.s_modifier ? "S" : "", r->exam_lr_nod >= 0 ? " (most suspicious nodule)" : "",
+             ": ", r->exam_lr.management, " [", r->exam_lr.rule, "]");
         if (line(ud, buf) != 0)
             return -1;
     }
     if (r->have_exam_fl) {
-        snprintf(buf, sizeof buf,
-                 "Fleischner 2017 (incidental nodules, not screening): %s - %s "
-                 "[%s]",
-                 r->exam_fl.category, r->exam_fl.management, r->exam_fl.rule);
+        JOIN(buf, sizeof buf, "Fleischner 2017 (incidental nodules, not screening): ",
+             r->exam_fl.category, " - ", r->exam_fl.management, " [", r->exam_fl.rule, "]");
         if (line(ud, buf) != 0)
             return -1;
     }
@@ -409,9 +424,9 @@ int an_impression(const struct an_report *r, int (*line)(void *ud, const char *s
         if (st->found[i].kind != 1)
             continue;
         const struct an_birads_row *b = an_birads_lookup(st->found[i].birads);
-        snprintf(buf, sizeof buf,
-                 "BI-RADS %s (carried from the report): %s. %s [bi-rads-2013/carried-from-report]",
-                 st->found[i].birads, b ? b->assessment : "?", b ? b->management : "");
+        JOIN(buf, sizeof buf, "BI-RADS ", st->found[i].birads, " (carried from the report): ",
+             b ? b->assessment : "?", ". ", b ? b->management : "",
+             " [bi-rads-2013/carried-from-report]");
         if (line(ud, buf) != 0)
             return -1;
     }
