@@ -137,18 +137,27 @@ static ms_rc cat(ms_buf *b, ms_err *err, ...)
     return rc;
 }
 
-/* v in decimal into buf (>= 24 bytes); returns buf */
-static const char *dec(unsigned long long v, char *buf)
+/* v in decimal (as %lld) into buf (>= 24 bytes); returns buf */
+static const char *dec(long long v, char *buf)
 {
     char t[24];
-    size_t n = 0;
+    size_t n = 0, k = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
     do
-        t[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = t[n - 1 - i];
-    buf[n] = '\0';
+        t[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        buf[k++] = '-';
+    while (n > 0)
+        buf[k++] = t[--n];
+    buf[k] = '\0';
     return buf;
+}
+
+/* a string part for cat, as printf's %s prints NULL */
+static const char *nz(const char *s)
+{
+    return s != NULL ? s : "(null)";
 }
 
 /* a number member printed with %g, "-" when unknown (NAN) or left out (infinite) */
@@ -325,16 +334,15 @@ static ms_rc finding_block(const struct an_report *r, const struct an_study *st,
 {
     const struct an_found *f = &nd->f;
     const char *comp = an_comp_name(f->comp);
-    char mean[32], where[128];
+    char mean[32], mentions[24];
     num1(mean, sizeof mean, f->naxes > 0 ? an_found_mean_mm(f) : NAN, " mm", 0);
-    if (f->lobe != AN_LOBE_NONE)
-        snprintf(where, sizeof where, "%s (%s)", an_lobe_long_name(f->lobe), an_lobe_name(f->lobe));
-    else
-        snprintf(where, sizeof where, "location not stated");
-    ms_rc rc = put(b, err, "  %s  %s %s%s, %s  [%s, %lld mention(s)]\n", js(nd->id), mean,
-                   comp != NULL ? comp : "",
-                   comp != NULL ? " nodule" : "nodule (composition not stated)", where,
-                   js(an_nod_source(st, nd)), (long long)nd->mentions);
+    int lobe = f->lobe != AN_LOBE_NONE;
+    ms_rc rc = cat(b, err, "  ", js(nd->id), "  ", mean, " ", comp != NULL ? comp : "",
+                   comp != NULL ? " nodule" : "nodule (composition not stated)", ", ",
+                   lobe ? nz(an_lobe_long_name(f->lobe)) : "location not stated",
+                   lobe ? " (" : "", lobe ? nz(an_lobe_name(f->lobe)) : "", lobe ? ")" : "",
+                   "  [", js(an_nod_source(st, nd)), ", ", dec(nd->mentions, mentions),
+                   " mention(s)]\n", NULL);
     if (rc == MS_OK && f->naxes > 0) {
         rc = str(b, "      axes:", err);
         for (int i = 0; rc == MS_OK && i < f->naxes; i++)
@@ -401,7 +409,7 @@ static int impression_line(void *ud, const char *s)
         return 0;
     char num[24];
     const char *lead = l->n == 0 ? "\nIMPRESSION\n  " : "  ";
-    l->rc = cat(l->b, l->err, lead, dec(++l->n, num), ". ", NULL);
+    l->rc = cat(l->b, l->err, lead, dec((long long)++l->n, num), ". ", NULL);
     if (l->rc == MS_OK)
         l->rc = ms_buf_append(l->b, s, n, l->err);
     if (l->rc == MS_OK)
