@@ -125,9 +125,8 @@ static json_t *category_json(const struct an_found *f)
         const struct an_birads_row *row = an_birads_stated(f->birads);
         return json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:s,s:s}", "type", "bi-rads", "category",
                          f->birads, "span", span_json(&f->span), "guideline", AN_BI_RADS_VERSION,
-                         "assessment", row->assessment, "likelihood", row->likelihood,
-                         "management", row->management, "rule",
-                         "bi-rads-2013/carried-from-report");
+                         "assessment", row->assessment, "likelihood", row->likelihood, "management",
+                         row->management, "rule", "bi-rads-2013/carried-from-report");
     }
     return json_pack("{s:s,s:s,s:o}", "type", "lung-rads-stated", "category", f->birads, "span",
                      span_json(&f->span));

@@ -409,14 +409,16 @@ int an_impression(const struct an_report *r, int (*line)(void *ud, const char *s
         return -1;
     if (r->have_exam_lr) {
         JOIN(buf, sizeof buf, "Lung-RADS v2022 category ", r->exam_lr.category,
-             r->exam_lr.s_modifier ? "S" : "", r->exam_lr_nod >= 0 ? " (most suspicious nodule)" : "",
-             ": ", r->exam_lr.management, " [", r->exam_lr.rule, "]");
+             r->exam_lr.s_modifier ? "S" : "",
+             r->exam_lr_nod >= 0 ? " (most suspicious nodule)" : "", ": ", r->exam_lr.management,
+             " [", r->exam_lr.rule, "]");
         if (line(ud, buf) != 0)
             return -1;
     }
     if (r->have_exam_fl) {
-        JOIN(buf, sizeof buf, "Fleischner 2017 (incidental nodules, not screening): ",
-             r->exam_fl.category, " - ", r->exam_fl.management, " [", r->exam_fl.rule, "]");
+        JOIN(buf, sizeof buf,
+             "Fleischner 2017 (incidental nodules, not screening): ", r->exam_fl.category, " - ",
+             r->exam_fl.management, " [", r->exam_fl.rule, "]");
         if (line(ud, buf) != 0)
             return -1;
     }
@@ -424,8 +426,8 @@ int an_impression(const struct an_report *r, int (*line)(void *ud, const char *s
         if (st->found[i].kind != 1)
             continue;
         const struct an_birads_row *b = an_birads_lookup(st->found[i].birads);
-        JOIN(buf, sizeof buf, "BI-RADS ", st->found[i].birads, " (carried from the report): ",
-             b ? b->assessment : "?", ". ", b ? b->management : "",
+        JOIN(buf, sizeof buf, "BI-RADS ", st->found[i].birads,
+             " (carried from the report): ", b ? b->assessment : "?", ". ", b ? b->management : "",
              " [bi-rads-2013/carried-from-report]");
         if (line(ud, buf) != 0)
             return -1;

@@ -353,12 +353,12 @@ static ms_rc finding_block(const struct an_report *r, const struct an_study *st,
     char mean[32], mentions[24];
     num1(mean, sizeof mean, f->naxes > 0 ? an_found_mean_mm(f) : NAN, " mm", 0);
     int lobe = f->lobe != AN_LOBE_NONE;
-    ms_rc rc = cat(b, err, "  ", js(nd->id), "  ", mean, " ", comp != NULL ? comp : "",
-                   comp != NULL ? " nodule" : "nodule (composition not stated)", ", ",
-                   lobe ? nz(an_lobe_long_name(f->lobe)) : "location not stated",
-                   lobe ? " (" : "", lobe ? nz(an_lobe_name(f->lobe)) : "", lobe ? ")" : "",
-                   "  [", js(an_nod_source(st, nd)), ", ", dec(nd->mentions, mentions),
-                   " mention(s)]\n", NULL);
+    ms_rc rc =
+        cat(b, err, "  ", js(nd->id), "  ", mean, " ", comp != NULL ? comp : "",
+            comp != NULL ? " nodule" : "nodule (composition not stated)", ", ",
+            lobe ? nz(an_lobe_long_name(f->lobe)) : "location not stated", lobe ? " (" : "",
+            lobe ? nz(an_lobe_name(f->lobe)) : "", lobe ? ")" : "", "  [",
+            js(an_nod_source(st, nd)), ", ", dec(nd->mentions, mentions), " mention(s)]\n", NULL);
     if (rc == MS_OK && f->naxes > 0) {
         rc = str(b, "      axes:", err);
         for (int i = 0; rc == MS_OK && i < f->naxes; i++)
@@ -369,8 +369,8 @@ static ms_rc finding_block(const struct an_report *r, const struct an_study *st,
     const char *feats[AN_FEATURE_NAMES];
     size_t nfeats = an_feature_names(f->features, feats);
     for (size_t i = 0; rc == MS_OK && i < nfeats; i++)
-        rc = cat(b, err, i ? ", " : "      features: ", feats[i], i + 1 == nfeats ? "\n" : "",
-                 NULL);
+        rc =
+            cat(b, err, i ? ", " : "      features: ", feats[i], i + 1 == nfeats ? "\n" : "", NULL);
     const struct an_track *t = nd->track >= 0 ? &r->tracks[nd->track] : NULL;
     struct an_cmp_out c;
     if (t != NULL)
@@ -379,7 +379,8 @@ static ms_rc finding_block(const struct an_report *r, const struct an_study *st,
         rc = put(b, err, "      status: %s (%lld stud%s)\n", c.status, (long long)c.studies,
                  c.studies == 1 ? "y" : "ies");
     if (rc == MS_OK && f->prior_h != AN_NONE)
-        rc = put(b, err, "      earlier size stated in the text: %.1f mm\n", an_h_to_mm(f->prior_h));
+        rc =
+            put(b, err, "      earlier size stated in the text: %.1f mm\n", an_h_to_mm(f->prior_h));
     if (rc == MS_OK && t != NULL)
         rc = history_line(r, t, b, err);
     if (rc == MS_OK && nd->have_lr)
