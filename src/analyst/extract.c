@@ -13,6 +13,7 @@
  * Trusts: nothing in the text (any bytes; bounded by AN_MAX_TEXT and AN_MAX_FINDINGS). Owns: a
  * lower-cased copy of the text (ms_malloc, wiped) during the call, and the findings it returns.
  */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,7 +85,6 @@ static size_t match_at(const struct ctx *c, size_t i, size_t end, const char *p)
  * for the arrays, so every phrase is tried the slow way. */
 #define NO_GROUP 0xFF
 struct table_index {
-    const struct phrase *t;
     size_t n;
     int all;
     uint64_t star;
@@ -125,24 +125,35 @@ static void index_table(const struct phrase *t, struct table_index *x)
         for (size_t k = 0; k < x->n; k++)
             x->order[next[fb[k]]++] = (unsigned char)k;
     }
-    x->t = t;
 }
 
-/* The index of a table, kept per thread by the table's address (the tables are static and few; a
- * full cache indexes into `spare`). */
+/* The indexes of the tables, shared by all threads and built once each: a slot's key is NULL
+ * (free), &busy (being built) or the table, published with release after its index is written.
+ * A lookup that meets a slot being built, or a full cache, indexes into `spare` instead. */
+static const struct phrase busy[1] = {{NULL, 0}};
+static struct {
+    _Atomic(const struct phrase *) key;
+    struct table_index x;
+} tables[32];
+
 static const struct table_index *table_index(const struct phrase *t, struct table_index *spare)
 {
-    enum { SLOTS = 32 };
-    static _Thread_local struct table_index cache[SLOTS];
+    enum { SLOTS = sizeof tables / sizeof tables[0] };
     size_t h = (size_t)((uintptr_t)t >> 4);
     for (size_t k = 0; k < SLOTS; k++) {
-        struct table_index *x = &cache[(h + k) % SLOTS];
-        if (x->t == t)
-            return x;
-        if (x->t == NULL) {
-            index_table(t, x);
-            return x;
+        size_t i = (h + k) % SLOTS;
+        const struct phrase *key = atomic_load_explicit(&tables[i].key, memory_order_acquire);
+        if (key == NULL &&
+            atomic_compare_exchange_strong_explicit(&tables[i].key, &key, busy,
+                                                    memory_order_acquire, memory_order_acquire)) {
+            index_table(t, &tables[i].x);
+            atomic_store_explicit(&tables[i].key, t, memory_order_release);
+            return &tables[i].x;
         }
+        if (key == t)
+            return &tables[i].x;
+        if (key == busy)
+            break;
     }
     index_table(t, spare);
     return spare;
