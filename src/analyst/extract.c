@@ -9,9 +9,12 @@
  * sentence is divided between anchors at the last "and", ",", ";" or "while" between them, and
  * each anchor takes the attributes in its part. Sentences with a nodule word and no size give a
  * size-less finding, or a negative statement after "no", "without", "negative for" ...
+ * Phrases are looked up only at word starts (a bitmap made with the lower-cased copy), and there
+ * only those of the table that begin with the byte found (an index per table, built once).
  *
  * Trusts: nothing in the text (any bytes; bounded by AN_MAX_TEXT and AN_MAX_FINDINGS). Owns: a
- * lower-cased copy of the text (ms_malloc, wiped) during the call, and the findings it returns.
+ * lower-cased copy of the text and its word-start bitmap (ms_malloc, wiped) during the call, the
+ * findings it returns, and the process-wide table indexes (static, built once, never freed).
  */
 #include <stdatomic.h>
 #include <stdint.h>
