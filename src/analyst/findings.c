@@ -1,6 +1,7 @@
 /*
- * Extracted findings as JSON (with their spans) and as guideline input (struct an_nodule), and
- * the public an_extract.
+ * Extracted findings as JSON (with their spans) and as guideline input (struct an_nodule), the
+ * values of a finding the JSON and text reports both state (feature names, mean diameter, the
+ * BI-RADS row of a stated category), and the public an_extract.
  *
  * Trusts: findings produced by extract.c (bounded). Owns: only the JSON it returns. The evidence
  * snippet (the source text of a span) is written only when the caller passes the text, which the
