@@ -77,6 +77,11 @@ typedef enum audit_sync {
     AUDIT_SYNC_BATCH,    /* append returns once the record is buffered; a batch is written and
                             fsynced every batch_records records or batch_ms milliseconds, and by
                             audit_log_flush; acknowledged = seq < audit_log_durable() */
+    AUDIT_SYNC_WRITE,    /* append returns once the record is written to the file (write(2)):
+                            it survives the process dying at any moment (kill -9, a crash, the
+                            OOM killer); fdatasync follows within batch_ms milliseconds (or
+                            batch_records records), so a power cut or kernel crash can lose
+                            those last milliseconds; durable = seq < audit_log_durable() */
 } audit_sync;
 
 /* Options; zero-initialise, then set what you need (0 = the default in brackets). */
@@ -86,8 +91,8 @@ typedef struct audit_opts {
     uint32_t sth_records;   /* signed tree head every N records [10000] */
     uint32_t sth_seconds;   /* ... or every T seconds, if records were added [60] */
     audit_sync sync;        /* [AUDIT_SYNC_EACH] */
-    uint32_t batch_records; /* AUDIT_SYNC_BATCH: records per fsync [1024] */
-    uint32_t batch_ms;      /* AUDIT_SYNC_BATCH: longest wait before an fsync [10] */
+    uint32_t batch_records; /* AUDIT_SYNC_BATCH, _WRITE: records per fsync [1024] */
+    uint32_t batch_ms;      /* AUDIT_SYNC_BATCH, _WRITE: longest wait before an fsync [10] */
     uint64_t segment_bytes; /* roll to a new segment file past this size [64 MiB] */
     /* SIEM shipping (optional): RFC 5424 over TLS (RFC 5425 octet counting), metadata only. */
     const char *siem_host;        /* NULL: no shipping */

@@ -1,7 +1,8 @@
 /*
  * The audit log writer: opening (key creation, torn-tail recovery), appending records with the
  * hash chain, forward-secure MAC and Merkle frontier, group commit (one write + fdatasync per
- * batch, shared by concurrent appenders), epochs, signed tree heads, segment rolling, a ticker
+ * batch, shared by concurrent appenders; or, with AUDIT_SYNC_WRITE, a write per append and an
+ * fdatasync per batch), epochs, signed tree heads, segment rolling, a ticker
  * thread for the time-based duties, and close. Failing to write makes the handle refuse every
  * later append (fail closed).
  * Trusts: its caller's master key and records (which are still checked against the token
@@ -172,6 +173,24 @@ ms_rc audit__flush_locked(audit_log *l, ms_err *err)
     return MS_OK;
 }
 
+/* AUDIT_SYNC_WRITE: hands every queued byte to the kernel now, under the lock, so the process
+ * dying can no longer lose them; the fdatasync comes later (the ticker, a commit). In this mode a
+ * leader writes under the lock too and only syncs without it (audit__commit), so the file keeps
+ * the records' order while appenders go on writing during an fdatasync. Lock held. */
+static ms_rc write_locked(audit_log *l, ms_err *err)
+{
+    if (l->pending.len == 0)
+        return MS_OK;
+    ms_rc rc = write_all(l->fd, l->pending.p, l->pending.len, err);
+    if (rc != MS_OK) {
+        l->failed = rc;
+        flush_done(l, 1);
+        return rc;
+    }
+    l->pending.len = 0; /* headers and ciphertext only: no need to wipe */
+    return MS_OK;
+}
+
 ms_rc audit__commit(audit_log *l, uint64_t target, ms_err *err)
 {
     while (l->durable < target) {
@@ -181,6 +200,10 @@ ms_rc audit__commit(audit_log *l, uint64_t target, ms_err *err)
             pthread_cond_wait(wait_cv(l, target - 1), &l->mu);
             continue;
         }
+        /* AUDIT_SYNC_WRITE: the batch goes to the file here; the swap below takes no bytes, and
+         * the leader's unlocked write_sync is an fdatasync alone */
+        if (l->o.sync == AUDIT_SYNC_WRITE && write_locked(l, err) != MS_OK)
+            return l->failed;
         l->flushing = 1; /* leader: take the batch, write it without the lock */
         l->flush_no++;
         ms_buf tmp = l->spare;
@@ -455,10 +478,14 @@ ms_rc audit_log_append(audit_log *l, const audit_record *rec, uint64_t *seq_out,
         rc = audit__duties(l, now, err);
     if (rc == MS_OK && l->o.sync == AUDIT_SYNC_EACH)
         rc = audit__commit(l, seq + 1, err);
-    else if (rc == MS_OK && l->pending_n >= 8 * l->o.batch_records)
-        rc = audit__commit(l, l->next_seq, err); /* back-pressure: the disk is behind */
-    else if (rc == MS_OK && l->pending_n >= l->o.batch_records)
-        pthread_cond_signal(&l->tick_cv); /* the ticker writes the batch; we go on */
+    else if (rc == MS_OK) {
+        if (l->o.sync == AUDIT_SYNC_WRITE) /* into the file; pending_n counts it until synced */
+            rc = write_locked(l, err);
+        if (rc == MS_OK && l->pending_n >= 8 * l->o.batch_records)
+            rc = audit__commit(l, l->next_seq, err); /* back-pressure: the disk is behind */
+        else if (rc == MS_OK && l->pending_n >= l->o.batch_records)
+            pthread_cond_signal(&l->tick_cv); /* the ticker syncs the batch; we go on */
+    }
     pthread_mutex_unlock(&l->mu);
     ms_memzero(js, jn);
     if (rc == MS_OK && seq_out != NULL)
@@ -518,7 +545,7 @@ void audit_log_stats(audit_log *l, audit_stats *out)
 static void *ticker(void *arg)
 {
     audit_log *l = arg;
-    uint64_t tick_ms = l->o.sync == AUDIT_SYNC_BATCH ? l->o.batch_ms : 100;
+    uint64_t tick_ms = l->o.sync != AUDIT_SYNC_EACH ? l->o.batch_ms : 100;
     pthread_mutex_lock(&l->mu);
     while (!l->closing) {
         struct timespec ts;
