@@ -9,7 +9,8 @@
 # The trivial upstream is a second nginx server answering a fixed chat.completion.
 # Trusts: the release build. Owns: a temp dir and the processes it starts (stopped on exit).
 # env: MEDSEAL (default build/medseal), DURATION (10s), CONNS (16), THREADS (2), OUT (markdown
-#      table file, optional), AUDIT_BATCH (1: audit_batch = 1 in the server's config), ONLY (an
+#      table file, optional), AUDIT_SYNC (the server's audit_sync: write, the default, fsync or
+#      batch), ONLY (an
 #      extended regex: only the rows whose name matches it, e.g. ONLY='floor|analyst'),
 #      HOLD_CMD (run once the server is up, with $MS_PID set: e.g. a perf record of the server),
 #      LATENCY (1: after the table, the pass-through rows again at one connection, which gives the
@@ -75,7 +76,7 @@ NGX
 mkdir -p "$T/state"
 KEY=$("$MEDSEAL" keys create --state "$T/state" --role researcher | sed -n 's/^key:  //p')
 CKEY=$("$MEDSEAL" keys create --state "$T/state" --role clinician | sed -n 's/^key:  //p')
-printf 'rate_rpm = 0\nmax_conns_per_ip = 1024\nmax_conns = 2048\naudit_batch = %s\n' "${AUDIT_BATCH:-0}" > "$T/serve.conf"
+printf 'rate_rpm = 0\nmax_conns_per_ip = 1024\nmax_conns = 2048\naudit_sync = %s\n' "${AUDIT_SYNC:-write}" > "$T/serve.conf"
 "$MEDSEAL" serve --listen 127.0.0.1:$MS --cert "$T/srv.pem" --key "$T/srv.key" --state "$T/state" \
   --upstream "http://127.0.0.1:$UP/v1" --config "$T/serve.conf" --insecure-no-attestation --allow-unlocked-memory \
   > "$T/serve.out" 2>&1 &
@@ -142,7 +143,7 @@ to_us() { # wrk latency ("812.00us", "1.23ms", "1.01s") -> microseconds
 if [ -n "${HOLD_CMD:-}" ]; then MS_PID=$MS_PID bash -c "$HOLD_CMD" & pids+=($!); fi
 
 {
-echo "gateway bench: audit_batch=${AUDIT_BATCH:-0}, $(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION, keep-alive, TLS 1.3 (P-256); $(date -u +%FT%TZ)"
+echo "gateway bench: audit_sync=${AUDIT_SYNC:-write}, $(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION, keep-alive, TLS 1.3 (P-256); $(date -u +%FT%TZ)"
 echo
 echo "| path                                     |      req/s |      p50 |      p99 | non-2xx | srv us/req |"
 echo "|------------------------------------------|-----------:|---------:|---------:|-------:|-----------:|"

@@ -536,6 +536,24 @@ TEST(test_gw_config_file)
     fclose(f);
     ms_err_clear(&err);
     CHECK(gw_config_load(&c, path, &arena, &err) == MS_E_FORMAT);
+    /* audit_sync: write (the default), fsync or batch; anything else is refused */
+    CHECK_EQ_INT(c.audit_sync, GW_AUDIT_WRITE);
+    const char *modes[] = {"fsync", "batch", "write"};
+    const int want[] = {GW_AUDIT_FSYNC, GW_AUDIT_BATCH, GW_AUDIT_WRITE};
+    for (int i = 0; i < 3; i++) {
+        f = fopen(path, "w");
+        fprintf(f, "audit_sync = %s\n", modes[i]);
+        fclose(f);
+        CHECK(gw_config_load(&c, path, &arena, &err) == MS_OK);
+        CHECK_EQ_INT(c.audit_sync, want[i]);
+        ms_free(NULL, arena);
+    }
+    f = fopen(path, "w");
+    fputs("audit_sync = 1\n", f);
+    fclose(f);
+    ms_err_clear(&err);
+    CHECK(gw_config_load(&c, path, &arena, &err) == MS_E_FORMAT);
+    CHECK(strstr(err.msg, "audit_sync") != NULL);
     return 0;
 }
 

@@ -163,6 +163,16 @@ void gw_sse_free(gw_sse *s);
 
 /* ---- the server ----------------------------------------------------------------------------- */
 
+/* Audit durability before an answer leaves (config key audit_sync). */
+enum {
+    GW_AUDIT_WRITE = 0, /* "write": the record is in the log file (survives the process dying);
+                           fdatasync within ~10-20 ms, shared by everything written meanwhile */
+    GW_AUDIT_FSYNC,     /* "fsync": the record is on disk (fdatasync; concurrent answers share
+                           one) */
+    GW_AUDIT_BATCH,     /* "batch": the record is queued in memory; written and synced every
+                           ~10 ms (highest throughput; a crash loses the queue) */
+};
+
 typedef struct gw_config {
     const char *listen;            /* "127.0.0.1:8443"; port 0 picks an ephemeral port */
     const char *cert_path;         /* PEM certificate chain */
@@ -183,8 +193,8 @@ typedef struct gw_config {
     unsigned study_ttl_s;        /* lifetime of an uploaded study (default 900) */
     size_t study_max_bytes;      /* all studies in memory together (default 1 GiB) */
     size_t mem_limit;            /* ceiling of the request allocator (default 4 GiB) */
-    int audit_batch;             /* 1: audit records group-committed every ~10 ms (default 0:
-                                    each answer waits for its record's fdatasync) */
+    int audit_sync;              /* GW_AUDIT_*: when an answer may leave after its record
+                                    was appended (default GW_AUDIT_WRITE) */
     int mem_locked;              /* 1: mem_limit bytes of locked memory reserved at start */
     const char *master_key;      /* master key spec (seal.h: file:P, env:V, fd:N) for the audit
                                     log keys and a sealed pseudo key; NULL: STATE/master.key */

@@ -34,7 +34,7 @@ static void usage(FILE *f)
             "               (a key broker's hand-off); default STATE/master.key\n"
             "  --config     key = value file: max_body, max_header, max_conns, max_conns_per_ip,\n"
             "               request_timeout_s, idle_timeout_s, upstream_timeout_s, rate_rpm,\n"
-            "               study_ttl_s, study_max_bytes, mem_limit, mem_locked, audit_batch\n"
+            "               study_ttl_s, study_max_bytes, mem_limit, mem_locked, audit_sync\n"
             "               (flags win over the file)\n"
             "  --insecure-no-attestation  development only: serve without TEE evidence\n"
             "               (every answer then carries X-Medseal-Attestation: UNATTESTED)\n"

@@ -42,7 +42,7 @@ static const struct num_key num_keys[] = {
     NK(max_conns_per_ip, 0),   NK(request_timeout_s, 0), NK(idle_timeout_s, 0),
     NK(upstream_timeout_s, 0), NK(rate_rpm, 0),          NK(study_ttl_s, 0),
     NK(study_max_bytes, 1),    NK(mem_limit, 1),         NK(insecure_no_attestation, 0),
-    NK(mem_locked, 0),         NK(audit_batch, 0),
+    NK(mem_locked, 0),
 };
 
 static const struct {
@@ -82,8 +82,6 @@ static ms_rc set_num(gw_config *c, const struct num_key *k, const char *v, unsig
         c->insecure_no_attestation = x != 0;
     else if (strcmp(k->name, "mem_locked") == 0)
         c->mem_locked = x != 0;
-    else if (strcmp(k->name, "audit_batch") == 0)
-        c->audit_batch = x != 0;
     else
         *(unsigned *)(void *)((char *)c + k->off) = (unsigned)x;
     return MS_OK;
@@ -91,6 +89,17 @@ static ms_rc set_num(gw_config *c, const struct num_key *k, const char *v, unsig
 
 static ms_rc set_key(gw_config *c, char *name, char *v, unsigned line, ms_err *err)
 {
+    if (strcmp(name, "audit_sync") == 0) {
+        static const char *const modes[] = {"write", "fsync", "batch"}; /* GW_AUDIT_* order */
+        for (int m = 0; m < 3; m++) {
+            if (strcmp(v, modes[m]) == 0) {
+                c->audit_sync = m;
+                return MS_OK;
+            }
+        }
+        return ms_fail(err, MS_E_FORMAT, "config line %u: audit_sync needs write, fsync or batch",
+                       line);
+    }
     for (size_t i = 0; i < sizeof num_keys / sizeof num_keys[0]; i++) {
         if (strcmp(name, num_keys[i].name) == 0)
             return set_num(c, &num_keys[i], v, line, err);

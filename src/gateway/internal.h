@@ -141,10 +141,9 @@ ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err);
 ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, ms_err *err);
 
 struct gw_audit;
-/* batch: AUDIT_SYNC_BATCH (records durable within ~10 ms) instead of one fdatasync per request
- * (shared by concurrent requests). */
-/* master: the master key, or NULL for the default (STATE/master.key, created on first use). */
-ms_rc gw__audit_open(const char *state_dir, int batch, const uint8_t *master, struct gw_audit **out,
+/* sync: GW_AUDIT_* (gateway.h), mapped to the audit log's AUDIT_SYNC_WRITE, _EACH or _BATCH.
+ * master: the master key, or NULL for the default (STATE/master.key, created on first use). */
+ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, struct gw_audit **out,
                      ms_err *err);
 void gw__audit_close(struct gw_audit *a);
 struct gw_audit_ev {
@@ -258,7 +257,8 @@ void gw__h_chat(struct gw_req *q, struct gw_resp *r);
 void gw__h_admin(struct gw_req *q, struct gw_resp *r);
 
 /* Appends the request's audit record, once (later calls do nothing; /healthz and /metrics have
- * none). With audit_batch = 0 it returns when the record is on disk. Called before an answer is
+ * none). It returns when the record is in the log file (audit_sync = write, the default), on
+ * disk (fsync) or queued (batch). Called before an answer is
  * handed to libmicrohttpd (send_resp), before a stream's last event (upstream.c), and by on_done
  * for a request that ended without either. t_total_us runs to this call. */
 void gw__req_audit(struct gw_req *q);

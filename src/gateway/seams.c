@@ -293,7 +293,7 @@ struct gw_audit {
     audit_log *log;
 };
 
-ms_rc gw__audit_open(const char *state_dir, int batch, const uint8_t *master, struct gw_audit **out,
+ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, struct gw_audit **out,
                      ms_err *err)
 {
     uint8_t mk[MS_KEY_LEN];
@@ -308,7 +308,9 @@ ms_rc gw__audit_open(const char *state_dir, int batch, const uint8_t *master, st
     if (rc == MS_OK) {
         audit_opts o;
         memset(&o, 0, sizeof o);
-        o.sync = batch ? AUDIT_SYNC_BATCH : AUDIT_SYNC_EACH;
+        o.sync = sync == GW_AUDIT_FSYNC   ? AUDIT_SYNC_EACH
+                 : sync == GW_AUDIT_BATCH ? AUDIT_SYNC_BATCH
+                                          : AUDIT_SYNC_WRITE;
         rc = audit_log_open(state_dir, mk, &o, &a->log, err);
     }
     ms_memzero(mk, sizeof mk);
@@ -374,10 +376,10 @@ ms_rc gw__audit_export(struct gw_audit *a, uint64_t from, uint64_t max, ms_buf *
     return audit_log_export(a->log, from, max, export_line, out, err);
 }
 #else
-ms_rc gw__audit_open(const char *state_dir, int batch, const uint8_t *master, struct gw_audit **out,
+ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, struct gw_audit **out,
                      ms_err *err)
 {
-    (void)state_dir, (void)batch, (void)master;
+    (void)state_dir, (void)sync, (void)master;
     *out = NULL;
     return missing(err, "audit");
 }

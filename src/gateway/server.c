@@ -4,7 +4,7 @@
  * other clients), HTTP/1.1 keep-alive, limits on connections (total and per IP), header memory,
  * body size, request time and idle time. Routes requests, authenticates API keys, enforces roles,
  * TOTP for admins and per-key rate limits, and sends every answer with the security headers.
- * Audit: a request's record is appended (durable with audit_batch = 0) before its answer is
+ * Audit: a request's record is appended (in the file, or on disk: audit_sync) before its answer is
  * queued, a stream's before its last event (upstream.c); on_done records only what ended without.
  * Graceful stop: stop accepting (MHD_quiesce_daemon), wait for in-flight requests, then stop.
  *
@@ -623,7 +623,7 @@ static ms_rc open_parts(struct gw_server *s, ms_err *err)
                                                 c->upstream_timeout_s, &s->up, err) != MS_OK)
         return err ? err->code : MS_E_INTERNAL;
     ms_err aerr = {0};
-    ms_rc arc = gw__audit_open(c->state_dir, c->audit_batch, have_mk ? mk : NULL, &s->audit, &aerr);
+    ms_rc arc = gw__audit_open(c->state_dir, c->audit_sync, have_mk ? mk : NULL, &s->audit, &aerr);
     ms_memzero(mk, sizeof mk);
     if (arc != MS_OK && gw__have("audit"))
         return ms_fail(err, aerr.code, "audit log: %s", aerr.msg);
