@@ -408,10 +408,25 @@ TEST(test_phi_surrogate_known_answer)
         "Patient Alondra Crowley, SSN 925-90-9667, MRN 52388916, call 401-792-7016, e-mail "
         "elise.rosa95@example.org, https://example.org/r/aca7fc5d, 192.0.2.130, seen 01/20/2023 "
         "in Fitzgerald, IL 62774.";
-    char *a = surrogate(IN, NULL, NULL);
-    CHECK(a != NULL);
+    phi_ctx *c = NULL;
+    char *a = surrogate(IN, NULL, &c);
+    CHECK(a != NULL && c != NULL);
     CHECK_STR(a, WANT);
+    /* a repeat in the same context (copied from the memo) is the same and records nothing new;
+     * the memo is keyed by the exact bytes: a value in another case gets its own entry, with
+     * the same surrogate in that case */
+    size_t m = phi_ctx_map_size(c);
+    char *b = scrub(c, IN, NULL, NULL);
+    CHECK(b != NULL);
+    CHECK_STR(b, WANT);
+    CHECK_EQ_INT(phi_ctx_map_size(c), m);
+    char *u = scrub(c, "Patient John SMITH, MRN 48291755, e-mail J.Smith@Mail.com.", NULL, NULL);
+    CHECK(u != NULL);
+    CHECK_STR(u, "Patient Alondra CROWLEY, MRN 52388916, e-mail elise.rosa95@example.org.");
     free(a);
+    free(b);
+    free(u);
+    phi_ctx_free(c);
     return 0;
 }
 

@@ -148,6 +148,24 @@ struct map {
     size_t maxsur; /* longest surrogate */
 };
 
+/* What surrogate mode wrote for a span, by (class, exact bytes): once a value has been replaced,
+ * its replacement never changes (surrogate.c), so a repeat is a copy. Not part of the map: the
+ * map alone drives re-identification. Bytes: real then surrogate at off (ctx allocator, wiped). */
+struct memoent {
+    uint32_t h, off;
+    uint16_t rn, sn;
+    uint8_t cls;
+};
+
+struct memo {
+    struct memoent *ents;
+    size_t n, cap;
+    uint32_t *slots; /* open addressing, index + 1 */
+    size_t nslots;   /* power of two */
+    char *bytes;
+    size_t len, capb;
+};
+
 struct phi_ctx {
     ms_alloc *alloc;
     phi_mode mode;
@@ -163,6 +181,7 @@ struct phi_ctx {
     int has_id;
     size_t counts[PHI_CLASS_COUNT];
     struct map map;
+    struct memo memo;
     struct tok *tk; /* scratch arrays reused by every scrub (offsets only, no text) */
     size_t captk;
     struct cand *c;
@@ -183,7 +202,7 @@ struct scan {
     /* Token index lists (phi__index, increasing): each detector walks only the tokens that can
      * start one of its matches instead of every token (the per-token tests of four loops were
      * an eighth of the time). Supersets: a detector still checks each token it is given. */
-    uint32_t *ix;        /* ix_name, ix_nd and ix_dot in one allocation of 3 x ntk */
+    uint32_t *ix; /* ix_name, ix_nd and ix_dot in one allocation of 3 x ntk */
     size_t capix;
     const uint32_t *ix_name; /* words: capitalised, or before '^' (names and places) */
     size_t nix_name;
@@ -294,7 +313,7 @@ ms_rc phi__map_put(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, con
                    size_t sn, ms_err *err);
 const struct mapent *phi__map_get(const phi_ctx *ctx, phi_class cls, const char *real, size_t rn);
 int phi__map_sur_taken(const phi_ctx *ctx, const char *sur, size_t sn);
-void phi__map_free(phi_ctx *ctx);
+void phi__map_free(phi_ctx *ctx);               /* and the memo */
 ms_rc phi__prf_init(phi_ctx *ctx, ms_err *err); /* sets ctx->hm_* from ctx->key */
 void phi__prf_free(phi_ctx *ctx);
 ms_rc phi__surrogate(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, ms_buf *out,

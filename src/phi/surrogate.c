@@ -3,8 +3,9 @@
  * the real value (HMAC-SHA-256 under the per-patient key), so the same real value always gets
  * the same fake within one patient context; dates are shifted by the patient's day offset in
  * their own written form. Every new real<->surrogate pair is recorded in the context's map for
- * re-identification.
- * Trusts: the detected span (any bytes of valid UTF-8). Owns: map entries (ctx allocator).
+ * re-identification. A memo of what each span became makes a repeated value a copy.
+ * Trusts: the detected span (any bytes of valid UTF-8). Owns: map entries and the memo (ctx
+ * allocator, wiped when freed).
  */
 #include <stdio.h>
 #include <string.h>
@@ -219,6 +220,104 @@ void phi__map_free(phi_ctx *ctx)
     ms_free(ctx->alloc, m->by_real);
     ms_free(ctx->alloc, m->by_sur);
     memset(m, 0, sizeof *m);
+    struct memo *mo = &ctx->memo;
+    ms_free(ctx->alloc, mo->ents);
+    ms_free(ctx->alloc, mo->slots);
+    ms_free(ctx->alloc, mo->bytes);
+    memset(mo, 0, sizeof *mo);
+}
+
+/* ---- the memo ---------------------------------------------------------------------------------
+ * Every replacement is a function of (key, class, value bytes) and of the map, and the map only
+ * grows: a word's pick is fixed the first time it is seen, and the rest is keyed or fixed. So
+ * what phi__surrogate wrote for a span is what it would write for the same bytes again; the memo
+ * keeps it and a repeat is one lookup and a copy (the words, keep-list, dictionary, map lookups
+ * and HMACs of a span were a sixth of a surrogate scrub). Bounded: when full, spans are
+ * generated as before. */
+
+#define MEMO_MAX_BYTES ((size_t)4 << 20) /* of values and surrogates */
+#define MEMO_MAX_SPAN  1024
+
+static uint32_t memo_hash(phi_class cls, const char *s, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15u ^ ((uint64_t)n << 8) ^ (uint64_t)cls;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    if (i < n) {
+        uint64_t w = 0;
+        memcpy(&w, s + i, n - i);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    return (uint32_t)(h ^ (h >> 29));
+}
+
+static const struct memoent *memo_get(const phi_ctx *ctx, phi_class cls, const char *real,
+                                      size_t rn, uint32_t h)
+{
+    const struct memo *mo = &ctx->memo;
+    if (mo->nslots == 0)
+        return NULL;
+    for (size_t k = h & (mo->nslots - 1); mo->slots[k]; k = (k + 1) & (mo->nslots - 1)) {
+        const struct memoent *e = &mo->ents[mo->slots[k] - 1];
+        if (e->h == h && e->rn == rn && e->cls == cls && memcmp(mo->bytes + e->off, real, rn) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Records sur for (cls, real). Best effort: a failed allocation leaves the memo as it was. */
+static void memo_put(phi_ctx *ctx, phi_class cls, uint32_t h, const char *real, size_t rn,
+                     const char *sur, size_t sn)
+{
+    struct memo *mo = &ctx->memo;
+    if (rn > MEMO_MAX_SPAN || sn > MEMO_MAX_SPAN || mo->len + rn + sn > MEMO_MAX_BYTES)
+        return;
+    if (mo->len + rn + sn > mo->capb) {
+        size_t cap = mo->capb ? mo->capb * 2 : 16384;
+        while (cap < mo->len + rn + sn)
+            cap *= 2;
+        char *b = ms_realloc(ctx->alloc, mo->bytes, cap); /* copies, wipes the old block */
+        if (b == NULL)
+            return;
+        mo->bytes = b;
+        mo->capb = cap;
+    }
+    if (mo->n == mo->cap) {
+        size_t cap = mo->cap ? mo->cap * 2 : 256;
+        struct memoent *e = ms_realloc(ctx->alloc, mo->ents, cap * sizeof *e);
+        uint32_t *sl = ms_calloc(ctx->alloc, cap * 2, sizeof *sl);
+        if (e != NULL)
+            mo->ents = e;
+        if (e == NULL || sl == NULL) {
+            ms_free(ctx->alloc, sl);
+            return;
+        }
+        mo->cap = cap;
+        ms_free(ctx->alloc, mo->slots);
+        mo->slots = sl;
+        mo->nslots = cap * 2;
+        for (size_t k = 0; k < mo->n; k++) {
+            size_t q = mo->ents[k].h & (mo->nslots - 1);
+            while (sl[q])
+                q = (q + 1) & (mo->nslots - 1);
+            sl[q] = (uint32_t)(k + 1);
+        }
+    }
+    memcpy(mo->bytes + mo->len, real, rn);
+    memcpy(mo->bytes + mo->len + rn, sur, sn);
+    mo->ents[mo->n] =
+        (struct memoent){h, (uint32_t)mo->len, (uint16_t)rn, (uint16_t)sn, (uint8_t)cls};
+    mo->len += rn + sn;
+    size_t q = h & (mo->nslots - 1);
+    while (mo->slots[q])
+        q = (q + 1) & (mo->nslots - 1);
+    mo->slots[q] = (uint32_t)(++mo->n);
 }
 
 /* ---- generators ------------------------------------------------------------------------------ */
@@ -540,6 +639,10 @@ ms_rc phi__surrogate(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, m
      * insensitively, and shape surrogates keep the case) gets the recorded surrogate, which is
      * what generate() would write again (it depends only on key, class and value), without
      * recomputing the HMAC */
+    uint32_t h = memo_hash(cls, real, rn);
+    const struct memoent *mm = memo_get(ctx, cls, real, rn, h);
+    if (mm != NULL)
+        return ms_buf_append(out, ctx->memo.bytes + mm->off + mm->rn, mm->sn, err);
     int unit = cls != PHI_NAME && cls != PHI_LOCATION && cls != PHI_ADDRESS && cls != PHI_AGE;
     if (unit) {
         const struct mapent *me = phi__map_get(ctx, cls, real, rn);
@@ -551,16 +654,15 @@ ms_rc phi__surrogate(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, m
     ms_rc rc = generate(ctx, cls, real, rn, out, &e2);
     if (rc == MS_E_FORMAT) { /* a date we detected but cannot shift: tag it */
         out->len = start;
-        return tag(ctx, cls, real, rn, out, err);
-    }
-    if (rc != MS_OK) {
+        rc = tag(ctx, cls, real, rn, out, err);
+    } else if (rc != MS_OK) {
         if (err != NULL && err->code == MS_OK)
             *err = e2;
-        return rc;
+    } else if (unit && out->len - start <= SUR_MAX) {
+        /* whole-span pairs for classes replaced as a unit (words are recorded one by one) */
+        rc = phi__map_put(ctx, cls, real, rn, (const char *)out->p + start, out->len - start, err);
     }
-    /* whole-span pairs for classes replaced as a unit (words are recorded one by one) */
-    if (unit && out->len - start <= SUR_MAX)
-        return phi__map_put(ctx, cls, real, rn, (const char *)out->p + start, out->len - start,
-                            err);
-    return MS_OK;
+    if (rc == MS_OK)
+        memo_put(ctx, cls, h, real, rn, (const char *)out->p + start, out->len - start);
+    return rc;
 }
