@@ -13,6 +13,7 @@
 #      batch), ONLY (an
 #      extended regex: only the rows whose name matches it, e.g. ONLY='floor|analyst'),
 #      HOLD_CMD (run once the server is up, with $MS_PID set: e.g. a perf record of the server),
+#      ROUNDS (5) and LAT_DURATION (3s): the latency rounds (below),
 #      LATENCY (1: after the table, the pass-through rows again at one connection, which gives the
 #      latency the proxy adds without queueing; 0: skip).
 set -euo pipefail
@@ -159,24 +160,47 @@ run "upstream alone (plain HTTP)" "$T/pass.lua" "http://127.0.0.1:$UP/v1/chat/co
 echo
 awk -v a="$MS_P99" -v b="$NG_P99" -v c="$CONNS" 'BEGIN { printf "pass-through p99 overhead of medseal over nginx at %d connections (saturated, queueing included): %.2f ms\n", c, (a - b) / 1000 }'
 # The added latency itself: one connection, one request at a time, so neither server queues
-# and p99 - p99 is what the proxy adds to a request (the issue's target: < 1 ms).
+# and p99 - p99 is what the proxy adds to a request (the issue's target: < 1 ms). The VM's speed
+# drifts within seconds (nginx's own p99 at one connection swings by 2x and more between runs),
+# so the three paths run in ROUNDS short interleaved rounds (LAT_DURATION each, the order rotated
+# every round) and the overhead is the median of the per-round differences.
 if [ "${LATENCY:-1}" = 1 ]; then
+  ROUNDS=${ROUNDS:-5}
+  LAT_DURATION=${LAT_DURATION:-3s}
   echo
-  echo "latency, 1 connection (wrk -t1 -c1), same servers:"
+  echo "latency, 1 connection (wrk -t1 -c1), same servers, $ROUNDS interleaved rounds of $LAT_DURATION per path:"
   echo
-  echo "| path                                     |      req/s |      p50 |      p99 | non-2xx | srv us/req |"
-  echo "|------------------------------------------|-----------:|---------:|---------:|-------:|-----------:|"
-  RUN_CONNS=1 RUN_THREADS=1
-  run "pass-through: medseal (researcher)" "$T/pass.lua" "https://127.0.0.1:$MS/v1/chat/completions"
-  L_MS50=$LAST_P50_US L_MS99=$LAST_P99_US
-  run "pass-through: medseal (clinician, re-id)" "$T/pass-c.lua" "https://127.0.0.1:$MS/v1/chat/completions"
-  L_MC50=$LAST_P50_US L_MC99=$LAST_P99_US
-  run "pass-through: nginx -> upstream" "$T/pass.lua" "https://127.0.0.1:$NG/v1/chat/completions"
-  L_NG50=$LAST_P50_US L_NG99=$LAST_P99_US
+  echo "| round | medseal researcher p50 / p99 | medseal clinician p50 / p99 | nginx p50 / p99 | p99 overhead researcher | p99 overhead clinician |"
+  echo "|------:|-----------------------------:|----------------------------:|----------------:|------------------------:|-----------------------:|"
+  RUN_CONNS=1 RUN_THREADS=1 DURATION_SAVED=$DURATION DURATION=$LAT_DURATION
+  declare -A L50 L99
+  lat_run() { # $1 which (r c n): one run, its p50/p99 in L50/L99
+    case $1 in
+      r) run "pass-through: medseal (researcher)" "$T/pass.lua" "https://127.0.0.1:$MS/v1/chat/completions" >/dev/null ;;
+      c) run "pass-through: medseal (clinician, re-id)" "$T/pass-c.lua" "https://127.0.0.1:$MS/v1/chat/completions" >/dev/null ;;
+      n) run "pass-through: nginx -> upstream" "$T/pass.lua" "https://127.0.0.1:$NG/v1/chat/completions" >/dev/null ;;
+    esac
+    L50[$1]=$LAST_P50_US L99[$1]=$LAST_P99_US
+  }
+  ONLY_SAVED=${ONLY:-}; ONLY=
+  orders=("r c n" "c n r" "n r c")
+  : > "$T/lat.txt"
+  for k in $(seq "$ROUNDS"); do
+    for w in ${orders[$(( (k - 1) % 3 ))]}; do lat_run "$w"; done
+    echo "${L50[r]} ${L99[r]} ${L50[c]} ${L99[c]} ${L50[n]} ${L99[n]}" >> "$T/lat.txt"
+    awk -v k="$k" '{ printf "| %5d | %12.0f us / %8.0f us | %11.0f us / %8.0f us | %4.0f / %5.0f us | %20.2f ms | %19.2f ms |\n",
+                       k, $1, $2, $3, $4, $5, $6, ($2 - $6) / 1000, ($4 - $6) / 1000 }' <<<"$(tail -1 "$T/lat.txt")"
+  done
+  ONLY=$ONLY_SAVED DURATION=$DURATION_SAVED
   unset RUN_CONNS RUN_THREADS
   echo
-  awk -v a="$L_MS50" -v b="$L_MS99" -v c="$L_MC50" -v d="$L_MC99" -v e="$L_NG50" -v f="$L_NG99" 'BEGIN {
-    printf "pass-through overhead of medseal over nginx, 1 connection: researcher p50 %.2f ms, p99 %.2f ms; clinician (re-id) p50 %.2f ms, p99 %.2f ms (target: p99 < 1 ms)\n",
-           (a - e) / 1000, (b - f) / 1000, (c - e) / 1000, (d - f) / 1000 }'
+  # medians over the rounds: of each path's p50 and p99, and of the per-round p99 differences
+  awk 'function med(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+                                       return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
+       { n++; r50[n]=$1; r99[n]=$2; c50[n]=$3; c99[n]=$4; n50[n]=$5; n99[n]=$6; dr[n]=$2-$6; dc[n]=$4-$6; d50r[n]=$1-$5; d50c[n]=$3-$5 }
+       END { printf "medians of %d rounds: medseal researcher p50 %.0f us p99 %.0f us; clinician p50 %.0f us p99 %.0f us; nginx p50 %.0f us p99 %.0f us\n",
+                    n, med(r50, n), med(r99, n), med(c50, n), med(c99, n), med(n50, n), med(n99, n)
+             printf "pass-through overhead of medseal over nginx, 1 connection (median of per-round differences): researcher p50 %.2f ms, p99 %.2f ms; clinician (re-id) p50 %.2f ms, p99 %.2f ms (target: p99 < 1 ms)\n",
+                    med(d50r, n) / 1000, med(dr, n) / 1000, med(d50c, n) / 1000, med(dc, n) / 1000 }' "$T/lat.txt"
 fi
 } | tee "${OUT:-/dev/null}"
