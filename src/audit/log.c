@@ -149,21 +149,28 @@ static void flush_done(audit_log *l, int all)
         pthread_cond_signal(&l->cv[(l->flush_no + 1) & 1]);
 }
 
-/* Writes everything pending while holding the lock (segment roll, epoch, close). */
+/* A write or sync failed: the log refuses every later append, and every waiter looks again. */
+static ms_rc fail_io(audit_log *l, ms_rc rc)
+{
+    l->failed = rc;
+    flush_done(l, 1);
+    return rc;
+}
+
+/* Writes and syncs everything not yet durable while holding the lock (segment roll, epoch,
+ * close). With AUDIT_SYNC_WRITE, records already written count too (pending_n), so a segment is
+ * never closed, and `durable` never moves, before its records were synced. */
 ms_rc audit__flush_locked(audit_log *l, ms_err *err)
 {
     while (l->flushing)
         pthread_cond_wait(&l->cv[l->flush_no & 1], &l->mu);
     if (l->failed)
         return ms_fail(err, l->failed, "audit log failed earlier (fail closed)");
-    if (l->pending.len == 0)
+    if (l->pending_n == 0)
         return MS_OK;
     ms_rc rc = write_sync(l->fd, l->pending.p, l->pending.len, err);
-    if (rc != MS_OK) {
-        l->failed = rc;
-        flush_done(l, 1);
-        return rc;
-    }
+    if (rc != MS_OK)
+        return fail_io(l, rc);
     ship(l, l->items, l->n_items);
     l->n_items = 0;
     l->pending.len = 0; /* headers and ciphertext only: no need to wipe */
@@ -182,11 +189,8 @@ static ms_rc write_locked(audit_log *l, ms_err *err)
     if (l->pending.len == 0)
         return MS_OK;
     ms_rc rc = write_all(l->fd, l->pending.p, l->pending.len, err);
-    if (rc != MS_OK) {
-        l->failed = rc;
-        flush_done(l, 1);
-        return rc;
-    }
+    if (rc != MS_OK)
+        return fail_io(l, rc);
     l->pending.len = 0; /* headers and ciphertext only: no need to wipe */
     return MS_OK;
 }
