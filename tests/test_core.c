@@ -128,6 +128,34 @@ TEST(test_core_hmac_rfc4231_case2)
     return 0;
 }
 
+/* RFC 4231 case 6: a key longer than the block is hashed first; and ms_hmac_pre (many messages
+ * under one key) gives the same MACs as ms_hmac_sha256. */
+TEST(test_core_hmac_rfc4231_case6_and_precomputed)
+{
+    uint8_t key[131], out[32], again[32];
+    memset(key, 0xaa, sizeof key);
+    const char *msg = "Test Using Larger Than Block-Size Key - Hash Key First";
+    CHECK(ms_hmac_sha256(key, sizeof key, msg, strlen(msg), NULL, 0, out, NULL) == MS_OK);
+    ms_buf h;
+    ms_buf_init(&h, NULL, 0);
+    CHECK(ms_hex_encode(out, 32, &h, NULL) == MS_OK);
+    CHECK_STR((char *)h.p, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    ms_buf_free(&h);
+    ms_hmac_pre pre;
+    ms_hmac_pre_key(&pre, key, sizeof key);
+    for (int i = 0; i < 3; i++) { /* the precomputed state is reused, not consumed */
+        ms_hmac_pre_mac(&pre, msg, 20, msg + 20, strlen(msg) - 20, again);
+        CHECK(memcmp(out, again, 32) == 0);
+    }
+    ms_hmac_pre_key(&pre, (const uint8_t *)"Jefe", 4);
+    ms_hmac_pre_mac(&pre, "what do ya want for nothing?", 28, NULL, 0, again);
+    CHECK(ms_hmac_sha256((const uint8_t *)"Jefe", 4, "what do ya want for nothing?", 28, NULL, 0,
+                         out, NULL) == MS_OK);
+    CHECK(memcmp(out, again, 32) == 0);
+    ms_memzero(&pre, sizeof pre);
+    return 0;
+}
+
 TEST(test_core_pseudonyms_stable_and_keyed)
 {
     uint8_t k1[MS_KEY_LEN] = {1}, k2[MS_KEY_LEN] = {2};

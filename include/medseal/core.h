@@ -222,6 +222,18 @@ void ms_keyfile_format(const uint8_t key[MS_KEY_LEN], char out[MS_KEY_LEN * 2 + 
 ms_rc ms_hmac_sha256(const uint8_t *key, size_t keylen, const void *p1, size_t n1, const void *p2,
                      size_t n2, uint8_t out[32], ms_err *err);
 
+/* HMAC-SHA-256 under one key for many short messages: the key's two pad blocks are hashed once
+ * (ms_hmac_pre_key), and each MAC copies those states (a struct copy, no allocation, no provider
+ * dispatch). Same output as ms_hmac_sha256. The storage holds two OpenSSL SHA256_CTX; wipe it
+ * with ms_memzero when done. */
+typedef struct ms_hmac_pre {
+    uint64_t st[2][16];
+} ms_hmac_pre;
+void ms_hmac_pre_key(ms_hmac_pre *h, const uint8_t *key, size_t keylen);
+/* out = HMAC(key, p1 || p2); p2 may be NULL. */
+void ms_hmac_pre_mac(const ms_hmac_pre *h, const void *p1, size_t n1, const void *p2, size_t n2,
+                     uint8_t out[32]);
+
 /* ---- keyed pseudonyms (shared by deid and phi: same key, same answers) ---------------------- */
 
 /* UID -> "2.25.<decimal of the first 128 bits of HMAC-SHA-256(key, "uid\0" || uid)>".
