@@ -4,7 +4,7 @@
  * and without their alphabetic prefix, phone/SSN digit strings, e-mail, birth date) and every
  * variant found in a text is marked with certainty, whatever the general detectors think.
  * Trusts: nothing in the text or the identity strings (lengths are capped). Owns: the normalised
- * copies in ctx->id (ms_malloc, wiped on free).
+ * copies in *ctx->id, allocated only for a context with an identity (ms_malloc, wiped on free).
  */
 #define _DEFAULT_SOURCE
 #include <string.h>
@@ -48,7 +48,7 @@ static ms_rc push(phi_ctx *ctx, struct istr *arr, size_t *n, const char *s, size
 /* Splits a name into tokens (on anything not a letter/digit) and records each. */
 static ms_rc add_name(phi_ctx *ctx, const char *s, ms_err *err)
 {
-    struct ident *id = &ctx->id;
+    struct ident *id = ctx->id;
     size_t n = s ? strnlen(s, ID_STR_MAX) : 0, i = 0;
     while (i < n) {
         while (i < n && !alnum_b((unsigned char)s[i]))
@@ -87,7 +87,7 @@ static ms_rc add_phrase(phi_ctx *ctx, const char *s, size_t n, phi_class cls, ms
         }
         i = j;
     }
-    ms_rc rc = push(ctx, ctx->id.phrases, &ctx->id.nphrases, buf, o, cls, err);
+    ms_rc rc = push(ctx, ctx->id->phrases, &ctx->id->nphrases, buf, o, cls, err);
     ms_memzero(buf, sizeof buf);
     return rc;
 }
@@ -111,9 +111,9 @@ static ms_rc add_id(phi_ctx *ctx, const char *s, phi_class cls, ms_err *err)
     }
     ms_rc rc = MS_OK;
     if (o >= 3)
-        rc = push(ctx, ctx->id.ids, &ctx->id.nids, buf, o, cls, err);
+        rc = push(ctx, ctx->id->ids, &ctx->id->nids, buf, o, cls, err);
     if (rc == MS_OK && best >= 4 && best < o)
-        rc = push(ctx, ctx->id.ids, &ctx->id.nids, buf + bs, best, cls, err);
+        rc = push(ctx, ctx->id->ids, &ctx->id->nids, buf + bs, best, cls, err);
     ms_memzero(buf, sizeof buf);
     return rc;
 }
@@ -127,9 +127,9 @@ static ms_rc add_digits(phi_ctx *ctx, const char *s, phi_class cls, ms_err *err)
             buf[o++] = s[i];
     ms_rc rc = MS_OK;
     if (o >= 7)
-        rc = push(ctx, ctx->id.digits, &ctx->id.ndigits, buf, o, cls, err);
+        rc = push(ctx, ctx->id->digits, &ctx->id->ndigits, buf, o, cls, err);
     if (rc == MS_OK && o == 11 && buf[0] == '1')
-        rc = push(ctx, ctx->id.digits, &ctx->id.ndigits, buf + 1, 10, cls, err);
+        rc = push(ctx, ctx->id->digits, &ctx->id->ndigits, buf + 1, 10, cls, err);
     ms_memzero(buf, sizeof buf);
     return rc;
 }
@@ -226,7 +226,11 @@ static ms_rc build_lists(phi_ctx *ctx, const phi_identity *idn, ms_err *err)
 
 ms_rc phi__ident_build(phi_ctx *ctx, const phi_identity *idn, ms_err *err)
 {
-    struct ident *id = &ctx->id;
+    struct ident *id = ms_malloc(ctx->alloc, sizeof *id);
+    if (id == NULL)
+        return ms_fail(err, MS_E_NOMEM, "phi: out of memory (identity)");
+    memset(id, 0, sizeof *id);
+    ctx->id = id;
     const char *names[] = {idn->family, idn->given, idn->middle, idn->dicom_name};
     for (size_t k = 0; k < 4; k++)
         if (present(names[k]) && add_name(ctx, names[k], err) != MS_OK)
@@ -264,7 +268,9 @@ ms_rc phi__ident_build(phi_ctx *ctx, const phi_identity *idn, ms_err *err)
 
 void phi__ident_free(phi_ctx *ctx)
 {
-    struct ident *id = &ctx->id;
+    struct ident *id = ctx->id;
+    if (id == NULL)
+        return;
     struct istr *arrs[] = {id->words, id->phrases, id->ids, id->digits};
     size_t ns[] = {id->nwords, id->nphrases, id->nids, id->ndigits};
     for (size_t a = 0; a < 4; a++)
@@ -272,6 +278,8 @@ void phi__ident_free(phi_ctx *ctx)
             ms_free(ctx->alloc, arrs[a][k].s);
     ms_free(ctx->alloc, id->email);
     ms_memzero(id, sizeof *id);
+    ms_free(ctx->alloc, id);
+    ctx->id = NULL;
 }
 
 /* ---- matching -------------------------------------------------------------------------------- */
@@ -289,7 +297,7 @@ static int tok_is(const struct scan *sc, size_t i, const struct istr *w)
 
 static int name_tok(const struct scan *sc, size_t i)
 {
-    const struct ident *id = &sc->ctx->id;
+    const struct ident *id = sc->ctx->id;
     if (i >= sc->ntk || sc->tk[i].kind == TK_PUNCT)
         return 0;
     for (size_t k = 0; k < id->nwords; k++)
@@ -302,8 +310,8 @@ static int initial_tok(const struct scan *sc, size_t i)
 {
     if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || phi__tok_len(sc, i) != 1)
         return 0;
-    return strchr(sc->ctx->id.initials, lower(sc->t[sc->tk[i].s])) != NULL &&
-           sc->ctx->id.initials[0] != '\0';
+    return strchr(sc->ctx->id->initials, lower(sc->t[sc->tk[i].s])) != NULL &&
+           sc->ctx->id->initials[0] != '\0';
 }
 
 /* The nearest non-punctuation token before / after i on the same line. */
@@ -370,7 +378,7 @@ static size_t phrase_at(const struct scan *sc, size_t i, const struct istr *w)
 
 static void phrases(struct scan *sc)
 {
-    const struct ident *id = &sc->ctx->id;
+    const struct ident *id = sc->ctx->id;
     for (size_t i = 0; i < sc->ntk; i++) {
         if (sc->tk[i].kind == TK_PUNCT)
             continue;
@@ -389,7 +397,7 @@ static void phrases(struct scan *sc)
 /* Identifiers: the alphanumerics of adjacent tokens joined by - / . _ (or one token). */
 static void idents(struct scan *sc)
 {
-    const struct ident *id = &sc->ctx->id;
+    const struct ident *id = sc->ctx->id;
     char buf[ID_STR_MAX];
     for (size_t i = 0; i < sc->ntk; i++) {
         if (sc->tk[i].kind == TK_PUNCT)
@@ -418,7 +426,7 @@ static void idents(struct scan *sc)
 /* Phone / SSN digits in any layout: number groups joined by separators on one line. */
 static void digit_strings(struct scan *sc)
 {
-    const struct ident *id = &sc->ctx->id;
+    const struct ident *id = sc->ctx->id;
     char buf[24];
     for (size_t i = 0; i < sc->ntk; i++) {
         if (sc->tk[i].kind != TK_NUM)
@@ -451,7 +459,7 @@ static void digit_strings(struct scan *sc)
 
 static void email(struct scan *sc)
 {
-    const struct ident *id = &sc->ctx->id;
+    const struct ident *id = sc->ctx->id;
     if (id->email_n == 0)
         return;
     for (size_t i = 0; i + id->email_n <= sc->n; i++) {
@@ -468,7 +476,7 @@ static void email(struct scan *sc)
 /* The birth date: every detected date equal to it becomes an identity hit; "02/16" too. */
 static void birth(struct scan *sc)
 {
-    const struct ident *id = &sc->ctx->id;
+    const struct ident *id = sc->ctx->id;
     if (id->bm == 0)
         return;
     size_t nc = sc->nc;

@@ -173,11 +173,11 @@ struct phi_ctx {
     int keep_zip3;
     size_t max_input;
     uint8_t key[MS_KEY_LEN];
-    /* HMAC-SHA-256 under key, precomputed (surrogate mode; owned, wiped on free): SHA-256 states
-     * after the key's inner and outer pad blocks, and a work context; see prf in surrogate.c */
-    EVP_MD_CTX *hm_in, *hm_out, *hm_work;
+    /* HMAC-SHA-256 under key, pads precomputed (surrogate mode; wiped on free); prf in
+     * surrogate.c */
+    ms_hmac_pre hm;
     int date_off;
-    struct ident id;
+    struct ident *id; /* NULL without an identity (9 KB: a context per request stays small) */
     int has_id;
     size_t counts[PHI_CLASS_COUNT];
     struct map map;
@@ -314,7 +314,7 @@ ms_rc phi__map_put(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, con
 const struct mapent *phi__map_get(const phi_ctx *ctx, phi_class cls, const char *real, size_t rn);
 int phi__map_sur_taken(const phi_ctx *ctx, const char *sur, size_t sn);
 void phi__map_free(phi_ctx *ctx);               /* and the memo */
-ms_rc phi__prf_init(phi_ctx *ctx, ms_err *err); /* sets ctx->hm_* from ctx->key */
+ms_rc phi__prf_init(phi_ctx *ctx, ms_err *err); /* sets ctx->hm from ctx->key */
 void phi__prf_free(phi_ctx *ctx);
 ms_rc phi__surrogate(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, ms_buf *out,
                      ms_err *err);

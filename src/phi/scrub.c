@@ -27,14 +27,23 @@ static size_t slen(const char *s)
 }
 
 /* Per-patient key: HMAC(site key, "phi-patient" || issuer || 0 || id), so surrogates of one
- * patient are unlinkable to another's. */
+ * patient are unlinkable to another's. Without a site key, the context's key and date offset
+ * are simply drawn at random (a keyed derivation from a random key would be random too; the
+ * gateway makes a context per request, and the two HMACs were a third of an empty one). */
 static ms_rc derive_keys(phi_ctx *ctx, const uint8_t *site, const phi_identity *id, ms_err *err)
 {
     uint8_t k[MS_KEY_LEN];
-    if (site != NULL)
-        memcpy(k, site, MS_KEY_LEN);
-    else if (ms_random(k, sizeof k, err) != MS_OK)
-        return MS_E_CRYPTO;
+    if (site == NULL) {
+        uint8_t r[MS_KEY_LEN + 4];
+        if (ms_random(r, sizeof r, err) != MS_OK)
+            return MS_E_CRYPTO;
+        memcpy(ctx->key, r, MS_KEY_LEN);
+        /* -365 .. -1 days, as ms_pseudo_date_offset */
+        ctx->date_off = -1 - (int)(ms_load_u32be(r + MS_KEY_LEN) % 365u);
+        ms_memzero(r, sizeof r);
+        return MS_OK;
+    }
+    memcpy(k, site, MS_KEY_LEN);
     const char *iss = id ? id->issuer : NULL, *pid = id ? id->patient_id : NULL;
     char label[300];
     size_t ni = slen(iss), np = slen(pid), o = 0;
