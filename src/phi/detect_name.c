@@ -14,8 +14,6 @@
 
 int phi__state_tok(const struct scan *sc, size_t i);
 
-enum { NM_NONE = 0, NM_UNKNOWN, NM_WEAK, NM_STRONG };
-
 /* Eponyms in disease names are not people: "Crohn's disease", "Wells score". */
 static int eponym(const struct scan *sc, size_t i)
 {
@@ -46,30 +44,10 @@ static int initial(const struct scan *sc, size_t i)
     return 1;
 }
 
-/* How name-like token i is on its own. */
+/* How name-like token i is on its own (the NM_* class from the tokenizer: name_class in text.c). */
 static int namey(const struct scan *sc, size_t i)
 {
-    if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || !(sc->tk[i].fl & TF_CAP))
-        return NM_NONE;
-    size_t n = phi__tok_len(sc, i);
-    if (n < 2 || phi__kw(sc, i, KW_NOTNAME))
-        return NM_NONE;
-    if ((sc->tk[i].fl & TF_ALLCAP) && n <= 4)
-        return NM_NONE; /* acronyms: CT, RML, COPD */
-    if (!(sc->tk[i].fl & TF_ASCII))
-        return NM_UNKNOWN;
-    const struct phi__dict_ent *d = phi__tok_dict(sc, i);
-    if (d == NULL)
-        return NM_UNKNOWN;
-    int named = (d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST)) != 0;
-    int word = (d->flags & PHI_DICT_WORD) != 0;
-    if (!named)
-        return NM_NONE;
-    if (!word || d->word_level >= 50)
-        return NM_STRONG;
-    if (d->word_level >= 35 && (d->first >= 20 || d->last >= 50))
-        return NM_STRONG; /* Bill, Mark, Grace: common names before they are common words */
-    return NM_WEAK;
+    return i < sc->ntk ? sc->tk[i].nm : NM_NONE;
 }
 
 static int is_first(const struct scan *sc, size_t i)

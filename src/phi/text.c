@@ -351,6 +351,32 @@ static void lookup(const struct scan *sc, struct tok *t, uint32_t hv, const uint
     }
 }
 
+/* The token's NM_* class (struct tok's nm), from its flags, keyword bits and dictionary entry:
+ * a capitalised word that is no NOTNAME keyword and no short acronym (CT, RML, COPD); a name
+ * in the dictionary is strong unless it is also a common word, a word outside it unknown. */
+static uint8_t name_class(const struct tok *t)
+{
+    if (t->kind != TK_WORD || !(t->fl & TF_CAP))
+        return NM_NONE;
+    size_t n = t->e - t->s;
+    if (n < 2 || (t->kw & (1u << KW_NOTNAME)))
+        return NM_NONE;
+    if ((t->fl & TF_ALLCAP) && n <= 4)
+        return NM_NONE;
+    if (!(t->fl & TF_ASCII) || t->de < 0)
+        return NM_UNKNOWN;
+    const struct phi__dict_ent *d = &phi__dict_ents[t->de];
+    int named = (d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST)) != 0;
+    int word = (d->flags & PHI_DICT_WORD) != 0;
+    if (!named)
+        return NM_NONE;
+    if (!word || d->word_level >= 50)
+        return NM_STRONG;
+    if (d->word_level >= 35 && (d->first >= 20 || d->last >= 50))
+        return NM_STRONG; /* Bill, Mark, Grace: common names before they are common words */
+    return NM_WEAK;
+}
+
 /* Words that may start a date or an address (ix_nd): months, weekdays, "last"/"next", and
  * the P.O. box / unit / address trigger words. */
 #define NDKW ((1u << KW_MONTH) | (1u << KW_RELATIVE) | (1u << KW_WEEKDAY) | (1u << KW_TRIGGER))
@@ -400,18 +426,19 @@ ms_rc phi__tokenize(struct scan *sc)
         t->fl |= pend;
         t->ch = c;
         pend = 0;
-        if (t->e < n && (s[t->e] == '.' || s[t->e] == ':'))
-            t->fl |= TF_DOTNX;
         t->de = -1;
         t->kw = 0;
         t->lab = 0;
+        t->nm = NM_NONE;
         /* the detector lists the token starts (a superset: see phi__index and struct scan) */
-        unsigned m = (t->fl & TF_DOTNX) ? IX_DOT : 0u;
+        unsigned m = 0;
         if (t->kind != TK_PUNCT) {
             if (t->kind != TK_NUM) {
                 lookup(sc, t, hv, ck);
                 if (t->kw & (1u << KW_FACILITY))
                     sc->fac_end = ntk;
+                if (t->fl & TF_CAP)
+                    t->nm = name_class(t);
             }
             if (t->kind != TK_WORD)
                 m |= IX_ND;
@@ -422,8 +449,14 @@ ms_rc phi__tokenize(struct scan *sc)
                 pend = TF_SENT;
             if (c == '+' || c == '(')
                 m |= IX_ND;
-            /* a word before '^' may start a DICOM name; one before "-/._" a code */
             struct tok *p = ntk >= 2 ? &tk[ntk - 2] : NULL;
+            /* TF_DOTNX of the token this '.' or ':' touches: set here, by the few punctuation
+             * tokens, instead of a look at the next byte after every token */
+            if ((c == '.' || c == ':') && p != NULL && p->e == t->s) {
+                p->fl |= TF_DOTNX;
+                p->ixm |= IX_DOT;
+            }
+            /* a word before '^' may start a DICOM name; one before "-/._" a code */
             if (p != NULL && p->kind == TK_WORD) {
                 if (c == '^')
                     p->ixm |= IX_NAME;
@@ -432,6 +465,11 @@ ms_rc phi__tokenize(struct scan *sc)
             }
         }
         t->ixm = (uint8_t)m;
+        /* one space after a token (the common case) without another turn of the loop */
+        if (i < n && s[i] == ' ') {
+            pend |= TF_SP;
+            i++;
+        }
     }
     sc->ntk = ntk;
     return MS_OK;
