@@ -510,6 +510,45 @@ TEST(test_phi_fail_closed)
     return 0;
 }
 
+/* The tokenizer checks the text as it reads it: the error names the first bad byte, inside a
+ * word or not, as a separate validation pass did. */
+TEST(test_phi_invalid_text_offset)
+{
+    static const struct {
+        const char *t;
+        size_t n;
+        const char *at;
+    } cases[] = {{"Smith \xff", 7, "offset 6"},
+                 {"Smith \xc0\xaf", 8, "offset 6"},
+                 {"\xed\xa0\x80 x", 5, "offset 0"},
+                 {"Jos\xc3\xa9 \xe2\x80", 8, "offset 6"},
+                 {"Ren\xc3\xa9"
+                  "e\x80 x",
+                  9, "offset 6"},
+                 {"John\0S", 6, "offset 4"},
+                 {"a \xc3\xa9\xf0\x9f\x98", 7, "offset 4"}};
+    phi_opts o;
+    memset(&o, 0, sizeof o);
+    o.mode = PHI_MODE_TAG;
+    o.key = KEY;
+    phi_ctx *c = NULL;
+    CHECK(phi_ctx_new(&o, &c, NULL) == MS_OK);
+    ms_buf out;
+    ms_buf_init(&out, NULL, 0);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ms_err e = {0};
+        CHECK(phi_scrub(c, cases[k].t, cases[k].n, &out, NULL, NULL, &e) == MS_E_FORMAT);
+        CHECK(out.len == 0);
+        if (strstr(e.msg, cases[k].at) == NULL) {
+            fprintf(stderr, "  case %zu: %s\n", k, e.msg);
+            CHECK(0);
+        }
+    }
+    ms_buf_free(&out);
+    phi_ctx_free(c);
+    return 0;
+}
+
 TEST(test_phi_alloc_failure_sweep)
 {
     phi_identity id;

@@ -224,7 +224,7 @@ struct scan {
 };
 
 /* text.c */
-int phi__utf8_valid(const char *s, size_t n, size_t *bad);
+/* Tokens of the text; fails (MS_E_FORMAT, with the offset) on invalid UTF-8 or a NUL byte. */
 ms_rc phi__tokenize(struct scan *sc);
 ms_rc phi__index(struct scan *sc); /* the ix_* lists of the tokens */
 static inline size_t phi__tok_len(const struct scan *sc, size_t i)

@@ -1,7 +1,8 @@
 /*
  * The scrubber's driver: context lifetime (key derivation, identity copy), and phi_scrub:
- * validate (size, UTF-8, NUL), tokenize, run every detector, merge overlapping candidates,
- * write the text with each merged span replaced, and report spans (class, offsets; no values).
+ * check the size, tokenize (which rejects invalid UTF-8 and NUL bytes), run every detector,
+ * merge overlapping candidates, write the text with each merged span replaced, and report
+ * spans (class, offsets; no values).
  * Fail closed: any error resets the output buffer, so the caller never gets raw text.
  * Trusts: nothing in the text. Owns: the context and everything hanging off it.
  */
@@ -194,14 +195,12 @@ static void scan_free(struct scan *sc)
     sc->ctx->capix = sc->capix;
 }
 
-static ms_rc validate(const phi_ctx *ctx, const char *text, size_t len, ms_err *err)
+/* The size limit (the tokenizer checks UTF-8 and NUL bytes as it goes: one pass over the text). */
+static ms_rc check_size(const phi_ctx *ctx, size_t len, ms_err *err)
 {
     if (len > ctx->max_input)
         return ms_fail(err, MS_E_LIMIT, "phi: input of %zu bytes over the limit of %zu", len,
                        ctx->max_input);
-    size_t bad = 0;
-    if (len > 0 && !phi__utf8_valid(text, len, &bad))
-        return ms_fail(err, MS_E_FORMAT, "phi: invalid UTF-8 or NUL byte at offset %zu", bad);
     return MS_OK;
 }
 
@@ -262,7 +261,7 @@ ms_rc phi_scrub(phi_ctx *ctx, const char *text, size_t len, ms_buf *out, phi_spa
     sc.capix = ctx->capix;
     phi_span *sp = NULL;
     size_t nm = 0, ns = 0;
-    ms_rc rc = validate(ctx, text, len, err);
+    ms_rc rc = check_size(ctx, len, err);
     if (rc == MS_OK)
         rc = detect(&sc);
     if (rc == MS_OK) {

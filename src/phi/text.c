@@ -1,7 +1,7 @@
 /*
- * Text primitives of the scrubber: UTF-8 validation, the one-pass tokenizer (words, numbers,
- * mixed alphanumerics, punctuation, with case and spacing flags), token helpers, candidate
- * collection and the dictionary lookup.
+ * Text primitives of the scrubber: the one-pass tokenizer (words, numbers, mixed alphanumerics,
+ * punctuation, with case and spacing flags; it also validates the UTF-8 and rejects NUL bytes,
+ * so the text is read once), token helpers, candidate collection and the dictionary lookup.
  * Trusts: nothing in the text; token offsets are < 2^32 because input is capped far below.
  * Owns: the token and candidate arrays of a scan (ctx allocator), freed by the scrub driver.
  */
@@ -40,63 +40,6 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t i)
         return 4;
     }
     return 0;
-}
-
-int phi__utf8_valid(const char *str, size_t n, size_t *bad)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-#if defined(__SSE2__) && defined(__x86_64__)
-        if (n - i >= 16) { /* 16 ASCII bytes without NUL at a time */
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-            unsigned m = (unsigned)(_mm_movemask_epi8(v) |
-                                    _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())));
-            if (m == 0) {
-                i += 16;
-                continue;
-            }
-            /* skip the ASCII bytes before the first non-ASCII or NUL byte at once (in Spanish
-             * text one accented letter per few words sent every byte through the loop below) */
-            i += (size_t)__builtin_ctz(m);
-            if (s[i] == 0) {
-                *bad = i;
-                return 0;
-            }
-            size_t k = utf8_seq(s, n, i);
-            if (k == 0) {
-                *bad = i;
-                return 0;
-            }
-            i += k;
-            continue;
-        }
-#endif
-        if (n - i >= 8) { /* 8 ASCII bytes without NUL at a time */
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if ((w & 0x8080808080808080ull) == 0 &&
-                ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-        if (s[i] < 0x80) {
-            if (s[i] == 0) {
-                *bad = i;
-                return 0;
-            }
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq(s, n, i);
-        if (k == 0) {
-            *bad = i;
-            return 0;
-        }
-        i += k;
-    }
-    return 1;
 }
 
 /* Character classes for the tokenizer: 1 letter, 2 digit, 3 space, 4 newline, 0 other. */
@@ -304,7 +247,9 @@ static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct t
         }
         if (c == 0xE2) /* U+2000..U+2FFF: punctuation such as curly quotes, dashes */
             break;
-        size_t k = (c >= 0xF0) ? 4 : (c >= 0xE0) ? 3 : 2;
+        size_t k = utf8_seq(s, n, j);
+        if (k == 0) /* invalid: the word ends, and the tokenizer fails on the byte */
+            break;
         if (upper_at(s + j, n - j))
             seen |= 2;
         else if (lower_at(s + j, n - j))
@@ -312,7 +257,7 @@ static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct t
         else
             seen |= 8; /* a letter without case (or another symbol in the word) */
         ascii = 0;
-        j += (k <= n - j) ? k : n - j;
+        j += k;
     }
     t->s = (uint32_t)*i;
     t->e = (uint32_t)j;
@@ -409,13 +354,15 @@ ms_rc phi__tokenize(struct scan *sc)
         uint32_t hv = 0;
         uint64_t ck[2];
         if (k == 1 || k == 2 || (c >= 0xC0 && c != 0xE2)) {
+            if (c >= 0x80 && utf8_seq(s, n, i) == 0)
+                goto bad;
             hv = word_token(s, n, &i, t, ck);
         } else {
             size_t len = 1;
-            if (c >= 0x80) /* a multi-byte punctuation character (validated UTF-8) */
-                len = (c >= 0xF0) ? 4 : (c >= 0xE0) ? 3 : 2;
-            if (len > n - i)
-                len = n - i;
+            if (c >= 0x80) /* a multi-byte punctuation character */
+                len = utf8_seq(s, n, i);
+            if (len == 0 || c == 0)
+                goto bad;
             t->s = (uint32_t)i;
             t->e = (uint32_t)(i + len);
             t->kind = TK_PUNCT;
@@ -473,6 +420,10 @@ ms_rc phi__tokenize(struct scan *sc)
     }
     sc->ntk = ntk;
     return MS_OK;
+bad: /* every byte is looked at in order: i is the first invalid one */
+    sc->ntk = ntk - 1;
+    sc->rc = ms_fail(sc->err, MS_E_FORMAT, "phi: invalid UTF-8 or NUL byte at offset %zu", i);
+    return sc->rc;
 }
 
 /* The detectors' token lists (see struct scan) from the tokens' IX_* bits, in one pass without
