@@ -36,8 +36,7 @@ static int eponym(const struct scan *sc, size_t i)
 
 static int initial(const struct scan *sc, size_t i)
 {
-    if (!(i < sc->ntk && sc->tk[i].kind == TK_WORD && phi__tok_len(sc, i) == 1 &&
-          (sc->tk[i].fl & TF_CAP)))
+    if (!(i < sc->ntk && (sc->tk[i].nm & NM_LETTER)))
         return 0;
     if (phi__tok_eq(sc, i, "a") || phi__tok_eq(sc, i, "i")) /* the article, the pronoun */
         return phi__tok_eqc(sc, i + 1, '.') && phi__tok_adjacent(sc, i + 1);
@@ -47,7 +46,7 @@ static int initial(const struct scan *sc, size_t i)
 /* How name-like token i is on its own (the NM_* class from the tokenizer: name_class in text.c). */
 static int namey(const struct scan *sc, size_t i)
 {
-    return i < sc->ntk ? sc->tk[i].nm : NM_NONE;
+    return i < sc->ntk ? sc->tk[i].nm & 3 : NM_NONE;
 }
 
 static int is_first(const struct scan *sc, size_t i)

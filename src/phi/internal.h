@@ -90,7 +90,7 @@ struct tok {
     uint8_t lab;   /* label class + 1 (KW_LABEL) */
     uint8_t ch;    /* the token's first byte (in the padding: punctuation tests skip a load) */
     uint8_t ixm;   /* IX_*: the detector lists of phi__index it goes in (set by the tokenizer) */
-    uint8_t nm;    /* NM_*: how name-like the token is on its own (set by the tokenizer) */
+    uint8_t nm;    /* NM_* class (bits 0-1) | NM_LETTER (set by the tokenizer) */
     uint32_t kw;   /* KW_* bits */
     int32_t de;    /* dictionary entry index, -1 none */
 };
@@ -99,6 +99,7 @@ struct tok {
  * tokenizer, which has the dictionary entry at hand, instead of at each of the name detector's
  * several looks at the token. */
 enum { NM_NONE = 0, NM_UNKNOWN, NM_WEAK, NM_STRONG };
+#define NM_LETTER 4u /* not a class: a capital letter alone (an initial, or "A", "I") */
 
 /* ---- candidates ------------------------------------------------------------------------------ */
 

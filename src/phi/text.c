@@ -184,11 +184,15 @@ static int word_token16(const unsigned char *s, size_t n, size_t *i, struct tok 
     ml &= keep;
     mu &= keep;
     md &= keep;
-    /* popcount of 16 bits (baseline x86-64 has no popcnt: the builtin is a libgcc call) */
-    unsigned nd = md - ((md >> 1) & 0x5555u);
-    nd = (nd & 0x3333u) + ((nd >> 2) & 0x3333u);
-    nd = (nd + (nd >> 4)) & 0x0F0Fu;
-    nd = (nd + (nd >> 8)) & 0x1Fu;
+    /* popcount of 16 bits (baseline x86-64 has no popcnt: the builtin is a libgcc call), only
+     * for the words with digits */
+    unsigned nd = 0;
+    if (md != 0) {
+        nd = md - ((md >> 1) & 0x5555u);
+        nd = (nd & 0x3333u) + ((nd >> 2) & 0x3333u);
+        nd = (nd + (nd >> 4)) & 0x0F0Fu;
+        nd = (nd + (nd >> 8)) & 0x1Fu;
+    }
     if (len == 16 || ((mh >> len) & 1u)) { /* goes on: 16 bytes or more, or a non-ASCII byte */
         *pre = len;
         *seen = (ml ? 1u : 0u) | (mu ? 2u : 0u) | (md ? 4u : 0u);
@@ -296,7 +300,7 @@ static void lookup(const struct scan *sc, struct tok *t, uint32_t hv, const uint
     }
 }
 
-/* The token's NM_* class (struct tok's nm), from its flags, keyword bits and dictionary entry:
+/* The token's nm (NM_* class, or NM_LETTER), from its flags, keyword bits and dictionary entry:
  * a capitalised word that is no NOTNAME keyword and no short acronym (CT, RML, COPD); a name
  * in the dictionary is strong unless it is also a common word, a word outside it unknown. */
 static uint8_t name_class(const struct tok *t)
@@ -304,7 +308,9 @@ static uint8_t name_class(const struct tok *t)
     if (t->kind != TK_WORD || !(t->fl & TF_CAP))
         return NM_NONE;
     size_t n = t->e - t->s;
-    if (n < 2 || (t->kw & (1u << KW_NOTNAME)))
+    if (n == 1)
+        return NM_LETTER;
+    if (t->kw & (1u << KW_NOTNAME))
         return NM_NONE;
     if ((t->fl & TF_ALLCAP) && n <= 4)
         return NM_NONE;
