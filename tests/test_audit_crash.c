@@ -362,20 +362,32 @@ TEST(test_audit_write_mode_acked_records_survive_kill9)
     return 0;
 }
 
-/* AUDIT_SYNC_WRITE: records become durable (fdatasync) within about batch_ms without a flush. */
-TEST(test_audit_write_mode_syncs_within_batch_ms)
+/* A log in AUDIT_SYNC_WRITE in the test folder with nothing else that syncs by itself (no batch,
+ * epoch or tree head within reach), its timed sync every batch_ms, segments of segment_bytes
+ * (0: the default); *r becomes an event record to append. NULL when it cannot be opened. */
+static audit_log *open_write_mode(uint32_t batch_ms, uint64_t segment_bytes, audit_record *r)
 {
     char state[512];
     snprintf(state, sizeof state, "%s/state", ms_test_tmpdir());
     audit_opts o = {0};
     o.sync = AUDIT_SYNC_WRITE;
-    o.batch_ms = 5;
+    o.batch_ms = batch_ms;
+    o.batch_records = o.epoch_records = o.sth_records = 1000000;
+    o.segment_bytes = segment_bytes;
+    memset(r, 0, sizeof *r);
+    r->action = "chat.completion";
+    r->request_id = "r1";
     audit_log *l = NULL;
+    return audit_log_open(state, master, &o, &l, NULL) == MS_OK ? l : NULL;
+}
+
+/* AUDIT_SYNC_WRITE: records become durable (fdatasync) within about batch_ms without a flush. */
+TEST(test_audit_write_mode_syncs_within_batch_ms)
+{
+    audit_record r;
     ms_err err = {0};
-    CHECK(audit_log_open(state, master, &o, &l, &err) == MS_OK);
-    audit_record r = {0};
-    r.action = "chat.completion";
-    r.request_id = "r1";
+    audit_log *l = open_write_mode(5, 0, &r);
+    CHECK(l != NULL);
     uint64_t seq = 0;
     CHECK(audit_log_append(l, &r, &seq, &err) == MS_OK);
     int waited = 0;
@@ -393,19 +405,10 @@ TEST(test_audit_write_mode_syncs_within_batch_ms)
  * (a roll that saw an empty buffer and skipped the sync would leave them unsynced and closed). */
 TEST(test_audit_write_mode_segment_roll_syncs_written_records)
 {
-    char state[512];
-    snprintf(state, sizeof state, "%s/state", ms_test_tmpdir());
-    audit_opts o = {0};
-    o.sync = AUDIT_SYNC_WRITE;
-    o.batch_ms = 600000;
-    o.batch_records = o.epoch_records = o.sth_records = 1000000;
-    o.segment_bytes = 4096;
-    audit_log *l = NULL;
+    audit_record r;
     ms_err err = {0};
-    CHECK(audit_log_open(state, master, &o, &l, &err) == MS_OK);
-    audit_record r = {0};
-    r.action = "chat.completion";
-    r.request_id = "roll";
+    audit_log *l = open_write_mode(600000, 4096, &r);
+    CHECK(l != NULL);
     for (int i = 0; i < 80; i++)
         CHECK(audit_log_append(l, &r, NULL, &err) == MS_OK);
     pthread_mutex_lock(&l->mu);
