@@ -91,37 +91,17 @@ void audit__hmac_free(audit__hmac *h)
     ms_memzero(h, sizeof *h);
 }
 
-/* RFC 2104 with a 32-byte key (shorter than the 64-byte block, so no key hashing). */
+/* RFC 2104 with the pads hashed once per key: ms_hmac_pre (core), which the scrubber uses too. */
 ms_rc audit__hmac_key(audit__hmac *h, const uint8_t key[32], ms_err *err)
 {
-    uint8_t ipad[64], opad[64];
     (void)err;
-    memset(ipad, 0x36, sizeof ipad);
-    memset(opad, 0x5c, sizeof opad);
-    for (size_t i = 0; i < 32; i++) {
-        ipad[i] ^= key[i];
-        opad[i] ^= key[i];
-    }
-    SHA256_Init(&h->inner);
-    SHA256_Update(&h->inner, ipad, 64);
-    SHA256_Init(&h->outer);
-    SHA256_Update(&h->outer, opad, 64);
-    ms_memzero(ipad, sizeof ipad);
-    ms_memzero(opad, sizeof opad);
+    ms_hmac_pre_key(&h->pre, key, 32);
     return MS_OK;
 }
 
 void audit__hmac_mac(audit__hmac *h, const uint8_t *d, size_t n, uint8_t out[32])
 {
-    uint8_t ih[32];
-    SHA256_CTX c = h->inner; /* the precomputed pad state: a struct copy */
-    SHA256_Update(&c, d, n);
-    SHA256_Final(ih, &c);
-    c = h->outer;
-    SHA256_Update(&c, ih, 32);
-    SHA256_Final(out, &c);
-    ms_memzero(ih, sizeof ih);
-    ms_memzero(&c, sizeof c);
+    ms_hmac_pre_mac(&h->pre, d, n, NULL, 0, out);
 }
 
 ms_rc audit__epoch_next(const uint8_t key[32], uint32_t next_epoch, uint8_t out[32], ms_err *err)

@@ -89,9 +89,9 @@ void audit__rec_leaf_of(audit__sha *s, const uint8_t d[32], const uint8_t mac[32
 /* Leaf hash of a whole record (digest, then leaf). */
 void audit__rec_leaf(audit__sha *s, const uint8_t *raw, size_t len, uint8_t out[32]);
 
-/* HMAC-SHA-256 with the pads precomputed (one key, many messages). */
+/* HMAC-SHA-256 with the pads precomputed (one key, many messages): core's ms_hmac_pre. */
 typedef struct audit__hmac {
-    SHA256_CTX inner, outer;
+    ms_hmac_pre pre;
 } audit__hmac;
 ms_rc audit__hmac_init(audit__hmac *h, audit__sha *sha, ms_err *err);
 void audit__hmac_free(audit__hmac *h);
