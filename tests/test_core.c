@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "medseal/core.h"
 #include "test.h"
 
@@ -153,6 +156,31 @@ TEST(test_core_hmac_rfc4231_case6_and_precomputed)
                          out, NULL) == MS_OK);
     CHECK(memcmp(out, again, 32) == 0);
     ms_memzero(&pre, sizeof pre);
+    return 0;
+}
+
+/* ms_hmac_sha256 and ms_hmac_pre against OpenSSL's own HMAC (EVP) for keys of 0..200 bytes
+ * (shorter and longer than the block) and messages of 0..300 bytes, split in two parts. */
+TEST(test_core_hmac_matches_openssl_hmac)
+{
+    uint8_t key[200], msg[300], a[32], b[32], c[32];
+    unsigned blen = 0;
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (uint8_t)(i * 37 + 11);
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)(i * 101 + 7);
+    for (size_t kl = 0; kl <= sizeof key; kl += 13) {
+        ms_hmac_pre pre;
+        ms_hmac_pre_key(&pre, key, kl);
+        for (size_t ml = 0; ml <= sizeof msg; ml += 29) {
+            size_t cut = ml / 3;
+            CHECK(HMAC(EVP_sha256(), key, (int)kl, msg, ml, b, &blen) != NULL && blen == 32);
+            CHECK(ms_hmac_sha256(key, kl, msg, cut, msg + cut, ml - cut, a, NULL) == MS_OK);
+            ms_hmac_pre_mac(&pre, msg, cut, msg + cut, ml - cut, c);
+            CHECK(memcmp(a, b, 32) == 0);
+            CHECK(memcmp(c, b, 32) == 0);
+        }
+    }
     return 0;
 }
 
