@@ -320,8 +320,8 @@ ms_rc phi__map_put(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, con
                    size_t sn, ms_err *err);
 const struct mapent *phi__map_get(const phi_ctx *ctx, phi_class cls, const char *real, size_t rn);
 int phi__map_sur_taken(const phi_ctx *ctx, const char *sur, size_t sn);
-void phi__map_free(phi_ctx *ctx);               /* and the memo */
-ms_rc phi__prf_init(phi_ctx *ctx, ms_err *err); /* sets ctx->hm from ctx->key */
+void phi__map_free(phi_ctx *ctx); /* and the memo */
+void phi__prf_init(phi_ctx *ctx); /* sets ctx->hm from ctx->key */
 void phi__prf_free(phi_ctx *ctx);
 ms_rc phi__surrogate(phi_ctx *ctx, phi_class cls, const char *real, size_t rn, ms_buf *out,
                      ms_err *err);

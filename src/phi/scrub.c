@@ -83,7 +83,7 @@ ms_rc phi_ctx_new(const phi_opts *opts, phi_ctx **out, ms_err *err)
     ms_rc rc = derive_keys(ctx, opts->key, opts->identity, err);
     phi__kw_init();
     if (rc == MS_OK && ctx->mode == PHI_MODE_SURROGATE)
-        rc = phi__prf_init(ctx, err);
+        phi__prf_init(ctx);
     if (rc == MS_OK && opts->identity != NULL)
         rc = phi__ident_build(ctx, opts->identity, err);
     if (rc != MS_OK) {

@@ -33,11 +33,9 @@ static char lower(char c)
  * (ms_hmac_pre, core): a MAC is two SHA-256 state copies and finals. Through EVP each MAC copied
  * two digest contexts through the provider (allocations, locks, cleanses): most of the cost of a
  * surrogate in a fresh context. The output is the same as ms_hmac_sha256's (tests compare). */
-ms_rc phi__prf_init(phi_ctx *ctx, ms_err *err)
+void phi__prf_init(phi_ctx *ctx)
 {
-    (void)err;
     ms_hmac_pre_key(&ctx->hm, ctx->key, MS_KEY_LEN);
-    return MS_OK;
 }
 
 void phi__prf_free(phi_ctx *ctx)
@@ -46,18 +44,16 @@ void phi__prf_free(phi_ctx *ctx)
 }
 
 /* 32 pseudo-random bytes for (class, real value, attempt): HMAC(key, tag || folded value). */
-static ms_rc prf(const phi_ctx *ctx, phi_class cls, const char *real, size_t rn, unsigned ctr,
-                 uint8_t out[32], ms_err *err)
+static void prf(const phi_ctx *ctx, phi_class cls, const char *real, size_t rn, unsigned ctr,
+                uint8_t out[32])
 {
     char folded[SUR_MAX];
     char tag[8] = {'p', 'h', 'i', (char)('A' + cls), (char)ctr, 0, 0, 0};
     size_t n = rn < sizeof folded ? rn : sizeof folded;
-    (void)err;
     for (size_t i = 0; i < n; i++)
         folded[i] = lower(real[i]);
     ms_hmac_pre_mac(&ctx->hm, tag, sizeof tag, n > 0 ? folded : NULL, n, out);
     ms_memzero(folded, n);
-    return MS_OK;
 }
 
 /* ---- the map ----------------------------------------------------------------------------------
@@ -350,8 +346,7 @@ static ms_rc word_sur(phi_ctx *ctx, phi_class cls, const char *p, size_t n, ms_b
     size_t pn = strlen(pick);
     for (unsigned ctr = 0; ctr < 16; ctr++) {
         uint8_t r[32];
-        if (prf(ctx, cls, p, n, ctr, r, err) != MS_OK)
-            return MS_E_CRYPTO;
+        prf(ctx, cls, p, n, ctr, r);
         pick = list[ms_load_u32le(r) % ln];
         ms_memzero(r, sizeof r);
         pn = strlen(pick);
@@ -376,14 +371,12 @@ static ms_rc shape_sur(phi_ctx *ctx, phi_class cls, const char *p, size_t n, ms_
         keep++;
     if (keep > 4 || keep == n)
         keep = 0;
-    if (prf(ctx, cls, p, n, ctr, r, err) != MS_OK)
-        return MS_E_CRYPTO;
+    prf(ctx, cls, p, n, ctr, r);
     ms_rc rc = ms_buf_append(out, p, keep, err);
     for (size_t i = keep; i < n && rc == MS_OK; i++) {
         unsigned char c = (unsigned char)p[i];
         if (used == sizeof r) {
-            if (prf(ctx, cls, p, n, ++ctr, r, err) != MS_OK)
-                return MS_E_CRYPTO;
+            prf(ctx, cls, p, n, ++ctr, r);
             used = 0;
         }
         uint8_t x = r[used++];
@@ -478,8 +471,7 @@ static ms_rc zip_sur(phi_ctx *ctx, const char *p, size_t n, ms_buf *out, ms_err 
 static ms_rc email_sur(phi_ctx *ctx, const char *p, size_t n, ms_buf *out, ms_err *err)
 {
     uint8_t r[32];
-    if (prf(ctx, PHI_EMAIL, p, n, 0, r, err) != MS_OK)
-        return MS_E_CRYPTO;
+    prf(ctx, PHI_EMAIL, p, n, 0, r);
     const char *f = phi__sur_first[ms_load_u32le(r) % phi__sur_first_n];
     const char *l = phi__sur_last[ms_load_u32le(r + 4) % phi__sur_last_n];
     char loc[80];
@@ -494,8 +486,7 @@ static ms_rc email_sur(phi_ctx *ctx, const char *p, size_t n, ms_buf *out, ms_er
 static ms_rc net_sur(phi_ctx *ctx, phi_class cls, const char *p, size_t n, ms_buf *out, ms_err *err)
 {
     uint8_t r[32];
-    if (prf(ctx, cls, p, n, 0, r, err) != MS_OK)
-        return MS_E_CRYPTO;
+    prf(ctx, cls, p, n, 0, r);
     static const char *const doc_nets[] = {"192.0.2", "198.51.100", "203.0.113"};
     ms_rc rc;
     if (cls == PHI_URL)
