@@ -1,10 +1,11 @@
 /*
  * HMAC-SHA-256 with the key's pad blocks hashed once (RFC 2104: HMAC(K, m) =
  * H((K ^ opad) || H((K ^ ipad) || m)), K zero-padded to the 64-byte block, or hashed first when
- * longer). For callers that MAC many short values under one key: the phi scrubber's surrogates.
- * The low-level SHA256_* functions are deprecated in OpenSSL 3 but remain in 3.x; a MAC through
- * EVP copies two digest contexts through the provider (allocations, locks, cleanses), which was
- * most of the cost of a surrogate. The audit log uses the same functions (src/audit/internal.h).
+ * longer). For callers that MAC many short values under one key: ms_hmac_sha256 (keys.c), the
+ * phi scrubber's surrogates and the audit log's record MACs. The low-level SHA256_* functions
+ * are deprecated in OpenSSL 3 but remain in 3.x; a MAC through EVP copies two digest contexts
+ * through the provider (allocations, locks, cleanses), which was most of the cost of a
+ * surrogate. The audit log hashes its records with the same functions (src/audit/internal.h).
  * Trusts: its caller's key and lengths. Owns: nothing (the caller's ms_hmac_pre).
  */
 #ifndef OPENSSL_SUPPRESS_DEPRECATED
