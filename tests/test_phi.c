@@ -527,12 +527,8 @@ TEST(test_phi_invalid_text_offset)
                   9, "offset 6"},
                  {"John\0S", 6, "offset 4"},
                  {"a \xc3\xa9\xf0\x9f\x98", 7, "offset 4"}};
-    phi_opts o;
-    memset(&o, 0, sizeof o);
-    o.mode = PHI_MODE_TAG;
-    o.key = KEY;
-    phi_ctx *c = NULL;
-    CHECK(phi_ctx_new(&o, &c, NULL) == MS_OK);
+    phi_ctx *c = ctx_tag();
+    CHECK(c != NULL);
     ms_buf out;
     ms_buf_init(&out, NULL, 0);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
