@@ -8,14 +8,18 @@ PKGS=(
   build-essential cmake pkg-config clang clang-14 libclang-rt-14-dev llvm
   # libraries
   libssl-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev zlib1g-dev
+  libicu-dev libsodium-dev libpq-dev
   # peers and test tools (differential tests, benchmarks)
   python3 python3-pydicom python3-numpy dcmtk libgdcm-tools dicom3tools
   rsyslog rsyslog-gnutls testssl.sh wrk nginx-light nodejs curl openssl
+  postgresql-15 haproxy orthanc orthanc-dicomweb chromium
   # word lists for the PHI scrubber
   wamerican
 )
 
 missing=()
+# npm: Debian ships it apart from nodejs; a machine whose nodejs already carries npm needs none
+if ! command -v npm >/dev/null 2>&1; then PKGS+=(npm); fi
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
