@@ -3,7 +3,9 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 
-.PHONY: all build test test-asan demo bench fuzz fuzz-smoke eval-phi deps clean format check-style
+PREFIX ?= /usr/local
+
+.PHONY: all build install test test-asan demo bench fuzz fuzz-smoke eval-phi deps clean format check-style
 
 all: build
 
@@ -12,6 +14,11 @@ build/CMakeCache.txt:
 
 build: build/CMakeCache.txt
 	$(CMAKE) --build build -j $(JOBS)
+
+# build/medseal into PREFIX/bin and its man page (generated from --help) into PREFIX/share/man/man1
+install: build
+	$(CMAKE) --build build --target medseal_man
+	$(CMAKE) --install build --prefix $(PREFIX)
 
 test: build
 	./build/medseal_tests $(T)

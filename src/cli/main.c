@@ -51,13 +51,26 @@ static void usage(FILE *f)
     fprintf(f, "usage: medseal <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n`medseal <command> --help` describes each; medseal %s\n", MS_VERSION);
+    fprintf(f, "\n`medseal help <command>` (or `medseal <command> --help`) describes each; "
+               "medseal %s\n",
+            MS_VERSION);
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "help") == 0 && argc >= 3) {
+        /* `medseal help CMD` is `medseal CMD --help` */
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+            if (strcmp(argv[2], commands[i].name) == 0) {
+                char *hargv[] = {argv[2], (char *)"--help", NULL};
+                return commands[i].fn(2, hargv);
+            }
+        }
+        fprintf(stderr, "medseal help: unknown command (see medseal --help)\n");
         return 2;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
