@@ -2,8 +2,12 @@
  * Locked memory for PHI: an ms_alloc backend over one region of anonymous pages that is mlock'ed
  * (never swapped), excluded from core dumps (MADV_DONTDUMP) and not inherited by fork children
  * (MADV_WIPEONFORK). The region's size is the ceiling: a request that does not fit fails, so a
- * large upload is refused instead of spilling to swap. Blocks are carved first-fit from an
- * address-ordered free list and coalesced on release; ms_free has already wiped them.
+ * large upload is refused instead of spilling to swap. The lock is taken with
+ * mlock2(MLOCK_ONFAULT): the whole size is charged against RLIMIT_MEMLOCK at once (so a region that
+ * cannot be locked is still refused at creation), but each page is faulted in, and locked, only
+ * when first used, so creating a 4 GiB region costs microseconds, not seconds of page faults.
+ * Blocks are carved first-fit from an address-ordered free list and coalesced on release; ms_free
+ * has already wiped them. Only the part ever handed out (the high-water mark) is wiped at the end.
  * Trusts: callers hand back only blocks it gave out. Thread safe (one mutex per region).
  */
 #define _GNU_SOURCE
@@ -30,6 +34,7 @@ struct ms_secmem {
     pthread_mutex_t mu;
     struct fblk *free; /* address order */
     size_t used;
+    size_t hwm; /* bytes from base ever written: blocks given out and free-block headers */
 };
 
 static size_t round_up(size_t n, size_t a)
@@ -60,6 +65,9 @@ static void *region_alloc(void *ud, size_t n)
         }
         memcpy(b, &want, sizeof want);
         m->used += want;
+        size_t end = (size_t)((uint8_t *)b - m->base) + want + sizeof(struct fblk);
+        if (end > m->hwm)
+            m->hwm = end < m->size ? end : m->size;
         out = (uint8_t *)b + ALIGN;
         break;
     }
@@ -103,6 +111,19 @@ static void region_free(void *ud, void *p, size_t n)
     pthread_mutex_unlock(&m->mu);
 }
 
+/* Locks [p, p+size) as pages are first touched; plain mlock (which faults everything in) only
+ * where the kernel lacks MLOCK_ONFAULT (before Linux 4.4). Returns 0 or -1 with errno. */
+static int lock_onfault(void *p, size_t size)
+{
+#ifdef MLOCK_ONFAULT
+    if (mlock2(p, size, MLOCK_ONFAULT) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+#endif
+    return mlock(p, size);
+}
+
 ms_rc ms_secmem_new(size_t size, int require_lock, ms_secmem **out, ms_alloc *alloc, ms_err *err)
 {
     long page = sysconf(_SC_PAGESIZE);
@@ -121,7 +142,7 @@ ms_rc ms_secmem_new(size_t size, int require_lock, ms_secmem **out, ms_alloc *al
 #ifdef MADV_WIPEONFORK
     (void)madvise(p, size, MADV_WIPEONFORK);
 #endif
-    m->locked = mlock(p, size) == 0;
+    m->locked = lock_onfault(p, size) == 0;
     if (!m->locked && require_lock) {
         int e = errno;
         munmap(p, size);
@@ -137,6 +158,7 @@ ms_rc ms_secmem_new(size_t size, int require_lock, ms_secmem **out, ms_alloc *al
     m->free = (struct fblk *)m->base;
     m->free->size = size;
     m->free->next = NULL;
+    m->hwm = sizeof(struct fblk);
     memset(alloc, 0, sizeof *alloc);
     alloc->backend_alloc = region_alloc;
     alloc->backend_free = region_free;
@@ -168,7 +190,7 @@ void ms_secmem_free(ms_secmem *m)
 {
     if (m == NULL)
         return;
-    explicit_bzero(m->base, m->size);
+    explicit_bzero(m->base, m->hwm); /* pages past it were never touched: still zero */
     if (m->locked)
         munlock(m->base, m->size);
     munmap(m->base, m->size);
