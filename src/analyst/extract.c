@@ -1124,6 +1124,123 @@ static ms_rc stated_categories(const struct ctx *c, struct out *o, ms_err *err)
     return MS_OK;
 }
 
+/* ---- the normalised copy: wrapped lines joined ---- */
+
+static int is_upper(char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+/* A list item at t[i..): "-", "*", "+", "•" (UTF-8), "1." / "1)" / "a)" and a space. */
+static int bullet_at(const char *t, size_t i, size_t len)
+{
+    if (i >= len)
+        return 0;
+    if ((t[i] == '-' || t[i] == '*' || t[i] == '+') && i + 1 < len && (t[i + 1] == ' ' || t[i + 1] == '\t'))
+        return 1;
+    if (i + 2 < len && (unsigned char)t[i] == 0xe2 && (unsigned char)t[i + 1] == 0x80 &&
+        ((unsigned char)t[i + 2] == 0xa2 || (unsigned char)t[i + 2] == 0x93))
+        return 1; /* bullet, en dash */
+    size_t j = i;
+    while (j < len && j - i < 3 && is_digit(t[j]))
+        j++;
+    if (j == i && j < len && t[j] >= 'a' && t[j] <= 'z' && j + 1 < len && t[j + 1] == ')')
+        j++;
+    return j > i && j + 1 < len && (t[j] == '.' || t[j] == ')') && t[j + 1] == ' ';
+}
+
+/* A heading or label at the start of a line: up to 48 bytes of letters, spaces and & / , - '
+ * before a ':' (and at least one capital letter first). */
+static int label_at(const char *t, size_t i, size_t len)
+{
+    if (i >= len || !is_upper(t[i]))
+        return 0;
+    for (size_t j = i; j < len && j - i < 48; j++) {
+        char ch = t[j];
+        if (ch == ':')
+            return j > i;
+        if (!(is_alnum(ch) || ch == ' ' || ch == '&' || ch == '/' || ch == ',' || ch == '-' ||
+              ch == '\'') ||
+            is_digit(ch))
+            return 0;
+    }
+    return 0;
+}
+
+/* Does the line break at t[nl] end a sentence? Reports are wrapped at ~80 columns, so a break
+ * inside a sentence does not: a break ends one after a blank line, before a list item or a
+ * heading, after a heading or a short line (a list without punctuation), or after ':' '.' ... */
+static int line_break_ends(const char *t, size_t len, size_t nl)
+{
+    size_t ls = nl; /* the line before */
+    while (ls > 0 && t[ls - 1] != '\n')
+        ls--;
+    size_t le = nl;
+    while (le > ls && (t[le - 1] == ' ' || t[le - 1] == '\t' || t[le - 1] == '\r'))
+        le--;
+    size_t n = nl + 1; /* the line after */
+    while (n < len && (t[n] == ' ' || t[n] == '\t' || t[n] == '\r'))
+        n++;
+    if (le == ls || n >= len || t[n] == '\n')
+        return 1;
+    char last = t[le - 1];
+    if (last == '.' || last == ':' || last == ';' || last == '!' || last == '?')
+        return 1;
+    if (bullet_at(t, n, len) || label_at(t, n, len))
+        return 1;
+    int caps = 1; /* "IMPRESSION" on its own line */
+    for (size_t k = ls; k < le && caps; k++)
+        caps = !(t[k] >= 'a' && t[k] <= 'z');
+    if (caps && le - ls <= 48)
+        return 1;
+    if ((t[n] >= 'a' && t[n] <= 'z') || is_digit(t[n]) || t[n] == '(')
+        return 0; /* "nodule 6\nmm", "No new\nlung nodules" */
+    return le - ls < 50; /* a capital after a short line: a list of lines */
+}
+
+/* Builds the lower-cased, normalised copy: '\r' dropped, tabs and runs of spaces one space, a
+ * line break inside a sentence one space; map[i] is the source offset of lc[i] (map[n] = len). */
+static size_t normalise(const char *text, size_t len, char *lc, uint32_t *map)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (ch == '\r')
+            continue;
+        if (ch == '\n' && !line_break_ends(text, len, i))
+            ch = ' ';
+        if (ch == '\t')
+            ch = ' ';
+        if (ch == ' ' && n > 0 && (lc[n - 1] == ' ' || lc[n - 1] == '\n'))
+            continue;
+        if (ch == '\n' && n > 0 && lc[n - 1] == ' ')
+            n--; /* "nodule \n" */
+        lc[n] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+        map[n++] = (uint32_t)i;
+    }
+    map[n] = (uint32_t)len;
+    return n;
+}
+
+static void remap_span(struct an_span *s, const uint32_t *map)
+{
+    if (s->end <= s->start) {
+        s->start = s->end = map[s->start];
+        return;
+    }
+    s->end = (size_t)map[s->end - 1] + 1;
+    s->start = map[s->start];
+}
+
+static void remap(struct an_found *f, const uint32_t *map)
+{
+    remap_span(&f->span, map);
+    remap_span(&f->size_span, map);
+    remap_span(&f->comp_span, map);
+    remap_span(&f->loc_span, map);
+    remap_span(&f->change_span, map);
+}
+
 ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_found **found,
                       size_t *n, ms_err *err)
 {
@@ -1131,24 +1248,27 @@ ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_f
         return ms_fail(err, MS_E_INVAL, "an_extract_text: NULL text");
     if (len > AN_MAX_TEXT)
         return ms_fail(err, MS_E_LIMIT, "text of %zu bytes over the limit", len);
-    /* the lower-cased copy, then (8-byte aligned) the word-start bitmap */
+    /* the normalised copy, then (8-byte aligned) the word-start bitmap and the offset map */
     size_t lc_size = (len + 1 + 7) & ~(size_t)7, nws = len / 64 + 1;
-    char *lc = ms_malloc(alloc, lc_size + nws * sizeof(uint64_t)); /* zeroed */
+    size_t map_size = ((len + 1) * sizeof(uint32_t) + 7) & ~(size_t)7;
+    char *lc = ms_malloc(alloc, lc_size + nws * sizeof(uint64_t) + map_size); /* zeroed */
     if (lc == NULL)
         return ms_fail(err, MS_E_NOMEM, "text copy");
     uint64_t *ws = (uint64_t *)(void *)(lc + lc_size);
-    for (size_t i = 0; i < len; i++) {
-        char ch = text[i];
-        lc[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    uint32_t *map = (uint32_t *)(void *)(lc + lc_size + nws * sizeof(uint64_t));
+    size_t nlen = len > 0 ? normalise(text, len, lc, map) : 0;
+    if (len == 0)
+        map[0] = 0;
+    for (size_t i = 0; i < nlen; i++) {
         if (i == 0 || !is_alnum(lc[i - 1]))
             ws[i / 64] |= (uint64_t)1 << (i % 64);
     }
-    struct ctx c = {lc, len, ws};
+    struct ctx c = {lc, nlen, ws};
     struct out o = {alloc, NULL, 0, 0};
     ms_rc rc = MS_OK;
     size_t s0 = 0;
-    for (size_t i = 0; i <= len && rc == MS_OK; i++) {
-        if (i == len || sentence_end(&c, i)) {
+    for (size_t i = 0; i <= nlen && rc == MS_OK; i++) {
+        if (i == nlen || sentence_end(&c, i)) {
             if (i > s0)
                 rc = sentence(&c, s0, i, &o, err);
             if (i > s0 && rc == MS_OK)
@@ -1160,6 +1280,8 @@ ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_f
     }
     if (rc == MS_OK)
         rc = stated_categories(&c, &o, err);
+    for (size_t i = 0; rc == MS_OK && i < o.n; i++)
+        remap(&o.v[i], map);
     ms_free(alloc, lc);
     if (rc != MS_OK) {
         ms_free(alloc, o.v);
