@@ -892,6 +892,9 @@ static int is_prior_size(const struct ctx *c, const struct size_expr *s, size_t 
     return !find_first(c, e, s->start, now, &a2, &e2, &v);
 }
 
+static void apply_context(const struct ctx *c, size_t s0, size_t s1, size_t h0, size_t h1,
+                          struct an_found *f);
+
 static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct size_expr *sz,
                             size_t nsz, struct out *o, ms_err *err)
 {
@@ -925,6 +928,13 @@ static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct si
         f.prior_h = pending_prior;
         pending_prior = AN_NONE;
         fill_attributes(c, prev, sz[k].start, to, &f);
+        {
+            struct an_span head = {0, 0};
+            int dummy;
+            if (!nearest(c, prev, sz[k].start, to, nodule_words, &head, &dummy))
+                head = f.size_span;
+            apply_context(c, s0, s1, head.start, head.end, &f);
+        }
         prev = to;
         ms_rc rc = push(o, &f, err);
         if (rc != MS_OK)
@@ -950,6 +960,60 @@ static int find_negation(const struct ctx *c, size_t from, size_t to, size_t *at
     return 0;
 }
 
+/* The ConText decision for a mention whose head is [h0, h1): a negated mention becomes a negative
+ * statement (kind 2), an uncertain, resolved or historical one kind 7, 8 or 9; a "new" trigger
+ * ("not present previously") sets the status. */
+static void apply_context(const struct ctx *c, size_t s0, size_t s1, size_t h0, size_t h1,
+                          struct an_found *f)
+{
+    struct an_ctx_hit hit;
+    int cat = an_context(c->lc, s0, s1, h0, h1, &hit);
+    if (cat == AN_CTX_NONE)
+        return;
+    f->ctx = cat;
+    f->trig_span.start = hit.start;
+    f->trig_span.end = hit.end;
+    f->trigger = hit.trigger;
+    switch (cat) {
+    case AN_CTX_NEGATED:
+    case AN_CTX_NEGATED_NEW: {
+        size_t na, ne;
+        int v;
+        f->kind = 2;
+        f->negated = 1;
+        f->change = AN_CH_NONE;
+        /* "no new nodules", "no new or enlarging nodules" negate only new ones */
+        if (cat == AN_CTX_NEGATED_NEW ||
+            (hit.end <= h0 && find_first(c, hit.end, h0, change_words, &na, &ne, &v) &&
+             v == AN_CH_NEW))
+            f->change = AN_CH_NEW;
+        f->span.start = hit.start < h0 ? hit.start : h0;
+        f->span.end = hit.end > h1 ? hit.end : h1;
+        break;
+    }
+    case AN_CTX_UNCERTAIN:
+        f->kind = 7;
+        break;
+    case AN_CTX_RESOLVED:
+        f->kind = 8;
+        f->change = AN_CH_RESOLVED;
+        break;
+    case AN_CTX_HISTORICAL:
+        f->kind = 9;
+        break;
+    case AN_CTX_NEW:
+        if (f->change == AN_CH_NONE || f->change == AN_CH_PERSISTENT) {
+            f->change = AN_CH_NEW;
+            f->change_span = f->trig_span;
+        }
+        break;
+    default:
+        break;
+    }
+    if (f->kind != 2)
+        widen(&f->span, &f->trig_span);
+}
+
 /* A sentence without a usable size: a negative statement or a size-less nodule. */
 static ms_rc sizeless_finding(const struct ctx *c, size_t s0, size_t s1, struct out *o, ms_err *err)
 {
@@ -959,20 +1023,9 @@ static ms_rc sizeless_finding(const struct ctx *c, size_t s0, size_t s1, struct 
         return MS_OK;
     struct an_found f;
     found_init(&f);
-    size_t na, ne;
-    size_t from = at > s0 + 40 ? at - 40 : s0;
-    if (find_negation(c, from, at, &na, &ne)) {
-        f.kind = 2;
-        f.negated = 1;
-        f.span.start = na;
-        f.span.end = e;
-        /* "no new nodules" negates only new ones */
-        if (find_first(c, ne, at, change_words, &na, &ne, &v) && v == AN_CH_NEW)
-            f.change = AN_CH_NEW;
-        return push(o, &f, err);
-    }
     fill_attributes(c, s0, at, s1, &f);
     widen(&f.span, &(struct an_span){at, e});
+    apply_context(c, s0, s1, at, e, &f);
     return push(o, &f, err);
 }
 
@@ -1002,11 +1055,6 @@ static ms_rc sentence(const struct ctx *c, size_t s0, size_t s1, struct out *o, 
     }
     if (nsz == 0)
         return sizeless_finding(c, s0, s1, o, err);
-    /* a negation before the first size ("no nodule larger than 4 mm") */
-    size_t na, ne;
-    if (find_negation(c, s0, sz[0].start, &na, &ne) &&
-        find_first(c, ne, sz[0].start, nodule_words, &at, &e, &v))
-        return sizeless_finding(c, s0, sz[0].start, o, err);
     return sized_findings(c, s0, s1, sz, nsz, o, err);
 }
 
@@ -1239,6 +1287,7 @@ static void remap(struct an_found *f, const uint32_t *map)
     remap_span(&f->comp_span, map);
     remap_span(&f->loc_span, map);
     remap_span(&f->change_span, map);
+    remap_span(&f->trig_span, map);
 }
 
 ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_found **found,

@@ -148,7 +148,10 @@ json_t *an_found_json(const struct an_found *f, const char *text)
         o = json_pack("{s:s,s:o,s:b,s:b}", "type", "negative", "span", span_json(&f->span),
                       "negated", 1, "new_only", f->change == AN_CH_NEW);
     } else {
-        o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "type", "nodule", "span",
+        static const char *const types[] = {"nodule", "", "", "", "", "", "other",
+                                            "uncertain", "resolved", "historical"};
+        const char *type = f->kind >= 6 && f->kind <= 9 ? types[f->kind] : "nodule";
+        o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "type", type, "span",
                       span_json(&f->span), "size", size_json(f), "composition",
                       attr_json(an_comp_name(f->comp), &f->comp_span), "location", location_json(f),
                       "features", an_features_json(f->features), "count", count_json(f), "change",
@@ -158,6 +161,10 @@ json_t *an_found_json(const struct an_found *f, const char *text)
         if (o != NULL && f->prior_h != AN_NONE)
             json_object_set_new(o, "prior_size_mm", json_real(an_h_to_mm(f->prior_h)));
     }
+    if (o != NULL && f->trigger != NULL)
+        json_object_set_new(o, "trigger",
+                            json_pack("{s:s,s:s,s:o}", "phrase", f->trigger->phrase, "category",
+                                      an_ctx_name(f->ctx), "span", span_json(&f->trig_span)));
     if (o != NULL && text != NULL && f->span.end > f->span.start)
         json_object_set_new(o, "evidence",
                             json_stringn(text + f->span.start, f->span.end - f->span.start));

@@ -153,9 +153,48 @@ struct an_span {
 #define AN_FEAT_SUBSEGMENTAL 512u
 #define AN_FEAT_METASTASIS   1024u
 
+/* ---- negation, uncertainty, temporality (context.c; lexicon data/analyst/context.tsv) ---- */
+
+enum an_ctx_cat {
+    AN_CTX_NONE,
+    AN_CTX_NEGATED,
+    AN_CTX_NEGATED_NEW, /* "no new nodules": denies only new ones */
+    AN_CTX_UNCERTAIN,
+    AN_CTX_RESOLVED,
+    AN_CTX_HISTORICAL,
+    AN_CTX_NEW, /* "not present previously", "has appeared" */
+    AN_CTX_PSEUDO,
+    AN_CTX_TERMINATE
+};
+#define AN_CTX_FWD  1
+#define AN_CTX_BWD  2
+#define AN_CTX_BOTH 3
+
+struct an_ctx_trigger {
+    const char *phrase;
+    unsigned len;
+    int cat, dir;
+    const char *cat_name, *dir_name; /* as written in context.tsv */
+};
+extern const struct an_ctx_trigger an_ctx_lexicon[];
+extern const size_t an_ctx_lexicon_n;
+
+struct an_ctx_hit {
+    int cat;
+    size_t start, end; /* the trigger's offsets */
+    const struct an_ctx_trigger *trigger;
+};
+
+/* The ConText category of the mention [t0, t1) in the sentence [s0, s1) of the lower-cased text
+ * lc (AN_CTX_NONE: asserted, current); *hit (may be NULL) names the deciding trigger. */
+int an_context(const char *lc, size_t s0, size_t s1, size_t t0, size_t t1, struct an_ctx_hit *hit);
+const char *an_ctx_name(int cat);
+
 /* A nodule found in text. */
 struct an_found {
-    int kind; /* 0 nodule, 1 BI-RADS, 2 negative, 3 stated Lung-RADS, 4 exam finding, 5 risk */
+    /* 0 nodule, 1 BI-RADS, 2 negative, 3 stated Lung-RADS, 4 exam finding, 5 risk, 6 other
+     * (non-pulmonary) finding, 7 uncertain, 8 resolved, 9 historical mention */
+    int kind;
     struct an_span span;      /* the whole finding */
     struct an_span size_span; /* the size expression, start == end if none */
     struct an_span comp_span, loc_span, change_span;
@@ -171,6 +210,9 @@ struct an_found {
     int change;       /* temporal word */
     int persistent_n; /* "persistent across 3 studies" -> 3 */
     int negated;
+    int ctx;                         /* AN_CTX_* deciding category (NONE: asserted, current) */
+    struct an_span trig_span;        /* the deciding trigger, start == end if none */
+    const struct an_ctx_trigger *trigger; /* static lexicon row, or NULL */
     char birads[4]; /* BI-RADS category when kind == 1 */
     int source;     /* index of the text it came from */
 };

@@ -262,6 +262,18 @@ static json_t *resolved_json(const struct an_report *r)
         json_object_set_new(o, "comparison", comparison_json(r, tr));
         json_array_append_new(a, o);
     }
+    /* mentions the current text itself calls resolved ("no longer visible") */
+    const struct an_study *st = &r->studies[r->cur];
+    for (size_t i = 0; i < st->nfound; i++) {
+        const struct an_found *f = &st->found[i];
+        if (f->kind != 8)
+            continue;
+        const char *text = r->phi && f->source >= 0 ? st->texts[f->source].text : NULL;
+        json_t *o = an_found_json(f, text);
+        if (f->source >= 0)
+            json_object_set_new(o, "source", json_string(st->texts[f->source].source));
+        json_array_append_new(a, o);
+    }
     return a;
 }
 
@@ -480,10 +492,13 @@ ms_rc an_report_json(const an_report *r, json_t **out, ms_err *err)
     json_object_set_new(o, "stated_categories", kind_json(r, st, 3));
     json_object_set_new(o, "exam_findings", kind_json(r, st, 4));
     json_object_set_new(o, "risk_statements", kind_json(r, st, 5));
+    json_object_set_new(o, "uncertain", kind_json(r, st, 7));
+    json_object_set_new(o, "historical", kind_json(r, st, 9));
+    json_object_set_new(o, "other_findings", kind_json(r, st, 6));
     json_object_set_new(o, "assessment", assessment_json(r, st));
     json_object_set_new(o, "impression", impression_json(r));
     json_object_set_new(o, "warnings", warn);
-    if (json_object_size(o) != 16u) { /* a member failed to allocate */
+    if (json_object_size(o) != 19u) { /* a member failed to allocate */
         json_decref(o);
         return ms_fail(err, MS_E_NOMEM, "report JSON");
     }
