@@ -6,8 +6,11 @@ span overlaps it, touching ends count; an output span overlapping no gold span i
 positive) and with exact spans. ASQ-PHI has no offsets: string-survival recall (a tag leaks if its
 value survives in the output) and the over-redaction rate on its negatives.
 
-Usage: phi-eval.py [--bin MEDSEAL] [--set asq,presidio,meddocan,study] [--seeds 1-9]
-                   [--floor SET:METRIC:VALUE ...] [--json OUT]
+Usage: phi-eval.py [--bin MEDSEAL] [--set asq,presidio,meddocan,study,study-id,notes,notes-id,
+                   notes-site] [--seeds 1-9] [--notes-seed N] [--floor SET:METRIC:VALUE ...] [--json OUT]
+The notes sets are the note-style corpus of scripts/gen-notes.py (generated at run time, seeded;
+no ../shared needed): without identity, with each patient's identity, and with identity + site
+lists (printed as skipped while `medseal scrub` has no --site-lists).
 With --floor, exits 1 when a metric is below (or, for over_redaction, above) its floor.
 Trusts the shared data files (fixed, public). Writes temporary files under a private tmp dir."""
 import argparse, collections, json, os, subprocess, sys, tempfile
@@ -315,21 +318,102 @@ def eval_study(binary, seeds, identity):
     return m, "\n".join(rows)
 
 
+# ---- note-style development corpus (scripts/gen-notes.py) ----------------------------------------
+
+def site_lists_supported(binary):
+    p = subprocess.run([binary, "scrub", "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return b"--site-lists" in p.stdout
+
+
+def eval_notes(binary, seed, mode):
+    """The generated ICU / radiology / discharge corpus: mode none (no identity, no site lists, one
+    process), id (each patient's identity, one --jsonl process per patient) or site (identity and
+    --site-lists DIR). Gold classes are the corpus's (CLINICIAN, PATIENT, RELATIVE, DATE, PHONE,
+    LOCATION, ID, AGE); matching is class-blind, stat.pm's overlap rule."""
+    title = {"none": "no identity, no site lists", "id": "each patient's identity (--identity)",
+             "site": "identity + site lists (--site-lists)"}[mode]
+    if mode == "site" and not site_lists_supported(binary):
+        return None, ("### Note-style corpus (gen-notes.py seed %d), %s\n\nskipped: this medseal has "
+                      "no `scrub --site-lists` yet\n" % (seed, title))
+    tmp = tempfile.mkdtemp(prefix="phi-notes-")
+    subprocess.run([PY, os.path.join(ROOT, "scripts/gen-notes.py"), tmp, "--seed", str(seed)], check=True)
+    notes = [json.loads(l) for l in open(os.path.join(tmp, "notes.jsonl"), encoding="utf-8")]
+    results = [None] * len(notes)
+    if mode == "none":
+        results = scrub(binary, [x["text"] for x in notes])
+    else:
+        groups = collections.OrderedDict()
+        for i, x in enumerate(notes):
+            groups.setdefault(x["patient"], []).append(i)
+        for pid, idx in groups.items():
+            extra = []
+            if pid is not None:
+                extra += ["--identity", os.path.join(tmp, "identity", pid + ".json")]
+            if mode == "site":
+                extra += ["--site-lists", os.path.join(tmp, "site")]
+            for i, r in zip(idx, scrub(binary, [notes[i]["text"] for i in idx], extra)):
+                results[i] = r
+    sc = Score()
+    bykind = collections.defaultdict(Score)
+    neg = negflag = negspans = 0
+    for x, (out, spans) in zip(notes, results):
+        gold = [(g["start"], g["end"], g["class"]) for g in x["spans"]]
+        sysc = char_spans(x["text"], spans)
+        sc.add(gold, sysc)
+        bykind[x["kind"]].add(gold, sysc)
+        if x["kind"] == "negative":
+            neg += 1
+            negflag += bool(sysc)
+            negspans += len(sysc)
+    subprocess.run(["rm", "-rf", tmp])
+    o = sc.overall()
+    tp = sum(sc.tp.values())
+    fp = sum(sc.sfp.values())
+    rows = ["### Note-style corpus (gen-notes.py seed %d, %d notes, %d bytes), %s" % (
+        seed, len(notes), sum(len(x["text"]) for x in notes), title), "",
+        "| gold class | gold | found | missed | recall (overlap) | recall (exact) |", "|---|---:|---:|---:|---:|---:|"]
+    for c in sorted(sc.g):
+        rows.append("| %s | %d | %d | %d | %.4f | %.4f |" % (c, sc.g[c], sc.tp[c], sc.g[c] - sc.tp[c],
+                                                          sc.tp[c] / sc.g[c], sc.tpx[c] / sc.g[c]))
+    rows += ["", "| predicted class | spans | false spans | precision (overlap) |", "|---|---:|---:|---:|"]
+    for c in sorted(sc.sys):
+        n = sc.sys[c]
+        rows.append("| %s | %d | %d | %.4f |" % (c, n, sc.sfp[c], (n - sc.sfp[c]) / n))
+    rows += ["", "| note kind | gold | recall | system spans | precision |", "|---|---:|---:|---:|---:|"]
+    for k in sorted(bykind):
+        r = bykind[k].overall()
+        rows.append("| %s | %d | %.4f | %d | %.4f |" % (k, r["gold"], r["recall"], r["system"], r["precision"]))
+    rows += ["", "**overall**: TP %d, FN %d, FP %d; recall %.4f (exact %.4f), precision %.4f (exact %.4f), "
+             "F1 %.4f; hard negatives with any span %d of %d (%d spans)" % (
+                 tp, o["gold"] - tp, fp, o["recall"], o["recall_exact"], o["precision"], o["precision_exact"],
+                 o["f1"], negflag, neg, negspans), ""]
+    m = dict(o)
+    m.update({"tp": tp, "fn": o["gold"] - tp, "fp": fp, "neg_flagged": negflag, "neg_notes": neg})
+    for c in sc.g:
+        m["recall_" + c] = sc.tp[c] / sc.g[c]
+    for c in sc.sys:
+        m["false_" + c] = sc.sfp[c]
+    return m, "\n".join(rows)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("MEDSEAL", os.path.join(ROOT, "build/medseal")))
-    ap.add_argument("--set", default="asq,presidio,meddocan,study,study-id")
+    ap.add_argument("--set", default="asq,presidio,meddocan,study,study-id,notes,notes-id,notes-site")
+    ap.add_argument("--notes-seed", type=int, default=1)
     ap.add_argument("--seeds", default="1-9")
     ap.add_argument("--floor", action="append", default=[])
     ap.add_argument("--json")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
-    if not os.path.isdir(os.path.join(SHARED, "data/phi")):
+    sets = a.set.split(",")
+    if any(x in ("asq", "presidio", "meddocan", "study", "study-id") for x in sets) and \
+            not os.path.isdir(os.path.join(SHARED, "data/phi")):
         sys.exit("phi-eval: ../shared/data/phi not found (set MEDSEAL_SHARED)")
     lo, _, hi = a.seeds.partition("-")
     seeds = list(range(int(lo), int(hi or lo) + 1))
     metrics = {}
-    for s in a.set.split(","):
+    for s in sets:
         if s == "asq":
             m, t = eval_asq(a.bin)
         elif s == "presidio":
@@ -340,6 +424,12 @@ def main():
             m, t = eval_study(a.bin, seeds, False)
         elif s == "study-id":
             m, t = eval_study(a.bin, seeds, True)
+        elif s in ("notes", "notes-id", "notes-site"):
+            m, t = eval_notes(a.bin, a.notes_seed, {"notes": "none", "notes-id": "id", "notes-site": "site"}[s])
+            if m is None:  # mode not supported by this medseal: printed, not scored
+                if not a.quiet:
+                    print(t)
+                continue
         else:
             sys.exit("phi-eval: unknown set " + s)
         metrics[s] = m
@@ -350,6 +440,10 @@ def main():
     bad = 0
     for f in a.floor:
         s, k, v = f.split(":")
+        if s not in metrics:
+            print("FLOOR %s %s: set not measured" % (s, k))
+            bad = 1
+            continue
         got = metrics[s][k]
         worse = got > float(v) if k in ("over_redaction", "survived", "leaked") else got < float(v)
         if worse:
