@@ -28,10 +28,16 @@ struct phrase {
     int v;
 };
 
+/* report sections (headings) */
+enum { SEC_GENERAL, SEC_LUNG, SEC_SKIP, SEC_OTHER };
+
 struct ctx {
     const char *lc; /* lower-cased text */
     size_t len;
     const uint64_t *ws; /* bit i: a word may start at i (i == 0 or lc[i - 1] not alphanumeric) */
+    int section;        /* SEC_* of the heading the current sentence is under */
+    const char *organ;  /* the organ of a SEC_OTHER heading */
+    int impression;     /* under IMPRESSION / CONCLUSION */
 };
 
 static int is_alnum(char c)
@@ -251,7 +257,14 @@ static const struct phrase other_organs[] = {
     {"thyroid", 1},     {"breast*", 1}, {"spleen", 1},   {"splenic", 1}, {"pancrea*", 1},
     {"lymph node*", 1}, {"node", 1},    {"nodes", 1},    {"aorta", 1},   {"aortic", 1},
     {"ovar*", 1},       {"uter*", 1},   {"prostat*", 1}, {"bone", 1},    {"vertebra*", 1},
-    {NULL, 0}};
+    {"mediastin*", 1},  {"pericardi*", 1}, {"subcutaneous", 1}, {"chest wall", 1},
+    {"cutaneous", 1},   {"skin", 1},    {"esophag*", 1}, {"axilla*", 1}, {"rib", 1},
+    {"ribs", 1},        {"stern*", 1},  {"spine", 1},    {"spinal", 1},  {"cardiac", 1},
+    {"heart", 1},       {"paratracheal", 1}, {"subcarinal", 1}, {"hilar", 1}, {"hilum", 1},
+    {"soft tissue*", 1}, {"muscle*", 1}, {"gallbladder", 1}, {"stomach", 1}, {"bowel", 1},
+    {"colon*", 1},      {"gland*", 1},  {"thymus", 1},   {"thymic", 1},  {"nodal", 1},
+    {"chest-wall", 1},  {"pectoral*", 1}, {"intramuscular", 1}, {"osseous", 1},
+    {"sclerotic", 1},   {"lytic", 1},   {NULL, 0}};
 
 static const struct phrase comp_words[] = {{"part-solid", AN_COMP_PART_SOLID},
                                            {"part solid", AN_COMP_PART_SOLID},
@@ -501,6 +514,8 @@ struct size_expr {
     size_t start, end;
     int naxes;
     long h[3];
+    int other;         /* next to an organ word outside the lung */
+    size_t oat, oe;    /* that word */
 };
 
 /* "8 mm", "8mm", "8-mm", "0.8 cm", "8 x 6 mm", "8 mm x 6 mm", "8 x 6 x 5 mm", "8 by 6 mm". */
@@ -568,6 +583,198 @@ static int sentence_end(const struct ctx *c, size_t i)
             (i == n || !is_alnum(c->lc[i - n - 1])) && i + 1 < c->len && c->lc[i + 1] == ' ')
             return 0;
     }
+    return 1;
+}
+
+/* ---- what is a nodule word, which section is pulmonary ---- */
+
+/* "opacity" is a nodule only when it is qualified as one (ground-glass, nodular, rounded, solid)
+ * or sized, never the opacity of atelectasis, scarring or interstitial disease. */
+static int opacity_is_nodule(const struct ctx *c, size_t at, size_t e, size_t s0, size_t s1)
+{
+    static const struct phrase yes[] = {
+        {"ground-glass", 1}, {"ground glass", 1}, {"groundglass", 1}, {"nodular", 1},
+        {"rounded", 1},      {"round", 1},        {"solid", 1},       {"part-solid", 1},
+        {"part solid", 1},   {"subsolid", 1},     {"non-solid", 1},   {"nonsolid", 1},
+        {"semi-solid", 1},   {"mixed attenuation", 1}, {NULL, 0}};
+    static const struct phrase no[] = {
+        {"linear", 1},       {"reticular", 1},    {"reticulonodular", 1}, {"airspace", 1},
+        {"air-space", 1},    {"consolidat*", 1},  {"atelecta*", 1},       {"bandlike", 1},
+        {"band-like", 1},    {"streaky", 1},      {"interstitial", 1},    {"scar*", 1},
+        {"fibrotic", 1},     {"fibrosis", 1},     {"tree-in-bud", 1},     {"dependent", 1},
+        {"bibasilar", 1},    {"basilar", 1},      {"subsegmental", 1},    {"hazy", 1},
+        {"patchy", 1},       {"plate-like", 1},   {"platelike", 1},       {"pneumon*", 1},
+        {"infect*", 1},      {"inflammat*", 1},   {"honeycomb*", 1},      {"emphysem*", 1},
+        {"septal", 1},       {"peribronchial", 1}, {"mucus", 1},          {"mucoid", 1},
+        {"edema", 1},        {NULL, 0}};
+    size_t from = at > s0 + 40 ? at - 40 : s0, a, ee;
+    for (size_t i = at; i > from; i--) { /* the phrase before: back to a ',' ';' or "and" */
+        if (c->lc[i - 1] == ',' || c->lc[i - 1] == ';' || c->lc[i - 1] == '\n') {
+            from = i;
+            break;
+        }
+    }
+    int v;
+    if (find_first(c, from, at, yes, &a, &ee, &v))
+        return 1;
+    size_t to = e + 40 < s1 ? e + 40 : s1;
+    if (find_first(c, from, at, no, &a, &ee, &v) || find_first(c, e, to, no, &a, &ee, &v))
+        return 0;
+    /* sized: a number and unit just before ("6 mm opacity") or "measuring" after */
+    for (size_t i = from; i < at; i++) {
+        if (is_digit(c->lc[i]))
+            return 1;
+    }
+    static const struct phrase meas[] = {{"measur*", 1}, {NULL, 0}};
+    return find_first(c, e, e + 16 < s1 ? e + 16 : s1, meas, &a, &ee, &v);
+}
+
+/* The first nodule word in [from, to) (opacities that are not nodules skipped). */
+static int find_nodule(const struct ctx *c, size_t from, size_t to, size_t s0, size_t s1,
+                       size_t *at, size_t *end)
+{
+    size_t i = from;
+    int v;
+    while (i < to && find_first(c, i, to, nodule_words, at, end, &v)) {
+        if (memcmp(c->lc + *at, "opacit", 6) != 0 || opacity_is_nodule(c, *at, *end, s0, s1))
+            return 1;
+        i = *end;
+    }
+    return 0;
+}
+
+/* nearest() for nodule words: the first after the anchor, else the last before it. */
+static int nearest_nodule(const struct ctx *c, size_t from, size_t anchor, size_t to, size_t s0,
+                          size_t s1, struct an_span *sp)
+{
+    size_t at, e;
+    if (find_nodule(c, anchor, to, s0, s1, &at, &e)) {
+        sp->start = at;
+        sp->end = e;
+        return 1;
+    }
+    int found = 0;
+    size_t i = from;
+    while (i < anchor && find_nodule(c, i, anchor, s0, s1, &at, &e)) {
+        sp->start = at;
+        sp->end = e;
+        found = 1;
+        i = e;
+    }
+    return found;
+}
+
+struct heading {
+    const char *s;
+    int sec;
+    const char *organ;
+};
+
+static const struct heading headings[] = {
+    {"lungs and pleura", SEC_LUNG, NULL}, {"lung parenchyma", SEC_LUNG, NULL},
+    {"lung nodules", SEC_LUNG, NULL},     {"pulmonary nodules", SEC_LUNG, NULL},
+    {"lungs", SEC_LUNG, NULL},            {"lung", SEC_LUNG, NULL},
+    {"pulmonary", SEC_LUNG, NULL},        {"parenchyma", SEC_LUNG, NULL},
+    {"airways", SEC_LUNG, NULL},          {"pleura", SEC_LUNG, NULL},
+    {"nodules", SEC_LUNG, NULL},          {"nodule", SEC_LUNG, NULL},
+    {"findings", SEC_GENERAL, NULL},      {"impression", SEC_GENERAL, NULL},
+    {"conclusion", SEC_GENERAL, NULL},    {"conclusions", SEC_GENERAL, NULL},
+    {"summary", SEC_GENERAL, NULL},       {"opinion", SEC_GENERAL, NULL},
+    {"assessment", SEC_GENERAL, NULL},    {"chest", SEC_GENERAL, NULL},
+    {"ct chest", SEC_GENERAL, NULL},      {"addendum", SEC_GENERAL, NULL},
+    {"recommendation", SEC_GENERAL, NULL}, {"recommendations", SEC_GENERAL, NULL},
+    {"diagnosis", SEC_GENERAL, NULL},     {"other", SEC_GENERAL, NULL},
+    {"indication", SEC_SKIP, NULL},       {"indications", SEC_SKIP, NULL},
+    {"history", SEC_SKIP, NULL},          {"clinical", SEC_SKIP, NULL},
+    {"reason", SEC_SKIP, NULL},           {"technique", SEC_SKIP, NULL},
+    {"comparison", SEC_SKIP, NULL},       {"comparisons", SEC_SKIP, NULL},
+    {"procedure", SEC_SKIP, NULL},        {"protocol", SEC_SKIP, NULL},
+    {"dose", SEC_SKIP, NULL},             {"radiation dose", SEC_SKIP, NULL},
+    {"mediastinum", SEC_OTHER, "mediastinum"}, {"mediastinal", SEC_OTHER, "mediastinum"},
+    {"hila", SEC_OTHER, "mediastinum"},   {"hilar", SEC_OTHER, "mediastinum"},
+    {"lymph nodes", SEC_OTHER, "lymph nodes"}, {"nodes", SEC_OTHER, "lymph nodes"},
+    {"heart", SEC_OTHER, "heart"},        {"cardiac", SEC_OTHER, "heart"},
+    {"cardiovascular", SEC_OTHER, "heart"}, {"pericardium", SEC_OTHER, "heart"},
+    {"vessels", SEC_OTHER, "vessels"},    {"vascular", SEC_OTHER, "vessels"},
+    {"vasculature", SEC_OTHER, "vessels"}, {"aorta", SEC_OTHER, "vessels"},
+    {"esophagus", SEC_OTHER, "mediastinum"}, {"chest wall", SEC_OTHER, "chest wall"},
+    {"soft tissues", SEC_OTHER, "chest wall"}, {"soft tissue", SEC_OTHER, "chest wall"},
+    {"breasts", SEC_OTHER, "chest wall"}, {"axillae", SEC_OTHER, "chest wall"},
+    {"bones", SEC_OTHER, "bones"},        {"osseous", SEC_OTHER, "bones"},
+    {"musculoskeletal", SEC_OTHER, "bones"}, {"skeleton", SEC_OTHER, "bones"},
+    {"spine", SEC_OTHER, "bones"},        {"upper abdomen", SEC_OTHER, "upper abdomen"},
+    {"abdomen", SEC_OTHER, "upper abdomen"}, {"liver", SEC_OTHER, "upper abdomen"},
+    {"adrenals", SEC_OTHER, "upper abdomen"}, {"adrenal glands", SEC_OTHER, "upper abdomen"},
+    {"kidneys", SEC_OTHER, "upper abdomen"}, {"thyroid", SEC_OTHER, "thyroid"},
+    {"lower neck", SEC_OTHER, "thyroid"}, {"neck", SEC_OTHER, "thyroid"},
+    {"base of neck", SEC_OTHER, "thyroid"}, {NULL, 0, NULL}};
+
+/* A heading at the start of the sentence [*s0, s1): "LUNGS:", "Lungs and pleura:", "IMPRESSION"
+ * alone. Sets the section and moves *s0 past the ':'. Unknown labels ("Right upper lobe:")
+ * leave the section and the sentence as they are. */
+static void heading(struct ctx *c, size_t *s0, size_t s1)
+{
+    size_t i = *s0;
+    while (i < s1 && (c->lc[i] == ' ' || c->lc[i] == '\n' || c->lc[i] == '#'))
+        i++;
+    size_t j = i;
+    while (j < s1 && j - i < 48 && c->lc[j] != ':' &&
+           ((c->lc[j] >= 'a' && c->lc[j] <= 'z') || c->lc[j] == ' ' || c->lc[j] == '&' ||
+            c->lc[j] == '/' || c->lc[j] == ',' || c->lc[j] == '-'))
+        j++;
+    size_t le = j;
+    while (le > i && c->lc[le - 1] == ' ')
+        le--;
+    int colon = j < s1 && c->lc[j] == ':';
+    if (le == i || (!colon && j != s1))
+        return;
+    for (const struct heading *h = headings; h->s != NULL; h++) {
+        size_t n = strlen(h->s);
+        if (le - i < n || memcmp(c->lc + i, h->s, n) != 0 || (le - i > n && is_alnum(c->lc[i + n])))
+            continue;
+        if (!colon && le - i != n)
+            continue; /* without ':' only the whole sentence ("IMPRESSION") */
+        if (le - i > n && !match_at(c, i + n + 1, le, "and") && c->lc[i + n] != '/' &&
+            c->lc[i + n] != ',' && c->lc[i + n + 1] != '&')
+            continue; /* "Mediastinum and hila:", not "Nodule in the right upper lobe:" */
+        c->section = h->sec;
+        c->organ = h->organ;
+        c->impression = memcmp(h->s, "impression", 10) == 0 || memcmp(h->s, "conclusion", 10) == 0 ||
+                        memcmp(h->s, "summary", 7) == 0 || memcmp(h->s, "opinion", 7) == 0;
+        *s0 = colon ? j + 1 : s1;
+        return;
+    }
+}
+
+/* The organ of an organ word near a size, the phrase cut at ',' ';' "and" "while": NULL when
+ * none or when a lobe is named there too (a lobe wins: "RUL nodule abutting the mediastinum"). */
+static int organ_near(const struct ctx *c, const struct size_expr *s, size_t s0, size_t s1,
+                      size_t *oat, size_t *oe)
+{
+    size_t wf = s->start > s0 + 40 ? s->start - 40 : s0;
+    size_t wt = s->end + 40 < s1 ? s->end + 40 : s1;
+    for (size_t i = s->start; i > wf; i--) {
+        if (c->lc[i - 1] == ',' || c->lc[i - 1] == ';' || match_at(c, i - 1, s->start, "and") ||
+            match_at(c, i - 1, s->start, "while")) {
+            wf = i;
+            break;
+        }
+    }
+    for (size_t i = s->end; i < wt; i++) {
+        if (c->lc[i] == ',' || c->lc[i] == ';' || c->lc[i] == '(' || match_at(c, i, wt, "and") ||
+            match_at(c, i, wt, "while")) {
+            wt = i;
+            break;
+        }
+    }
+    size_t at, e;
+    int v;
+    if (find_first(c, wf, wt, lobe_words, &at, &e, &v))
+        return 0;
+    if (!find_first(c, wf, wt, other_organs, &at, &e, &v))
+        return 0;
+    *oat = at;
+    *oe = e;
     return 1;
 }
 
@@ -783,8 +990,7 @@ static void fill_attributes(const struct ctx *c, size_t from, size_t anchor, siz
     find_change(c, from, anchor, to, f);
     find_count(c, from, to, f);
     struct an_span nw = {0, 0};
-    int dummy;
-    nearest(c, from, anchor, to, nodule_words, &nw, &dummy);
+    nearest_nodule(c, from, anchor, to, from, to, &nw);
     f->span = f->size_span;
     widen(&f->span, &f->comp_span);
     widen(&f->span, &f->loc_span);
@@ -931,10 +1137,35 @@ static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct si
         {
             struct an_span head = {0, 0};
             int dummy;
-            if (!nearest(c, prev, sz[k].start, to, nodule_words, &head, &dummy))
+            (void)dummy;
+            if (!nearest_nodule(c, prev, sz[k].start, to, s0, s1, &head))
                 head = f.size_span;
             apply_context(c, s0, s1, head.start, head.end, &f);
         }
+        if (f.kind == 0 || f.kind == 7) {
+            /* outside the lung: an organ word, or a non-pulmonary section without a lung word */
+            static const struct phrase lungw[] = {{"lung*", 1}, {"pulmonary", 1}, {NULL, 0}};
+            size_t la, le;
+            int lv;
+            const char *organ = NULL;
+            size_t on = 0;
+            if (sz[k].other) {
+                organ = c->lc + sz[k].oat;
+                on = sz[k].oe - sz[k].oat;
+            } else if (c->section == SEC_OTHER && f.lobe == AN_LOBE_NONE &&
+                       !find_first(c, prev, to, lungw, &la, &le, &lv)) {
+                organ = c->organ;
+                on = strlen(organ);
+            }
+            if (organ != NULL) {
+                f.kind = 6;
+                if (on >= sizeof f.organ)
+                    on = sizeof f.organ - 1;
+                memcpy(f.organ, organ, on);
+                f.organ[on] = '\0';
+            }
+        }
+        f.impression = c->impression;
         prev = to;
         ms_rc rc = push(o, &f, err);
         if (rc != MS_OK)
@@ -1019,7 +1250,8 @@ static ms_rc sizeless_finding(const struct ctx *c, size_t s0, size_t s1, struct 
 {
     size_t at, e;
     int v;
-    if (!find_first(c, s0, s1, nodule_words, &at, &e, &v) || has_other_organ(c, s0, s1))
+    (void)v;
+    if (!find_nodule(c, s0, s1, s0, s1, &at, &e) || has_other_organ(c, s0, s1))
         return MS_OK;
     struct an_found f;
     found_init(&f);
@@ -1035,9 +1267,13 @@ static ms_rc sentence(const struct ctx *c, size_t s0, size_t s1, struct out *o, 
     size_t nsz = 0;
     size_t at, e;
     int v;
-    int nodular = find_first(c, s0, s1, nodule_words, &at, &e, &v) ||
+    static const struct phrase nodes[] = {{"node", 1}, {"nodes", 1}, {"lymph node*", 1},
+                                          {"adenopathy", 1}, {NULL, 0}};
+    if (c->section == SEC_SKIP)
+        return MS_OK; /* indication, history, technique, comparison: not this study's findings */
+    int nodular = find_nodule(c, s0, s1, s0, s1, &at, &e) ||
                   find_first(c, s0, s1, comp_words, &at, &e, &v);
-    if (!nodular)
+    if (!nodular && !find_first(c, s0, s1, nodes, &at, &e, &v))
         return MS_OK;
     for (size_t i = s0; i < s1 && nsz < MAX_ANCHORS; i++) {
         struct size_expr s;
@@ -1047,14 +1283,13 @@ static ms_rc sentence(const struct ctx *c, size_t s0, size_t s1, struct out *o, 
         i = end - 1;
         if (is_technical_size(c, &s, s0) || s.h[0] == 0 || s.h[0] > 30000)
             continue;
-        size_t wf = s.start > s0 + 40 ? s.start - 40 : s0;
-        size_t wt = s.end + 40 < s1 ? s.end + 40 : s1;
-        if (has_other_organ(c, wf, wt))
+        s.other = organ_near(c, &s, s0, s1, &s.oat, &s.oe);
+        if (!s.other && !nodular)
             continue;
         sz[nsz++] = s;
     }
     if (nsz == 0)
-        return sizeless_finding(c, s0, s1, o, err);
+        return nodular && c->section != SEC_OTHER ? sizeless_finding(c, s0, s1, o, err) : MS_OK;
     return sized_findings(c, s0, s1, sz, nsz, o, err);
 }
 
@@ -1312,15 +1547,16 @@ ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_f
         if (i == 0 || !is_alnum(lc[i - 1]))
             ws[i / 64] |= (uint64_t)1 << (i % 64);
     }
-    struct ctx c = {lc, nlen, ws};
+    struct ctx c = {lc, nlen, ws, SEC_GENERAL, NULL, 0};
     struct out o = {alloc, NULL, 0, 0};
     ms_rc rc = MS_OK;
     size_t s0 = 0;
     for (size_t i = 0; i <= nlen && rc == MS_OK; i++) {
         if (i == nlen || sentence_end(&c, i)) {
+            heading(&c, &s0, i);
             if (i > s0)
                 rc = sentence(&c, s0, i, &o, err);
-            if (i > s0 && rc == MS_OK)
+            if (i > s0 && rc == MS_OK && c.section != SEC_SKIP)
                 rc = exam_findings(&c, s0, i, &o, err);
             if (i > s0 && rc == MS_OK)
                 rc = risk_statement(&c, s0, i, &o, err);

@@ -161,6 +161,8 @@ json_t *an_found_json(const struct an_found *f, const char *text)
         if (o != NULL && f->prior_h != AN_NONE)
             json_object_set_new(o, "prior_size_mm", json_real(an_h_to_mm(f->prior_h)));
     }
+    if (o != NULL && f->kind == 6)
+        json_object_set_new(o, "organ", json_string(f->organ[0] ? f->organ : "other"));
     if (o != NULL && f->trigger != NULL)
         json_object_set_new(o, "trigger",
                             json_pack("{s:s,s:s,s:o}", "phrase", f->trigger->phrase, "category",

@@ -213,6 +213,8 @@ struct an_found {
     int ctx;                         /* AN_CTX_* deciding category (NONE: asserted, current) */
     struct an_span trig_span;        /* the deciding trigger, start == end if none */
     const struct an_ctx_trigger *trigger; /* static lexicon row, or NULL */
+    char organ[24];     /* kind 6: the organ word or section ("mediastinum", "thyroid") */
+    int impression;     /* said under IMPRESSION / CONCLUSION (a restatement) */
     char birads[4]; /* BI-RADS category when kind == 1 */
     int source;     /* index of the text it came from */
 };
