@@ -66,6 +66,7 @@ typedef struct audit_record {
     uint64_t t_upstream_us;     /* upstream model call */
     const char *patient;        /* keyed pseudonym "MS-XXXXXXXXXXXXXXXX" (ms_pseudo_patient) */
     const char *evidence_hash;  /* 64 hex: attestation evidence hash of the serving instance */
+    const char *replica_id;     /* the serving replica (gateway --replica-id, default host name) */
 } audit_record;
 
 /* ---- the writer -------------------------------------------------------------------------------

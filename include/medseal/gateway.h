@@ -40,7 +40,32 @@ typedef struct gw_keystore gw_keystore;
 
 /* Opens (creating when absent, mode 0600) `<state_dir>/keys.sqlite`. OUT: *out, owned. */
 ms_rc gw_keystore_open(const char *state_dir, gw_keystore **out, ms_err *err);
+/* Opens the key store in PostgreSQL when `db_url` is set (a libpq URI, "postgresql://..." or
+ * "postgres://...": host, port, dbname, user, sslmode, sslrootcert ...), creating or migrating
+ * its versioned schema; else as gw_keystore_open. Several processes (replicas) may share one
+ * database: a revocation reaches all of them within 1 s (LISTEN/NOTIFY, and no cached row is
+ * older than 1 s), and a TOTP step is claimed atomically in the database. OUT: *out, owned. */
+ms_rc gw_keystore_open_db(const char *state_dir, const char *db_url, gw_keystore **out,
+                          ms_err *err);
 void gw_keystore_close(gw_keystore *ks);
+/* "sqlite" or "postgresql". */
+const char *gw_keystore_backend(const gw_keystore *ks);
+
+/* A replica's signed audit tree head, published to the shared database as a witness that the
+ * replica's own disk cannot rewrite (PostgreSQL only). `pubkey_hex` is the log's Ed25519 key
+ * (audit/sign.pub), which names the log; `replica` the replica_id that wrote it. */
+typedef struct gw_tree_head {
+    char replica[64];
+    char pubkey_hex[65];
+    uint64_t size, time_ns;
+    uint8_t root[32], sig[64];
+} gw_tree_head;
+/* Called once per head, by log (pubkey) then size; non-zero stops. */
+typedef int (*gw_head_fn)(void *ud, const gw_tree_head *h);
+/* Stores a head (idempotent). MS_E_UNSUPPORTED on SQLite. Thread-safe. */
+ms_rc gw_keystore_publish_head(gw_keystore *ks, const gw_tree_head *h, ms_err *err);
+/* Every published head. MS_E_UNSUPPORTED on SQLite. */
+ms_rc gw_keystore_heads(gw_keystore *ks, gw_head_fn fn, void *ud, ms_err *err);
 
 #define GW_KEY_ID_LEN   12 /* hex characters of the public key id */
 #define GW_KEY_TEXT_MAX 80 /* "msk_<id>_<secret>" + NUL */
@@ -198,6 +223,10 @@ typedef struct gw_config {
     int mem_locked;              /* 1: mem_limit bytes of locked memory reserved at start */
     const char *master_key;      /* master key spec (seal.h: file:P, env:V, fd:N) for the audit
                                     log keys and a sealed pseudo key; NULL: STATE/master.key */
+    const char *state_db;        /* PostgreSQL URL for the key store and the audit tree-head
+                                    witness, shared by replicas; NULL: STATE/keys.sqlite */
+    const char *replica_id;      /* this replica's name in audit records, metrics, the SIEM
+                                    stream and published tree heads; NULL: the host name */
 } gw_config;
 
 /* Fills defaults (listen/paths NULL). */

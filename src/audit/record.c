@@ -225,9 +225,10 @@ static ms_rc check_ids(const audit_record *rec, ms_err *err)
 
 static ms_rc put_strings(jw *w, const audit_record *rec, ms_err *err)
 {
-    const char *keys[] = {"action", "request_id", "key_id", "role", "route", "model", "outcome"};
-    const char *vals[] = {rec->action, rec->request_id, rec->key_id, rec->role,
-                          rec->route,  rec->model,      rec->outcome};
+    const char *keys[] = {"action", "request_id", "key_id",    "role",
+                          "route",  "model",      "outcome",   "replica_id"};
+    const char *vals[] = {rec->action, rec->request_id, rec->key_id,  rec->role,
+                          rec->route,  rec->model,      rec->outcome, rec->replica_id};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         ms_rc rc = put_str(w, keys[i], vals[i], err);
         if (rc != MS_OK)

@@ -2,6 +2,7 @@
  * medseal keys: create, list and revoke API keys in the state folder's key store. A new key is
  * printed once (only its HMAC is stored); an admin key also gets a TOTP secret (RFC 6238, SHA-1,
  * 6 digits, 30 s) printed once as base32 and as an otpauth:// URI to enrol in an authenticator.
+ * The store is STATE/keys.sqlite, or the PostgreSQL database every replica shares (--state-db).
  * Trusts: the operator's command line. Owns: the new key text (wiped after printing).
  */
 #define _GNU_SOURCE
@@ -15,9 +16,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: medseal keys create --state DIR --role ROLE [--expires WHEN] [--rate RPM]\n"
-               "       medseal keys list   --state DIR [--json]\n"
-               "       medseal keys revoke --state DIR ID\n"
+    fprintf(f, "usage: medseal keys create (--state DIR | --state-db URL) --role ROLE [--expires WHEN]\n"
+               "                          [--rate RPM]\n"
+               "       medseal keys list   (--state DIR | --state-db URL) [--json]\n"
+               "       medseal keys revoke (--state DIR | --state-db URL) ID\n"
+               "  --state     folder holding keys.sqlite\n"
+               "  --state-db  postgresql://... URL of the database the replicas share\n"
                "  ROLE: clinician | researcher | auditor | admin\n"
                "  WHEN: a duration (90d, 12h, 30m, 3600s) or a date (YYYY-MM-DD, UTC)\n"
                "  RPM:  requests per minute for this key (0: the server's default)\n");
@@ -100,7 +104,7 @@ static void print_key(void *ud, const gw_key_info *k)
 }
 
 struct opts {
-    const char *state, *role, *expires, *rate, *id;
+    const char *state, *state_db, *role, *expires, *rate, *id;
     int json;
 };
 
@@ -108,8 +112,9 @@ static int parse(int argc, char **argv, struct opts *o)
 {
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = strcmp(a, "--state") == 0     ? &o->state
-                            : strcmp(a, "--role") == 0    ? &o->role
+        const char **slot = strcmp(a, "--state") == 0      ? &o->state
+                            : strcmp(a, "--state-db") == 0 ? &o->state_db
+                            : strcmp(a, "--role") == 0     ? &o->role
                             : strcmp(a, "--expires") == 0 ? &o->expires
                             : strcmp(a, "--rate") == 0    ? &o->rate
                                                           : NULL;
@@ -122,7 +127,7 @@ static int parse(int argc, char **argv, struct opts *o)
         else
             return -1;
     }
-    return o->state ? 0 : -1;
+    return o->state || o->state_db ? 0 : -1;
 }
 
 int cmd_keys(int argc, char **argv)
@@ -143,8 +148,8 @@ int cmd_keys(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (gw_keystore_open(o.state, &ks, &err) != MS_OK) {
-        cli_report("keys", "--state", &err);
+    if (gw_keystore_open_db(o.state, o.state_db, &ks, &err) != MS_OK) {
+        cli_report("keys", o.state_db ? "--state-db" : "--state", &err);
         return 1;
     }
     if (strcmp(sub, "create") == 0)

@@ -20,7 +20,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: medseal serve --listen HOST:PORT --cert CERT.pem --key KEY.pem --state DIR\n"
             "                     [--upstream URL] [--upstream-key-file F] [--pseudo-key F]\n"
-            "                     [--master-key SPEC]\n"
+            "                     [--master-key SPEC] [--state-db URL] [--replica-id ID]\n"
             "                     [--config FILE] [--insecure-no-attestation] [--grace SECONDS]\n"
             "                     [--allow-unlocked-memory] [--lock-all-memory]\n"
             "  --listen     IPv4 address and port (port 0: any free port, printed at start)\n"
@@ -32,9 +32,15 @@ static void usage(FILE *f)
             "               may be sealed (medseal keygen --seal SPEC)\n"
             "  --master-key master key source for the sealed secrets: file:P, env:VAR or fd:N\n"
             "               (a key broker's hand-off); default STATE/master.key\n"
+            "  --state-db   postgresql://... URL: keys, roles, TOTP state and the audit\n"
+            "               tree-head witness shared by every replica (TLS per the URL's\n"
+            "               sslmode); default STATE/keys.sqlite\n"
+            "  --replica-id this replica's name in audit records, metrics, the SIEM stream\n"
+            "               and published tree heads (default: the host name)\n"
             "  --config     key = value file: max_body, max_header, max_conns, max_conns_per_ip,\n"
             "               request_timeout_s, idle_timeout_s, upstream_timeout_s, rate_rpm,\n"
-            "               study_ttl_s, study_max_bytes, mem_limit, mem_locked, audit_sync\n"
+            "               study_ttl_s, study_max_bytes, mem_limit, mem_locked, audit_sync,\n"
+            "               state_db, replica_id\n"
             "               (flags win over the file)\n"
             "  --insecure-no-attestation  development only: serve without TEE evidence\n"
             "               (every answer then carries X-Medseal-Attestation: UNATTESTED)\n"
@@ -52,15 +58,16 @@ struct flags {
     int lock_all;
 };
 
-static const char *const str_flags[] = {"--listen",     "--cert",      "--key",
-                                        "--state",      "--upstream",  "--upstream-key-file",
-                                        "--pseudo-key", "--master-key"};
+static const char *const str_flags[] = {
+    "--listen",     "--cert",       "--key",      "--state",     "--upstream", "--upstream-key-file",
+    "--pseudo-key", "--master-key", "--state-db", "--replica-id"};
 
 static const char **str_slot(gw_config *c, size_t i)
 {
     const char **slots[] = {&c->listen,          &c->cert_path, &c->key_path,
                             &c->state_dir,       &c->upstream,  &c->upstream_key_file,
-                            &c->pseudo_key_file, &c->master_key};
+                            &c->pseudo_key_file, &c->master_key,
+                            &c->state_db,        &c->replica_id};
     return slots[i];
 }
 

@@ -24,8 +24,8 @@ void gw__h_healthz(struct gw_req *q, struct gw_resp *r)
     struct gw_server *s = q->s;
     const char *att = gw__attest_label(s->att);
     gw__resp_json(q, r,
-                  json_pack("{s:s,s:s,s:s,s:b,s:b,s:b,s:b}", "status", "ok", "version", MS_VERSION,
-                            "attestation", att, "audit", s->audit != NULL, "analyst",
+                  json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:b}", "status", "ok", "version",
+                            MS_VERSION, "replica_id", s->replica, "attestation", att, "audit", s->audit != NULL, "analyst",
                             gw__have("analyst"), "scrubber", gw__have("phi"), "upstream",
                             s->up != NULL));
 }
@@ -33,7 +33,13 @@ void gw__h_healthz(struct gw_req *q, struct gw_resp *r)
 void gw__h_metrics(struct gw_req *q, struct gw_resp *r)
 {
     ms_err err = {0};
-    if (gw__metrics_render(&q->s->metrics, &r->body, gw__attest_label(q->s->att), &err) != MS_OK)
+    char info[160];
+    int n = snprintf(info, sizeof info,
+                     "# TYPE medseal_replica_info gauge\nmedseal_replica_info{replica_id=\"%s\","
+                     "state_db=\"%s\"} 1\n",
+                     q->s->replica, gw_keystore_backend(q->s->ks));
+    if (gw__metrics_render(&q->s->metrics, &r->body, gw__attest_label(q->s->att), &err) != MS_OK ||
+        ms_buf_append(&r->body, info, (size_t)n, &err) != MS_OK)
         gw__resp_rc(q, r, err.code, &err, NULL);
     else
         r->content_type = "text/plain; version=0.0.4";

@@ -57,6 +57,8 @@ static const struct {
     {"upstream_key_file", offsetof(gw_config, upstream_key_file)},
     {"pseudo_key_file", offsetof(gw_config, pseudo_key_file)},
     {"master_key", offsetof(gw_config, master_key)},
+    {"state_db", offsetof(gw_config, state_db)},
+    {"replica_id", offsetof(gw_config, replica_id)},
 };
 
 static char *trim(char *s)

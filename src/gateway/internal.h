@@ -143,8 +143,8 @@ ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, ms_err *err);
 struct gw_audit;
 /* sync: GW_AUDIT_* (gateway.h), mapped to the audit log's AUDIT_SYNC_WRITE, _EACH or _BATCH.
  * master: the master key, or NULL for the default (STATE/master.key, created on first use). */
-ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, struct gw_audit **out,
-                     ms_err *err);
+ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
+                     struct gw_audit **out, ms_err *err);
 void gw__audit_close(struct gw_audit *a);
 struct gw_audit_ev {
     const char *request_id, *key_id, *role, *action, *route, *model, *outcome;
@@ -184,6 +184,7 @@ struct gw_server {
     uint16_t port;
     ms_buf cert, key; /* PEM, the key wiped at stop */
     gw_keystore *ks;
+    char replica[64]; /* replica_id: --replica-id or the host name (token alphabet) */
     void *secmem;   /* ms_secmem *, the locked region behind `alloc` (NULL: heap) */
     ms_alloc alloc; /* request bodies, studies, answers */
     struct gw_metrics metrics;

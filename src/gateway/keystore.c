@@ -1,29 +1,28 @@
 /*
- * API keys in SQLite (`<state>/keys.sqlite`): one row per key with its public id, role, expiry,
- * revocation, rate limit and HMAC-SHA-256 of the bearer token; the token itself is never stored.
- * Admin keys also hold the 20-byte TOTP secret their holder enrolled in an authenticator app,
- * sealed (AES-256-GCM) under a key derived from the admin's own bearer token, so a copy of the
- * database alone yields no TOTP secret (rows with a plain 20-byte secret still authenticate),
- * and the last TOTP time step the key used (`totp_step`), so a code is accepted only once.
- * Trusts: the state folder (the operator's); tokens are attacker-supplied and compared in constant
- * time. Owns: the database connection and its cached statement (guarded by a mutex).
+ * API keys: one row per key with its public id, role, expiry, revocation, rate limit and
+ * HMAC-SHA-256 of the bearer token; the token itself is never stored. Admin keys also hold the
+ * 20-byte TOTP secret their holder enrolled in an authenticator app, sealed (AES-256-GCM) under a
+ * key derived from the admin's own bearer token, so a copy of the database alone yields no TOTP
+ * secret (rows with a plain 20-byte secret still authenticate), and the last TOTP time step the
+ * key used (`totp_step`), so a code is accepted only once. The rows live in a backend
+ * (keystore_be.h): SQLite in `<state>/keys.sqlite` by default, or PostgreSQL (`--state-db`).
+ * Trusts: the state folder and database (the operator's); tokens are attacker-supplied and
+ * compared in constant time. Owns: the backend handle and a cache of rows (guarded by a mutex).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <sqlite3.h>
 
 #include "internal.h"
+#include "keystore_be.h"
 #include "medseal/seal.h"
 
-#define TOTP_SEALED_MAX 64 /* "MSS1" + nonce 12 + secret 20 + tag 16 = 52 */
 static const char TOTP_LABEL[] = "medseal admin totp v1";
 
 /* The key that seals an admin's TOTP secret: HMAC-SHA-256(token, label). */
@@ -33,35 +32,27 @@ static ms_rc totp_key(const char *token, size_t len, uint8_t k[32], ms_err *err)
                           k, err);
 }
 
-/* A cache of key rows for authentication, so most requests skip SQLite. It is dropped whenever
- * keys.sqlite changes on disk (device, inode, size or nanosecond mtime: every SQLite commit in
- * the default rollback-journal mode writes the file, so `medseal keys revoke` from another process
- * takes effect on the next request), and an entry is at most CACHE_AGE_S old in any case. */
+/* A cache of key rows for authentication, so most requests skip the database. It is dropped
+ * whenever the backend says rows may have changed (SQLite: keys.sqlite changed on disk, so
+ * `medseal keys revoke` from another process takes effect on the next request; PostgreSQL: a
+ * NOTIFY from any replica or CLI), and an entry is at most the backend's cache_age_s old in any
+ * case (5 s for SQLite, 1 s for PostgreSQL, which bounds a revocation even when a notification is
+ * lost). */
 #define CACHE_SLOTS 1024
-#define CACHE_AGE_S 5
 
 struct cached {
     int used;
     int64_t filled;
     uint8_t hash[32];
-    uint8_t totp[TOTP_SEALED_MAX]; /* the column as stored: sealed, or 20 plain bytes (old rows) */
+    uint8_t totp[GW_KS_TOTP_MAX]; /* the column as stored: sealed, or 20 plain bytes (old rows) */
     size_t totp_len;
     gw_key_info info;
 };
 
-struct file_sig {
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtim;
-};
-
 struct gw_keystore {
-    sqlite3 *db;
-    sqlite3_stmt *auth;
+    const gw_ks_be *be;
+    void *db;
     pthread_mutex_t mu;
-    char path[4096];
-    struct file_sig sig;
     struct cached *cache; /* CACHE_SLOTS entries, wiped when dropped */
     EVP_MAC_CTX *mac;     /* HMAC keyed with HASH_LABEL, duplicated per token */
 };
@@ -86,36 +77,6 @@ gw_role gw_role_parse(const char *s)
             return (gw_role)i;
     }
     return GW_ROLE_NONE;
-}
-
-static ms_rc db_fail(gw_keystore *ks, ms_err *err, const char *what)
-{
-    return ms_fail(err, MS_E_IO, "key store: %s: %s", what, sqlite3_errmsg(ks->db));
-}
-
-static const char SCHEMA[] =
-    "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, hash BLOB NOT NULL, role INTEGER NOT "
-    "NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT "
-    "0, rate INTEGER NOT NULL DEFAULT 0, totp BLOB, totp_step INTEGER NOT NULL DEFAULT 0);";
-
-/* Databases made before replay protection lack totp_step: it is added (0: no code used yet).
- * Another process may add it at the same moment, so a failed ALTER is re-checked, not fatal. */
-static int has_totp_step(sqlite3 *db)
-{
-    sqlite3_stmt *st = NULL;
-    int ok = sqlite3_prepare_v2(db, "SELECT totp_step FROM keys LIMIT 0", -1, &st, NULL) ==
-             SQLITE_OK;
-    sqlite3_finalize(st);
-    return ok;
-}
-
-static int migrate(sqlite3 *db)
-{
-    if (has_totp_step(db))
-        return 0;
-    sqlite3_exec(db, "ALTER TABLE keys ADD COLUMN totp_step INTEGER NOT NULL DEFAULT 0", NULL,
-                 NULL, NULL);
-    return has_totp_step(db) ? 0 : -1;
 }
 
 /* HMAC-SHA-256(HASH_LABEL, token). The keyed MAC context is prepared once per store and
@@ -149,16 +110,20 @@ static EVP_MAC_CTX *mac_template(void)
     return c;
 }
 
-ms_rc gw_keystore_open(const char *state_dir, gw_keystore **out, ms_err *err)
+static int is_pg_url(const char *u)
 {
-    char path[4096];
-    if (state_dir == NULL || out == NULL)
+    return strncmp(u, "postgresql://", 13) == 0 || strncmp(u, "postgres://", 11) == 0;
+}
+
+ms_rc gw_keystore_open_db(const char *state_dir, const char *db_url, gw_keystore **out,
+                          ms_err *err)
+{
+    if (out == NULL || (state_dir == NULL && db_url == NULL))
         return ms_fail(err, MS_E_INVAL, "key store: no state folder");
-    if (mkdir(state_dir, 0700) != 0 && errno != EEXIST)
-        return ms_fail(err, MS_E_IO, "key store: mkdir state folder: %s", strerror(errno));
-    if ((size_t)snprintf(path, sizeof path, "%s/keys.sqlite", state_dir) >= sizeof path)
-        return ms_fail(err, MS_E_LIMIT, "key store: state path too long");
-    gw_keystore *ks = ms_malloc(NULL, sizeof *ks);
+    if (db_url != NULL && !is_pg_url(db_url))
+        return ms_fail(err, MS_E_INVAL,
+                       "key store: --state-db needs a postgresql:// or postgres:// URL");
+    gw_keystore *ks = ms_calloc(NULL, 1, sizeof *ks);
     struct cached *cache = ms_calloc(NULL, CACHE_SLOTS, sizeof *cache);
     if (ks == NULL || cache == NULL) {
         ms_free(NULL, ks);
@@ -167,38 +132,37 @@ ms_rc gw_keystore_open(const char *state_dir, gw_keystore **out, ms_err *err)
     }
     ks->cache = cache;
     ks->mac = mac_template();
-    memcpy(ks->path, path, sizeof ks->path);
     pthread_mutex_init(&ks->mu, NULL);
-    mode_t old = umask(077);
-    int rc = sqlite3_open_v2(
-        path, &ks->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
-    umask(old);
-    if (rc != SQLITE_OK) {
-        ms_fail(err, MS_E_IO, "key store: open: %s",
-                ks->db ? sqlite3_errmsg(ks->db) : "out of memory");
+    ks->be = db_url != NULL ? &gw__ks_pg : &gw__ks_sqlite;
+    ms_rc rc = db_url != NULL ? gw__ks_pg_open(db_url, &ks->db, err)
+                              : gw__ks_sqlite_open(state_dir, &ks->db, err);
+    if (rc != MS_OK) {
+        ks->db = NULL;
         gw_keystore_close(ks);
-        return err ? err->code : MS_E_IO;
-    }
-    sqlite3_busy_timeout(ks->db, 5000);
-    if (sqlite3_exec(ks->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK || migrate(ks->db) != 0 ||
-        sqlite3_prepare_v2(ks->db,
-                           "SELECT hash, role, created, expires, revoked, rate, totp FROM keys "
-                           "WHERE id = ?1",
-                           -1, &ks->auth, NULL) != SQLITE_OK) {
-        ms_rc r = db_fail(ks, err, "schema");
-        gw_keystore_close(ks);
-        return r;
+        return rc;
     }
     *out = ks;
     return MS_OK;
+}
+
+ms_rc gw_keystore_open(const char *state_dir, gw_keystore **out, ms_err *err)
+{
+    if (state_dir == NULL)
+        return ms_fail(err, MS_E_INVAL, "key store: no state folder");
+    return gw_keystore_open_db(state_dir, NULL, out, err);
+}
+
+const char *gw_keystore_backend(const gw_keystore *ks)
+{
+    return ks != NULL ? ks->be->name : "none";
 }
 
 void gw_keystore_close(gw_keystore *ks)
 {
     if (ks == NULL)
         return;
-    sqlite3_finalize(ks->auth);
-    sqlite3_close(ks->db);
+    if (ks->db != NULL)
+        ks->be->close(ks->db);
     pthread_mutex_destroy(&ks->mu);
     ms_free(NULL, ks->cache); /* wipes the cached hashes and TOTP secrets */
     EVP_MAC_CTX_free(ks->mac);
@@ -233,52 +197,43 @@ ms_rc gw_keystore_create(gw_keystore *ks, gw_role role, int64_t expires_at, uint
                          gw_new_key *out, ms_err *err)
 {
     gw_new_key k;
-    uint8_t hash[32], totp[20];
-    sqlite3_stmt *st = NULL;
+    gw_ks_row row;
+    uint8_t totp[20];
     ms_rc rc = MS_OK;
     ms_buf sealed;
     ms_buf_init(&sealed, NULL, 256);
     memset(&k, 0, sizeof k);
+    memset(&row, 0, sizeof row);
     if (ks == NULL || out == NULL || role == GW_ROLE_NONE)
         return ms_fail(err, MS_E_INVAL, "key store: bad role");
-    if (make_token(ks, &k, hash, err) != MS_OK)
+    if (make_token(ks, &k, row.hash, err) != MS_OK)
         return err ? err->code : MS_E_CRYPTO;
+    row.hash_ok = 1;
+    row.role = (int)role;
+    row.created = (int64_t)time(NULL);
+    row.expires = expires_at;
+    row.rate = rate_rpm;
     if (role == GW_ROLE_ADMIN) {
+        uint8_t tk[32];
         if (ms_random(totp, sizeof totp, err) != MS_OK)
             return err ? err->code : MS_E_CRYPTO;
         gw_base32(totp, sizeof totp, k.totp_b32);
-    }
-    if (sqlite3_prepare_v2(ks->db,
-                           "INSERT INTO keys (id, hash, role, created, expires, revoked, rate, "
-                           "totp) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        rc = db_fail(ks, err, "prepare insert");
-        goto done;
-    }
-    sqlite3_bind_text(st, 1, k.id, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, hash, sizeof hash, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, (int)role);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)expires_at);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)rate_rpm);
-    sqlite3_bind_null(st, 7);
-    if (role == GW_ROLE_ADMIN) {
-        uint8_t tk[32];
         rc = totp_key(k.text, strlen(k.text), tk, err);
         if (rc == MS_OK)
             rc = ms_seal(tk, TOTP_LABEL, totp, sizeof totp, &sealed, err);
         ms_memzero(tk, sizeof tk);
-        if (rc != MS_OK)
-            goto done;
-        sqlite3_bind_blob(st, 7, sealed.p, (int)sealed.len, SQLITE_STATIC);
+        if (rc == MS_OK && sealed.len > sizeof row.totp)
+            rc = ms_fail(err, MS_E_INTERNAL, "key store: sealed TOTP of %zu bytes", sealed.len);
+        if (rc == MS_OK) {
+            memcpy(row.totp, sealed.p, sealed.len);
+            row.totp_len = sealed.len;
+        }
     }
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(ks, err, "insert");
-done:
-    sqlite3_finalize(st);
+    if (rc == MS_OK)
+        rc = ks->be->insert(ks->db, k.id, &row, err);
     ms_buf_free(&sealed);
     ms_memzero(totp, sizeof totp);
-    ms_memzero(hash, sizeof hash);
+    ms_memzero(&row, sizeof row);
     if (rc == MS_OK)
         *out = k;
     ms_memzero(&k, sizeof k);
@@ -287,50 +242,41 @@ done:
 
 ms_rc gw_keystore_revoke(gw_keystore *ks, const char *id, ms_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    ms_rc rc = MS_OK;
     if (ks == NULL || id == NULL)
         return ms_fail(err, MS_E_INVAL, "key store: no id");
-    if (sqlite3_prepare_v2(ks->db, "UPDATE keys SET revoked = 1 WHERE id = ?1", -1, &st, NULL) !=
-        SQLITE_OK)
-        return db_fail(ks, err, "prepare revoke");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = db_fail(ks, err, "revoke");
-    else if (sqlite3_changes(ks->db) == 0)
-        rc = ms_fail(err, MS_E_NOTFOUND, "key store: no key with that id");
-    sqlite3_finalize(st);
+    ms_rc rc = ks->be->revoke(ks->db, id, err);
+    if (rc == MS_OK) { /* this process's own cache at once */
+        pthread_mutex_lock(&ks->mu);
+        ms_memzero(ks->cache, CACHE_SLOTS * sizeof *ks->cache);
+        pthread_mutex_unlock(&ks->mu);
+    }
     return rc;
 }
 
 ms_rc gw_keystore_list(gw_keystore *ks, void (*fn)(void *ud, const gw_key_info *k), void *ud,
                        ms_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    int r;
     if (ks == NULL || fn == NULL)
         return ms_fail(err, MS_E_INVAL, "key store: bad arguments");
-    if (sqlite3_prepare_v2(ks->db,
-                           "SELECT id, role, created, expires, revoked, rate FROM keys ORDER BY "
-                           "created, id",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(ks, err, "prepare list");
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        gw_key_info k;
-        memset(&k, 0, sizeof k);
-        const unsigned char *id = sqlite3_column_text(st, 0);
-        snprintf(k.id, sizeof k.id, "%s", id ? (const char *)id : "");
-        k.role = (gw_role)sqlite3_column_int(st, 1);
-        k.created_at = sqlite3_column_int64(st, 2);
-        k.expires_at = sqlite3_column_int64(st, 3);
-        k.revoked = sqlite3_column_int(st, 4);
-        k.rate_rpm = (uint32_t)sqlite3_column_int64(st, 5);
-        fn(ud, &k);
-    }
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE)
-        return db_fail(ks, err, "list");
-    return MS_OK;
+    return ks->be->list(ks->db, fn, ud, err);
+}
+
+ms_rc gw_keystore_publish_head(gw_keystore *ks, const gw_tree_head *h, ms_err *err)
+{
+    if (ks == NULL || h == NULL)
+        return ms_fail(err, MS_E_INVAL, "key store: bad arguments");
+    if (ks->be->publish_head == NULL)
+        return ms_fail(err, MS_E_UNSUPPORTED, "tree heads are published only to --state-db");
+    return ks->be->publish_head(ks->db, h, err);
+}
+
+ms_rc gw_keystore_heads(gw_keystore *ks, gw_head_fn fn, void *ud, ms_err *err)
+{
+    if (ks == NULL || fn == NULL)
+        return ms_fail(err, MS_E_INVAL, "key store: bad arguments");
+    if (ks->be->heads == NULL)
+        return ms_fail(err, MS_E_UNSUPPORTED, "tree heads are published only to --state-db");
+    return ks->be->heads(ks->db, fn, ud, err);
 }
 
 /* Splits "msk_<12 hex>_<48 hex>" and returns the id; -1 when the shape is wrong. */
@@ -350,31 +296,22 @@ static int token_id(const char *t, size_t n, char id[GW_KEY_ID_LEN + 1])
     return 0;
 }
 
-/* Reads the current row of the auth statement into a cache entry. */
-static void read_row(gw_keystore *ks, const char *id, struct cached *c, int64_t now)
+/* A fetched row into a cache entry. */
+static void fill_entry(const char *id, const gw_ks_row *r, struct cached *c, int64_t now)
 {
-    const void *h = sqlite3_column_blob(ks->auth, 0);
-    const void *t = sqlite3_column_blob(ks->auth, 6);
     memset(c, 0, sizeof *c);
-    if (h != NULL && sqlite3_column_bytes(ks->auth, 0) == 32)
-        memcpy(c->hash, h, 32);
-    else
-        c->info.revoked = 1; /* a malformed row never authenticates */
-    int tn = sqlite3_column_bytes(ks->auth, 6);
-    if (t != NULL && tn > 0 && (size_t)tn <= sizeof c->totp) {
-        memcpy(c->totp, t, (size_t)tn);
-        c->totp_len = (size_t)tn;
-    }
+    memcpy(c->hash, r->hash, 32);
+    memcpy(c->totp, r->totp, r->totp_len);
+    c->totp_len = r->totp_len;
     snprintf(c->info.id, sizeof c->info.id, "%s", id);
-    c->info.role = (gw_role)sqlite3_column_int(ks->auth, 1);
-    c->info.created_at = sqlite3_column_int64(ks->auth, 2);
-    c->info.expires_at = sqlite3_column_int64(ks->auth, 3);
-    c->info.revoked |= sqlite3_column_int(ks->auth, 4);
-    c->info.rate_rpm = (uint32_t)sqlite3_column_int64(ks->auth, 5);
+    c->info.role = (gw_role)r->role;
+    c->info.created_at = r->created;
+    c->info.expires_at = r->expires;
+    c->info.revoked = r->revoked || !r->hash_ok; /* a malformed row never authenticates */
+    c->info.rate_rpm = r->rate;
     c->filled = now;
     c->used = 1;
 }
-
 /* The admin's TOTP secret from its stored form (sealed under the token, or plain). */
 static ms_rc open_totp(const struct cached *c, const char *token, size_t len, uint8_t totp[20])
 {
@@ -411,24 +348,6 @@ static ms_rc check_entry(const struct cached *c, const uint8_t want[32], int64_t
     return MS_OK;
 }
 
-/* Drops the cache when the database file changed. Caller holds the lock. */
-static void cache_check(gw_keystore *ks)
-{
-    struct stat st;
-    struct file_sig now;
-    memset(&now, 0, sizeof now);
-    if (stat(ks->path, &st) == 0) {
-        now.dev = st.st_dev;
-        now.ino = st.st_ino;
-        now.size = st.st_size;
-        now.mtim = st.st_mtim;
-    }
-    if (memcmp(&now, &ks->sig, sizeof now) != 0) {
-        ms_memzero(ks->cache, CACHE_SLOTS * sizeof *ks->cache);
-        ks->sig = now;
-    }
-}
-
 static size_t slot_of(const char *id)
 {
     uint32_t h = 2166136261u; /* FNV-1a over the public id */
@@ -437,25 +356,26 @@ static size_t slot_of(const char *id)
     return h % CACHE_SLOTS;
 }
 
-/* Finds the key's row (cache, else SQLite). Caller holds the lock. */
-static ms_rc lookup_locked(gw_keystore *ks, const char *id, int64_t now, struct cached **out)
+/* Finds the key's row (cache, else the backend). Caller holds the lock. */
+static ms_rc lookup_locked(gw_keystore *ks, const char *id, int64_t now, struct cached **out,
+                           ms_err *err)
 {
     struct cached *c = &ks->cache[slot_of(id)];
-    cache_check(ks);
-    if (c->used && strcmp(c->info.id, id) == 0 && now - c->filled < CACHE_AGE_S) {
+    if (ks->be->changed(ks->db))
+        ms_memzero(ks->cache, CACHE_SLOTS * sizeof *ks->cache);
+    if (c->used && strcmp(c->info.id, id) == 0 && now - c->filled < ks->be->cache_age_s &&
+        now >= c->filled) {
         *out = c;
         return MS_OK;
     }
-    sqlite3_reset(ks->auth);
-    sqlite3_bind_text(ks->auth, 1, id, -1, SQLITE_TRANSIENT);
-    int r = sqlite3_step(ks->auth);
-    ms_rc rc = r == SQLITE_ROW ? MS_OK : r == SQLITE_DONE ? MS_E_AUTH : MS_E_IO;
-    if (r == SQLITE_ROW) {
-        read_row(ks, id, c, now);
+    gw_ks_row row;
+    ms_rc rc = ks->be->fetch(ks->db, id, &row, err);
+    if (rc == MS_OK) {
+        fill_entry(id, &row, c, now);
         *out = c;
     }
-    sqlite3_reset(ks->auth);
-    return rc;
+    ms_memzero(&row, sizeof row);
+    return rc == MS_E_NOTFOUND ? MS_E_AUTH : rc;
 }
 
 ms_rc gw_keystore_auth(gw_keystore *ks, const char *token, size_t token_len, int64_t now,
@@ -464,6 +384,7 @@ ms_rc gw_keystore_auth(gw_keystore *ks, const char *token, size_t token_len, int
     gw_key_info k;
     uint8_t want[32];
     ms_rc rc = MS_E_AUTH;
+    ms_err dberr = {0};
     memset(&k, 0, sizeof k);
     if (ks == NULL || token == NULL || info == NULL || token_id(token, token_len, k.id) != 0)
         return ms_fail(err, MS_E_AUTH, "invalid API key");
@@ -471,13 +392,13 @@ ms_rc gw_keystore_auth(gw_keystore *ks, const char *token, size_t token_len, int
         return err ? err->code : MS_E_CRYPTO;
     pthread_mutex_lock(&ks->mu);
     struct cached *c = NULL;
-    rc = lookup_locked(ks, k.id, now, &c);
+    rc = lookup_locked(ks, k.id, now, &c, &dberr);
     if (rc == MS_OK)
         rc = check_entry(c, want, now, token, token_len, &k, totp);
     pthread_mutex_unlock(&ks->mu);
     ms_memzero(want, sizeof want);
     if (rc == MS_E_IO)
-        return db_fail(ks, err, "lookup");
+        return ms_fail(err, MS_E_IO, "%s", dberr.msg);
     if (rc != MS_OK)
         return ms_fail(err, MS_E_AUTH, "invalid API key");
     *info = k;
@@ -486,27 +407,7 @@ ms_rc gw_keystore_auth(gw_keystore *ks, const char *token, size_t token_len, int
 
 ms_rc gw_keystore_totp_claim(gw_keystore *ks, const char *id, uint64_t step, ms_err *err)
 {
-    sqlite3_stmt *st = NULL;
     if (ks == NULL || id == NULL || step > (uint64_t)INT64_MAX)
         return ms_fail(err, MS_E_INVAL, "key store: bad TOTP step");
-    /* RETURNING tells whether this statement changed the row; sqlite3_changes() would be shared
-     * with writes other threads make on the same connection. */
-    if (sqlite3_prepare_v2(ks->db,
-                           "UPDATE keys SET totp_step = ?2 WHERE id = ?1 AND role = ?3 AND "
-                           "totp_step < ?2 RETURNING totp_step",
-                           -1, &st, NULL) != SQLITE_OK)
-        return db_fail(ks, err, "prepare TOTP step");
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)step);
-    sqlite3_bind_int(st, 3, (int)GW_ROLE_ADMIN);
-    int r = sqlite3_step(st), won = r == SQLITE_ROW;
-    if (won) /* run the statement to its end, which commits the change */
-        r = sqlite3_step(st);
-    ms_rc rc = MS_OK;
-    if (r != SQLITE_DONE)
-        rc = db_fail(ks, err, "TOTP step");
-    else if (!won)
-        rc = ms_fail(err, MS_E_AUTH, "TOTP code already used");
-    sqlite3_finalize(st);
-    return rc;
+    return ks->be->totp_claim(ks->db, id, step, err);
 }

@@ -291,10 +291,11 @@ ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err)
 #if GW_HAVE_AUDIT
 struct gw_audit {
     audit_log *log;
+    char replica[64];
 };
 
-ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, struct gw_audit **out,
-                     ms_err *err)
+ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
+                     struct gw_audit **out, ms_err *err)
 {
     uint8_t mk[MS_KEY_LEN];
     struct gw_audit *a = ms_malloc(NULL, sizeof *a);
@@ -308,6 +309,8 @@ ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, str
     if (rc == MS_OK) {
         audit_opts o;
         memset(&o, 0, sizeof o);
+        snprintf(a->replica, sizeof a->replica, "%s", replica != NULL ? replica : "");
+        o.siem_hostname = a->replica[0] ? a->replica : NULL; /* the SIEM's HOSTNAME field */
         o.sync = sync == GW_AUDIT_FSYNC   ? AUDIT_SYNC_EACH
                  : sync == GW_AUDIT_BATCH ? AUDIT_SYNC_BATCH
                                           : AUDIT_SYNC_WRITE;
@@ -357,6 +360,7 @@ void gw__audit_append(struct gw_audit *a, const struct gw_audit_ev *ev)
     r.t_total_us = ev->t_total_us;
     r.t_upstream_us = ev->t_upstream_us;
     r.evidence_hash = ev->evidence_hash;
+    r.replica_id = a->replica[0] ? a->replica : NULL;
     if (audit_log_append(a->log, &r, NULL, NULL) != MS_OK && r.model != NULL) {
         r.model = "invalid"; /* a client-chosen model name outside the token alphabet */
         audit_log_append(a->log, &r, NULL, NULL);
@@ -376,10 +380,10 @@ ms_rc gw__audit_export(struct gw_audit *a, uint64_t from, uint64_t max, ms_buf *
     return audit_log_export(a->log, from, max, export_line, out, err);
 }
 #else
-ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, struct gw_audit **out,
-                     ms_err *err)
+ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
+                     struct gw_audit **out, ms_err *err)
 {
-    (void)state_dir, (void)sync, (void)master;
+    (void)state_dir, (void)sync, (void)master, (void)replica;
     *out = NULL;
     return missing(err, "audit");
 }

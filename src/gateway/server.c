@@ -596,14 +596,41 @@ static ms_rc open_master(const gw_config *c, uint8_t mk[MS_KEY_LEN], int *have, 
     return MS_OK;
 }
 
+/* replica_id: --replica-id, else the host name; it goes into audit records, so it must be a
+ * token (1-63 bytes of [A-Za-z0-9._:/+=-]). */
+static ms_rc resolve_replica(struct gw_server *s, ms_err *err)
+{
+    char host[256];
+    const char *id = s->cfg.replica_id;
+    if (id == NULL) {
+        if (gethostname(host, sizeof host - 1) != 0)
+            host[0] = '\0';
+        host[sizeof host - 1] = '\0';
+        id = host;
+    }
+    size_t n = strlen(id);
+    int ok = n > 0 && n < sizeof s->replica;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+             (id[i] >= '0' && id[i] <= '9') || strchr("._:/+=-", id[i]) != NULL;
+    if (!ok)
+        return ms_fail(err, MS_E_INVAL,
+                       "replica_id (or the host name) must be 1-63 characters of "
+                       "[A-Za-z0-9._:/+=-]");
+    memcpy(s->replica, id, n + 1);
+    return MS_OK;
+}
+
 static ms_rc open_parts(struct gw_server *s, ms_err *err)
 {
     const gw_config *c = &s->cfg;
+    if (resolve_replica(s, err) != MS_OK)
+        return err->code;
     if (ms_file_read(c->cert_path, NULL, 1u << 20, &s->cert, err) != MS_OK ||
         ms_file_read(c->key_path, NULL, 1u << 20, &s->key, err) != MS_OK)
         return err ? err->code : MS_E_IO;
     if (gw__attest_open(c->insecure_no_attestation, c->cert_path, &s->att, err) != MS_OK ||
-        gw_keystore_open(c->state_dir, &s->ks, err) != MS_OK || gw__rl_new(&s->rl, err) != MS_OK ||
+        gw_keystore_open_db(c->state_dir, c->state_db, &s->ks, err) != MS_OK || gw__rl_new(&s->rl, err) != MS_OK ||
         gw__studies_new(&s->alloc, c->study_max_bytes, &s->studies, err) != MS_OK)
         return err ? err->code : MS_E_INTERNAL;
     uint8_t mk[MS_KEY_LEN];
@@ -623,7 +650,8 @@ static ms_rc open_parts(struct gw_server *s, ms_err *err)
                                                 c->upstream_timeout_s, &s->up, err) != MS_OK)
         return err ? err->code : MS_E_INTERNAL;
     ms_err aerr = {0};
-    ms_rc arc = gw__audit_open(c->state_dir, c->audit_sync, have_mk ? mk : NULL, &s->audit, &aerr);
+    ms_rc arc = gw__audit_open(c->state_dir, c->audit_sync, have_mk ? mk : NULL, s->replica,
+                               &s->audit, &aerr);
     ms_memzero(mk, sizeof mk);
     if (arc != MS_OK && gw__have("audit"))
         return ms_fail(err, aerr.code, "audit log: %s", aerr.msg);
