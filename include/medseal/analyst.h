@@ -101,6 +101,29 @@ ms_rc an_report_fhir(const an_report *r, json_t **out, ms_err *err);
 /* One self-contained HTML page (no external resources) with an inline SVG size chart. */
 ms_rc an_report_html(const an_report *r, ms_buf *out, ms_err *err);
 
+/* DICOM SR options. Zero-initialise, then set fields. */
+typedef struct an_sr_opts {
+    ms_alloc *alloc; /* NULL: process heap (the dataset while it is built) */
+    /* 1: the patient module, dates and UIDs as in the source (for the PACS that sent it);
+     * 0 (default): de-identified: patient name/ID the keyed pseudonym, dates empty, every UID
+     * (study, series, referenced instances) replaced by its keyed pseudonym. */
+    int phi;
+    /* MS_KEY_LEN bytes: the pseudonym key (the site key: same source, same UIDs as `medseal deid`
+     * with that key), also used for the tracking UIDs; NULL: a random key per call. */
+    const uint8_t *key;
+} an_sr_opts;
+
+/* The report (after an_run) as a DICOM Comprehensive SR, TID 1500 Measurement Report, appended
+ * to out as a Part 10 stream (explicit VR little endian): one Measurement Group per nodule of
+ * the current study (tracking id/UID, finding site as SNOMED CT lobe codes, long/short axis and
+ * mean diameter in UCUM mm, composition, Lung-RADS and Fleischner categories with their rule),
+ * an Image Library and (0040,A375) evidence referencing every image instance of `src` (the
+ * current study's files, borrowed; SR and PR files are not referenced), and the source study's
+ * StudyInstanceUID (or its pseudonym). docs/analyst.md lists the codes.
+ * Errors: MS_E_INVAL (n == 0), MS_E_FORMAT (no StudyInstanceUID in src), MS_E_NOMEM. */
+ms_rc an_report_sr(const an_report *r, dcm_file *const *src, size_t n, const an_sr_opts *opts,
+                   ms_buf *out, ms_err *err);
+
 /* Number of nodules / BI-RADS assessments found in the current study (after an_run). */
 size_t an_report_finding_count(const an_report *r);
 
