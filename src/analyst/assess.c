@@ -191,6 +191,7 @@ static void found_from_json(const json_t *j, struct an_found *f)
     memset(f, 0, sizeof *f);
     f->solid_h = AN_NONE;
     f->axes_h[0] = f->axes_h[1] = f->axes_h[2] = AN_NONE;
+    f->img_series = f->img_image = -1;
     const json_t *axes = json_object_get(json_object_get(j, "size"), "axes_mm");
     for (size_t i = 0; json_is_array(axes) && i < json_array_size(axes) && i < 3; i++) {
         double v = json_number_value(json_array_get(axes, i));

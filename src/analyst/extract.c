@@ -38,6 +38,7 @@ struct ctx {
     int section;        /* SEC_* of the heading the current sentence is under */
     const char *organ;  /* the organ of a SEC_OTHER heading */
     int impression;     /* under IMPRESSION / CONCLUSION */
+    int list_heading;   /* the heading just read names nodules ("Lung nodules:"): a list follows */
 };
 
 static int is_alnum(char c)
@@ -305,6 +306,29 @@ static const struct phrase lobe_words[] = {{"rul", AN_RUL},
                                            {"lll", AN_LLL},
                                            {"left lower lobe", AN_LLL},
                                            {"left lower-lobe", AN_LLL},
+                                           {"right lower and", AN_RLL},
+                                           {"right upper and", AN_RUL},
+                                           {"right middle and", AN_RML},
+                                           {"left upper and", AN_LUL},
+                                           {"left lower and", AN_LLL},
+                                           {"right lower lobes", AN_RLL},
+                                           {"right middle lobes", AN_RML},
+                                           {"right upper lobes", AN_RUL},
+                                           {"left upper lobes", AN_LUL},
+                                           {"left lower lobes", AN_LLL},
+                                           {"right upper nodul*", AN_RUL},
+                                           {"right middle nodul*", AN_RML},
+                                           {"right lower nodul*", AN_RLL},
+                                           {"left upper nodul*", AN_LUL},
+                                           {"left lower nodul*", AN_LLL},
+                                           {"left base", AN_LLL},
+                                           {"left lung base", AN_LLL},
+                                           {"right base", AN_RLL},
+                                           {"right lung base", AN_RLL},
+                                           {"left apex", AN_LUL},
+                                           {"right apex", AN_RUL},
+                                           {"left lung apex", AN_LUL},
+                                           {"right lung apex", AN_RUL},
                                            {NULL, 0}};
 
 static const char *const segments[] = {"anteromedial basal",
@@ -515,6 +539,7 @@ struct size_expr {
     int naxes;
     long h[3];
     int other;         /* next to an organ word outside the lung */
+    int range;         /* "3-6 mm": h[0] is the largest */
     size_t oat, oe;    /* that word */
 };
 
@@ -525,6 +550,32 @@ static size_t parse_size(const struct ctx *c, size_t i, size_t end, struct size_
     if (j == 0)
         return 0;
     int mult[3] = {0, 0, 0}, n = 1;
+    s->range = 0;
+    s->other = 0;
+    {
+        /* "3-6 mm", "3 to 6 mm", "3–6 mm": a range, the largest kept (not "from 4 to 6 mm") */
+        size_t r = j;
+        if (r < end && c->lc[r] == '-')
+            r++;
+        else if (r + 2 < end && (unsigned char)c->lc[r] == 0xe2 && (unsigned char)c->lc[r + 1] == 0x80 &&
+                 (unsigned char)c->lc[r + 2] == 0x93)
+            r += 3;
+        else if (match_at(c, skip_spaces(c, r, end), end, "to"))
+            r = skip_spaces(c, skip_spaces(c, r, end) + 2, end);
+        long hi;
+        size_t re = r > j ? parse_number_at(c, r, end, &hi, 0) : 0;
+        int um;
+        size_t ue = re > 0 ? parse_unit(c, re, end, &um) : 0;
+        int from_cue = i >= 5 && memcmp(c->lc + i - 5, "from ", 5) == 0;
+        if (ue > 0 && !from_cue && hi > s->h[0]) {
+            s->h[0] = hi * um;
+            s->start = i;
+            s->end = ue;
+            s->naxes = 1;
+            s->range = 1;
+            return ue;
+        }
+    }
     size_t k = parse_unit(c, j, end, &mult[0]);
     if (k > 0)
         j = k;
@@ -575,12 +626,15 @@ static int sentence_end(const struct ctx *c, size_t i)
         return 0;
     if (i > 0 && i + 1 < c->len && is_digit(c->lc[i - 1]) && is_digit(c->lc[i + 1]))
         return 0;
+    if (i + 1 < c->len && c->lc[i + 1] >= 'a' && c->lc[i + 1] <= 'z')
+        return 0; /* "e.g.", "i.e.": no space after the period */
     static const char *const abbrev[] = {"dr",  "mr",  "mrs", "ms",   "approx",
                                          "e.g", "i.e", "vs",  "prof", NULL};
     for (size_t a = 0; abbrev[a] != NULL; a++) {
         size_t n = strlen(abbrev[a]);
         if (i >= n && memcmp(c->lc + i - n, abbrev[a], n) == 0 &&
-            (i == n || !is_alnum(c->lc[i - n - 1])) && i + 1 < c->len && c->lc[i + 1] == ' ')
+            (i == n || !is_alnum(c->lc[i - n - 1])) && i + 1 < c->len &&
+            (c->lc[i + 1] == ' ' || c->lc[i + 1] == ':' || c->lc[i + 1] == ','))
             return 0;
     }
     return 1;
@@ -739,6 +793,7 @@ static void heading(struct ctx *c, size_t *s0, size_t s1)
             continue; /* "Mediastinum and hila:", not "Nodule in the right upper lobe:" */
         c->section = h->sec;
         c->organ = h->organ;
+        c->list_heading = strstr(h->s, "nodule") != NULL;
         c->impression = memcmp(h->s, "impression", 10) == 0 || memcmp(h->s, "conclusion", 10) == 0 ||
                         memcmp(h->s, "summary", 7) == 0 || memcmp(h->s, "opinion", 7) == 0;
         *s0 = colon ? j + 1 : s1;
@@ -998,12 +1053,185 @@ static void fill_attributes(const struct ctx *c, size_t from, size_t anchor, siz
     widen(&f->span, &nw);
 }
 
+/* A plural nodule word in [from, to): "nodules" */
+static int plural_after(const struct ctx *c, size_t from, size_t to)
+{
+    static const struct phrase plural[] = {{"nodules", 1}, {"opacities", 1}, {"ggos", 1},
+                                           {"ggns", 1}, {"lesions", 1}, {NULL, 0}};
+    size_t at, e;
+    int v;
+    return find_first(c, from, to, plural, &at, &e, &v);
+}
+
+/* Every distinct lobe named in [from, to), in order (at most max). */
+static size_t all_lobes(const struct ctx *c, size_t from, size_t to, int *lobes,
+                        struct an_span *sp, size_t max)
+{
+    size_t n = 0, i = from, at, e;
+    int v;
+    while (i < to && n < max && find_first(c, i, to, lobe_words, &at, &e, &v)) {
+        int dup = 0;
+        for (size_t q = 0; q < n; q++)
+            dup |= lobes[q] == v;
+        if (!dup) {
+            lobes[n] = v;
+            sp[n].start = at;
+            sp[n].end = e;
+            n++;
+        }
+        i = e;
+    }
+    return n;
+}
+
+/* ---- image references, reference back ---- */
+
+struct imgref {
+    int series, image;
+    size_t start, end;
+};
+
+static size_t digits_at(const struct ctx *c, size_t i, size_t to, int *v)
+{
+    size_t j = i;
+    long n = 0;
+    while (j < to && is_digit(c->lc[j]) && j - i < 5)
+        n = n * 10 + (c->lc[j++] - '0');
+    if (j == i || (j < to && is_digit(c->lc[j])))
+        return 0;
+    *v = (int)n;
+    return j;
+}
+
+/* The image references in [from, to), in order (at most max): "(5:112)", "(4/36)", "series:image
+ * 5:112 and 5:140", "(series 4, image 77)", "(se 6, im 15)", "(image 92)". */
+static size_t image_refs(const struct ctx *c, size_t from, size_t to, struct imgref *out, size_t max)
+{
+    static const struct phrase ser[] = {{"series", 1}, {"se", 1}, {"ser", 1}, {NULL, 0}};
+    static const struct phrase img[] = {{"image", 1}, {"im", 1}, {"img", 1}, {NULL, 0}};
+    size_t n = 0;
+    int series = -1;
+    for (size_t i = from; i < to && n < max; i++) {
+        int v;
+        size_t e;
+        if (i == from || !is_alnum(c->lc[i - 1])) {
+            if ((e = match_any_at(c, i, ser, &v)) > 0 && e < to) {
+                size_t j = e;
+                while (j < to && (c->lc[j] == ' ' || c->lc[j] == '#' || c->lc[j] == '.'))
+                    j++;
+                int sv;
+                size_t de = digits_at(c, j, to, &sv);
+                if (de > 0 && !(de < to && (c->lc[de] == ':' || c->lc[de] == '/'))) {
+                    series = sv;
+                    i = de - 1;
+                    continue;
+                }
+            }
+            if ((e = match_any_at(c, i, img, &v)) > 0 && e < to) {
+                size_t j = e;
+                while (j < to && (c->lc[j] == ' ' || c->lc[j] == '#' || c->lc[j] == '.' || c->lc[j] == ':'))
+                    j++;
+                int iv;
+                size_t de = digits_at(c, j, to, &iv);
+                if (de > 0 && !(de < to && (c->lc[de] == ':' || c->lc[de] == '/'))) {
+                    out[n].series = series;
+                    out[n].image = iv;
+                    out[n].start = i;
+                    out[n].end = de;
+                    n++;
+                    series = -1;
+                    i = de - 1;
+                    continue;
+                }
+            }
+        }
+        /* N:M or N/M after '(' ' ' or ',' and before ')' ',' ' ' or ';' */
+        if (is_digit(c->lc[i]) && i > 0 && (c->lc[i - 1] == '(' || c->lc[i - 1] == ' ' || c->lc[i - 1] == ',')) {
+            int a, b;
+            size_t e1 = digits_at(c, i, to, &a);
+            if (e1 > 0 && e1 + 1 < to && (c->lc[e1] == ':' || c->lc[e1] == '/')) {
+                size_t e2 = digits_at(c, e1 + 1, to, &b);
+                if (e2 > 0 && (e2 == to || c->lc[e2] == ')' || c->lc[e2] == ',' || c->lc[e2] == ' ' ||
+                               c->lc[e2] == ';')) {
+                    /* in parentheses or after "series:image" only, not a time of day */
+                    size_t k = i;
+                    int paren = 0;
+                    while (k > from && i - k < 24) {
+                        k--;
+                        if (c->lc[k] == '(') {
+                            paren = 1;
+                            break;
+                        }
+                        if (c->lc[k] == ')' || c->lc[k] == '.')
+                            break;
+                    }
+                    static const struct phrase si[] = {{"image", 1}, {"images", 1}, {NULL, 0}};
+                    size_t sa, se2;
+                    int sv2;
+                    size_t back = i > from + 16 ? i - 16 : from;
+                    if (paren || find_first(c, back, i, si, &sa, &se2, &sv2)) {
+                        out[n].series = a;
+                        out[n].image = b;
+                        out[n].start = i;
+                        out[n].end = e2;
+                        n++;
+                    }
+                    i = e2 - 1;
+                }
+            }
+        }
+    }
+    return n;
+}
+
+/* "the 6 mm nodule", "this nodule", "the latter", "as above": the mention refers back. */
+static int refers_back(const struct ctx *c, size_t from, size_t anchor, size_t to)
+{
+    static const struct phrase refs[] = {{"this", 1},          {"these", 1},
+                                         {"the latter", 1},    {"the former", 1},
+                                         {"said", 1},          {"aforementioned", 1},
+                                         {"above-mentioned", 1}, {"as above", 1},
+                                         {"described above", 1}, {"noted above", 1},
+                                         {"previously described", 1}, {"previously noted", 1},
+                                         {"known", 1},         {NULL, 0}};
+    size_t at, e;
+    int v;
+    if (find_first(c, from, to, refs, &at, &e, &v))
+        return 1;
+    /* "the" right before the size: "the 6 mm lingular nodule" */
+    size_t b = anchor;
+    while (b > from && c->lc[b - 1] == ' ')
+        b--;
+    return b >= from + 3 && memcmp(c->lc + b - 3, "the", 3) == 0 &&
+           (b == from + 3 || !is_alnum(c->lc[b - 4]));
+}
+
+/* "up to 5 mm", "less than 4 mm", "< 4 mm", "under 4 mm", "sub-4 mm" */
+static int up_to(const struct ctx *c, size_t s0, size_t start)
+{
+    static const struct phrase w[] = {{"up to", 1}, {"less than", 1}, {"under", 1},
+                                      {"smaller than", 1}, {"below", 1}, {"sub", 1},
+                                      {NULL, 0}};
+    size_t from = start > s0 + 14 ? start - 14 : s0, at, e;
+    int v;
+    size_t b = start;
+    while (b > s0 && (c->lc[b - 1] == ' ' || c->lc[b - 1] == '-'))
+        b--;
+    if (b > s0 && c->lc[b - 1] == '<')
+        return 1;
+    return find_first(c, from, start, w, &at, &e, &v) && skip_spaces(c, e, start) >= b;
+}
+
 /* ---- the findings array ---- */
 
 struct out {
     ms_alloc *alloc;
     struct an_found *v;
     size_t n, cap;
+    int list;          /* under a lead ending in ':' with a nodule word ("Several new nodules:") */
+    size_t lead;       /* index + 1 of the lead's own (size-less) finding, 0 none */
+    size_t grp0;       /* first finding of the latest run of sentences with findings */
+    int prev_had;      /* the previous sentence gave findings */
 };
 
 static ms_rc push(struct out *o, const struct an_found *f, ms_err *err)
@@ -1022,12 +1250,14 @@ static ms_rc push(struct out *o, const struct an_found *f, ms_err *err)
     return MS_OK;
 }
 
+static void found_init(struct an_found *f);
 static void found_init(struct an_found *f)
 {
     memset(f, 0, sizeof *f);
     f->solid_h = AN_NONE;
     f->prior_h = AN_NONE;
     f->axes_h[0] = f->axes_h[1] = f->axes_h[2] = AN_NONE;
+    f->img_series = f->img_image = -1;
 }
 
 /* "with a 5 mm solid component", "solid component measuring 5 mm" */
@@ -1061,6 +1291,21 @@ static int has_other_organ(const struct ctx *c, size_t from, size_t to)
 static size_t split_point(const struct ctx *c, size_t a_end, size_t b_start)
 {
     size_t best = b_start;
+    /* a second head noun between the two sizes ("5 mm nodules as well as patchy ground-glass
+     * opacity in the RUL, the latter 16 mm"): the split is before that noun phrase */
+    size_t h1, e1, h2, e2;
+    if (find_nodule(c, a_end, b_start, a_end, b_start, &h1, &e1) &&
+        find_nodule(c, e1, b_start, e1, b_start, &h2, &e2)) {
+        size_t cut = 0;
+        for (size_t i = e1; i < h2; i++) {
+            if (c->lc[i] == ',' || c->lc[i] == ';' || match_at(c, i, h2, "and") ||
+                match_at(c, i, h2, "as well as") || match_at(c, i, h2, "while") ||
+                match_at(c, i, h2, "plus"))
+                cut = i;
+        }
+        if (cut > 0)
+            return cut;
+    }
     for (size_t i = a_end; i < b_start; i++) {
         if (c->lc[i] == ',' || match_at(c, i, b_start, "and") || match_at(c, i, b_start, "while"))
             best = i;
@@ -1085,7 +1330,8 @@ static int is_prior_size(const struct ctx *c, const struct size_expr *s, size_t 
     static const struct phrase cues[] = {
         {"previously", 1},  {"was", 1},      {"from", 1}, {"prior", 1},
         {"formerly", 1},    {"measured", 1}, {"then", 1}, {"compared with", 1},
-        {"compared to", 1}, {"earlier", 1},  {NULL, 0}};
+        {"compared to", 1}, {"earlier", 1},  {"before", 1}, {"previous", 1},
+        {"last", 1},        {NULL, 0}};
     static const struct phrase now[] = {{"now", 1}, {"currently", 1}, {"today", 1}, {NULL, 0}};
     size_t from = s->start > sent_start + 24 ? s->start - 24 : sent_start, at, e, a2, e2;
     int v;
@@ -1107,6 +1353,22 @@ static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct si
     size_t prev = s0;
     struct an_found *last = NULL;
     long pending_prior = AN_NONE;
+    /* a lead before the first size with a plural nodule word: its change, composition and lobe
+     * (said before that size) are shared by the sizes that follow */
+    struct an_found lead;
+    found_init(&lead);
+    size_t first_k = nsz;
+    {
+        static const struct phrase plural[] = {{"nodules", 1}, {"opacities", 1}, {"ggos", 1},
+                                               {"ggns", 1},    {"lesions", 1},   {"masses", 1},
+                                               {"micronodules", 1}, {NULL, 0}};
+        size_t pa, pe;
+        int pv;
+        if (nsz > 1 && find_first(c, s0, sz[0].start, plural, &pa, &pe, &pv)) {
+            first_k = 0;
+            fill_attributes(c, s0, sz[0].start, sz[0].start, &lead);
+        }
+    }
     for (size_t k = 0; k < nsz; k++) {
         if (is_solid_component(c, &sz[k], s0)) {
             if (last != NULL) {
@@ -1133,7 +1395,25 @@ static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct si
             f.axes_h[a] = sz[k].h[a];
         f.prior_h = pending_prior;
         pending_prior = AN_NONE;
+        f.range = sz[k].range;
+        f.upto = up_to(c, s0, sz[k].start);
         fill_attributes(c, prev, sz[k].start, to, &f);
+        f.refback = refers_back(c, prev, sz[k].start, to);
+        if (k > 0 && first_k < nsz) { /* attributes of a shared lead ("Stable scattered nodules,
+                                       * among them a 6 mm, a 2 mm and a 7 mm") */
+            if (f.change == AN_CH_NONE && lead.change != AN_CH_NONE) {
+                f.change = lead.change;
+                f.change_span = lead.change_span;
+            }
+            if (f.comp == AN_COMP_NONE && lead.comp != AN_COMP_NONE) {
+                f.comp = lead.comp;
+                f.comp_span = lead.comp_span;
+            }
+            if (f.lobe == AN_LOBE_NONE && lead.lobe != AN_LOBE_NONE) {
+                f.lobe = lead.lobe;
+                f.loc_span = lead.loc_span;
+            }
+        }
         {
             struct an_span head = {0, 0};
             int dummy;
@@ -1166,6 +1446,47 @@ static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct si
             }
         }
         f.impression = c->impression;
+        {
+            struct imgref refs[8];
+            size_t nr = image_refs(c, prev, to, refs, 8);
+            if (nr > 0) {
+                f.img_series = refs[0].series;
+                f.img_image = refs[0].image;
+                f.img_span.start = refs[0].start;
+                f.img_span.end = refs[0].end;
+            }
+            /* "two 4 mm nodules in the LLL (5:112 and 5:140)": one nodule per reference */
+            for (size_t q = 1; q < nr && f.kind == 0 && (f.count < 0 || f.count > 1); q++) {
+                struct an_found g = f;
+                g.img_series = refs[q].series;
+                g.img_image = refs[q].image;
+                g.img_span.start = refs[q].start;
+                g.img_span.end = refs[q].end;
+                ms_rc rc2 = push(o, &g, err);
+                if (rc2 != MS_OK)
+                    return rc2;
+            }
+            /* "4 mm right lower and right middle nodules": one per lobe */
+            int lobes[6];
+            struct an_span lsp[6];
+            size_t nl = 0;
+            if (nr < 2 && f.kind == 0 && f.count <= 0 && plural_after(c, sz[k].end, to))
+                nl = all_lobes(c, prev, to, lobes, lsp, 6);
+            for (size_t q = 1; q < nl; q++) {
+                struct an_found g = f;
+                g.lobe = lobes[q];
+                g.loc_span = lsp[q];
+                g.count = 1;
+                ms_rc rc2 = push(o, &g, err);
+                if (rc2 != MS_OK)
+                    return rc2;
+            }
+            if (nl > 1) {
+                f.lobe = lobes[0];
+                f.loc_span = lsp[0];
+                f.count = 1;
+            }
+        }
         prev = to;
         ms_rc rc = push(o, &f, err);
         if (rc != MS_OK)
@@ -1261,7 +1582,39 @@ static ms_rc sizeless_finding(const struct ctx *c, size_t s0, size_t s1, struct 
     return push(o, &f, err);
 }
 
-static ms_rc sentence(const struct ctx *c, size_t s0, size_t s1, struct out *o, ms_err *err)
+static int bullet_at(const char *t, size_t i, size_t len);
+
+/* The sentence starts with a list marker: "-", "*", "•", "1.", "a)". */
+static int starts_bullet(const struct ctx *c, size_t s0, size_t s1)
+{
+    size_t i = skip_spaces(c, s0, s1);
+    while (i < s1 && c->lc[i] == '\n')
+        i = skip_spaces(c, i + 1, s1);
+    return bullet_at(c->lc, i, s1);
+}
+
+/* The sentence starts with a reference back: "It measures 1.4 cm", "These are unchanged." */
+static int starts_pronoun(const struct ctx *c, size_t s0, size_t s1)
+{
+    static const struct phrase pr[] = {{"it", 1},         {"this", 1},      {"these", 1},
+                                       {"they", 1},       {"the latter", 1}, {"the nodule", 1},
+                                       {"the lesion", 1}, {"which", 1},     {"all", 1},
+                                       {"both", 1},       {"each", 1},      {NULL, 0}};
+    size_t i = skip_spaces(c, s0, s1);
+    while (i < s1 && (c->lc[i] == '\n' || c->lc[i] == ' '))
+        i++;
+    int v;
+    return match_any_at(c, i, pr, &v) > 0;
+}
+
+static void remove_at(struct out *o, size_t i)
+{
+    memmove(&o->v[i], &o->v[i + 1], (o->n - i - 1) * sizeof o->v[0]);
+    o->n--;
+}
+
+static ms_rc sentence_inner(const struct ctx *c, size_t s0, size_t s1, int extra, struct out *o,
+                            ms_err *err)
 {
     struct size_expr sz[MAX_ANCHORS];
     size_t nsz = 0;
@@ -1269,10 +1622,10 @@ static ms_rc sentence(const struct ctx *c, size_t s0, size_t s1, struct out *o, 
     int v;
     static const struct phrase nodes[] = {{"node", 1}, {"nodes", 1}, {"lymph node*", 1},
                                           {"adenopathy", 1}, {NULL, 0}};
-    if (c->section == SEC_SKIP)
-        return MS_OK; /* indication, history, technique, comparison: not this study's findings */
     int nodular = find_nodule(c, s0, s1, s0, s1, &at, &e) ||
                   find_first(c, s0, s1, comp_words, &at, &e, &v);
+    int named = nodular;
+    nodular |= extra;
     if (!nodular && !find_first(c, s0, s1, nodes, &at, &e, &v))
         return MS_OK;
     for (size_t i = s0; i < s1 && nsz < MAX_ANCHORS; i++) {
@@ -1289,8 +1642,91 @@ static ms_rc sentence(const struct ctx *c, size_t s0, size_t s1, struct out *o, 
         sz[nsz++] = s;
     }
     if (nsz == 0)
-        return nodular && c->section != SEC_OTHER ? sizeless_finding(c, s0, s1, o, err) : MS_OK;
+        return named && c->section != SEC_OTHER ? sizeless_finding(c, s0, s1, o, err) : MS_OK;
     return sized_findings(c, s0, s1, sz, nsz, o, err);
+}
+
+static ms_rc sentence(const struct ctx *c, size_t s0, size_t s1, struct out *o, ms_err *err)
+{
+    if (c->section == SEC_SKIP)
+        return MS_OK; /* indication, history, technique, comparison: not this study's findings */
+    int bullet = starts_bullet(c, s0, s1), pron = starts_pronoun(c, s0, s1);
+    size_t n0 = o->n, at, e;
+    int v;
+    int named = find_nodule(c, s0, s1, s0, s1, &at, &e);
+    int prev_nod = n0 > 0 && o->prev_had &&
+                   (o->v[n0 - 1].kind == 0 || o->v[n0 - 1].kind == 7 || o->v[n0 - 1].kind == 8);
+    int item = o->list && !named; /* a list item: "- left upper lobe 6 mm", "Peribronchial: 5 mm" */
+    ms_rc rc = sentence_inner(c, s0, s1, item || (pron && prev_nod), o, err);
+    if (rc != MS_OK)
+        return rc;
+    if (item && o->n > n0) {
+        const struct an_found *lead = o->lead > 0 ? &o->v[o->lead - 1] : NULL;
+        for (size_t i = n0; lead != NULL && i < o->n; i++) {
+            if (o->v[i].change == AN_CH_NONE)
+                o->v[i].change = lead->change;
+            if (o->v[i].comp == AN_COMP_NONE)
+                o->v[i].comp = lead->comp;
+        }
+        if (lead != NULL && lead->naxes == 0 && lead->kind == 0)
+            o->v[o->lead - 1].kind = 10; /* the lead is its items now */
+    }
+    /* "It measures 1.4 cm": the size of the nodule named in the sentence before */
+    if (pron && prev_nod && o->n > n0 && !named && o->v[n0 - 1].naxes == 0 && o->v[n0].naxes > 0 &&
+        o->v[n0].kind == 0) {
+        struct an_found *d = &o->v[n0 - 1];
+        const struct an_found *f = &o->v[n0];
+        d->naxes = f->naxes;
+        memcpy(d->axes_h, f->axes_h, sizeof d->axes_h);
+        d->size_span = f->size_span;
+        d->range = f->range;
+        d->upto = f->upto;
+        if (d->prior_h == AN_NONE)
+            d->prior_h = f->prior_h;
+        if (d->solid_h == AN_NONE)
+            d->solid_h = f->solid_h;
+        if (d->change == AN_CH_NONE) {
+            d->change = f->change;
+            d->change_span = f->change_span;
+        }
+        if (d->lobe == AN_LOBE_NONE) {
+            d->lobe = f->lobe;
+            d->loc_span = f->loc_span;
+        }
+        if (d->comp == AN_COMP_NONE) {
+            d->comp = f->comp;
+            d->comp_span = f->comp_span;
+        }
+        widen(&d->span, &f->span);
+        remove_at(o, n0);
+    } else if (pron && o->n == n0 && o->prev_had && !named) {
+        /* "These are unchanged.": the status of the nodules just named */
+        struct an_span sp;
+        if (nearest(c, s0, s0, s1, change_words, &sp, &v)) {
+            for (size_t i = o->grp0; i < o->n; i++) {
+                if (o->v[i].kind == 0 && o->v[i].change == AN_CH_NONE) {
+                    o->v[i].change = v;
+                    o->v[i].change_span = sp;
+                }
+            }
+        }
+        return MS_OK; /* the run of findings goes on */
+    }
+    /* a lead ending in ':' starts a list; a line that is neither an item nor a bullet ends it */
+    size_t last = s1;
+    while (last > s0 && (c->lc[last - 1] == ' ' || c->lc[last - 1] == '\n'))
+        last--;
+    if (last > s0 && c->lc[last - 1] == ':' && named) {
+        o->list = 1;
+        o->lead = o->n > n0 && o->v[o->n - 1].naxes == 0 ? o->n : 0;
+    } else if (!bullet && !(item && o->n > n0)) {
+        o->list = 0;
+        o->lead = 0;
+    }
+    if (o->n > n0 && !o->prev_had)
+        o->grp0 = n0;
+    o->prev_had = o->n > n0;
+    return MS_OK;
 }
 
 /* Exam findings that raise the suspicion of lung cancer (Lung-RADS 4X) wherever they are said:
@@ -1523,6 +1959,7 @@ static void remap(struct an_found *f, const uint32_t *map)
     remap_span(&f->loc_span, map);
     remap_span(&f->change_span, map);
     remap_span(&f->trig_span, map);
+    remap_span(&f->img_span, map);
 }
 
 ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_found **found,
@@ -1547,13 +1984,18 @@ ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_f
         if (i == 0 || !is_alnum(lc[i - 1]))
             ws[i / 64] |= (uint64_t)1 << (i % 64);
     }
-    struct ctx c = {lc, nlen, ws, SEC_GENERAL, NULL, 0};
-    struct out o = {alloc, NULL, 0, 0};
+    struct ctx c = {lc, nlen, ws, SEC_GENERAL, NULL, 0, 0};
+    struct out o = {alloc, NULL, 0, 0, 0, 0, 0, 0};
     ms_rc rc = MS_OK;
     size_t s0 = 0;
     for (size_t i = 0; i <= nlen && rc == MS_OK; i++) {
         if (i == nlen || sentence_end(&c, i)) {
             heading(&c, &s0, i);
+            if (c.list_heading) {
+                o.list = 1;
+                o.lead = 0;
+                c.list_heading = 0;
+            }
             if (i > s0)
                 rc = sentence(&c, s0, i, &o, err);
             if (i > s0 && rc == MS_OK && c.section != SEC_SKIP)

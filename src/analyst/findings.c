@@ -78,9 +78,14 @@ static json_t *size_json(const struct an_found *f)
         json_array_append_new(axes, json_real(an_h_to_mm(f->axes_h[i])));
     struct an_nodule n;
     an_found_to_nodule(f, &n);
-    return json_pack("{s:o,s:o,s:f,s:I}", "axes_mm", axes, "span", span_json(&f->size_span),
-                     "mean_diameter_mm", an_found_mean_mm(f), "fleischner_mm",
-                     (json_int_t)an_mean_whole_mm(&n));
+    json_t *o = json_pack("{s:o,s:o,s:f,s:I}", "axes_mm", axes, "span", span_json(&f->size_span),
+                          "mean_diameter_mm", an_found_mean_mm(f), "fleischner_mm",
+                          (json_int_t)an_mean_whole_mm(&n));
+    if (o != NULL && f->range)
+        json_object_set_new(o, "range", json_true()); /* "3-6 mm": the largest */
+    if (o != NULL && f->upto)
+        json_object_set_new(o, "up_to", json_true()); /* "up to 5 mm", "less than 4 mm" */
+    return o;
 }
 
 static json_t *attr_json(const char *value, const struct an_span *s)
@@ -156,6 +161,14 @@ json_t *an_found_json(const struct an_found *f, const char *text)
                       attr_json(an_comp_name(f->comp), &f->comp_span), "location", location_json(f),
                       "features", an_features_json(f->features), "count", count_json(f), "change",
                       change_json(f));
+        if (o != NULL && f->img_image >= 0) {
+            json_t *im = json_pack("{s:i,s:o}", "image", f->img_image, "span", span_json(&f->img_span));
+            if (im != NULL && f->img_series >= 0)
+                json_object_set_new(im, "series", json_integer(f->img_series));
+            json_object_set_new(o, "image", im);
+        }
+        if (o != NULL && f->refback)
+            json_object_set_new(o, "refers_back", json_true());
         if (o != NULL && f->solid_h != AN_NONE)
             json_object_set_new(o, "solid_component_mm", json_real(an_h_to_mm(f->solid_h)));
         if (o != NULL && f->prior_h != AN_NONE)

@@ -215,6 +215,11 @@ struct an_found {
     const struct an_ctx_trigger *trigger; /* static lexicon row, or NULL */
     char organ[24];     /* kind 6: the organ word or section ("mediastinum", "thyroid") */
     int impression;     /* said under IMPRESSION / CONCLUSION (a restatement) */
+    int refback;        /* refers back to a nodule named before ("the 6 mm nodule", "this") */
+    int img_series, img_image; /* image reference "(5:112)", "(series 4, image 77)"; -1 none */
+    struct an_span img_span;
+    int range;          /* the size was a range ("3-6 mm": the largest kept) */
+    int upto;           /* "up to 5 mm", "less than 4 mm" */
     char birads[4]; /* BI-RADS category when kind == 1 */
     int source;     /* index of the text it came from */
 };

@@ -256,9 +256,34 @@ static void merge_into(struct an_found *d, const struct an_found *s)
         d->prior_h = s->prior_h;
     if (d->count == 0)
         d->count = s->count;
+    if (d->img_image < 0) {
+        d->img_series = s->img_series;
+        d->img_image = s->img_image;
+    }
     if (d->persistent_n < s->persistent_n)
         d->persistent_n = s->persistent_n;
     d->features |= s->features;
+}
+
+/* Image references decide when both mentions have one: equal (series unknown on one side
+ * matches) is the same nodule, different are two. Returns 1 same, 0 different, -1 undecided. */
+static int same_image(const struct an_found *a, const struct an_found *b)
+{
+    if (a->img_image < 0 || b->img_image < 0)
+        return -1;
+    if (a->img_image != b->img_image)
+        return 0;
+    return a->img_series < 0 || b->img_series < 0 || a->img_series == b->img_series;
+}
+
+/* The group of a mention: its text and whether it was said under IMPRESSION. Two sized mentions
+ * of one group are two nodules unless the second refers back ("the 6 mm nodule", "this
+ * nodule") or names the same image; a restatement in another group (the impression, an SR)
+ * merges with a compatible nodule no mention of its group has claimed. */
+static unsigned long group_bit(const struct an_found *f)
+{
+    unsigned g = (unsigned)(f->source + 1) * 2u + (f->impression ? 1u : 0u);
+    return 1ul << (g % (8u * sizeof(unsigned long)));
 }
 
 static ms_rc merge_study(struct an_report *r, struct an_study *st, ms_err *err)
@@ -269,25 +294,54 @@ static ms_rc merge_study(struct an_report *r, struct an_study *st, ms_err *err)
     if (n == 0)
         return MS_OK;
     st->nods = ms_calloc(r->alloc, n, sizeof *st->nods);
-    if (st->nods == NULL)
+    unsigned long *groups = ms_calloc(r->alloc, n, sizeof *groups);
+    if (st->nods == NULL || groups == NULL) {
+        ms_free(r->alloc, groups);
         return ms_fail(err, MS_E_NOMEM, "nodules");
-    for (size_t i = 0; i < st->nfound; i++) {
-        const struct an_found *f = &st->found[i];
-        if (f->kind != 0)
-            continue;
-        size_t k = 0;
-        while (k < st->nnods && !same_nodule(&st->nods[k].f, f))
-            k++;
-        if (k == st->nnods) {
-            memset(&st->nods[k], 0, sizeof st->nods[k]);
-            st->nods[k].f = *f;
-            st->nods[k].track = -1;
-            st->nnods++;
-        } else {
-            merge_into(&st->nods[k].f, f);
-        }
-        st->nods[k].mentions++;
     }
+    /* sized body mentions, sized restatements, then size-less mentions ("as above") */
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < st->nfound; i++) {
+            const struct an_found *f = &st->found[i];
+            if (f->kind != 0)
+                continue;
+            int sized = f->naxes > 0;
+            if ((pass == 0 && (!sized || f->impression)) || (pass == 1 && (!sized || !f->impression)) ||
+                (pass == 2 && sized))
+                continue;
+            unsigned long g = group_bit(f);
+            size_t k = 0;
+            for (; k < st->nnods; k++) {
+                const struct an_found *d = &st->nods[k].f;
+                int img = same_image(d, f);
+                if (img == 1)
+                    break;
+                if (img == 0)
+                    continue;
+                if (sized && (groups[k] & g) && !f->refback)
+                    continue;
+                if (!sized) { /* size-less: lobe and composition compatible */
+                    if ((d->lobe == AN_LOBE_NONE || f->lobe == AN_LOBE_NONE || d->lobe == f->lobe) &&
+                        comp_same(d->comp, f->comp))
+                        break;
+                    continue;
+                }
+                if (same_nodule(d, f))
+                    break;
+            }
+            if (k == st->nnods) {
+                memset(&st->nods[k], 0, sizeof st->nods[k]);
+                st->nods[k].f = *f;
+                st->nods[k].track = -1;
+                st->nnods++;
+            } else {
+                merge_into(&st->nods[k].f, f);
+            }
+            groups[k] |= g;
+            st->nods[k].mentions++;
+        }
+    }
+    ms_free(r->alloc, groups);
     return MS_OK;
 }
 
