@@ -87,6 +87,10 @@ ms_rc an_add_prior_report(an_report *r, const json_t *prior, ms_err *err);
  * notes.txt / *.txt as notes) into the current study (prior = 0) or a new prior (prior = 1).
  * Errors: MS_E_IO, MS_E_NOTFOUND (no DICOM file and no text), MS_E_FORMAT, MS_E_LIMIT. */
 ms_rc an_add_dir(an_report *r, const char *dir, int prior, ms_err *err);
+/* As an_add_dir for a list of files (one study's, e.g. grouped by StudyInstanceUID): each file
+ * is read exactly as the folder walk reads it (*.txt a note, *.json skipped, else DICOM headers
+ * only, unreadable ones counted), one at a time. Errors: as an_add_dir. */
+ms_rc an_add_paths(an_report *r, const char *const *paths, size_t n, int prior, ms_err *err);
 
 /* Runs the analysis: study summaries, findings extraction, comparison with priors and guideline
  * categories. Call once, after the inputs. Errors: MS_E_NOMEM, MS_E_INVAL (called twice). */

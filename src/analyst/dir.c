@@ -1,6 +1,7 @@
 /*
  * an_add_dir: reads a study folder (every DICOM file below it, headers only, and *.txt notes) into
- * the current study or a new prior. Entries are visited in name order so the output does not
+ * the current study or a new prior; an_add_paths does the same for a list of files (medseal batch,
+ * whose studies are groups of files, not folders). Entries are visited in name order so the output does not
  * depend on the file system; symbolic links are not followed; depth is bounded.
  *
  * Trusts: nothing in the folder (files that are not DICOM are counted as unreadable, not fatal).
@@ -109,6 +110,9 @@ static ms_rc add_dicom_file(struct an_report *r, struct an_study *st, const char
     return rc;
 }
 
+static ms_rc add_path(struct an_report *r, struct an_study *st, const char *path, const char *name,
+                      ms_err *err);
+
 static ms_rc walk(struct an_report *r, struct an_study *st, const char *path, int depth,
                   ms_err *err)
 {
@@ -125,14 +129,45 @@ static ms_rc walk(struct an_report *r, struct an_study *st, const char *path, in
             continue;
         if (S_ISDIR(sb.st_mode))
             rc = walk(r, st, child, depth + 1, err);
-        else if (!S_ISREG(sb.st_mode))
-            continue;
-        else if (ends_with(ns.v[i], ".txt"))
-            rc = add_text_file(r, st, child, err);
-        else if (!ends_with(ns.v[i], ".json"))
-            rc = add_dicom_file(r, st, child, err);
+        else if (S_ISREG(sb.st_mode))
+            rc = add_path(r, st, child, ns.v[i], err);
     }
     names_free(r->alloc, &ns);
+    return rc;
+}
+
+/* One regular file as the folder walk treats it: *.txt a note, *.json skipped, else DICOM. */
+static ms_rc add_path(struct an_report *r, struct an_study *st, const char *path, const char *name,
+                      ms_err *err)
+{
+    if (ends_with(name, ".txt"))
+        return add_text_file(r, st, path, err);
+    if (!ends_with(name, ".json"))
+        return add_dicom_file(r, st, path, err);
+    return MS_OK;
+}
+
+ms_rc an_add_paths(an_report *r, const char *const *paths, size_t n, int prior, ms_err *err)
+{
+    if (r == NULL || (paths == NULL && n > 0))
+        return ms_fail(err, MS_E_INVAL, "an_add_paths: NULL argument");
+    if (r->ran)
+        return ms_fail(err, MS_E_INVAL, "an_add_paths after an_run");
+    struct an_study *st = &r->studies[0];
+    if (prior) {
+        ms_rc rc = an_study_new_prior(r, &st, err);
+        if (rc != MS_OK)
+            return rc;
+    }
+    size_t files0 = st->files, texts0 = st->ntexts;
+    ms_rc rc = MS_OK;
+    for (size_t i = 0; rc == MS_OK && i < n; i++) {
+        const char *slash = strrchr(paths[i], '/');
+        rc = add_path(r, st, paths[i], slash != NULL ? slash + 1 : paths[i], err);
+    }
+    if (rc == MS_OK && st->files == files0 && st->ntexts == texts0)
+        rc = ms_fail(err, MS_E_NOTFOUND, "%s study holds no readable DICOM file and no .txt note",
+                     prior ? "prior" : "current");
     return rc;
 }
 

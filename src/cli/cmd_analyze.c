@@ -97,11 +97,7 @@ static int parse(int argc, char **argv, struct args *a)
         cli_error("analyze", "a study folder, --notes or --text is required (see --help)");
         return -1;
     }
-    const char *fmts[] = {"json", "text", "fhir", "html"};
-    int ok = 0;
-    for (size_t k = 0; k < 4; k++)
-        ok |= strcmp(a->format, fmts[k]) == 0;
-    if (!ok) {
+    if (!cli_format_known(a->format)) {
         cli_error("analyze", "--format must be json, text, fhir or html");
         return -1;
     }
@@ -137,36 +133,17 @@ static ms_rc add_inputs(an_report *r, const struct args *a, ms_err *err)
     return rc;
 }
 
-static int emit_json(json_t *j)
-{
-    int rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(j);
-    if (rc != 0) {
-        cli_error("analyze", "cannot write the JSON output");
-        return 1;
-    }
-    putchar('\n');
-    return 0;
-}
-
 static int output(const an_report *r, const char *format)
 {
     ms_err err = {0};
-    json_t *j = NULL;
     ms_buf b;
-    ms_rc rc;
-    if (strcmp(format, "json") == 0 || strcmp(format, "fhir") == 0) {
-        rc = format[0] == 'j' ? an_report_json(r, &j, &err) : an_report_fhir(r, &j, &err);
-        if (rc != MS_OK) {
-            cli_report("analyze", format, &err);
-            return 1;
-        }
-        return emit_json(j);
-    }
     ms_buf_init(&b, NULL, 0);
-    rc = format[0] == 't' ? an_report_text(r, &b, &err) : an_report_html(r, &b, &err);
-    if (rc == MS_OK)
-        fwrite(b.p, 1, b.len, stdout);
+    ms_rc rc = cli_render_report(r, format, &b, &err);
+    if (rc == MS_OK && fwrite(b.p, 1, b.len, stdout) != b.len) {
+        ms_buf_free(&b);
+        cli_error("analyze", "cannot write the %s output", format);
+        return 1;
+    }
     ms_buf_free(&b);
     if (rc != MS_OK) {
         cli_report("analyze", format, &err);

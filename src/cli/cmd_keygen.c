@@ -30,16 +30,21 @@ static int put_sealed(const uint8_t key[MS_KEY_LEN], const char *spec, ms_err *e
 int cmd_keygen(int argc, char **argv)
 {
     int force = 0;
-    const char *seal = NULL;
+    const char *seal = NULL, *recipient = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--force") == 0) {
             force = 1;
         } else if (strcmp(argv[i], "--seal") == 0 && i + 1 < argc) {
             seal = argv[++i];
+        } else if (strcmp(argv[i], "--recipient") == 0 && i + 1 < argc) {
+            recipient = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0) {
             printf("usage: medseal keygen [--force] [--seal MASTER_SPEC] > KEYFILE   (chmod 600)\n"
-                   "  --seal  print the key sealed under the master key (file:P, env:VAR, fd:N)\n"
-                   "          for medseal serve --pseudo-key\n");
+                   "       medseal keygen [--force] --recipient PUBFILE > SECRETFILE\n"
+                   "  --seal       print the key sealed under the master key (file:P, env:VAR,\n"
+                   "               fd:N) for medseal serve --pseudo-key\n"
+                   "  --recipient  an X25519 key pair for batch --recipient: the public key to\n"
+                   "               PUBFILE, the secret (for medseal open --key) on stdout\n");
             return 0;
         } else {
             cli_error("keygen", "unknown option (see --help)");
@@ -50,6 +55,8 @@ int cmd_keygen(int argc, char **argv)
         cli_error("keygen", "refusing to print a key to a terminal; redirect to a file or --force");
         return 2;
     }
+    if (recipient != NULL)
+        return bt_keygen_recipient(recipient);
     uint8_t key[MS_KEY_LEN];
     char text[MS_KEY_LEN * 2 + 2];
     ms_err err = {0};

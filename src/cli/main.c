@@ -20,6 +20,8 @@ static const struct command commands[] = {
     {"keygen", cmd_keygen, "print a new 32-byte site key (hex) for --key"},
     {"scrub", cmd_scrub, "remove PHI from free text (stdin to stdout)"},
     {"analyze", cmd_analyze, "structured report, Lung-RADS / Fleischner / BI-RADS, comparison"},
+    {"batch", cmd_batch, "analyse a whole archive: every patient against their priors, resumable"},
+    {"open", cmd_open, "decrypt files sealed by batch --recipient (keygen --recipient key)"},
     {"classify", cmd_classify, "evaluate one nodule finding (JSON on stdin) against a guideline"},
     {"serve", cmd_serve, "the confidential HTTPS gateway (OpenAI-compatible API)"},
     {"keys", cmd_keys, "create, list and revoke API keys"},
