@@ -182,3 +182,24 @@ TEST(test_analyst_context_resolved_never_current)
     json_decref(j);
     return 0;
 }
+
+TEST(test_analyst_context_text_report_lists_triggers)
+{
+    /* the text report says why a mention is not a current nodule, with spans and the trigger */
+    const char *t = "Cannot exclude a small nodule in the lingula. 5 mm nodule in the RUL.";
+    an_report *r = NULL;
+    CHECK(an_report_new(NULL, &r, NULL) == MS_OK);
+    CHECK(an_add_text(r, t, strlen(t), "user", NULL) == MS_OK && an_run(r, NULL) == MS_OK);
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    CHECK(an_report_text(r, &b, NULL) == MS_OK);
+    an_report_free(r);
+    CHECK(ms_buf_append(&b, "", 1, NULL) == MS_OK);
+    const char *s = (const char *)b.p;
+    int ok = strstr(s, "uncertain: no size, text [0, 44)") != NULL &&
+             strstr(s, "trigger \"cannot exclude\" (uncertain) at [0, 14)") != NULL &&
+             strstr(s, "      text: [46, 68)") != NULL;
+    ms_buf_free(&b);
+    CHECK(ok);
+    return 0;
+}

@@ -366,6 +366,9 @@ static ms_rc finding_block(const struct an_report *r, const struct an_study *st,
         if (rc == MS_OK)
             rc = str(b, "\n", err);
     }
+    if (rc == MS_OK && f->source >= 0 && f->span.end > f->span.start)
+        rc = put(b, err, "      text: [%zu, %zu)%s\n", f->span.start, f->span.end,
+                 f->img_image >= 0 ? " with an image reference" : "");
     const char *feats[AN_FEATURE_NAMES];
     size_t nfeats = an_feature_names(f->features, feats);
     for (size_t i = 0; rc == MS_OK && i < nfeats; i++)
@@ -404,6 +407,35 @@ static ms_rc birads_block(const struct an_study *st, ms_buf *b, ms_err *err)
                  "  BI-RADS ", f->birads, " stated in ",
                  f->source >= 0 ? js(st->texts[f->source].source) : "-", ": ", row->assessment,
                  " (likelihood of malignancy ", row->likelihood, ")\n", NULL);
+        first = 0;
+    }
+    return rc;
+}
+
+/* Why a mention is not a current nodule, and the sized findings outside the lung: each with
+ * the character spans it came from and, for a mention a trigger decided, that trigger. */
+static ms_rc mentions_block(const struct an_study *st, ms_buf *b, ms_err *err)
+{
+    static const char *const what[] = {"", "", "negated", "", "", "", "other finding",
+                                       "uncertain", "resolved", "historical"};
+    ms_rc rc = MS_OK;
+    int first = 1;
+    for (size_t i = 0; rc == MS_OK && i < st->nfound; i++) {
+        const struct an_found *f = &st->found[i];
+        if (f->kind != 2 && (f->kind < 6 || f->kind > 9))
+            continue;
+        char mean[32];
+        num1(mean, sizeof mean, f->naxes > 0 ? an_found_mean_mm(f) : NAN, " mm", 0);
+        rc = put(b, err, "%s  %s: %s%s%s, text [%zu, %zu) of %s", first ? "\nMENTIONS NOT COUNTED AS "
+                 "CURRENT PULMONARY NODULES\n" : "", what[f->kind],
+                 f->kind == 6 ? (f->organ[0] ? f->organ : "other") : "",
+                 f->kind == 6 ? " " : "", f->naxes > 0 ? mean : "no size", f->span.start,
+                 f->span.end, f->source >= 0 ? js(st->texts[f->source].source) : "-");
+        if (rc == MS_OK && f->trigger != NULL)
+            rc = put(b, err, "; trigger \"%s\" (%s) at [%zu, %zu)", f->trigger->phrase,
+                     an_ctx_name(f->ctx), f->trig_span.start, f->trig_span.end);
+        if (rc == MS_OK)
+            rc = str(b, "\n", err);
         first = 0;
     }
     return rc;
@@ -464,6 +496,8 @@ static ms_rc render(const struct an_report *r, ms_buf *b, ms_err *err)
         rc = finding_block(r, st, &st->nods[i], b, err);
     if (rc == MS_OK)
         rc = birads_block(st, b, err);
+    if (rc == MS_OK)
+        rc = mentions_block(st, b, err);
     if (rc == MS_OK) {
         struct lines l = {b, err, MS_OK, 0};
         an_impression(r, impression_line, &l);
