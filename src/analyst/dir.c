@@ -147,20 +147,24 @@ static ms_rc add_path(struct an_report *r, struct an_study *st, const char *path
     return MS_OK;
 }
 
+/* The study the inputs go to: the current one, or a new prior (*st). */
+static ms_rc target(an_report *r, int prior, struct an_study **st, ms_err *err)
+{
+    *st = &r->studies[0];
+    return prior ? an_study_new_prior(r, st, err) : MS_OK;
+}
+
 ms_rc an_add_paths(an_report *r, const char *const *paths, size_t n, int prior, ms_err *err)
 {
     if (r == NULL || (paths == NULL && n > 0))
         return ms_fail(err, MS_E_INVAL, "an_add_paths: NULL argument");
     if (r->ran)
         return ms_fail(err, MS_E_INVAL, "an_add_paths after an_run");
-    struct an_study *st = &r->studies[0];
-    if (prior) {
-        ms_rc rc = an_study_new_prior(r, &st, err);
-        if (rc != MS_OK)
-            return rc;
-    }
+    struct an_study *st;
+    ms_rc rc = target(r, prior, &st, err);
+    if (rc != MS_OK)
+        return rc;
     size_t files0 = st->files, texts0 = st->ntexts;
-    ms_rc rc = MS_OK;
     for (size_t i = 0; rc == MS_OK && i < n; i++) {
         const char *slash = strrchr(paths[i], '/');
         rc = add_path(r, st, paths[i], slash != NULL ? slash + 1 : paths[i], err);
@@ -180,14 +184,12 @@ ms_rc an_add_dir(an_report *r, const char *dir, int prior, ms_err *err)
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return ms_fail(err, MS_E_NOTFOUND, "%s folder not found", prior ? "prior" : "study");
-    struct an_study *st = &r->studies[0];
-    if (prior) {
-        ms_rc rc = an_study_new_prior(r, &st, err);
-        if (rc != MS_OK)
-            return rc;
-    }
+    struct an_study *st;
+    ms_rc rc = target(r, prior, &st, err);
+    if (rc != MS_OK)
+        return rc;
     size_t files0 = st->files, texts0 = st->ntexts;
-    ms_rc rc = walk(r, st, dir, 0, err);
+    rc = walk(r, st, dir, 0, err);
     if (rc == MS_OK && st->files == files0 && st->ntexts == texts0)
         rc = ms_fail(err, MS_E_NOTFOUND, "%s folder holds no DICOM file and no .txt note",
                      prior ? "prior" : "study");
