@@ -149,6 +149,53 @@ static int date_context(const struct scan *sc, size_t i)
     return 0;
 }
 
+/* Clinical notation around the numbers [i, e) (e one past the last token): a vitals, vent,
+ * lab or drip word just before ("PS 14/6/45%", "CPAP 8/5", "INR 1/2"), or a '%', '/', unit or
+ * further digits glued after ("8/5/30%", "4/2cc"). Such slashes are settings, not dates. */
+static int notation(const struct scan *sc, size_t i, size_t e)
+{
+    if (e < sc->ntk && phi__tok_adjacent(sc, e)) {
+        const struct tok *t = &sc->tk[e];
+        if (t->kind != TK_PUNCT || phi__in((char)t->ch, "%/x*+"))
+            return 1;
+        if ((t->ch == '-' || t->ch == '.') && e + 1 < sc->ntk && phi__tok_adjacent(sc, e + 1) &&
+            sc->tk[e + 1].kind != TK_PUNCT)
+            return 1;
+    }
+    size_t j = i, seen = 0;
+    while (j > 0 && seen < 2 && !(sc->tk[j].fl & TF_NL)) {
+        j--;
+        const struct tok *t = &sc->tk[j];
+        if (t->kind == TK_PUNCT) {
+            if (t->ch == '@' || t->ch == '=')
+                return 1;
+            continue;
+        }
+        seen++;
+        if (t->kind == TK_WORD && phi__kw(sc, j, KW_CLINNUM))
+            return 1;
+        if (t->kind != TK_WORD)
+            continue;
+        break;
+    }
+    return 0;
+}
+
+/* A study or event word after a short date: "11/2 echo", "3/9 CT". */
+static int event_after(const struct scan *sc, size_t e)
+{
+    static const char *const W[] = {"echo", "ct",    "cta",       "mri",   "cxr",
+                                    "ekg",  "ecg",   "cath",      "egd",   "surgery",
+                                    "admission", "admit", "visit", "appt", "appointment",
+                                    "op",   "bx",    "biopsy",    "scan",  "us", NULL};
+    if (e >= sc->ntk || sc->tk[e].kind != TK_WORD || (sc->tk[e].fl & TF_NL))
+        return 0;
+    for (size_t k = 0; W[k] != NULL; k++)
+        if (phi__tok_eq(sc, e, W[k]))
+            return 1;
+    return 0;
+}
+
 /* A valid calendar date in an 8-digit DA "YYYYMMDD" (years 1850..2149). */
 static int da_valid(const char *p)
 {
@@ -179,7 +226,8 @@ static size_t numeric(const struct scan *sc, size_t i)
             return 0; /* 1.2.3.4: an address or version */
         if (n0 == 4 && n1 <= 2 && n2 <= 2 && a >= 1800 && a <= 2199 && valid_md(b, c))
             return i + 5;
-        if (n0 <= 2 && n1 <= 2 && n2 != 3 && (valid_md(a, b) || valid_md(b, a)))
+        if (n0 <= 2 && n1 <= 2 && n2 != 3 && (valid_md(a, b) || valid_md(b, a)) &&
+            !(n2 == 2 && notation(sc, i, i + 5)))
             return i + 5;
         return 0;
     }
@@ -187,7 +235,12 @@ static size_t numeric(const struct scan *sc, size_t i)
         return 0;
     if (n1 == 4 && a >= 1 && a <= 12 && b >= 1900 && b <= 2199)
         return i + 3;
-    if (n1 <= 2 && valid_md(a, b) && (b > 12 || date_context(sc, i)))
+    if (notation(sc, i, i + 3))
+        return 0;
+    if (n1 <= 2 && valid_md(a, b) && (b > 12 || date_context(sc, i) || event_after(sc, i + 3)))
+        return i + 3;
+    /* month / two-digit year: "S/P CVA 4/87" (a day cannot be over 31) */
+    if (n1 == 2 && a >= 1 && a <= 12 && b > 31)
         return i + 3;
     return 0;
 }

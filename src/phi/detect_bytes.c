@@ -116,6 +116,10 @@ static size_t url_at(const struct scan *sc, size_t i)
     }
     if (!tld_ok(low, tl) || t[lastdot - 1] == '.')
         return 0;
+    /* "afebrile.no", "events.pt", "started.in": a two-letter country domain glued to a word is
+     * far more often a missing space in a note; it needs a second dot or a path */
+    if (tl == 2 && dots == 1 && !(e < n && t[e] == '/'))
+        return 0;
     while (e < n && t[e] == '/') {
         e++;
         while (e < n && url_ch(t[e]))

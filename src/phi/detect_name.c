@@ -236,6 +236,153 @@ static size_t person(struct scan *sc, size_t i)
     return e;
 }
 
+
+/* ---- names in any case: after a title, role or relation word; signatures ---------------------
+ * Case carries no signal in many notes ("pt seen by dr. okafor", "WIFE HELGA AT BEDSIDE"): these
+ * rules decide from the word before and the dictionary, not from a capital. */
+
+/* The dictionary entry of token i in any case (the tokenizer looks up capitalised words and
+ * words after a cue; others are looked up here). */
+static const struct phi__dict_ent *dict_any(const struct scan *sc, size_t i)
+{
+    if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || !(sc->tk[i].fl & TF_ASCII))
+        return NULL;
+    if (sc->tk[i].de >= 0)
+        return &phi__dict_ents[sc->tk[i].de];
+    return phi__dict_find(sc->t + sc->tk[i].s, phi__tok_len(sc, i));
+}
+
+/* Keyword lists whose words are never a name after a cue ("son at bedside", "dr. to see"). */
+#define NOT_AFTER_CUE                                                                              \
+    ((1u << KW_NOTNAME) | (1u << KW_PREP) | (1u << KW_MONTH) | (1u << KW_WEEKDAY) |                \
+     (1u << KW_MEDNOUN) | (1u << KW_FACILITY) | (1u << KW_GENERIC) | (1u << KW_CLINNUM) |          \
+     (1u << KW_TITLE_CLIN) | (1u << KW_TITLE_LAY) | (1u << KW_CUE) | (1u << KW_CLINCUE) |          \
+     (1u << KW_POSTNOM) | (1u << KW_PLACEJOIN) | (1u << KW_RELATIVE) | (1u << KW_FILLER) |         \
+     (1u << KW_DATECTX) | (1u << KW_STATENAME) | (1u << KW_REGION) | (1u << KW_LABEL))
+
+/* Token i as a name in any case. strict 0 (after "dr."/"mr"): any word that is not a common
+ * word only; strict 1 (after a relation or role, at a signature): a frequent first name (even if
+ * a word: "rn joy"), a name or rare word, or a word outside the dictionary. */
+static int any_case_name(const struct scan *sc, size_t i, int strict)
+{
+    if (i >= sc->ntk || sc->tk[i].kind != TK_WORD || phi__tok_len(sc, i) < 2 ||
+        (sc->tk[i].kw & NOT_AFTER_CUE))
+        return 0;
+    const struct phi__dict_ent *d = dict_any(sc, i);
+    if (d == NULL)
+        return (sc->tk[i].fl & TF_ASCII) ? phi__tok_len(sc, i) >= (strict ? 3u : 2u) : 1;
+    int word = (d->flags & PHI_DICT_WORD) != 0 && d->word_level > 0;
+    int named = (d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST)) != 0;
+    if (!word)
+        return named || !(d->flags & (PHI_DICT_SUFFIX | PHI_DICT_PLACE)) || !strict;
+    if (d->word_level >= 50)
+        return 1;
+    if (strict)
+        return (d->flags & PHI_DICT_FIRST) && d->first >= 50;
+    return named && (d->word_level >= 35 || d->first >= 50 || d->last >= 50);
+}
+
+/* The cue before token i (skipping ". , : -" on the same line): 2 a title (dr, mr ...), 1 a
+ * relation or role (wife, dtr, rn, nurse ...), 0 none. "pt"/"patient" do not count here. */
+static int cue_kind(const struct scan *sc, size_t i)
+{
+    if (i == 0 || (sc->tk[i].fl & TF_NL))
+        return 0;
+    size_t j = i - 1;
+    while (j > 0 && sc->tk[j].kind == TK_PUNCT && phi__in((char)sc->tk[j].ch, ".,:-") &&
+           !(sc->tk[j].fl & TF_NL))
+        j--;
+    if (sc->tk[j].kind != TK_WORD)
+        return 0;
+    if (phi__tok_eq(sc, j, "dr") || phi__tok_eq(sc, j, "doctor") || phi__tok_eq(sc, j, "mr") ||
+        phi__tok_eq(sc, j, "mrs") || phi__tok_eq(sc, j, "ms") || phi__tok_eq(sc, j, "miss") ||
+        phi__tok_eq(sc, j, "prof") || phi__tok_eq(sc, j, "mx") || phi__tok_eq(sc, j, "dra"))
+        return 2;
+    if (phi__kw(sc, j, KW_TITLE_CLIN))
+        return 1; /* nurse, rn, np, rrt, lpn */
+    if (!phi__kw(sc, j, KW_CUE) || phi__tok_eq(sc, j, "patient") || phi__tok_eq(sc, j, "pt") ||
+        phi__tok_eq(sc, j, "called") || phi__tok_eq(sc, j, "contact") ||
+        phi__tok_eq(sc, j, "cc") || phi__tok_eq(sc, j, "attn") || phi__tok_eq(sc, j, "sr") ||
+        phi__tok_eq(sc, j, "employer") || phi__tok_eq(sc, j, "paciente") ||
+        phi__tok_eq(sc, j, "law") || phi__tok_eq(sc, j, "name"))
+        return 0;
+    return 1;
+}
+
+/* A name in any case after a title, role or relation word: "dr. okafor", "DR OKAFOR", "wife
+ * helga", "dtr rosa", "rn joy", "son, teddy,". Returns the last name token or 0. */
+static size_t cue_name(struct scan *sc, size_t i)
+{
+    int k = cue_kind(sc, i);
+    if (k == 0 || !any_case_name(sc, i, k == 1))
+        return 0;
+    size_t e = i;
+    /* a second (and third) name word on the same line: "dr. anna okafor" */
+    for (int w = 0; w < 2; w++) {
+        size_t j = e + 1;
+        if (j >= sc->ntk || (sc->tk[j].fl & TF_NL) || !(sc->tk[j].fl & TF_SP) ||
+            !any_case_name(sc, j, 1))
+            break;
+        e = j;
+    }
+    add_name(sc, i, e, k == 2 && phi__kw(sc, i - 1, KW_TITLE_CLIN), 46);
+    return e;
+}
+
+static int line_end_after(const struct scan *sc, size_t j)
+{
+    if (phi__tok_eqc(sc, j + 1, '.') || phi__tok_eqc(sc, j + 1, ','))
+        j++;
+    return j + 1 >= sc->ntk || (sc->tk[j + 1].fl & TF_NL);
+}
+
+/* Signatures at the start of a line: "p. arvidsson rn", "T. MOLL RRT", "J Smith, RN" (an
+ * initial or name words, then a post-nominal ending the line), "--HELGA", "- joy" (a dash, one
+ * or two name words ending the line). */
+static size_t signature(struct scan *sc, size_t i)
+{
+    const struct tok *t = &sc->tk[i];
+    if (t->kind != TK_WORD)
+        return 0;
+    if (i > 0 && phi__tok_eqc(sc, i - 1, '-') && !(t->fl & TF_NL)) {
+        size_t j = i - 1;
+        while (j > 0 && phi__tok_eqc(sc, j, '-') && !(sc->tk[j].fl & TF_NL))
+            j--;
+        if (!(phi__tok_eqc(sc, j, '-') && (sc->tk[j].fl & TF_NL)) || !any_case_name(sc, i, 1))
+            return 0;
+        size_t e = i;
+        if (!line_end_after(sc, e) && any_case_name(sc, e + 1, 1) && !(sc->tk[e + 1].fl & TF_NL))
+            e++;
+        if (!line_end_after(sc, e))
+            return 0;
+        add_name(sc, i, e, 0, 44);
+        return e;
+    }
+    if (!(t->fl & TF_NL))
+        return 0;
+    size_t j = i, first = i;
+    if (phi__tok_len(sc, j) == 1) {
+        j++;
+        if (phi__tok_eqc(sc, j, '.') && phi__tok_adjacent(sc, j))
+            j++;
+    }
+    size_t words = 0, last = j;
+    while (words < 2 && j < sc->ntk && !(sc->tk[j].fl & TF_NL) && any_case_name(sc, j, 1)) {
+        last = j;
+        words++;
+        j++;
+    }
+    if (words == 0)
+        return 0;
+    if (phi__tok_eqc(sc, j, ','))
+        j++;
+    if (j >= sc->ntk || (sc->tk[j].fl & TF_NL) || !phi__kw(sc, j, KW_POSTNOM) ||
+        !line_end_after(sc, j))
+        return 0;
+    add_name(sc, first, last, 1, 44);
+    return j;
+}
+
 /* ---- places ---------------------------------------------------------------------------------- */
 
 static int capword(const struct scan *sc, size_t i)
@@ -298,6 +445,11 @@ static size_t facility(struct scan *sc, size_t i)
         return last;
     }
     if (fac == 0 || named == 0 || (fac == i))
+        return 0;
+    /* "RESPIRATORY CARE NOTE:", "Nursing Progress Note:": a heading at the start of a line */
+    if ((sc->tk[i].fl & TF_NL) && (phi__tok_eqc(sc, last + 1, ':') || last + 1 >= sc->ntk ||
+                                   (sc->tk[last + 1].fl & TF_NL)) &&
+        !phi__kw(sc, last, KW_FACILITY))
         return 0;
     size_t s = i;
     if (phi__tok_eq(sc, s, "the") && s < fac)
@@ -395,6 +547,23 @@ static size_t known_place(struct scan *sc, size_t i)
     return e;
 }
 
+/* A word of movement before token p ("transferred to", "sent to"). */
+static int moved_before(const struct scan *sc, size_t p)
+{
+    static const char *const W[] = {"transferred", "transfer", "xfer",      "xfered", "sent",
+                                    "moved",       "going",    "went",      "returned", "return",
+                                    "discharged",  "discharge", "admitted", "transported",
+                                    "back",        "brought",  "taken",     "flown",  "driven",
+                                    "relocated",   "referred",  "travel",   "traveled", "drove",
+                                    NULL};
+    if (p == 0 || (sc->tk[p].fl & TF_NL))
+        return 0;
+    for (size_t k = 0; W[k] != NULL; k++)
+        if (phi__tok_eq(sc, p - 1, W[k]))
+            return 1;
+    return 0;
+}
+
 /* A capitalised run after a locative preposition: "seen at Cedar Crest on ...". */
 static size_t prep_place(struct scan *sc, size_t i)
 {
@@ -429,6 +598,16 @@ static size_t prep_place(struct scan *sc, size_t i)
         return 0;
     if (odd == 0 && !(n >= 2 && n > gen + fac) && !(n >= 2 && fac >= 1 && gen == 0))
         return 0;
+    /* "switched to Levophed", "changed to Propofol": one unknown word after "to" is a place only
+     * after a word of movement or before a ward number ("transfer to Ellison 7") */
+    int ward = e + 1 < sc->ntk && sc->tk[e + 1].kind == TK_NUM && phi__tok_len(sc, e + 1) <= 2 &&
+               !(sc->tk[e + 1].fl & TF_NL) && (sc->tk[e + 1].fl & TF_SP) &&
+               !(e + 2 < sc->ntk && phi__tok_adjacent(sc, e + 2) && !phi__tok_eqc(sc, e + 2, '.') &&
+                 !phi__tok_eqc(sc, e + 2, ','));
+    if (n == 1 && fac == 0 && phi__tok_eq(sc, i - 1, "to") && !ward && !moved_before(sc, i - 1))
+        return 0;
+    if (ward)
+        e++;
     phi__add(sc, sc->tk[i].s, sc->tk[e].e, PHI_LOCATION, PHI_SRC_DICT, 33, 0);
     return e;
 }
@@ -457,6 +636,10 @@ void phi__detect_names(struct scan *sc)
         if (i < next || sc->tk[i].kind != TK_WORD)
             continue;
         size_t e = caret(sc, i);
+        if (e == 0 && (!(sc->tk[i].fl & TF_CAP) || (sc->tk[i].fl & TF_ALLCAP)))
+            e = signature(sc, i);
+        if (e == 0 && (!(sc->tk[i].fl & TF_CAP) || (sc->tk[i].fl & TF_ALLCAP)))
+            e = cue_name(sc, i);
         if (!(sc->tk[i].fl & TF_CAP)) { /* every other detector needs a capital */
             if (e > i)
                 next = e + 1;

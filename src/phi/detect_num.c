@@ -69,6 +69,8 @@ static void groups(const struct scan *sc, size_t i, struct grp *g)
         g->nd += pl;
         g->last = j + 2;
         j += 3;
+    } else if (pch(sc, j) == '(' && tk_num(sc, j + 1, 3, 3) && phi__tok_adjacent(sc, j + 1)) {
+        j++; /* "(978 555 01234)": the parenthesis holds the whole number */
     }
     while (g->ng < 8) {
         size_t k = j;
@@ -82,7 +84,7 @@ static void groups(const struct scan *sc, size_t i, struct grp *g)
                 sc->tk[g->last].kind == TK_NUM)
                 break;
         }
-        if (!tk_num(sc, k, 1, 5))
+        if (!tk_num(sc, k, 1, (g->ng == 1 && g->len[0] == 3) ? 7 : 5))
             break;
         g->len[g->ng++] = phi__tok_len(sc, k);
         g->nd += phi__tok_len(sc, k);
@@ -102,6 +104,10 @@ static int phone_shape(const struct scan *sc, const struct grp *g, size_t i)
     if (g->ng == 3 && l[0] == 3 && l[1] == 3 && l[2] == 4)
         return 1;
     if (g->ng == 4 && l[0] == 1 && l[1] == 3 && l[2] == 3 && l[3] == 4)
+        return 1;
+    if (g->ng == 2 && l[0] == 3 && l[1] == 7) /* "781 5550172" */
+        return 1;
+    if (g->ng == 3 && l[0] == 3 && l[1] == 3 && l[2] == 5) /* "978 555 01234" */
         return 1;
     if (g->ng == 2 && l[0] == 3 && l[1] == 4)
         return ctx_before(sc, i, 3, KW_PHONE) ? 1 : 0;
@@ -143,6 +149,8 @@ static size_t phones(struct scan *sc, size_t i)
     size_t last = g.last, x = extension(sc, last + 1);
     if (x)
         last = x;
+    if (pch(sc, g.first) == '(' && !g.paren && pch(sc, last + 1) == ')')
+        last++;
     if (last + 1 < sc->ntk && phi__tok_adjacent(sc, last + 1) &&
         (sc->tk[last + 1].kind != TK_PUNCT || pch(sc, last + 1) == '/' ||
          (pch(sc, last + 1) == '-' && tk_num(sc, last + 2, 1, 9))))
@@ -152,6 +160,31 @@ static size_t phones(struct scan *sc, size_t i)
     int strict = g.plus || (g.ng >= 3 && g.len[g.ng - 1] == 4 && g.len[g.ng - 2] == 3);
     phi__add(sc, sc->tk[g.first].s, sc->tk[last].e, cls, PHI_SRC_PATTERN, strict ? 80 : 60, 0);
     return last;
+}
+
+/* "pager 40417", "beeper #5521", "pgr: 4-0417": a pager number after its word. */
+static size_t pager(struct scan *sc, size_t i)
+{
+    if (!tk_num(sc, i, 3, 7) || i == 0)
+        return 0;
+    size_t j = i - 1, s = i;
+    while (j > 0 && sc->tk[j].kind == TK_PUNCT && phi__in(pch(sc, j), "#:.") &&
+           !(sc->tk[j + 1].fl & TF_NL)) {
+        if (pch(sc, j) == '#')
+            s = j;
+        j--;
+    }
+    if (!(phi__tok_eq(sc, j, "pager") || phi__tok_eq(sc, j, "beeper") ||
+          phi__tok_eq(sc, j, "pgr") || phi__tok_eq(sc, j, "bpr") || phi__tok_eq(sc, j, "beep") ||
+          phi__tok_eq(sc, j, "pg")) ||
+        (sc->tk[i].fl & TF_NL))
+        return 0;
+    size_t e = i;
+    if (pch(sc, e + 1) == '-' && tk_num(sc, e + 2, 3, 5) && phi__tok_adjacent(sc, e + 1) &&
+        phi__tok_adjacent(sc, e + 2))
+        e += 2;
+    phi__add(sc, sc->tk[s].s, sc->tk[e].e, PHI_PHONE, PHI_SRC_PATTERN, 81, 0);
+    return e;
 }
 
 /* ---- SSN ------------------------------------------------------------------------------------- */
@@ -334,7 +367,12 @@ static size_t ids(struct scan *sc, size_t i)
     for (size_t k = i; k + 2 <= e; k++) /* "2800/µL", "3406UI/L": a value per unit */
         if (pch(sc, k + 1) == '/' && sc->tk[k + 2].kind == TK_WORD && phi__tok_len(sc, k + 2) <= 3)
             return 0;
-    int alpha = 0, allnum = 1;
+    if (hash && sc->tk[i].kind == TK_ALNUM && benign_alnum(sc, i))
+        return 0; /* "#18f/20cc", "#20g": catheter and tube sizes */
+    int alpha = 0, allnum = 1, ratio = 0;
+    for (size_t k = i; k < e; k++)
+        if (pch(sc, k + 1) == '/' || pch(sc, k + 1) == '.')
+            ratio = 1; /* "118-126/62-70", "100.4-101.2": ranges and ratios of values */
     for (size_t k = i; k <= e; k++) {
         if (sc->tk[k].kind == TK_ALNUM && !benign_alnum(sc, k))
             alpha = 1;
@@ -345,8 +383,8 @@ static size_t ids(struct scan *sc, size_t i)
             allnum = 0;
     }
     /* year ranges and plain numbers: 2019-2021, 1,000 */
-    int ok = (alpha && digits >= 4) || (hash && digits >= 3) || (allnum && e == i && digits >= 7) ||
-             (allnum && e > i && digits >= 8 && sc->tk[i].nd >= 3);
+    int ok = (alpha && digits >= 4) || (hash && digits >= 3 && !(allnum && ratio)) || (allnum && e == i && digits >= 7) ||
+             (allnum && e > i && digits >= 8 && sc->tk[i].nd >= 3 && !ratio);
     if (allnum && e > i && digits == 8 && phi__tok_len(sc, i) == 4)
         ok = 0;
     if (!ok)
@@ -688,6 +726,8 @@ void phi__detect_numbers(struct scan *sc)
         if (t->kind == TK_PUNCT && pch(sc, i) != '+' && pch(sc, i) != '(')
             continue;
         size_t e = ssn(sc, i);
+        if (!e)
+            e = pager(sc, i);
         if (!e)
             e = phones(sc, i);
         if (!e)

@@ -63,6 +63,7 @@ enum {
     KW_FILLER = 26,
     KW_TRIGGER = 27, /* words that start a P.O. box, unit or address */
     KW_MONTH = 28,
+    KW_CLINNUM = 29, /* vitals, vent, lab and drip words: the numbers after them are notation */
     KW_GENERIC = 30, /* hospital units and services: "Intensive Care Unit", "Tumor Board" */
     KW_LABEL = 31,
     KW_COUNT

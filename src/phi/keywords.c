@@ -40,7 +40,8 @@ static const char *const L_NOTNAME[] = {
     "black",     "white",      NULL};
 
 static const char *const L_TITLE_CLIN[] = {"dr",  "doctor", "prof", "professor",
-                                           "dra", "nurse",  NULL};
+                                           "dra", "nurse",  "rn",   "np",
+                                           "rrt", "lpn",    NULL};
 
 static const char *const L_TITLE_LAY[] = {"mr",   "mrs", "ms",   "miss",   "mx",    "sr", "sra",
                                           "srta", "don", "doña", "mister", "madam", NULL};
@@ -91,6 +92,23 @@ static const char *const L_CUE[] = {"patient",
                                     "ms",
                                     "mrs",
                                     "miss",
+                                    "dtr",
+                                    "dau",
+                                    "hus",
+                                    "hub",
+                                    "bro",
+                                    "sis",
+                                    "sibling",
+                                    "grandmother",
+                                    "grandfather",
+                                    "grandma",
+                                    "grandpa",
+                                    "stepson",
+                                    "stepdaughter",
+                                    "law",
+                                    "hcp",
+                                    "proxy",
+                                    "visitor",
                                     NULL};
 
 static const char *const L_CLINCUE[] = {
@@ -98,6 +116,8 @@ static const char *const L_CLINCUE[] = {
     "pcp", "dictated",  "signed",    "referring", "consultant", "doctor",      NULL};
 
 static const char *const L_POSTNOM[] = {"md",  "do",   "rn",   "np",     "pa",   "phd",
+                                        "rrt", "rt",   "cna",  "slp",    "otr",  "dpt",
+                                        "msw", "licsw", "lcsw", "bsn",    "msn",
                                         "dds", "dmd",  "mbbs", "frcr",   "facr", "lpn",
                                         "cnp", "aprn", "crna", "pharmd", NULL};
 
@@ -191,6 +211,9 @@ static const char *const L_WEEKDAY[] = {
     "tues",   "wed",     "thu",       "thur",     "thurs",  "fri",      "sat",    "sun", NULL};
 
 static const char *const L_DATECTX[] = {
+    "fell",     "started",  "stopped",  "placed",   "changed", "extubated", "intubated",
+    "transferred", "died",  "expired",  "arrested", "cva",     "mi",        "cabg",
+    "surgery",  "admit",    "dc",       "dc'd",     "echo",    "cath",      "adm",
     "on",      "since", "from", "until",  "till",     "dated",      "date", "dob",
     "seen",    "of",    "by",   "before", "after",    "between",    "and",  "to",
     "through", "thru",  "last", "next",   "admitted", "discharged", "born", "d",
@@ -220,7 +243,21 @@ static const char *const L_GENERIC[] = {
     "inpatient", "infusion",  "dialysis",   "cath",     "lab",       "icu",         "picu",
     "nicu",      "ccu",       "pacu",       "ed",       "er",        "or",          "ir",
     "suite",     NULL};
+/* Vitals, ventilator settings, blood gases, labs and drips: the slashes, dashes and digits after
+ * these words are clinical notation ("PS 14/6/45%", "BP 118-126/62-70"), not dates or ids. */
+static const char *const L_CLINNUM[] = {
+    "bp",   "hr",    "rr",    "t",     "tmax", "temp",  "ps",    "psv",   "cpap", "bipap",
+    "peep", "ac",    "simv",  "imv",   "prvc", "prvg",  "fio2",  "fi02",  "tv",   "vt",
+    "abg",  "vbg",   "abgs",  "map",   "cvp",  "pap",   "pas",   "pcwp",  "sao2", "spo2",
+    "o2",   "sat",   "sats",  "vent",  "ie",   "pip",   "plat",  "ci",    "svr",  "gcs",
+    "inr",  "ptt",   "hct",   "hgb",   "wbc",  "plt",   "k",     "na",    "bun",  "cr",
+    "glu",  "lytes", "mg",    "phos",  "ca",   "dose",  "drip",  "gtt",   "ett",  "ngt",
+    "rate", "mode",  "settings", "x",  "pe",   "nif",   "rsbi",  "etco2", "bs",   "fs",
+    "fsbs", "lactate", "ph",  "pco2",  "po2",  "hco3",  "be",    "cvvh",  "cvvhd", "uf",
+    "mcg",  "mg",    "units", "ml",    "cc",   "io",    "ins",   "outs",  "ivf",  "hrs",
+    NULL};
 static const char *const *const LISTS[KW_LABEL] = {
+    [KW_CLINNUM] = L_CLINNUM,
     [KW_GENERIC] = L_GENERIC,
     [KW_TRIGGER] = L_TRIGGER,
     [KW_MONTH] = L_MONTH,

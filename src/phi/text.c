@@ -280,7 +280,8 @@ static uint32_t word_token(const unsigned char *s, size_t n, size_t *i, struct t
 
 /* Caches a word's dictionary entry and keyword bits in the token (one lookup per token; hv is
  * the token's phi__whash from word_token). */
-static void lookup(const struct scan *sc, struct tok *t, uint32_t hv, const uint64_t ck[2])
+static void lookup(const struct scan *sc, struct tok *t, uint32_t hv, const uint64_t ck[2],
+                   int cue)
 {
     size_t n = t->e - t->s;
     if (n >= 32)
@@ -292,7 +293,7 @@ static void lookup(const struct scan *sc, struct tok *t, uint32_t hv, const uint
             phi__kw_lookup_h(sc->t + t->s, n, hv, &t->kw, &t->lab);
     }
     /* names and places are capitalised: only those need the (large) dictionary */
-    if (t->kind == TK_WORD && (t->fl & TF_ASCII) && (t->fl & TF_CAP)) {
+    if (t->kind == TK_WORD && (t->fl & TF_ASCII) && ((t->fl & TF_CAP) || cue)) {
         const struct phi__dict_ent *d =
             ck[0] != 0 ? phi__dict_find_c(n, hv, ck) : phi__dict_find_h(sc->t + t->s, n, hv);
         if (d != NULL)
@@ -312,6 +313,8 @@ static uint8_t name_class(const struct tok *t)
         return NM_LETTER;
     if (t->kw & (1u << KW_NOTNAME))
         return NM_NONE;
+    if ((t->kw & (1u << KW_CLINNUM)) && n <= 4)
+        return NM_NONE; /* "Na 138", "Ca", "Map": lab and vitals words */
     if ((t->fl & TF_ALLCAP) && n <= 4)
         return NM_NONE;
     if (!(t->fl & TF_ASCII) || t->de < 0)
@@ -330,6 +333,7 @@ static uint8_t name_class(const struct tok *t)
 
 /* Words that may start a date or an address (ix_nd): months, weekdays, "last"/"next", and
  * the P.O. box / unit / address trigger words. */
+#define CUEKW ((1u << KW_TITLE_CLIN) | (1u << KW_TITLE_LAY) | (1u << KW_CUE))
 #define NDKW ((1u << KW_MONTH) | (1u << KW_RELATIVE) | (1u << KW_WEEKDAY) | (1u << KW_TRIGGER))
 
 ms_rc phi__tokenize(struct scan *sc)
@@ -338,6 +342,10 @@ ms_rc phi__tokenize(struct scan *sc)
     const uint8_t *tab = cls_table();
     size_t n = sc->n, i = 0;
     uint8_t pend = TF_NL | TF_SENT; /* flags for the next token */
+    /* 1 after a title, role or relation word ("dr.", "wife", "rn"), kept over ". , : -": the
+     * next word may be a name in any case, so it gets a dictionary lookup and goes in ix_name;
+     * 2 after a dash that starts a line ("--HELGA", a signature) */
+    unsigned cue = 0;
     /* the token array in locals: stores through t would otherwise reload them per token */
     struct tok *tk = sc->tk;
     size_t ntk = sc->ntk, cap = sc->captk;
@@ -387,7 +395,10 @@ ms_rc phi__tokenize(struct scan *sc)
         unsigned m = 0;
         if (t->kind != TK_PUNCT) {
             if (t->kind != TK_NUM) {
-                lookup(sc, t, hv, ck);
+                int nl = (t->fl & TF_NL) != 0;
+                lookup(sc, t, hv, ck, cue != 0 || nl);
+                if (t->kind == TK_WORD && (cue != 0 || nl))
+                    m |= IX_NAME;
                 if (t->kw & (1u << KW_FACILITY))
                     sc->fac_end = ntk;
                 if (t->fl & TF_CAP)
@@ -397,7 +408,12 @@ ms_rc phi__tokenize(struct scan *sc)
                 m |= IX_ND;
             else
                 m |= ((t->fl & TF_CAP) ? IX_NAME : 0u) | ((t->kw & NDKW) ? IX_ND : 0u);
+            cue = (t->kw & CUEKW) ? 1u : 0u;
         } else {
+            if (c == '-' && (t->fl & TF_NL))
+                cue = 2;
+            else if (!(c == '.' || c == ',' || c == ':' || c == '-'))
+                cue = 0;
             if (c == '.' || c == '?' || c == '!' || c == ';' || c == ':')
                 pend = TF_SENT;
             if (c == '+' || c == '(')
