@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "medseal/core.h"
 #include "medseal/phi.h"
@@ -153,5 +154,145 @@ TEST(test_phi_notes_clinical_notation_survives)
     }
     phi_ctx_free(c);
     CHECK(bad == 0);
+    return 0;
+}
+
+/* ---- site lists ------------------------------------------------------------------------------ */
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static char *site_scrub(const phi_sitelists *sl, const char *text)
+{
+    phi_opts o;
+    memset(&o, 0, sizeof o);
+    o.mode = PHI_MODE_TAG;
+    o.site = sl;
+    phi_ctx *c = NULL;
+    if (phi_ctx_new(&o, &c, NULL) != MS_OK)
+        return NULL;
+    char *r = notes_scrub(c, text, NULL, NULL);
+    phi_ctx_free(c);
+    return r;
+}
+
+TEST(test_phi_notes_site_lists)
+{
+    const char *d = ms_test_tmpdir();
+    char path[1024];
+    /* tens of thousands of generated entries around the real ones: all are loaded, none dropped */
+    snprintf(path, sizeof path, "%s/staff_names.txt", d);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs("# staff roster\nOKAFOR\nJoy\nanna Lindqvist\n", f);
+    for (int k = 0; k < 40000; k++)
+        fprintf(f, "Zq%c%c%c%cvor\n", 'a' + k / 17576 % 26, 'a' + k / 676 % 26, 'a' + k / 26 % 26,
+                'a' + k % 26);
+    fputs("Brannagh\n", f);
+    CHECK(fclose(f) == 0);
+    snprintf(path, sizeof path, "%s/places.txt", d);
+    CHECK(write_file(path, "Ellison 7\nSt. Brigid\nmgh\r\nHope\n") == 0);
+    phi_sitelists *sl = NULL;
+    ms_err err = {0};
+    CHECK(phi_sitelists_load(d, NULL, &sl, &err) == MS_OK);
+    size_t ns = 0, np = 0;
+    phi_sitelists_counts(sl, &ns, &np);
+    CHECK_EQ_INT(ns, 40004);
+    CHECK_EQ_INT(np, 4);
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"discussed with okafor and brannagh", "discussed with [NAME] and [NAME]"},
+        {"ANNA LINDQVIST AT BEDSIDE", "[NAME] AT BEDSIDE"},
+        {"pt to ellison 7 from ST BRIGID, seen at MGH.", "pt to [LOCATION] from [LOCATION], seen "
+                                                         "at [LOCATION]."},
+        {"sent from St.Brigid", "sent from [LOCATION]"},
+        {"pt expressed joy and hope.", "pt expressed joy and hope."}, /* common words */
+        {"care with Joy today", "care with [NAME] today"},
+        {"rn joy aware", "rn [NAME] aware"},
+        {"zqchelvor signed", "[NAME] signed"}, /* entry 39999 */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char *out = site_scrub(sl, cases[k].in);
+        CHECK(out != NULL);
+        if (strcmp(out, cases[k].out) != 0)
+            fprintf(stderr, "  case %zu: \"%s\"\n", k, out);
+        CHECK(strcmp(out, cases[k].out) == 0);
+        free(out);
+    }
+    phi_sitelists_free(sl);
+    /* errors: a folder with neither list, a line too long, invalid UTF-8 (line number only) */
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/empty", d);
+    CHECK(ms_test_sh(NULL, "mkdir -p %s", sub) == 0);
+    CHECK(phi_sitelists_load(sub, NULL, &sl, &err) == MS_E_NOTFOUND && sl == NULL);
+    snprintf(path, sizeof path, "%s/places.txt", sub);
+    char longl[400];
+    memset(longl, 'a', sizeof longl - 2);
+    longl[sizeof longl - 2] = '\n';
+    longl[sizeof longl - 1] = '\0';
+    CHECK(write_file(path, longl) == 0);
+    memset(&err, 0, sizeof err);
+    CHECK(phi_sitelists_load(sub, NULL, &sl, &err) == MS_E_LIMIT && sl == NULL);
+    CHECK(strstr(err.msg, "line 1") != NULL && strstr(err.msg, "aaaa") == NULL);
+    CHECK(write_file(path, "ok\nSecretplace\377\n") == 0);
+    memset(&err, 0, sizeof err);
+    CHECK(phi_sitelists_load(sub, NULL, &sl, &err) == MS_E_FORMAT && sl == NULL);
+    CHECK(strstr(err.msg, "line 2") != NULL && strstr(err.msg, "Secret") == NULL);
+    return 0;
+}
+
+TEST(test_phi_notes_site_lists_cli_and_identity_limits)
+{
+    const char *d = ms_test_tmpdir();
+    char path[512], *out = NULL;
+    snprintf(path, sizeof path, "%s/staff_names.txt", d);
+    CHECK(write_file(path, "Okafor\n") == 0);
+    snprintf(path, sizeof path, "%s/places.txt", d);
+    CHECK(write_file(path, "MGH\n") == 0);
+    if (access(ms_test_medseal(), X_OK) != 0)
+        SKIP("medseal binary not built");
+    CHECK(ms_test_sh(&out, "printf 'okafor saw pt at mgh' | %s scrub --site-lists %s",
+                     ms_test_medseal(), d) == 0);
+    CHECK(out != NULL && strcmp(out, "[NAME] saw pt at [LOCATION]") == 0);
+    free(out);
+    CHECK(ms_test_sh(&out, "printf 'x' | %s scrub --site-lists %s/nope", ms_test_medseal(), d) ==
+          1);
+    free(out);
+    /* a JSON identity with more list entries than it holds is refused, not cut to 8 */
+    snprintf(path, sizeof path, "%s/id.json", d);
+    CHECK(write_file(path, "{\"family\":\"Quorvath\",\"names\":[\"A Aa\",\"B Bb\",\"C Cc\",\"D "
+                           "Dd\",\"E Ee\",\"F Ff\",\"G Gg\",\"H Hh\",\"Ninth Person\"]}") == 0);
+    CHECK(ms_test_sh(&out, "printf 'Ninth Person' | %s scrub --identity %s 2>&1",
+                     ms_test_medseal(), path) == 1);
+    CHECK(out != NULL && strstr(out, "more than 8") != NULL && strstr(out, "Ninth") == NULL);
+    free(out);
+    /* the library refuses an identity with more name parts than it holds */
+    static const char *const many = "Aa Bb Cc Dd Ee Ff Gg Hh Ii Jj Kk Ll Mm Nn Oo";
+    phi_identity id;
+    memset(&id, 0, sizeof id);
+    static const char *const more[] = {"Pa Pb Pc Pd Pe Pf Pg Ph Pi Pj Pk Pl Pm Pn Po",
+                                       "Qa Qb Qc Qd Qe Qf Qg Qh Qi Qj Qk Ql Qm Qn Qo",
+                                       "Ra Rb Rc Rd Re Rf Rg Rh Ri Rj Rk Rl Rm Rn Ro",
+                                       "Sa Sb Sc Sd Se Sf Sg Sh Si Sj Sk Sl Sm Sn So",
+                                       "Ta Tb Tc Td Te Tf Tg Th Ti Tj Tk Tl Tm Tn To",
+                                       "Ua Ub Uc Ud Ue Uf Ug Uh Ui Uj Uk Ul Um Un Uo",
+                                       "Va Vb Vc Vd Ve Vf Vg Vh Vi Vj Vk Vl Vm Vn Vo"};
+    id.family = many;
+    for (size_t k = 0; k < 7; k++)
+        id.names[k] = more[k];
+    phi_opts o;
+    memset(&o, 0, sizeof o);
+    o.identity = &id;
+    phi_ctx *c = NULL;
+    ms_err err = {0};
+    CHECK(phi_ctx_new(&o, &c, &err) == MS_E_LIMIT && c == NULL);
+    CHECK(strstr(err.msg, "Pa") == NULL);
     return 0;
 }

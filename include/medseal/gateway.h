@@ -206,6 +206,8 @@ typedef struct gw_config {
     const char *upstream;          /* base URL of an OpenAI-compatible upstream ("http://h:p/v1") */
     const char *upstream_key_file; /* optional bearer token for the upstream */
     const char *pseudo_key_file;   /* optional site key (medseal keygen) for surrogates */
+    const char *site_lists;        /* optional folder of phi site lists (staff_names.txt,
+                                      places.txt), loaded once, used for every request */
     int insecure_no_attestation;
     size_t max_body;             /* bytes of a request body (default 64 MiB) */
     size_t max_header;           /* bytes of the request line + headers (default 16 KiB) */

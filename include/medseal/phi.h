@@ -60,7 +60,8 @@ typedef enum phi_mode {
     PHI_MODE_SURROGATE, /* realistic, consistent fakes; dates shifted by the patient's offset */
 } phi_mode;
 
-#define PHI_ID_MAX 8 /* entries in each list of a phi_identity */
+#define PHI_ID_MAX 8 /* entries in each list of a phi_identity; more is an error for callers
+                        (never dropped): a site's roster and places go in phi_sitelists */
 
 /* Known identity strings of one patient (all optional, NULL or "" = absent; UTF-8, borrowed only
  * during phi_ctx_new, which copies them). Every variant found in the text is removed with
@@ -89,6 +90,22 @@ typedef struct phi_identity {
     const char *places[PHI_ID_MAX];     /* institution names and other places */
 } phi_identity;
 
+/* Site lists: a site's staff roster and local places (see phi_sitelists_load). Read-only once
+ * loaded; one table is shared by every context and thread that borrows it. */
+typedef struct phi_sitelists phi_sitelists;
+
+/* Loads DIR/staff_names.txt (clinicians' first names, surnames or full names) and
+ * DIR/places.txt (wards, local hospitals, towns, abbreviations): one entry a line, any case,
+ * '#' comments; either file may be absent, not both. Every entry found in a text is removed
+ * (NAME / LOCATION); an entry that is also a common word only where a name or place can stand.
+ * Returns owned (phi_sitelists_free). Errors: MS_E_NOTFOUND (neither file), MS_E_LIMIT (a line
+ * over 256 bytes, a file over 64 MiB), MS_E_FORMAT (invalid UTF-8 or NUL, with the line number),
+ * MS_E_IO, MS_E_NOMEM. */
+ms_rc phi_sitelists_load(const char *dir, ms_alloc *alloc, phi_sitelists **out, ms_err *err);
+void phi_sitelists_free(phi_sitelists *sl);
+/* Entries read from each file. */
+void phi_sitelists_counts(const phi_sitelists *sl, size_t *staff, size_t *places);
+
 /* Scrubber options. Zero-initialise, then set fields. */
 typedef struct phi_opts {
     phi_mode mode;
@@ -101,6 +118,8 @@ typedef struct phi_opts {
     int keep_zip3;    /* 1: ZIP -> its 3-digit prefix (000 if restricted) + "XX" in tag mode */
     size_t max_input; /* bytes; 0 = PHI_MAX_INPUT_DEFAULT; larger input fails with MS_E_LIMIT */
     ms_alloc *alloc;  /* NULL = process heap */
+    /* Site lists or NULL: borrowed, never copied; must outlive the context. */
+    const phi_sitelists *site;
 } phi_opts;
 
 #define PHI_MAX_INPUT_DEFAULT ((size_t)64 << 20)

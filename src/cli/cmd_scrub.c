@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -22,6 +23,7 @@
 
 struct opts {
     const char *identity;
+    const char *site_lists;
     const char *keyfile;
     int json, jsonl, keep_clin, keep_zip3;
     phi_mode mode;
@@ -53,8 +55,11 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: medseal scrub [--identity FILE.dcm|FILE.json] [--mode tag|surrogate]\n"
                "                     [--key KEYFILE] [--json | --jsonl] [--keep-clinicians]\n"
-               "                     [--keep-zip3] [--max-bytes N]  < text > scrubbed\n"
-               "Removes the 18 HIPAA Safe Harbor identifiers from UTF-8 text on stdin.\n");
+               "                     [--keep-zip3] [--max-bytes N] [--site-lists DIR]\n"
+               "                     < text > scrubbed\n"
+               "Removes the 18 HIPAA Safe Harbor identifiers from UTF-8 text on stdin.\n"
+               "  --site-lists DIR  the site's staff roster and local places: DIR/staff_names.txt\n"
+               "                    and DIR/places.txt, one entry a line, any case\n");
 }
 
 /* ---- identity from JSON ---------------------------------------------------------------------- */
@@ -69,24 +74,38 @@ static const char *jstr(struct idstore *st, json_t *o, const char *k1, const cha
     return keep(st, json_string_value(v), json_string_length(v));
 }
 
-/* Fills a list field from a JSON array or a single string under any of the keys. */
-static void jlist(struct idstore *st, json_t *o, const char **dst, const char *const *keys)
+/* Fills a list field from a JSON array or a single string under any of the keys. More than
+ * PHI_ID_MAX entries is an error (never dropped: a dropped name would leak). */
+static int jlist(struct idstore *st, json_t *o, const char **dst, const char *const *keys,
+                 ms_err *err)
 {
     size_t n = 0;
     for (size_t k = 0; keys[k] != NULL; k++) {
         json_t *v = json_object_get(o, keys[k]);
-        if (json_is_string(v) && n < PHI_ID_MAX) {
+        size_t i;
+        json_t *x;
+        if (json_is_string(v)) {
+            if (n >= PHI_ID_MAX)
+                goto over;
             dst[n++] = keep(st, json_string_value(v), json_string_length(v));
         } else if (json_is_array(v)) {
-            size_t i;
-            json_t *x;
             json_array_foreach(v, i, x)
             {
-                if (json_is_string(x) && n < PHI_ID_MAX)
-                    dst[n++] = keep(st, json_string_value(x), json_string_length(x));
+                if (!json_is_string(x))
+                    continue;
+                if (n >= PHI_ID_MAX)
+                    goto over;
+                dst[n++] = keep(st, json_string_value(x), json_string_length(x));
             }
         }
     }
+    return 0;
+over:
+    ms_fail(err, MS_E_LIMIT,
+            "identity JSON: \"%s\" has more than %d entries (a site's staff and places go in "
+            "--site-lists)",
+            keys[0], PHI_ID_MAX);
+    return -1;
 }
 
 static int identity_json(const char *path, phi_identity *id, struct idstore *st, ms_err *err)
@@ -125,13 +144,13 @@ static int identity_json(const char *path, phi_identity *id, struct idstore *st,
     static const char *const OI[] = {"other_ids", "other_id", NULL};
     static const char *const NM[] = {"names", "referring", "radiologist", "operator", NULL};
     static const char *const PL[] = {"places", "institution", NULL};
-    jlist(st, o, id->phones, PH);
-    jlist(st, o, id->accessions, AC);
-    jlist(st, o, id->other_ids, OI);
-    jlist(st, o, id->names, NM);
-    jlist(st, o, id->places, PL);
+    int rc = 0;
+    if (jlist(st, o, id->phones, PH, err) != 0 || jlist(st, o, id->accessions, AC, err) != 0 ||
+        jlist(st, o, id->other_ids, OI, err) != 0 || jlist(st, o, id->names, NM, err) != 0 ||
+        jlist(st, o, id->places, PL, err) != 0)
+        rc = -1;
     json_decref(root);
-    return 0;
+    return rc;
 }
 
 /* ---- identity from a DICOM header ------------------------------------------------------------ */
@@ -282,6 +301,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         int more = i + 1 < argc;
         if (strcmp(a, "--identity") == 0 && more) {
             o->identity = argv[++i];
+        } else if (strcmp(a, "--site-lists") == 0 && more) {
+            o->site_lists = argv[++i];
         } else if (strcmp(a, "--key") == 0 && more) {
             o->keyfile = argv[++i];
         } else if (strcmp(a, "--mode") == 0 && more) {
@@ -324,6 +345,11 @@ static int run(const struct opts *o, const phi_opts *po)
     size_t max = po->max_input ? po->max_input : PHI_MAX_INPUT_DEFAULT;
     ms_buf in;
     ms_buf_init(&in, NULL, o->jsonl ? max * 4 : max);
+    /* a file on stdin: one allocation of its size instead of doublings (peak memory) */
+    struct stat sb;
+    if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+        (uint64_t)sb.st_size <= (uint64_t)in.max)
+        (void)ms_buf_reserve(&in, (size_t)sb.st_size + 1, NULL);
     uint8_t chunk[65536];
     size_t got;
     int rc = 0;
@@ -389,8 +415,18 @@ int cmd_scrub(int argc, char **argv)
             po.identity = &id;
         }
     }
+    phi_sitelists *site = NULL;
+    if (rc == 0 && o.site_lists != NULL) {
+        if (phi_sitelists_load(o.site_lists, NULL, &site, &err) != MS_OK) {
+            cli_report(CMD, "--site-lists", &err);
+            rc = 1;
+        } else {
+            po.site = site;
+        }
+    }
     if (rc == 0)
         rc = run(&o, &po);
+    phi_sitelists_free(site);
     store_free(&st);
     ms_memzero(key, sizeof key);
     return rc;

@@ -56,6 +56,7 @@ static const struct {
     {"upstream", offsetof(gw_config, upstream)},
     {"upstream_key_file", offsetof(gw_config, upstream_key_file)},
     {"pseudo_key_file", offsetof(gw_config, pseudo_key_file)},
+    {"site_lists", offsetof(gw_config, site_lists)},
     {"master_key", offsetof(gw_config, master_key)},
     {"state_db", offsetof(gw_config, state_db)},
     {"replica_id", offsetof(gw_config, replica_id)},

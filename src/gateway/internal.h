@@ -113,7 +113,12 @@ size_t gw__studies_sweep(struct gw_studies *st);
 int gw__have(const char *module);
 
 struct gw_scrub; /* a per-request surrogate scrubber (phi_ctx in surrogate mode) */
-ms_rc gw__scrub_new(const uint8_t *site_key, ms_alloc *alloc, struct gw_scrub **out, ms_err *err);
+/* site: the server's phi site lists (gw__site_open) or NULL, borrowed. */
+ms_rc gw__scrub_new(const uint8_t *site_key, const void *site, ms_alloc *alloc,
+                    struct gw_scrub **out, ms_err *err);
+/* Loads the site lists of folder `dir` once (read-only, shared by every request). */
+ms_rc gw__site_open(const char *dir, void **out, ms_err *err);
+void gw__site_close(void *site);
 void gw__scrub_free(struct gw_scrub *s);
 /* Appends text with PHI replaced by surrogates; adds per-class counts. Fail closed. */
 ms_rc gw__scrub_text(struct gw_scrub *s, const char *text, size_t len, ms_buf *out, ms_err *err);
@@ -195,6 +200,7 @@ struct gw_server {
     struct gw_upstream *up;
     uint8_t site_key[MS_KEY_LEN];
     int have_site_key;
+    void *site; /* phi site lists (site_lists = DIR), read-only; NULL none */
     pthread_t sweeper;
     pthread_mutex_t mu;
     pthread_cond_t cv;

@@ -66,12 +66,27 @@ struct gw_reid {
     phi_reid *r;
 };
 
-ms_rc gw__scrub_new(const uint8_t *site_key, ms_alloc *alloc, struct gw_scrub **out, ms_err *err)
+ms_rc gw__site_open(const char *dir, void **out, ms_err *err)
+{
+    phi_sitelists *sl = NULL;
+    ms_rc rc = phi_sitelists_load(dir, NULL, &sl, err);
+    *out = sl;
+    return rc;
+}
+
+void gw__site_close(void *site)
+{
+    phi_sitelists_free(site);
+}
+
+ms_rc gw__scrub_new(const uint8_t *site_key, const void *site, ms_alloc *alloc,
+                    struct gw_scrub **out, ms_err *err)
 {
     phi_opts o;
     memset(&o, 0, sizeof o);
     o.mode = PHI_MODE_SURROGATE;
     o.key = site_key;
+    o.site = site;
     o.alloc = alloc;
     struct gw_scrub *s = ms_malloc(alloc, sizeof *s);
     if (s == NULL)
@@ -148,10 +163,21 @@ void gw__reid_free(struct gw_reid *r)
     ms_free(NULL, r);
 }
 #else
-ms_rc gw__scrub_new(const uint8_t *site_key, ms_alloc *alloc, struct gw_scrub **out, ms_err *err)
+ms_rc gw__scrub_new(const uint8_t *site_key, const void *site, ms_alloc *alloc,
+                    struct gw_scrub **out, ms_err *err)
 {
-    (void)site_key, (void)alloc, (void)out;
+    (void)site_key, (void)site, (void)alloc, (void)out;
     return missing(err, "phi");
+}
+ms_rc gw__site_open(const char *dir, void **out, ms_err *err)
+{
+    (void)dir;
+    *out = NULL;
+    return missing(err, "phi");
+}
+void gw__site_close(void *site)
+{
+    (void)site;
 }
 void gw__scrub_free(struct gw_scrub *s)
 {

@@ -646,6 +646,10 @@ static ms_rc open_parts(struct gw_server *s, ms_err *err)
         }
         s->have_site_key = 1;
     }
+    if (c->site_lists != NULL && gw__site_open(c->site_lists, &s->site, err) != MS_OK) {
+        ms_memzero(mk, sizeof mk);
+        return err ? err->code : MS_E_IO;
+    }
     if (c->upstream != NULL && gw__upstream_new(c->upstream, c->upstream_key_file,
                                                 c->upstream_timeout_s, &s->up, err) != MS_OK)
         return err ? err->code : MS_E_INTERNAL;
@@ -787,6 +791,7 @@ void gw_server_stop(gw_server *s, unsigned grace_s)
     ms_buf_free(&s->cert);
     ms_buf_free(&s->key);
     ms_memzero(s->site_key, sizeof s->site_key);
+    gw__site_close(s->site);
     if (s->secmem != NULL)
         gw__json_region(s->secmem, &s->alloc, 0);
     ms_secmem_free(s->secmem);

@@ -702,7 +702,8 @@ void gw__upstream_chat(struct gw_req *q, json_t *root, const gw_chat_info *ci, s
         return;
     }
     ms_rc rc =
-        gw__scrub_new(q->s->have_site_key ? q->s->site_key : NULL, &q->s->alloc, &x->sc, &err);
+        gw__scrub_new(q->s->have_site_key ? q->s->site_key : NULL, q->s->site, &q->s->alloc,
+                      &x->sc, &err);
     if (rc == MS_OK)
         rc = scrub_request(x->sc, root, &q->s->alloc, &x->req, param, &err);
     if (rc == MS_OK && x->reidentify && ci->stream)

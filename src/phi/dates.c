@@ -172,13 +172,48 @@ static int notation(const struct scan *sc, size_t i, size_t e)
             continue;
         }
         seen++;
-        if (t->kind == TK_WORD && phi__kw(sc, j, KW_CLINNUM))
+        /* "T: 11/1/07" is a dictation header's transcription date, not a temperature */
+        if (t->kind == TK_WORD && phi__kw(sc, j, KW_CLINNUM) &&
+            !(phi__tok_len(sc, j) == 1 && phi__tok_eqc(sc, j + 1, ':')))
             return 1;
         if (t->kind != TK_WORD)
             continue;
         break;
     }
     return 0;
+}
+
+/* A fraction: "1/3 dose of lasix", "1/2 NS", "2/3 of the way". */
+static int fraction_after(const struct scan *sc, size_t e)
+{
+    static const char *const W[] = {"dose", "doses", "of", "ns", "nss", "tab", "tabs", "strength",
+                                    "amp", "amps", "unit", "units", "the", "cup", "bottle", NULL};
+    if (e >= sc->ntk || sc->tk[e].kind != TK_WORD || (sc->tk[e].fl & TF_NL))
+        return 0;
+    for (size_t k = 0; W[k] != NULL; k++)
+        if (phi__tok_eq(sc, e, W[k]))
+            return 1;
+    return 0;
+}
+
+/* A time after a short date: "8/2 at 0215", "12/12 at 4AM", "5/13 @ 3pm". */
+static int time_after(const struct scan *sc, size_t e)
+{
+    if (phi__tok_eq(sc, e, "at") || phi__tok_eqc(sc, e, '@'))
+        e++;
+    else
+        return 0;
+    if (e >= sc->ntk || (sc->tk[e].fl & TF_NL))
+        return 0;
+    const struct tok *t = &sc->tk[e];
+    if (t->kind == TK_NUM && t->e - t->s == 4)
+        return 1;
+    if (t->kind == TK_ALNUM && t->nd >= 1 && t->nd <= 4) {
+        const char *p = sc->t + t->e - 2;
+        return t->e - t->s >= 3 && ((p[0] | 0x20) == 'a' || (p[0] | 0x20) == 'p') &&
+               (p[1] | 0x20) == 'm';
+    }
+    return t->kind == TK_NUM && t->e - t->s <= 2 && phi__tok_eqc(sc, e + 1, ':');
 }
 
 /* A study or event word after a short date: "11/2 echo", "3/9 CT". */
@@ -235,9 +270,10 @@ static size_t numeric(const struct scan *sc, size_t i)
         return 0;
     if (n1 == 4 && a >= 1 && a <= 12 && b >= 1900 && b <= 2199)
         return i + 3;
-    if (notation(sc, i, i + 3))
+    if (notation(sc, i, i + 3) || fraction_after(sc, i + 3))
         return 0;
-    if (n1 <= 2 && valid_md(a, b) && (b > 12 || date_context(sc, i) || event_after(sc, i + 3)))
+    if (n1 <= 2 && valid_md(a, b) &&
+        (b > 12 || date_context(sc, i) || event_after(sc, i + 3) || time_after(sc, i + 3)))
         return i + 3;
     /* month / two-digit year: "S/P CVA 4/87" (a day cannot be over 31) */
     if (n1 == 2 && a >= 1 && a <= 12 && b > 31)

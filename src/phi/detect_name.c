@@ -195,6 +195,10 @@ static size_t person(struct scan *sc, size_t i)
         inits += initial(sc, k) ? 1 : 0;
     }
     int sent = (sc->tk[i].fl & TF_SENT) != 0;
+    /* "Braden 17", "Apache 22": a lone name-like word before a number is a score */
+    if (ntoks == 1 && !cue && e + 1 < sc->ntk && sc->tk[e + 1].kind == TK_NUM &&
+        !(sc->tk[e + 1].fl & TF_NL))
+        return 0;
     if (eponym(sc, e + 1) && !cue)
         return 0; /* "Lou Gehrig's disease" */
     /* a lone possessive surname without a cue is an eponym: "Ludwig's angina", "Alzheimer's" */
@@ -361,26 +365,53 @@ static size_t signature(struct scan *sc, size_t i)
     if (!(t->fl & TF_NL))
         return 0;
     size_t j = i, first = i;
+    int init = 0;
     if (phi__tok_len(sc, j) == 1) {
         j++;
         if (phi__tok_eqc(sc, j, '.') && phi__tok_adjacent(sc, j))
             j++;
+        init = 1;
     }
     size_t words = 0, last = j;
-    while (words < 2 && j < sc->ntk && !(sc->tk[j].fl & TF_NL) && any_case_name(sc, j, 1)) {
+    /* after an initial, any word but a keyword: "e. bond rrt", "c. story rn" */
+    while (words < 2 && j < sc->ntk && !(sc->tk[j].fl & TF_NL) &&
+           (init ? any_case_name(sc, j, 0) || (sc->tk[j].kind == TK_WORD &&
+                                               !(sc->tk[j].kw & NOT_AFTER_CUE))
+                 : any_case_name(sc, j, 1))) {
         last = j;
         words++;
         j++;
+    }
+    if (words == 0 && !init) {
+        /* "ds, rn": initials alone */
+        if (t->kind == TK_WORD && phi__tok_len(sc, i) <= 3 && !(t->kw & NOT_AFTER_CUE)) {
+            words = 1;
+            last = i;
+            j = i + 1;
+        }
     }
     if (words == 0)
         return 0;
     if (phi__tok_eqc(sc, j, ','))
         j++;
-    if (j >= sc->ntk || (sc->tk[j].fl & TF_NL) || !phi__kw(sc, j, KW_POSTNOM) ||
-        !line_end_after(sc, j))
+    if (j >= sc->ntk || (sc->tk[j].fl & TF_NL))
+        return 0;
+    size_t pn = j;
+    /* "R.N.", "M.D.": a post-nominal spelt with periods */
+    if (phi__tok_len(sc, j) == 1 && phi__tok_eqc(sc, j + 1, '.') && j + 2 < sc->ntk &&
+        phi__tok_len(sc, j + 2) == 1 && sc->tk[j + 2].kind == TK_WORD) {
+        char a = (char)(sc->t[sc->tk[j].s] | 0x20), b = (char)(sc->t[sc->tk[j + 2].s] | 0x20);
+        if (!((a == 'r' && b == 'n') || (a == 'm' && b == 'd') || (a == 'n' && b == 'p') ||
+              (a == 'p' && b == 'a')))
+            return 0;
+        pn = j + 2;
+    } else if (!phi__kw(sc, j, KW_POSTNOM)) {
+        return 0;
+    }
+    if (!line_end_after(sc, pn))
         return 0;
     add_name(sc, first, last, 1, 44);
-    return j;
+    return pn;
 }
 
 /* ---- places ---------------------------------------------------------------------------------- */
@@ -399,8 +430,8 @@ static int saint(const struct scan *sc, size_t i, size_t *next)
     size_t j = i + 1;
     if (phi__tok_eqc(sc, j, '.'))
         j++;
-    if (!capword(sc, j) || phi__kw(sc, j, KW_NOTNAME))
-        return 0;
+    if (!capword(sc, j) || phi__kw(sc, j, KW_NOTNAME) || phi__tok_len(sc, j) < 3)
+        return 0; /* "ST W/ OCC PVC'S": sinus tachycardia */
     *next = j;
     return 1;
 }
@@ -418,10 +449,14 @@ static size_t facility(struct scan *sc, size_t i)
         if (j > i && (sc->tk[j].fl & TF_NL))
             break;
         if (capword(sc, j)) {
+            const struct phi__dict_ent *dj = phi__tok_dict(sc, j);
             if (phi__kw(sc, j, KW_FACILITY))
                 fac = j;
-            else if (!phi__kw(sc, j, KW_NOTNAME) && !phi__kw(sc, j, KW_GENERIC))
-                named++;
+            else if (!phi__kw(sc, j, KW_NOTNAME) && !phi__kw(sc, j, KW_GENERIC) &&
+                     !((sc->tk[j].fl & TF_ALLCAP) && dj != NULL && (dj->flags & PHI_DICT_WORD) &&
+                       dj->word_level > 0 && dj->word_level < 50 &&
+                       !(dj->flags & PHI_DICT_PLACE)))
+                named++; /* in capitals, a common word ("RENAL CLINIC") names nothing */
             last = j;
             j++;
         } else if ((phi__tok_eqc(sc, j, '.') && phi__tok_adjacent(sc, j) && j > 0 &&
@@ -447,9 +482,9 @@ static size_t facility(struct scan *sc, size_t i)
     if (fac == 0 || named == 0 || (fac == i))
         return 0;
     /* "RESPIRATORY CARE NOTE:", "Nursing Progress Note:": a heading at the start of a line */
-    if ((sc->tk[i].fl & TF_NL) && (phi__tok_eqc(sc, last + 1, ':') || last + 1 >= sc->ntk ||
-                                   (sc->tk[last + 1].fl & TF_NL)) &&
-        !phi__kw(sc, last, KW_FACILITY))
+    if (phi__tok_eqc(sc, last + 1, ':') ||
+        ((sc->tk[i].fl & TF_NL) && (last + 1 >= sc->ntk || (sc->tk[last + 1].fl & TF_NL)) &&
+         !phi__kw(sc, last, KW_FACILITY)))
         return 0;
     size_t s = i;
     if (phi__tok_eq(sc, s, "the") && s < fac)
@@ -481,7 +516,8 @@ static size_t city_state(struct scan *sc, size_t i)
 static int prep_before(const struct scan *sc, size_t i)
 {
     return i > 0 && !(sc->tk[i].fl & TF_NL) && phi__kw(sc, i - 1, KW_PREP) &&
-           !(sc->tk[i - 1].fl & TF_CAP);
+           (!(sc->tk[i - 1].fl & TF_CAP) ||
+            ((sc->tk[i - 1].fl & TF_ALLCAP) && (sc->tk[i].fl & TF_ALLCAP)));
 }
 
 /* The longest known place (city, borough, health institution) starting at token i: tokens
@@ -628,8 +664,34 @@ static size_t trailing_caps(struct scan *sc, size_t i)
     return i;
 }
 
+/* Wards with a number in any case: "to caldwell 8 when bed avail", "TRANSFERRED TO THAYER 11",
+ * "from pemberton 12": a preposition, a word that is not a common word, a number of 1-2 digits.
+ * Walks the number list (the word is in lower case, so not in ix_name). */
+static void wards(struct scan *sc)
+{
+    for (size_t q = 0; q < sc->nix_nd; q++) {
+        size_t i = sc->ix_nd[q];
+        if (i < 2 || sc->tk[i].kind != TK_NUM || phi__tok_len(sc, i) > 2 ||
+            (sc->tk[i].fl & TF_NL) || !(sc->tk[i].fl & TF_SP) || (sc->tk[i - 1].fl & TF_NL))
+            continue;
+        size_t w = i - 1;
+        if (sc->tk[w].kind != TK_WORD || !phi__kw(sc, w - 1, KW_PREP) ||
+            (sc->tk[w].kw & NOT_AFTER_CUE) || phi__tok_len(sc, w) < 3)
+            continue;
+        if (i + 1 < sc->ntk && phi__tok_adjacent(sc, i + 1) && !phi__tok_eqc(sc, i + 1, '.') &&
+            !phi__tok_eqc(sc, i + 1, ','))
+            continue; /* "to 12%", "in 3-4" */
+        const struct phi__dict_ent *d = dict_any(sc, w);
+        if (d != NULL && (d->flags & PHI_DICT_WORD) && d->word_level > 0 && d->word_level < 50 &&
+            !(d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST | PHI_DICT_PLACE)))
+            continue; /* "to bed 12", "in room 4", "up to 12" */
+        phi__add(sc, sc->tk[w].s, sc->tk[i].e, PHI_LOCATION, PHI_SRC_DICT, 33, 0);
+    }
+}
+
 void phi__detect_names(struct scan *sc)
 {
+    wards(sc);
     size_t next = 0; /* tokens before it are inside a match */
     for (size_t q = 0; q < sc->nix_name; q++) {
         size_t i = sc->ix_name[q];

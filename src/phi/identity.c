@@ -26,14 +26,22 @@ static char lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
 }
 
+/* The code of the failure err holds (out of memory, or an identity over its limit). */
+#define IDRC(err) ((err) != NULL && (err)->code != MS_OK ? (err)->code : MS_E_NOMEM)
+
 static ms_rc push(phi_ctx *ctx, struct istr *arr, size_t *n, const char *s, size_t len,
                   phi_class cls, ms_err *err)
 {
-    if (len == 0 || *n >= IDN_MAX)
+    if (len == 0)
         return MS_OK;
     for (size_t k = 0; k < *n; k++)
         if (arr[k].n == len && memcmp(arr[k].s, s, len) == 0)
             return MS_OK;
+    if (*n >= IDN_MAX) /* refused, never truncated: a dropped variant would leak */
+        return ms_fail(err, MS_E_LIMIT,
+                       "phi: identity over %d parts in one list (site-wide names and places "
+                       "belong in site lists)",
+                       IDN_MAX);
     char *p = ms_malloc(ctx->alloc, len + 1);
     if (p == NULL)
         return ms_fail(err, MS_E_NOMEM, "phi: out of memory (identity)");
@@ -58,7 +66,7 @@ static ms_rc add_name(phi_ctx *ctx, const char *s, ms_err *err)
             j++;
         if (j > i) {
             if (j - i >= 2 && push(ctx, id->words, &id->nwords, s + i, j - i, PHI_NAME, err))
-                return MS_E_NOMEM;
+                return IDRC(err);
             size_t ni = strlen(id->initials);
             if (ni + 1 < sizeof id->initials && memchr(id->initials, lower(s[i]), ni) == NULL)
                 id->initials[ni] = lower(s[i]);
@@ -162,7 +170,7 @@ static ms_rc add_address(phi_ctx *ctx, const char *s, ms_err *err)
             char z[16] = {0};
             memcpy(z, p + k, (len - k) < 15 ? (len - k) : 15);
             if (add_id(ctx, z, PHI_ZIP, err) != MS_OK)
-                return MS_E_NOMEM;
+                return IDRC(err);
             if (k <= 4) { /* "TX 75243": the state alone is not PHI */
                 i = j + 1;
                 continue;
@@ -171,14 +179,14 @@ static ms_rc add_address(phi_ctx *ctx, const char *s, ms_err *err)
         }
         phi_class cls = (len > 0 && p[0] >= '0' && p[0] <= '9') ? PHI_ADDRESS : PHI_LOCATION;
         if (len > 2 && add_phrase(ctx, p, len, cls, err) != MS_OK)
-            return MS_E_NOMEM;
+            return IDRC(err);
         if (cls == PHI_ADDRESS) { /* the street without its number: "Old Mill Way" */
             size_t q = 0;
             while (q < len && p[q] != ' ')
                 q++;
             if (q + 3 < len && memchr(p + q + 1, ' ', len - q - 1) != NULL &&
                 add_phrase(ctx, p + q + 1, len - q - 1, PHI_ADDRESS, err) != MS_OK)
-                return MS_E_NOMEM;
+                return IDRC(err);
         }
         i = j + 1;
     }
@@ -205,21 +213,21 @@ static ms_rc build_lists(phi_ctx *ctx, const phi_identity *idn, ms_err *err)
 {
     for (size_t k = 0; k < PHI_ID_MAX; k++) {
         if (present(idn->names[k]) && add_name(ctx, idn->names[k], err) != MS_OK)
-            return MS_E_NOMEM;
+            return IDRC(err);
         if (present(idn->places[k]) && strchr(idn->places[k], ',') != NULL) {
             if (add_address(ctx, idn->places[k], err) != MS_OK) /* an address: its parts */
-                return MS_E_NOMEM;
+                return IDRC(err);
         } else if (present(idn->places[k]) &&
                    add_phrase(ctx, idn->places[k], strnlen(idn->places[k], ID_STR_MAX),
                               PHI_LOCATION, err) != MS_OK) {
-            return MS_E_NOMEM;
+            return IDRC(err);
         }
         if (present(idn->phones[k]) && add_digits(ctx, idn->phones[k], PHI_PHONE, err) != MS_OK)
-            return MS_E_NOMEM;
+            return IDRC(err);
         if (present(idn->accessions[k]) && add_id(ctx, idn->accessions[k], PHI_ACCOUNT, err))
-            return MS_E_NOMEM;
+            return IDRC(err);
         if (present(idn->other_ids[k]) && add_id(ctx, idn->other_ids[k], PHI_ID, err))
-            return MS_E_NOMEM;
+            return IDRC(err);
     }
     return MS_OK;
 }
@@ -234,23 +242,23 @@ ms_rc phi__ident_build(phi_ctx *ctx, const phi_identity *idn, ms_err *err)
     const char *names[] = {idn->family, idn->given, idn->middle, idn->dicom_name};
     for (size_t k = 0; k < 4; k++)
         if (present(names[k]) && add_name(ctx, names[k], err) != MS_OK)
-            return MS_E_NOMEM;
+            return IDRC(err);
     if (present(idn->patient_id) && add_id(ctx, idn->patient_id, PHI_MRN, err) != MS_OK)
-        return MS_E_NOMEM;
+        return IDRC(err);
     if (present(idn->ssn) && add_digits(ctx, idn->ssn, PHI_SSN, err) != MS_OK)
-        return MS_E_NOMEM;
+        return IDRC(err);
     if (present(idn->zip) && add_id(ctx, idn->zip, PHI_ZIP, err) != MS_OK)
-        return MS_E_NOMEM;
+        return IDRC(err);
     const char *ph[] = {idn->street, idn->city};
     phi_class pc[] = {PHI_ADDRESS, PHI_LOCATION};
     for (size_t k = 0; k < 2; k++)
         if (present(ph[k]) &&
             add_phrase(ctx, ph[k], strnlen(ph[k], ID_STR_MAX), pc[k], err) != MS_OK)
-            return MS_E_NOMEM;
+            return IDRC(err);
     if (present(idn->address) && add_address(ctx, idn->address, err) != MS_OK)
-        return MS_E_NOMEM;
+        return IDRC(err);
     if (build_lists(ctx, idn, err) != MS_OK)
-        return MS_E_NOMEM;
+        return IDRC(err);
     if (present(idn->email)) {
         size_t n = strnlen(idn->email, ID_STR_MAX);
         id->email = ms_malloc(ctx->alloc, n + 1);

@@ -185,6 +185,7 @@ struct phi_ctx {
      * surrogate.c */
     ms_hmac_pre hm;
     int date_off;
+    const phi_sitelists *site; /* borrowed, read-only, shared; NULL none */
     struct ident *id; /* NULL without an identity (9 KB: a context per request stays small) */
     int has_id;
     size_t counts[PHI_CLASS_COUNT];
@@ -221,7 +222,8 @@ struct scan {
     size_t nix_dot;
     struct cand *c;
     size_t nc, capc;
-    ms_rc rc; /* first failure (allocation) */
+    size_t base; /* offset of t in the caller's text (phi_scrub works in windows) */
+    ms_rc rc;    /* first failure (allocation) */
     ms_err *err;
 };
 
@@ -304,6 +306,7 @@ void phi__detect_numbers(struct scan *sc); /* dates, phones, SSN, ids, ZIP, ages
 void phi__detect_dates(struct scan *sc);
 void phi__detect_names(struct scan *sc); /* names and places */
 void phi__detect_identity(struct scan *sc);
+void phi__detect_site(struct scan *sc); /* site.c: staff roster and local places */
 
 /* dates.c: parse a detected date span for shifting */
 struct pdate {

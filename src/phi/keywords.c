@@ -211,6 +211,7 @@ static const char *const L_WEEKDAY[] = {
     "tues",   "wed",     "thu",       "thur",     "thurs",  "fri",      "sat",    "sun", NULL};
 
 static const char *const L_DATECTX[] = {
+    "comparison", "compared", "clinic", "appt", "f/u", "followup", "fu", "dated", "since",
     "fell",     "started",  "stopped",  "placed",   "changed", "extubated", "intubated",
     "transferred", "died",  "expired",  "arrested", "cva",     "mi",        "cabg",
     "surgery",  "admit",    "dc",       "dc'd",     "echo",    "cath",      "adm",
@@ -255,6 +256,8 @@ static const char *const L_CLINNUM[] = {
     "rate", "mode",  "settings", "x",  "pe",   "nif",   "rsbi",  "etco2", "bs",   "fs",
     "fsbs", "lactate", "ph",  "pco2",  "po2",  "hco3",  "be",    "cvvh",  "cvvhd", "uf",
     "mcg",  "mg",    "units", "ml",    "cc",   "io",    "ins",   "outs",  "ivf",  "hrs",
+    "ck",   "mb",    "ldh",   "ast",   "alt",  "tbili", "alb",   "trop",  "bnp",  "ve",
+    "braden", "apache", "rass", "cpot", "cam",
     NULL};
 static const char *const *const LISTS[KW_LABEL] = {
     [KW_CLINNUM] = L_CLINNUM,
@@ -307,6 +310,7 @@ static const struct label LABELS[] = {
     {"clínica", PHI_MRN},
     {"patient", PHI_MRN},
     {"id", PHI_ID},
+    {"job", PHI_ID},
     {"identifier", PHI_ID},
     {"ref", PHI_ID},
     {"reference", PHI_ID},

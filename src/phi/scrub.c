@@ -77,6 +77,7 @@ ms_rc phi_ctx_new(const phi_opts *opts, phi_ctx **out, ms_err *err)
     ctx->mode = opts->mode;
     ctx->keep_clin = opts->keep_clinician_names != 0;
     ctx->keep_zip3 = opts->keep_zip3 != 0;
+    ctx->site = opts->site;
     ctx->max_input = opts->max_input ? opts->max_input : PHI_MAX_INPUT_DEFAULT;
     if (ctx->max_input > ((size_t)1 << 31))
         ctx->max_input = (size_t)1 << 31; /* token offsets are 32-bit */
@@ -213,11 +214,12 @@ static ms_rc detect(struct scan *sc)
     phi__detect_numbers(sc);
     phi__detect_names(sc);
     phi__detect_identity(sc);
+    phi__detect_site(sc);
     return sc->rc;
 }
 
 static ms_rc write_out(struct scan *sc, size_t nm, ms_buf *out, phi_span *spans, size_t *ns,
-                       ms_err *err)
+                       size_t counts[PHI_CLASS_COUNT], ms_err *err)
 {
     phi_ctx *ctx = sc->ctx;
     size_t pos = 0, k = 0;
@@ -232,12 +234,42 @@ static ms_rc write_out(struct scan *sc, size_t nm, ms_buf *out, phi_span *spans,
         if (rc != MS_OK)
             return rc;
         if (spans != NULL)
-            spans[k] = (phi_span){(phi_class)c->cls, (phi_source)c->src, c->s, c->e, os, out->len};
+            spans[k] = (phi_span){(phi_class)c->cls, (phi_source)c->src, sc->base + c->s,
+                                  sc->base + c->e, os, out->len};
+        counts[c->cls]++;
         k++;
         pos = c->e;
     }
     *ns = k;
     return ms_buf_append(out, sc->t + pos, sc->n - pos, err);
+}
+
+/* The scan works on windows of at most PHI_WINDOW bytes, so its token, index and candidate
+ * arrays (about 40 bytes per token, 8x a note's bytes) stay bounded whatever the input: peak
+ * memory is the input plus the output plus one window's arrays. A window ends at a blank line
+ * in its last quarter, else at a line break, else at a space, never inside a UTF-8 sequence;
+ * the detectors' context does not cross a blank line, so the cut changes nothing in practice
+ * (a value whose label is two lines and a blank line away is the exception). */
+#define PHI_WINDOW ((size_t)1 << 20)
+
+static size_t window_len(const char *t, size_t n)
+{
+    if (n <= PHI_WINDOW)
+        return n;
+    size_t lo = PHI_WINDOW - PHI_WINDOW / 4;
+    for (size_t k = PHI_WINDOW; k > lo; k--)
+        if (t[k - 1] == '\n' && t[k - 2] == '\n')
+            return k;
+    for (size_t k = PHI_WINDOW; k > lo; k--)
+        if (t[k - 1] == '\n')
+            return k;
+    for (size_t k = PHI_WINDOW; k > lo; k--)
+        if (t[k - 1] == ' ' || t[k - 1] == '\t')
+            return k;
+    size_t k = PHI_WINDOW;
+    while (k > lo && ((unsigned char)t[k] & 0xC0u) == 0x80u)
+        k--; /* t[k] starts a sequence (or a wholly invalid run: the tokenizer reports it) */
+    return k;
 }
 
 ms_rc phi_scrub(phi_ctx *ctx, const char *text, size_t len, ms_buf *out, phi_span **spans,
@@ -252,37 +284,49 @@ ms_rc phi_scrub(phi_ctx *ctx, const char *text, size_t len, ms_buf *out, phi_spa
             ms_buf_reset(out);
         return ms_fail(err, MS_E_INVAL, "phi_scrub: NULL argument");
     }
-    struct scan sc = {.ctx = ctx, .t = text ? text : "", .n = len, .err = err};
-    sc.tk = ctx->tk;
-    sc.captk = ctx->captk;
-    sc.c = ctx->c;
-    sc.capc = ctx->capc;
-    sc.ix = ctx->ix;
-    sc.capix = ctx->capix;
+    const char *t = text ? text : "";
     phi_span *sp = NULL;
-    size_t nm = 0, ns = 0;
+    size_t ns = 0, capsp = 0, counts[PHI_CLASS_COUNT] = {0};
     ms_rc rc = check_size(ctx, len, err);
-    if (rc == MS_OK)
+    /* the output is about the input's size: one allocation instead of doublings, each of
+     * which briefly holds the old and the new copy (ms_buf wipes on growth) */
+    if (rc == MS_OK && len > PHI_WINDOW)
+        (void)ms_buf_reserve(out, len + len / 8, NULL);
+    size_t ws = 0;
+    while (rc == MS_OK) {
+        struct scan sc = {.ctx = ctx, .t = t + ws, .n = window_len(t + ws, len - ws), .err = err};
+        sc.base = ws;
+        sc.tk = ctx->tk;
+        sc.captk = ctx->captk;
+        sc.c = ctx->c;
+        sc.capc = ctx->capc;
+        sc.ix = ctx->ix;
+        sc.capix = ctx->capix;
+        size_t nm = 0, k = 0;
         rc = detect(&sc);
-    if (rc == MS_OK) {
-        nm = merge(sc.c, sc.nc);
-        if (spans != NULL && nm > 0) {
-            sp = ms_calloc(ctx->alloc, nm, sizeof *sp);
-            if (sp == NULL)
-                rc = ms_fail(err, MS_E_NOMEM, "phi: out of memory (%zu spans)", nm);
+        if (rc == MS_OK) {
+            nm = merge(sc.c, sc.nc);
+            if (spans != NULL && ns + nm > capsp) {
+                size_t nc = capsp ? capsp : 64, bytes;
+                while (nc < ns + nm)
+                    nc *= 2;
+                phi_span *np = NULL;
+                if (ms_size_mul(nc, sizeof *sp, &bytes) == 0)
+                    np = ms_realloc(ctx->alloc, sp, bytes);
+                if (np == NULL)
+                    rc = ms_fail(err, MS_E_NOMEM, "phi: out of memory (%zu spans)", ns + nm);
+                else
+                    sp = np, capsp = nc;
+            }
         }
+        if (rc == MS_OK)
+            rc = write_out(&sc, nm, out, sp != NULL ? sp + ns : NULL, &k, counts, err);
+        ns += k;
+        ws += sc.n;
+        scan_free(&sc);
+        if (ws >= len)
+            break;
     }
-    if (rc == MS_OK)
-        rc = write_out(&sc, nm, out, sp, &ns, err);
-    if (rc == MS_OK) {
-        for (size_t k = 0; k < ns && sp != NULL; k++)
-            ctx->counts[sp[k].cls]++;
-        if (sp == NULL)
-            for (size_t k = 0; k < nm; k++)
-                if (!(sc.c[k].clin && sc.c[k].cls == PHI_NAME && ctx->keep_clin))
-                    ctx->counts[sc.c[k].cls]++;
-    }
-    scan_free(&sc);
     if (rc != MS_OK) {
         ms_buf_reset(out); /* fail closed: nothing of the input survives in out */
         ms_free(ctx->alloc, sp);
@@ -290,6 +334,8 @@ ms_rc phi_scrub(phi_ctx *ctx, const char *text, size_t len, ms_buf *out, phi_spa
             ms_fail(err, rc, "phi: scrub failed");
         return rc;
     }
+    for (size_t k = 0; k < PHI_CLASS_COUNT; k++)
+        ctx->counts[k] += counts[k];
     if (spans != NULL)
         *spans = sp;
     else

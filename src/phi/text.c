@@ -444,7 +444,8 @@ ms_rc phi__tokenize(struct scan *sc)
     return MS_OK;
 bad: /* every byte is looked at in order: i is the first invalid one */
     sc->ntk = ntk - 1;
-    sc->rc = ms_fail(sc->err, MS_E_FORMAT, "phi: invalid UTF-8 or NUL byte at offset %zu", i);
+    sc->rc = ms_fail(sc->err, MS_E_FORMAT, "phi: invalid UTF-8 or NUL byte at offset %zu",
+                     sc->base + i);
     return sc->rc;
 }
 
