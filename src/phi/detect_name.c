@@ -681,6 +681,8 @@ static void wards(struct scan *sc)
         if (i + 1 < sc->ntk && phi__tok_adjacent(sc, i + 1) && !phi__tok_eqc(sc, i + 1, '.') &&
             !phi__tok_eqc(sc, i + 1, ','))
             continue; /* "to 12%", "in 3-4" */
+        if (i + 1 < sc->ntk && !(sc->tk[i + 1].fl & TF_NL) && phi__kw(sc, i + 1, KW_CLINNUM))
+            continue; /* "weaned to dopa 14 mcg/kg/min" */
         const struct phi__dict_ent *d = dict_any(sc, w);
         if (d != NULL && (d->flags & PHI_DICT_WORD) && d->word_level > 0 && d->word_level < 50 &&
             !(d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST | PHI_DICT_PLACE)))
