@@ -292,6 +292,82 @@ static int scrub_lines(phi_ctx *ctx, const struct opts *o, const ms_buf *in)
     return 0;
 }
 
+/* Plain text mode reads stdin in pieces of about 1 MiB cut at a blank line or a line break and
+ * scrubs each into one output buffer with the same context (surrogates stay consistent), so
+ * peak memory is the output plus one piece, not the input twice. Nothing is written before the
+ * whole input is scrubbed: on any error the output is wiped and stdout stays empty. */
+#define PIECE ((size_t)1 << 20)
+
+static size_t piece_cut(const char *p, size_t n)
+{
+    for (size_t k = n; k > n / 2; k--)
+        if (p[k - 1] == '\n' && k >= 2 && p[k - 2] == '\n')
+            return k;
+    for (size_t k = n; k > n / 2; k--)
+        if (p[k - 1] == '\n')
+            return k;
+    for (size_t k = n; k > n / 2; k--)
+        if (p[k - 1] == ' ')
+            return k;
+    size_t k = n;
+    while (k > n / 2 && ((unsigned char)p[k] & 0xC0u) == 0x80u)
+        k--;
+    return k;
+}
+
+static int scrub_stream(phi_ctx *ctx, size_t max)
+{
+    ms_buf in, out;
+    ms_err err = {0};
+    ms_buf_init(&in, NULL, 0);
+    ms_buf_init(&out, NULL, 0);
+    /* a file on stdin: the output buffer sized once (about the input's size; growing it would
+     * briefly hold the old and the new copy) */
+    struct stat sb;
+    if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+        (uint64_t)sb.st_size <= (uint64_t)max)
+        (void)ms_buf_reserve(&out, (size_t)sb.st_size + (size_t)sb.st_size / 16, NULL);
+    uint8_t chunk[65536];
+    size_t total = 0, got;
+    int eof = 0, rc = 0;
+    while (rc == 0 && (!eof || in.len > 0)) {
+        while (!eof && in.len < 2 * PIECE) {
+            got = fread(chunk, 1, sizeof chunk, stdin);
+            if (got == 0) {
+                eof = 1;
+                break;
+            }
+            total += got;
+            if (total > max || ms_buf_append(&in, chunk, got, &err) != MS_OK) {
+                cli_error(CMD, "stdin: input over the limit of %zu bytes", max);
+                rc = 1;
+                break;
+            }
+        }
+        if (rc == 0 && ferror(stdin)) {
+            cli_error(CMD, "stdin: read error");
+            rc = 1;
+        }
+        if (rc != 0 || in.len == 0)
+            break;
+        size_t take = eof ? in.len : piece_cut((const char *)in.p, in.len);
+        if (phi_scrub(ctx, (const char *)in.p, take, &out, NULL, NULL, &err) != MS_OK) {
+            cli_report(CMD, "stdin", &err);
+            rc = 1;
+            break;
+        }
+        memmove(in.p, in.p + take, in.len - take);
+        ms_memzero(in.p + in.len - take, take);
+        in.len -= take;
+    }
+    ms_memzero(chunk, sizeof chunk);
+    if (rc == 0 && fwrite(out.p, 1, out.len, stdout) != out.len)
+        rc = 1;
+    ms_buf_free(&in);
+    ms_buf_free(&out);
+    return rc;
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -343,6 +419,15 @@ static int run(const struct opts *o, const phi_opts *po)
         return 1;
     }
     size_t max = po->max_input ? po->max_input : PHI_MAX_INPUT_DEFAULT;
+    if (!o->json && !o->jsonl) {
+        int src = scrub_stream(ctx, max);
+        if (src == 0 && fflush(stdout) != 0) {
+            cli_error(CMD, "stdout: write error");
+            src = 1;
+        }
+        phi_ctx_free(ctx);
+        return src;
+    }
     ms_buf in;
     ms_buf_init(&in, NULL, o->jsonl ? max * 4 : max);
     /* a file on stdin: one allocation of its size instead of doublings (peak memory) */
