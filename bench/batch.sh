@@ -49,7 +49,7 @@ j = json.load(open(sys.argv[1]))
 bw, brss, pw, prss, n, jobs = float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
 p, s = j["patients_done"], j["studies"]
 assert j["patients_failed"] == 0, "failed patients"
-print(f"| tool | patients | studies analysed | wall s | patients/s | studies/s | peak RSS MiB |")
+print(f"| tool | patients | studies read | wall s | patients/s | studies/s | peak RSS MiB |")
 print(f"|---|---|---|---|---|---|---|")
 print(f"| medseal batch --jobs {jobs} | {p} | {s} | {bw:.2f} | {p / bw:.1f} | {s / bw:.1f} | {brss / 1024:.1f} |")
 print(f"| {n} x medseal analyze, {jobs} at a time | {n} | {3 * n} | {pw:.2f} | {n / pw:.1f} | {3 * n / pw:.1f} | {prss / 1024:.1f} (largest one process) |")

@@ -439,7 +439,7 @@ static int store_rows(struct run *R, struct row *rows, size_t n)
     return rc;
 }
 
-#define SCAN_BATCH 64
+#define SCAN_BATCH 1024
 
 static void *scan_worker(void *arg)
 {
