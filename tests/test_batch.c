@@ -135,9 +135,15 @@ TEST(test_batch_grouping_layouts)
     int rc = ms_test_sh(NULL, "%s batch --key %s/site.key %s/in %s/out 2>/dev/null",
                         ms_test_medseal(), t, t, t);
     CHECK_EQ_INT(rc, 2);
-    rc = ms_test_sh(NULL, "%s batch --key %s/site.key --format sr %s/in %s/o2 2>/dev/null",
+    rc = ms_test_sh(NULL, "%s batch --key %s/site.key --format dcm %s/in %s/o2 2>/dev/null",
                     ms_test_medseal(), t, t, t);
     CHECK_EQ_INT(rc, 2);
+    /* --format sr: A's report as a TID 1500 SR the codec reads back, de-identified */
+    CHECK(ms_test_sh(NULL, "%s batch --key %s/site.key --format sr --quiet %s/in %s/sr 2>/dev/null",
+                     ms_test_medseal(), t, t, t) == 0);
+    CHECK(ms_test_sh(NULL, "%s dump %s/sr/%s/report.sr.dcm | grep -q 'Measurement Group' && ! "
+                           "grep -laF -f %s/phi.txt %s/sr/%s/report.sr.dcm",
+                     ms_test_medseal(), t, pa, t, t, pa) == 0);
     return 0;
 }
 

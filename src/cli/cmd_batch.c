@@ -98,8 +98,8 @@ static void usage(FILE *f)
             "                  summary.html, the journal batch.db\n"
             "  --key KEYFILE   the site key (medseal keygen): patient folder names are the deid "
             "pseudonyms\n"
-            "  --format LIST   comma-separated json,text,fhir,html (default json,html); sr is "
-            "refused\n"
+            "  --format LIST   comma-separated json,text,fhir,html,sr (default json,html); sr: "
+            "TID 1500 DICOM SR\n"
             "  --every-study   a report for every study against its own priors (default: the "
             "latest)\n"
             "  --phi           keep identifying values (dates, ages, free text) in the reports\n"
@@ -130,17 +130,13 @@ static int parse_formats(struct bopts *o)
         const char *c = strchr(p, ',');
         size_t n = c != NULL ? (size_t)(c - p) : strlen(p);
         if (n == 0 || n >= sizeof o->fmt[0] || o->nfmt >= BT_MAX_FMT) {
-            cli_error("batch", "--format: a comma-separated list of json,text,fhir,html");
+            cli_error("batch", "--format: a comma-separated list of json,text,fhir,html,sr");
             return -1;
         }
         memcpy(o->fmt[o->nfmt], p, n);
         o->fmt[o->nfmt][n] = '\0';
-        if (strcmp(o->fmt[o->nfmt], "sr") == 0) {
-            cli_error("batch", "--format sr: the DICOM SR writer is not available in this build");
-            return -1;
-        }
-        if (!cli_format_known(o->fmt[o->nfmt])) {
-            cli_error("batch", "--format: %zu-th entry is not json, text, fhir or html",
+        if (strcmp(o->fmt[o->nfmt], "sr") != 0 && !cli_format_known(o->fmt[o->nfmt])) {
+            cli_error("batch", "--format: %zu-th entry is not json, text, fhir, html or sr",
                       o->nfmt + 1);
             return -1;
         }
@@ -808,6 +804,8 @@ static const char *fmt_ext(const char *fmt)
         return "fhir.json";
     if (strcmp(fmt, "text") == 0)
         return "txt";
+    if (strcmp(fmt, "sr") == 0)
+        return "sr.dcm";
     return fmt;
 }
 
@@ -922,6 +920,35 @@ static void summarise(const struct run *R, const an_report *r, const char *shift
     json_decref(j);
 }
 
+/* The report as a TID 1500 SR (an_report_sr) referencing the current study's images: their
+ * headers are read again here, one study's at a time. */
+static ms_rc render_sr(struct run *R, const an_report *r, const struct study *s, ms_buf *out,
+                       ms_err *err)
+{
+    dcm_file **files = calloc(s->n ? s->n : 1, sizeof *files);
+    if (files == NULL)
+        return ms_fail(err, MS_E_NOMEM, "sr: file list");
+    size_t n = 0;
+    dcm_read_opts ro;
+    memset(&ro, 0, sizeof ro);
+    ro.stop_before_pixels = 1;
+    for (size_t i = 0; i < s->n; i++) {
+        ms_err e = {0};
+        if (!has_suffix(s->paths[i], ".txt") &&
+            dcm_file_read(s->paths[i], &ro, &files[n], &e) == MS_OK)
+            n++;
+    }
+    an_sr_opts so;
+    memset(&so, 0, sizeof so);
+    so.phi = R->o.phi;
+    so.key = R->key;
+    ms_rc rc = an_report_sr(r, files, n, &so, out, err);
+    for (size_t i = 0; i < n; i++)
+        dcm_file_free(files[i]);
+    free(files);
+    return rc;
+}
+
 static int write_temp(struct run *R, const char *dir, const char *name, const uint8_t *p, size_t n)
 {
     char path[PATH_MAX * 3];
@@ -1027,7 +1054,8 @@ static void process(struct run *R, const char *patient)
         for (size_t k = 0; rc == MS_OK && k < R->o.nfmt; k++) {
             char name[64];
             ms_buf_reset(&b);
-            rc = cli_render_report(r, R->o.fmt[k], &b, &err);
+            rc = strcmp(R->o.fmt[k], "sr") == 0 ? render_sr(R, r, &s[t], &b, &err)
+                                                : cli_render_report(r, R->o.fmt[k], &b, &err);
             out_name(R, t, R->o.fmt[k], name, sizeof name);
             if (rc == MS_OK && write_temp(R, dir, name, b.p, b.len) != 0)
                 rc = ms_fail(&err, MS_E_IO, "cannot write %s", name);
