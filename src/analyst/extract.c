@@ -794,8 +794,8 @@ static void heading(struct ctx *c, size_t *s0, size_t s1)
         c->section = h->sec;
         c->organ = h->organ;
         c->list_heading = strstr(h->s, "nodule") != NULL;
-        c->impression = memcmp(h->s, "impression", 10) == 0 || memcmp(h->s, "conclusion", 10) == 0 ||
-                        memcmp(h->s, "summary", 7) == 0 || memcmp(h->s, "opinion", 7) == 0;
+        c->impression = strcmp(h->s, "impression") == 0 || strncmp(h->s, "conclusion", 10) == 0 ||
+                        strcmp(h->s, "summary") == 0 || strcmp(h->s, "opinion") == 0;
         *s0 = colon ? j + 1 : s1;
         return;
     }
