@@ -5,7 +5,7 @@ CMAKE ?= cmake
 
 PREFIX ?= /usr/local
 
-.PHONY: all build install test test-asan demo bench fuzz fuzz-smoke eval-phi deps clean format check-style
+.PHONY: all build install test test-asan demo bench fuzz fuzz-smoke eval-phi eval-analyst deps clean format check-style
 
 all: build
 
@@ -49,6 +49,10 @@ fuzz-smoke: fuzz
 
 eval-phi: build
 	./scripts/eval-phi.sh
+
+# The analyst on tests/analyst_corpus (issue 16's table); EVAL_ARGS=--verbose lists every miss.
+eval-analyst: build
+	/usr/bin/python3 scripts/analyst-eval.py --bin build/medseal $(EVAL_ARGS)
 
 deps:
 	./scripts/install-deps.sh
