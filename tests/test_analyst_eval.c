@@ -20,8 +20,8 @@ TEST(test_analyst_eval_corpus_floors)
     char *out = NULL;
     int rc = ms_test_sh(&out,
                         "/usr/bin/python3 %s/scripts/analyst-eval.py --bin %s --quiet "
-                        "--floor precision:0.84 --floor recall:0.88 --floor size:0.96 "
-                        "--floor composition:0.91 --floor lobe:0.92 --floor status:0.80 "
+                        "--floor precision:0.98 --floor recall:0.97 --floor size:0.99 "
+                        "--floor composition:0.89 --floor lobe:0.99 --floor status:0.88 "
                         "--floor clean:1.0 --floor resolved:0.42 --floor outside:1 "
                         "--floor failures:0",
                         ms_test_root(), ms_test_medseal());
