@@ -100,8 +100,11 @@ static json_t *patient_json(const struct an_report *r, const struct an_study *st
     char band[16];
     an_age_band(st->age, band, sizeof band);
     json_t *o = json_pack("{s:o,s:o}", "sex", str_or_null(st->sex), "age_band", str_or_null(band));
-    if (r->phi)
+    if (r->phi) { /* the banner of the HTML report and the FHIR subject; never without --phi */
         json_object_set_new(o, "age", str_or_null(st->age));
+        json_object_set_new(o, "name", str_or_null(st->pname));
+        json_object_set_new(o, "id", str_or_null(st->pid));
+    }
     return o;
 }
 
@@ -137,6 +140,10 @@ static json_t *study_json(const struct an_report *r, size_t i)
     json_object_set_new(o, "body_part", clean_str(&cl, st->body_part));
     json_object_set_new(o, "description", clean_str(&cl, st->description));
     json_object_set_new(o, "patient", patient_json(r, st));
+    if (r->phi) {
+        json_object_set_new(o, "accession", str_or_null(st->accession));
+        json_object_set_new(o, "study_uid", str_or_null(st->study_uid));
+    }
     json_object_set_new(o, "series", series);
     json_object_set_new(o, "files", json_integer((json_int_t)st->files));
     json_object_set_new(o, "sr_documents", json_integer((json_int_t)st->sr_docs));
