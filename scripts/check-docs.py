@@ -41,6 +41,10 @@ FOREIGN = {
     "--input-type": "node",
     "--no-audit": "npm",
     "--no-fund": "npm",
+    "--patients": "the PHI note corpus generator (docs/scrub.md)",
+    "--negatives": "the PHI note corpus generator (docs/scrub.md)",
+    "--set": "scripts/phi-eval.py",
+    "--bin": "scripts/phi-eval.py",
 }
 # accepted by every command, listed in no per-command help
 BUILTIN = {"--help", "--version"}
