@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -179,6 +180,9 @@ static int has(const char *hay, const char *needle)
     return hay != NULL && strstr(hay, needle) != NULL;
 }
 
+static int collect_line(void *ud, const char *line, size_t len);
+static int audit_count(const struct env *e, long status, const char *outcome);
+
 static const char *CHAT_ANALYST = "{\"model\":\"medical-records-analyst\",\"messages\":[{\"role\":"
                                   "\"user\",\"content\":\"8 mm solid nodule, right upper "
                                   "lobe.\"}]}";
@@ -333,7 +337,20 @@ TEST(test_gw_server_auth_roles_totp)
     CHECK(admin_code(&e, &a4, 0, extra, sizeof extra) == 0);
     CHECK_EQ_INT(
         req(&e, "POST", "/v1/admin/keys", a4.text, extra, "{\"role\":\"king\"}", NULL, NULL), 400);
+    /* the 201 is counted as 201 (it was "other"), and the revocation has its audit record (the
+     * route's "{id}" was outside the audit log's token alphabet) */
+    CHECK_EQ_INT(req(&e, "GET", "/metrics", e.aud.text, NULL, NULL, &b, NULL), 200);
+    CHECK(has(b, "medseal_requests_total{route=\"/v1/admin/keys\",status=\"201\",role=\"admin\"} 1"));
+    free(b);
     teardown(&e);
+    uint8_t mk[MS_KEY_LEN];
+    ms_buf log;
+    ms_buf_init(&log, NULL, 0);
+    CHECK(audit_master_key(e.state, NULL, mk, NULL) == MS_OK);
+    CHECK(audit_export(e.state, mk, 0, 0, collect_line, &log, NULL) == MS_OK);
+    CHECK(ms_buf_append_byte(&log, '\0', NULL) == MS_OK);
+    CHECK(has((const char *)log.p, "\"action\":\"key.revoke\""));
+    ms_buf_free(&log);
     return 0;
 }
 
@@ -583,6 +600,8 @@ TEST(test_gw_server_stow_rs_upload)
     CHECK_EQ_INT(req(&e, "DELETE", path, e.clin.text, NULL, NULL, NULL, NULL), 200);
     CHECK_EQ_INT(req(&e, "DELETE", path, e.clin.text, NULL, NULL, NULL, NULL), 404);
     json_decref(j);
+    /* the deletes have their audit records (the route's "{id}" was outside the audit log's
+     * token alphabet: before, every one was lost) */
     /* a part that is not DICOM */
     CHECK(ms_test_sh(&o,
                      "printf -- '--XB\\r\\nContent-Type: application/dicom\\r\\n\\r\\nhello "
@@ -593,6 +612,14 @@ TEST(test_gw_server_stow_rs_upload)
     CHECK_EQ_INT(atoi(o), 400);
     free(o);
     teardown(&e);
+    uint8_t mk[MS_KEY_LEN];
+    ms_buf log;
+    ms_buf_init(&log, NULL, 0);
+    CHECK(audit_master_key(e.state, NULL, mk, NULL) == MS_OK);
+    CHECK(audit_export(e.state, mk, 0, 0, collect_line, &log, NULL) == MS_OK);
+    CHECK(ms_buf_append_byte(&log, '\0', NULL) == MS_OK);
+    CHECK(has((const char *)log.p, "\"action\":\"study.delete\""));
+    ms_buf_free(&log);
     return 0;
 }
 
@@ -1206,4 +1233,392 @@ TEST(test_gw_server_audit_record_on_disk_before_answer)
 TEST(test_gw_server_audit_record_written_before_answer)
 {
     return record_before_answer(GW_AUDIT_WRITE);
+}
+
+/* ---- the chat request schema (issue 15 item 1) ----------------------------------------------- */
+
+#define PHI_SENTENCE "Patient John Smith (MRN 48213377), phone 617-555-0142"
+static const char *const PHI_MARKS[] = {"Smith", "48213377", "617-555-0142", "John"};
+
+/* tmpl with every "@P" replaced by PHI_SENTENCE (owned). */
+static char *subst(const char *tmpl)
+{
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    for (const char *p = tmpl; *p;) {
+        const char *at = strstr(p, "@P");
+        size_t n = at ? (size_t)(at - p) : strlen(p);
+        ms_buf_append(&b, p, n, NULL);
+        if (at == NULL)
+            break;
+        ms_buf_append_str(&b, PHI_SENTENCE, NULL);
+        p = at + 2;
+    }
+    ms_buf_append_byte(&b, '\0', NULL);
+    char *s = strdup((const char *)b.p);
+    ms_buf_free(&b);
+    return s;
+}
+
+/* 1 when the upstream's record holds any planted mark. */
+static int record_has_phi(struct env *e)
+{
+    char *rec = NULL;
+    int bad = 0;
+    ms_test_sh(&rec, "cat '%s' 2>/dev/null", e->rec);
+    for (size_t i = 0; rec != NULL && i < sizeof PHI_MARKS / sizeof PHI_MARKS[0]; i++) {
+        if (has(rec, PHI_MARKS[i])) {
+            fprintf(stderr, "  planted mark #%zu reached the upstream\n", i);
+            bad = 1;
+        }
+    }
+    free(rec);
+    return bad;
+}
+
+static long record_lines(struct env *e)
+{
+    char *o = NULL;
+    ms_test_sh(&o, "cat '%s' 2>/dev/null | wc -l", e->rec);
+    long n = o ? atol(o) : -1;
+    free(o);
+    return n;
+}
+
+/* Every field of the OpenAI chat request (2025), each carrying the planted sentence where it can
+ * hold text: the answer is 200 and none of the planted values reaches the echoing upstream. */
+static const char *EVERY_FIELD =
+    "{\"model\":\"echo\",\"messages\":["
+    "{\"role\":\"system\",\"content\":\"@P\",\"name\":\"John Smith\"},"
+    "{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text\":\"@P\"}]},"
+    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"@P\"}],\"name\":\"John Smith\"},"
+    "{\"role\":\"assistant\",\"content\":null,\"refusal\":\"@P\",\"tool_calls\":[{\"id\":"
+    "\"call_Smith_48213377\",\"type\":\"function\",\"function\":{\"name\":\"lookup_48213377\","
+    "\"arguments\":\"{\\\"patient\\\":\\\"@P\\\"}\"}}]},"
+    "{\"role\":\"tool\",\"tool_call_id\":\"call_Smith_48213377\",\"content\":\"@P\"},"
+    "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"@P\"},{\"type\":"
+    "\"refusal\",\"refusal\":\"@P\"}],\"function_call\":{\"name\":\"John_Smith\",\"arguments\":"
+    "\"@P\"}},"
+    "{\"role\":\"user\",\"content\":\"@P\"}],"
+    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"lookup_48213377\",\"description\":"
+    "\"@P\",\"parameters\":{\"type\":\"object\",\"description\":\"@P\",\"properties\":{\"John "
+    "Smith\":{\"type\":\"string\",\"title\":\"@P\",\"description\":\"@P\",\"enum\":[\"@P\"],"
+    "\"default\":\"@P\",\"examples\":[\"@P\"],\"pattern\":\"48213377\"}},\"required\":[\"John "
+    "Smith\"],\"$comment\":\"@P\"},\"strict\":true}}],"
+    "\"functions\":[{\"name\":\"Smith_48213377\",\"description\":\"@P\",\"parameters\":{\"type\":"
+    "\"object\",\"properties\":{}}}],"
+    "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"lookup_48213377\"}},"
+    "\"function_call\":{\"name\":\"Smith_48213377\"},"
+    "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"John_Smith_48213377\","
+    "\"description\":\"@P\",\"schema\":{\"type\":\"object\",\"title\":\"@P\",\"properties\":{}},"
+    "\"strict\":true}},"
+    "\"stop\":[\"@P\",\"617-555-0142\"],"
+    "\"prediction\":{\"type\":\"content\",\"content\":[{\"type\":\"text\",\"text\":\"@P\"}]},"
+    "\"web_search_options\":{\"search_context_size\":\"low\"},"
+    "\"logit_bias\":{\"1234\":5},\"user\":\"@P\",\"metadata\":{\"note\":\"@P\"},"
+    "\"safety_identifier\":\"@P\",\"prompt_cache_key\":\"@P\",\"temperature\":0.5,\"top_p\":1,"
+    "\"n\":1,\"seed\":7,\"frequency_penalty\":0,\"presence_penalty\":0.5,\"logprobs\":false,"
+    "\"top_logprobs\":0,\"max_completion_tokens\":100,\"parallel_tool_calls\":true,\"store\":false,"
+    "\"modalities\":[\"text\"],\"reasoning_effort\":\"low\",\"service_tier\":\"auto\","
+    "\"verbosity\":\"low\"";
+
+/* Requests the schema refuses: {body, param}. Each carries the planted sentence. */
+static const char *const REFUSED[][2] = {
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"x_note\":\"@P\"}",
+     NULL},
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\",\"x_note\":\"@P\"}]}",
+     "messages[0]"},
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+     "\"text\":\"hi\",\"x_note\":\"@P\"}]}]}",
+     "messages[0].content[0]"},
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+     "\"text\":\"@P see data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==\"}]}]}",
+     "messages[0].content[0].text"},
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"@P\",\"name\":{\"n\":"
+     "\"@P\"}}]}",
+     "messages[0].name"},
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"@P\"}],\"audio\":{"
+     "\"voice\":\"alloy\",\"format\":\"wav\"}}",
+     "audio"},
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"@P\"}],"
+     "\"web_search_options\":{\"user_location\":{\"type\":\"approximate\",\"approximate\":{"
+     "\"city\":\"@P\"}}}}",
+     "web_search_options.user_location"},
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"@P\"}],\"tools\":[{"
+     "\"type\":\"custom\",\"custom\":{\"name\":\"x\",\"description\":\"@P\"}}]}",
+     "tools[0].type"},
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"@P\"}],\"logit_bias\":{"
+     "\"@P\":1}}",
+     "logit_bias"},
+    {"{\"model\":\"MRN48213377\",\"messages\":[{\"role\":\"user\",\"content\":\"@P\"}]}", "model"},
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"@P\"}],\"stop\":{\"a\":"
+     "\"@P\"}}",
+     "stop"},
+    {"{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"@P\"}],"
+     "\"tool_choice\":\"@P\"}",
+     "tool_choice"},
+};
+
+TEST(test_gw_server_upstream_schema_every_field_scrubbed)
+{
+    struct env e;
+    char *b = NULL, text[8192];
+    if (!gw__have("phi"))
+        SKIP("phi module not in this build");
+    CHECK(setup(&e, 1) == 0);
+    CHECK(start(&e) == 0);
+    for (int stream = 0; stream < 2; stream++) {
+        char *t = NULL;
+        CHECK(asprintf(&t, "%s,\"stream\":%s,\"stream_options\":%s}", EVERY_FIELD, stream ? "true" : "false",
+                       stream ? "{\"include_usage\":true}" : "null") > 0);
+        char *body = subst(t);
+        free(t);
+        for (int role = 0; role < 2; role++) {
+            int st = req(&e, "POST", "/v1/chat/completions", role ? e.res.text : e.clin.text,
+                         NULL, body, &b, NULL);
+            if (st != 200)
+                fprintf(stderr, "  %d %s\n", st, b ? b : "");
+            CHECK_EQ_INT(st, 200);
+            answer_text(b, stream, 0, text, sizeof text);
+            CHECK(has(text, "ECHO: "));
+            /* the clinician gets the real values back; the researcher keeps the surrogates */
+            CHECK(role == 1 ? !has(text, "Smith") : has(text, "John Smith (MRN 48213377)"));
+            free(b);
+        }
+        free(body);
+    }
+    CHECK_EQ_INT(record_lines(&e), 4);
+    CHECK(record_has_phi(&e) == 0);
+    /* the upstream saw opaque tool-call ids and function names, the same in call and answer */
+    char *rec = NULL;
+    CHECK(ms_test_sh(&rec, "head -1 '%s'", e.rec) == 0 && rec != NULL);
+    json_t *j = json_loads(rec, 0, NULL);
+    free(rec);
+    CHECK(j != NULL);
+    json_t *msgs = json_object_get(j, "messages");
+    json_t *tc0 = json_array_get(json_object_get(json_array_get(msgs, 3), "tool_calls"), 0);
+    CHECK(strcmp(json_string_value(json_object_get(tc0, "id")), "call_1") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(json_array_get(msgs, 4), "tool_call_id")),
+                 "call_1") == 0);
+    CHECK(strncmp(json_string_value(json_object_get(json_object_get(tc0, "function"), "name")),
+                  "fn_", 3) == 0);
+    CHECK(json_object_get(j, "user") == NULL && json_object_get(j, "metadata") == NULL);
+    json_decref(j);
+    /* refused: 400 with the field's param, nothing sent, no value in the error */
+    for (size_t i = 0; i < sizeof REFUSED / sizeof REFUSED[0]; i++) {
+        char *body = subst(REFUSED[i][0]);
+        int st = req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL);
+        if (st != 400)
+            fprintf(stderr, "  refused case %zu: %d %s\n", i, st, b ? b : "");
+        CHECK_EQ_INT(st, 400);
+        json_t *ej = json_loads(b ? b : "", 0, NULL);
+        const char *param = json_string_value(
+            json_object_get(json_object_get(ej, "error"), "param"));
+        if (REFUSED[i][1] != NULL && (param == NULL || strcmp(param, REFUSED[i][1]) != 0))
+            fprintf(stderr, "  refused case %zu: param %s\n", i, param ? param : "(null)");
+        CHECK(REFUSED[i][1] == NULL || (param != NULL && strcmp(param, REFUSED[i][1]) == 0));
+        CHECK(!has(b, "Smith") && !has(b, "48213377") && !has(b, "x_note"));
+        json_decref(ej);
+        free(b), free(body);
+    }
+    CHECK_EQ_INT(record_lines(&e), 4);
+    teardown(&e);
+    /* upstream_unknown_fields = drop: the unknown field is removed, the request served */
+    CHECK(setup(&e, 1) == 0);
+    e.cfg.upstream_drop_unknown = 1;
+    CHECK(start(&e) == 0);
+    long n0 = record_lines(&e);
+    char *body = subst(REFUSED[1][0]);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, NULL, NULL), 200);
+    free(body);
+    body = subst(REFUSED[0][0]);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, NULL, NULL), 200);
+    free(body);
+    CHECK_EQ_INT(record_lines(&e), n0 + 2);
+    CHECK(record_has_phi(&e) == 0);
+    teardown(&e);
+    return 0;
+}
+
+/* upstream_models: only listed names are served; the audit log records a listed name as itself
+ * and any other client-chosen name as a keyed hash (issue 15 item 8). */
+TEST(test_gw_server_audit_model_name_only_when_configured)
+{
+    struct env e;
+    uint8_t mk[MS_KEY_LEN];
+    ms_buf log;
+    if (!gw__have("phi") || !gw__have("audit"))
+        SKIP("phi or audit module not in this build");
+    CHECK(setup(&e, 1) == 0);
+    CHECK(start(&e) == 0);
+    /* a name the scrubber flags is refused before anything is sent (schema.c) */
+    char *body = chat_body("echo-Smith-48213377", "hello there", 0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, NULL, NULL), 400);
+    free(body);
+    /* one it does not: served, and recorded only as a hash */
+    body = chat_body("echo-zq81x", "hello there", 0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, NULL, NULL), 200);
+    free(body);
+    teardown(&e);
+    ms_buf_init(&log, NULL, 0);
+    CHECK(audit_master_key(e.state, NULL, mk, NULL) == MS_OK);
+    CHECK(audit_export(e.state, mk, 0, 0, collect_line, &log, NULL) == MS_OK);
+    CHECK(ms_buf_append_byte(&log, '\0', NULL) == MS_OK);
+    CHECK(!has((const char *)log.p, "Smith") && !has((const char *)log.p, "48213377"));
+    CHECK(!has((const char *)log.p, "zq81x"));
+    CHECK(has((const char *)log.p, "\"model\":\"h:"));
+    ms_buf_free(&log);
+    /* listed: served and recorded by name; unlisted: 404 */
+    CHECK(setup(&e, 1) == 0);
+    e.cfg.upstream_models = "gpt-x, echo";
+    CHECK(start(&e) == 0);
+    body = chat_body("echo", "hello there", 0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, NULL, NULL), 200);
+    free(body);
+    body = chat_body("echo-tool", "hello there", 0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, NULL, NULL), 404);
+    free(body);
+    teardown(&e);
+    ms_buf_init(&log, NULL, 0);
+    CHECK(audit_export(e.state, mk, 0, 0, collect_line, &log, NULL) == MS_OK);
+    CHECK(ms_buf_append_byte(&log, '\0', NULL) == MS_OK);
+    CHECK(has((const char *)log.p, "\"model\":\"echo\""));
+    CHECK(!has((const char *)log.p, "echo-tool"));
+    ms_buf_free(&log);
+    return 0;
+}
+
+/* ---- a failed audit append stops the answer (issue 15 item 2) -------------------------------- */
+
+static long seg_size(const struct env *e)
+{
+    char *o = NULL;
+    ms_test_sh(&o, "stat -c %%s '%s'/audit/seg-*.log | sort -n | tail -1", e->state);
+    long n = o ? atol(o) : -1;
+    free(o);
+    return n;
+}
+
+/* While the log cannot be written, every answer is 503 with the fixed body (nothing of the
+ * answer), /healthz is 503 "unhealthy", /metrics counts the failures; once writing works again
+ * the server answers again, and every 200 it gave has its record. */
+static int audit_outage(struct env *e, void (*break_it)(struct env *e),
+                        void (*fix_it)(struct env *e), int pause_for_metrics)
+{
+    char *b = NULL;
+    CHECK_EQ_INT(req(e, "GET", "/v1/models", e->clin.text, NULL, NULL, &b, NULL), 200);
+    free(b);
+    break_it(e);
+    /* a full disk may still take a few records in the last page of the file: until the first
+     * 503, then never a 200 again */
+    int n503 = 0, n200 = 1;
+    for (int i = 0; i < 60 && n503 < 5; i++) {
+        int st = req(e, "GET", "/v1/models", e->clin.text, NULL, NULL, &b, NULL);
+        CHECK(st == 200 || st == 503);
+        if (st == 503) {
+            n503++;
+            CHECK(has(b, "audit_unavailable") && !has(b, "medical-records-analyst"));
+        } else {
+            CHECK(n503 == 0); /* no answer once the log has failed */
+            n200++;
+        }
+        free(b);
+    }
+    CHECK(n503 >= 5);
+    /* the chat path too, plain and streamed: nothing of the answer */
+    for (int stream = 0; stream < 2; stream++) {
+        char *body = chat_body("medical-records-analyst", "8 mm solid nodule, right upper lobe.",
+                               stream);
+        CHECK_EQ_INT(req(e, "POST", "/v1/chat/completions", e->clin.text, NULL, body, &b, NULL),
+                     503);
+        CHECK(!has(b, "nodule"));
+        free(b), free(body);
+    }
+    CHECK_EQ_INT(req(e, "GET", "/healthz", NULL, NULL, NULL, &b, NULL), 503);
+    CHECK(has(b, "\"status\":\"unhealthy\"") && has(b, "\"audit\":false"));
+    free(b);
+    if (pause_for_metrics) /* RLIMIT_FSIZE binds curl too: its /metrics output is larger */
+        fix_it(e);
+    CHECK_EQ_INT(req(e, "GET", "/metrics", e->aud.text, NULL, NULL, &b, NULL), 200);
+    if (pause_for_metrics)
+        break_it(e);
+    CHECK(has(b, "medseal_audit_healthy 0"));
+    CHECK(!has(b, "medseal_audit_append_failures_total 0\n"));
+    free(b);
+    fix_it(e);
+    usleep(1100 * 1000); /* the seam reopens the log at most once a second */
+    int ok = 0;
+    for (int i = 0; i < 3 && !ok; i++) {
+        ok = req(e, "GET", "/v1/models", e->clin.text, NULL, NULL, NULL, NULL) == 200;
+        if (!ok)
+            usleep(1100 * 1000);
+    }
+    CHECK(ok);
+    n200++;
+    CHECK_EQ_INT(req(e, "GET", "/healthz", NULL, NULL, NULL, &b, NULL), 200);
+    CHECK(has(b, "\"audit\":true"));
+    free(b);
+    teardown(e);
+    /* the log verifies, and holds a record for every 200 it answered */
+    int recs = audit_count(e, 200, "ok");
+    CHECK(recs >= n200);
+    return 0;
+}
+
+static void fsize_break(struct env *e)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_FSIZE, &rl);
+    rl.rlim_cur = (rlim_t)seg_size(e) + 40; /* the next record is cut mid-way (EFBIG) */
+    setrlimit(RLIMIT_FSIZE, &rl);
+}
+
+static void fsize_fix(struct env *e)
+{
+    struct rlimit rl;
+    (void)e;
+    getrlimit(RLIMIT_FSIZE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_FSIZE, &rl);
+}
+
+TEST(test_gw_server_audit_append_failure_rlimit_fsize)
+{
+    struct env e;
+    if (!gw__have("audit"))
+        SKIP("audit module not in this build");
+    CHECK(setup(&e, 0) == 0);
+    CHECK(start(&e) == 0);
+    return audit_outage(&e, fsize_break, fsize_fix, 1);
+}
+
+static void fill_break(struct env *e)
+{
+    /* fill the tmpfs the state folder lives on */
+    ms_test_sh(NULL, "dd if=/dev/zero of='%s/filler' bs=4k 2>/dev/null; sync", e->state);
+}
+
+static void fill_fix(struct env *e)
+{
+    ms_test_sh(NULL, "rm -f '%s/filler'", e->state);
+}
+
+TEST(test_gw_server_audit_append_failure_full_tmpfs)
+{
+    struct env e;
+    char mnt[580];
+    if (!gw__have("audit"))
+        SKIP("audit module not in this build");
+    CHECK(setup(&e, 0) == 0);
+    /* the state folder moves to a 2 MiB tmpfs (needs CAP_SYS_ADMIN: skipped without it) */
+    snprintf(mnt, sizeof mnt, "%.500s/small", e.dir);
+    if (ms_test_sh(NULL, "mkdir -p '%s' && mount -t tmpfs -o size=2m,mode=0700 tmpfs '%s' "
+                         "2>/dev/null && cp -a '%s/.' '%s/'",
+                   mnt, mnt, e.state, mnt) != 0)
+        SKIP("cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN)");
+    snprintf(e.state, sizeof e.state, "%s", mnt);
+    e.cfg.state_dir = e.state;
+    int rc = start(&e) == 0 ? audit_outage(&e, fill_break, fill_fix, 0) : 1;
+    ms_test_sh(NULL, "umount '%s' 2>/dev/null", mnt);
+    return rc;
 }

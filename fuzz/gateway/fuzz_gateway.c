@@ -1,9 +1,12 @@
 /*
  * libFuzzer target for the gateway's parsers of network input: the first byte selects the parser
- * (0 chat request JSON, 1 multipart/related STOW-RS body, 2 upstream SSE stream), or the
+ * (0 chat request JSON, then, when it validates, the upstream request schema in both
+ * unknown-field modes and the answer schema; 1 multipart/related STOW-RS body, 2 upstream SSE
+ * stream), or the
  * environment variable GW_FUZZ_ONLY=json|multipart|sse pins one parser (for separate timed runs)
  * and the whole input goes to it. Invariants: no crash, no leak, every error has a message, parts
- * lie inside the body. Trusts: nothing. Owns: what it allocates, freed before returning.
+ * lie inside the body, a schema error's param is a path of known field names and indexes only
+ * (no client text), every string the schema passes through its text function comes back marked. Trusts: nothing. Owns: what it allocates, freed before returning.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,6 +54,48 @@ static ms_rc check_event(void *ud, const char *json, size_t len, ms_err *err)
     return MS_OK;
 }
 
+/* The text function for the schema: every text becomes "<T>" (or fails, to exercise the error
+ * paths, when it starts with "!fail"). */
+static ms_rc mark_text(void *ud, const char *s, size_t n, ms_buf *out, ms_err *err)
+{
+    (void)ud;
+    if (n >= 5 && memcmp(s, "!fail", 5) == 0)
+        return ms_fail(err, MS_E_NOMEM, "injected");
+    return ms_buf_append_str(out, "<T>", err);
+}
+
+static void schema(const uint8_t *d, size_t n, int drop)
+{
+    gw_chat_info ci;
+    void *root = NULL;
+    json_t *names = NULL;
+    char param[64];
+    ms_err err = {0};
+    if (gw_chat_parse(d, n, &ci, &root, NULL) != MS_OK)
+        return;
+    ms_rc rc = gw__schema_request(root, drop, mark_text, NULL, NULL, &names, param, &err);
+    if (rc != MS_OK) {
+        if (err.msg[0] == '\0')
+            abort();
+        for (const char *p = param; *p; p++) {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("_.[]", *p)))
+                abort(); /* client text in param */
+        }
+    } else {
+        /* an upstream answer shaped from the scrubbed request, mapped back */
+        json_t *ans = json_pack("{s:[{s:O}]}", "choices", "message",
+                                json_array_get(json_object_get(root, "messages"), 0));
+        ms_err e2 = {0};
+        if (ans != NULL &&
+            gw__schema_answer(ans, mark_text, NULL, names, NULL, &e2) != MS_OK &&
+            e2.msg[0] == '\0')
+            abort();
+        json_decref(ans);
+    }
+    json_decref(names);
+    json_decref(root);
+}
+
 static void one(int which, const uint8_t *d, size_t n)
 {
     ms_err err = {0};
@@ -59,8 +104,11 @@ static void one(int which, const uint8_t *d, size_t n)
         gw_chat_info ci;
         void *root = NULL;
         rc = gw_chat_parse(d, n, &ci, &root, &err);
-        if (rc == MS_OK)
+        if (rc == MS_OK) {
             json_decref(root);
+            schema(d, n, 0);
+            schema(d, n, 1);
+        }
     } else if (which == 1) {
         struct span b = {d, n};
         rc = gw_multipart_parse(d, n, "b0undary", check_part, &b, &err);

@@ -229,6 +229,10 @@ typedef struct gw_config {
                                     witness, shared by replicas; NULL: STATE/keys.sqlite */
     const char *replica_id;      /* this replica's name in audit records, metrics, the SIEM
                                     stream and published tree heads; NULL: the host name */
+    int upstream_drop_unknown;   /* upstream_unknown_fields: 0 reject (400, default), 1 drop */
+    const char *upstream_models; /* "a, b": the upstream model names served (others 404) and
+                                    recorded by name in the audit log; NULL: any name served,
+                                    none but the analyst's recorded by name */
 } gw_config;
 
 /* Fills defaults (listen/paths NULL). */

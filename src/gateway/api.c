@@ -23,11 +23,18 @@ void gw__h_healthz(struct gw_req *q, struct gw_resp *r)
 {
     struct gw_server *s = q->s;
     const char *att = gw__attest_label(s->att);
+    /* a log that cannot be written: unhealthy (503), so a balancer stops sending requests that
+     * would all be refused */
+    int audit_ok = s->audit != NULL && gw__audit_healthy(s->audit);
+    int bad = s->audit != NULL && !audit_ok;
     gw__resp_json(q, r,
-                  json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:b}", "status", "ok", "version",
-                            MS_VERSION, "replica_id", s->replica, "attestation", att, "audit", s->audit != NULL, "analyst",
+                  json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:b}", "status",
+                            bad ? "unhealthy" : "ok", "version", MS_VERSION, "replica_id",
+                            s->replica, "attestation", att, "audit", audit_ok, "analyst",
                             gw__have("analyst"), "scrubber", gw__have("phi"), "upstream",
                             s->up != NULL));
+    if (bad)
+        r->status = 503;
 }
 
 void gw__h_metrics(struct gw_req *q, struct gw_resp *r)
@@ -38,6 +45,9 @@ void gw__h_metrics(struct gw_req *q, struct gw_resp *r)
                      "# TYPE medseal_replica_info gauge\nmedseal_replica_info{replica_id=\"%s\","
                      "state_db=\"%s\"} 1\n",
                      q->s->replica, gw_keystore_backend(q->s->ks));
+    atomic_store(&q->s->metrics.audit_failures, gw__audit_failures(q->s->audit));
+    atomic_store(&q->s->metrics.audit_healthy,
+                 q->s->audit != NULL && gw__audit_healthy(q->s->audit));
     if (gw__metrics_render(&q->s->metrics, &r->body, gw__attest_label(q->s->att), &err) != MS_OK ||
         ms_buf_append(&r->body, info, (size_t)n, &err) != MS_OK)
         gw__resp_rc(q, r, err.code, &err, NULL);

@@ -309,20 +309,40 @@ static void analyst(struct gw_req *q, json_t *root, const gw_chat_info *ci, stru
     ms_buf_free(&job.out);
 }
 
-/* The model name in the audit record: only the token alphabet, else "other". */
-static void audit_model(struct gw_req *q, const char *m)
+int gw__model_listed(const gw_config *c, const char *m)
 {
     size_t n = strlen(m);
-    for (size_t i = 0; i < n; i++) {
-        char c = m[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("._:/+=-", c) != NULL) ||
-            n >= sizeof q->model) {
-            snprintf(q->model, sizeof q->model, "other");
-            return;
-        }
+    if (strcmp(m, ANALYST_MODEL) == 0)
+        return 1;
+    for (const char *p = c->upstream_models; p != NULL && *p != '\0';) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        size_t l = strcspn(p, ", \t");
+        if (l == n && l > 0 && memcmp(p, m, n) == 0)
+            return 1;
+        p += l;
     }
-    memcpy(q->model, m, n + 1);
+    return 0;
+}
+
+/* The model name in the audit record: a listed name as itself; any other client-chosen name as
+ * "h:" and 16 hex digits of its HMAC under a per-process key (a name can be a patient's: the log
+ * must not hold it, yet records of one name still group within a run). */
+static void audit_model(struct gw_req *q, const char *m)
+{
+    uint8_t h[32];
+    if (gw__model_listed(&q->s->cfg, m) && strlen(m) < sizeof q->model) {
+        snprintf(q->model, sizeof q->model, "%s", m);
+        return;
+    }
+    if (ms_hmac_sha256(q->s->name_key, sizeof q->s->name_key, m, strlen(m), NULL, 0, h, NULL) !=
+        MS_OK) {
+        snprintf(q->model, sizeof q->model, "other");
+        return;
+    }
+    memcpy(q->model, "h:", 2);
+    for (size_t i = 0; i < 8; i++)
+        snprintf(q->model + 2 + 2 * i, 3, "%02x", h[i]);
 }
 
 void gw__h_chat(struct gw_req *q, struct gw_resp *r)
@@ -346,6 +366,10 @@ void gw__h_chat(struct gw_req *q, struct gw_resp *r)
     audit_model(q, ci.model);
     if (strcmp(ci.model, ANALYST_MODEL) == 0)
         analyst(q, root, &ci, r);
+    else if (q->s->up != NULL && q->s->cfg.upstream_models != NULL &&
+             !gw__model_listed(&q->s->cfg, ci.model))
+        gw__resp_error(q, r, 404, "invalid_request_error", "model_not_found", "model",
+                       "The model does not exist (not in upstream_models).");
     else if (q->s->up != NULL)
         gw__upstream_chat(q, root, &ci, r);
     else

@@ -60,6 +60,7 @@ static const struct {
     {"master_key", offsetof(gw_config, master_key)},
     {"state_db", offsetof(gw_config, state_db)},
     {"replica_id", offsetof(gw_config, replica_id)},
+    {"upstream_models", offsetof(gw_config, upstream_models)},
 };
 
 static char *trim(char *s)
@@ -102,6 +103,13 @@ static ms_rc set_key(gw_config *c, char *name, char *v, unsigned line, ms_err *e
         }
         return ms_fail(err, MS_E_FORMAT, "config line %u: audit_sync needs write, fsync or batch",
                        line);
+    }
+    if (strcmp(name, "upstream_unknown_fields") == 0) {
+        if (strcmp(v, "reject") != 0 && strcmp(v, "drop") != 0)
+            return ms_fail(err, MS_E_FORMAT,
+                           "config line %u: upstream_unknown_fields needs reject or drop", line);
+        c->upstream_drop_unknown = strcmp(v, "drop") == 0;
+        return MS_OK;
     }
     for (size_t i = 0; i < sizeof num_keys / sizeof num_keys[0]; i++) {
         if (strcmp(name, num_keys[i].name) == 0)

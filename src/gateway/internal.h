@@ -53,7 +53,7 @@ enum gw_route {
 };
 extern const char *const gw__route_names[GW_R_COUNT];
 
-#define GW_STATUS_SLOTS 16
+#define GW_STATUS_SLOTS 19 /* the statuses the server sends (metrics.c) + "other" */
 #define GW_ROLE_SLOTS   5
 #define GW_HIST_BUCKETS 15
 #define GW_PHI_SLOTS    32
@@ -74,6 +74,8 @@ struct gw_metrics {
     atomic_ulong rate_limited;
     atomic_long in_flight;
     atomic_ulong studies_live;
+    atomic_ulong audit_failures; /* copied from the audit seam when rendered */
+    atomic_ulong audit_healthy;
 };
 void gw__metrics_request(struct gw_metrics *m, enum gw_route r, int status, gw_role role,
                          uint64_t us);
@@ -158,7 +160,12 @@ struct gw_audit_ev {
     const size_t *phi; /* GW_PHI_SLOTS counts or NULL */
     const char *evidence_hash;
 };
-void gw__audit_append(struct gw_audit *a, const struct gw_audit_ev *ev);
+/* MS_OK when the record is in the log (per audit_sync). On failure the answer must not go out
+ * (the caller answers 503); the seam counts it, reports unhealthy, and retries opening the log
+ * (at most once a second) on later appends, so the server recovers with the disk. */
+ms_rc gw__audit_append(struct gw_audit *a, const struct gw_audit_ev *ev);
+int gw__audit_healthy(struct gw_audit *a);            /* 0 after a failed append, until one works */
+unsigned long gw__audit_failures(struct gw_audit *a); /* failed appends since start */
 /* Exports records as JSON lines to out (auditor role). */
 ms_rc gw__audit_export(struct gw_audit *a, uint64_t from, uint64_t max, ms_buf *out, ms_err *err);
 
@@ -201,6 +208,7 @@ struct gw_server {
     uint8_t site_key[MS_KEY_LEN];
     int have_site_key;
     void *site; /* phi site lists (site_lists = DIR), read-only; NULL none */
+    uint8_t name_key[MS_KEY_LEN]; /* random per process: keys the hash of an unlisted model name */
     pthread_t sweeper;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -231,6 +239,7 @@ struct gw_req {
     const char *action;
     const char *outcome;
     int audited; /* its audit record is written (gw__req_audit): on_done adds none */
+    ms_rc audit_rc; /* what that append returned */
 };
 
 /* A response under construction: status, content type and an owned body (s->alloc). */
@@ -261,6 +270,8 @@ void gw__h_audit(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r);
 void gw__h_studies_post(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r);
 void gw__h_study_delete(struct gw_req *q, struct gw_resp *r);
 void gw__h_chat(struct gw_req *q, struct gw_resp *r);
+/* 1 when m is the analyst's model or one of the configured upstream_models. */
+int gw__model_listed(const gw_config *c, const char *m);
 void gw__h_admin(struct gw_req *q, struct gw_resp *r);
 
 /* Appends the request's audit record, once (later calls do nothing; /healthz and /metrics have
@@ -268,7 +279,23 @@ void gw__h_admin(struct gw_req *q, struct gw_resp *r);
  * disk (fsync) or queued (batch). Called before an answer is
  * handed to libmicrohttpd (send_resp), before a stream's last event (upstream.c), and by on_done
  * for a request that ended without either. t_total_us runs to this call. */
-void gw__req_audit(struct gw_req *q);
+ms_rc gw__req_audit(struct gw_req *q); /* the append's result (MS_OK when already audited) */
+
+/* The chat request schema (schema.c). fn rewrites one text (the scrubber, or the re-identifier
+ * for answers) and fails closed. gw__schema_request rewrites `req` in place by the rule of each
+ * field; an unknown field is refused (MS_E_FORMAT) or, with drop_unknown, removed. On failure
+ * param names the field (never a value or an unknown field's name); MS_E_FORMAT and
+ * MS_E_UNSUPPORTED are the client's (400), others the server's. gw__schema_answer passes every
+ * string of each choices[].message but its role through fn. */
+typedef ms_rc (*gw_text_fn)(void *ud, const char *s, size_t n, ms_buf *out, ms_err *err);
+ms_rc gw__schema_request(json_t *req, int drop_unknown, gw_text_fn fn, void *ud, ms_alloc *a,
+                         json_t **names, char param[64], ms_err *err);
+/* names: the map from gw__schema_request (function name -> "fn_<n>"), mapped back in tool calls;
+ * fn NULL: no re-identification (researchers), names still mapped back. */
+ms_rc gw__schema_answer(json_t *ans, gw_text_fn fn, void *ud, const json_t *names, ms_alloc *a,
+                        ms_err *err);
+/* fn["name"] mapped back from "fn_<n>" to the client's name (streamed tool-call fragments). */
+void gw__schema_unname(const json_t *names, json_t *fn);
 
 /* Upstream pass-through (upstream.c): scrubs `root` (a validated chat request) in place, forwards
  * it and fills r with the (re-identified for clinicians) answer or a streamed response. */

@@ -22,8 +22,8 @@ const char *const gw__route_names[GW_R_COUNT] = {"/healthz",
                                                  "/v1/admin/keys/{id}",
                                                  "other"};
 
-static const int statuses[GW_STATUS_SLOTS - 1] = {200, 204, 400, 401, 403, 404, 405, 408,
-                                                  413, 429, 500, 502, 503, 504, 507};
+static const int statuses[GW_STATUS_SLOTS - 1] = {200, 201, 204, 400, 401, 403, 404, 405, 408,
+                                                  413, 415, 429, 499, 500, 502, 503, 504, 507};
 static const double buckets_s[GW_HIST_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 static const char *const ue_names[GW_UE_COUNT] = {"connect", "timeout", "status", "protocol"};
@@ -138,9 +138,15 @@ static ms_rc render_misc(struct gw_metrics *m, ms_buf *o, const char *att, ms_er
             "# TYPE medseal_rate_limited_total counter\nmedseal_rate_limited_total %lu\n"
             "# TYPE medseal_in_flight_requests gauge\nmedseal_in_flight_requests %ld\n"
             "# TYPE medseal_studies_in_memory gauge\nmedseal_studies_in_memory %lu\n"
-            "# TYPE medseal_attestation_info gauge\nmedseal_attestation_info{mode=\"%s\"} 1\n",
+            "# TYPE medseal_attestation_info gauge\nmedseal_attestation_info{mode=\"%s\"} 1\n"
+            "# HELP medseal_audit_append_failures_total Audit records that could not be "
+            "written (each such request was answered 503).\n"
+            "# TYPE medseal_audit_append_failures_total counter\n"
+            "medseal_audit_append_failures_total %lu\n"
+            "# TYPE medseal_audit_healthy gauge\nmedseal_audit_healthy %lu\n",
             atomic_load(&m->rate_limited), atomic_load(&m->in_flight),
-            atomic_load(&m->studies_live), att);
+            atomic_load(&m->studies_live), att, atomic_load(&m->audit_failures),
+            atomic_load(&m->audit_healthy));
     return rc;
 }
 

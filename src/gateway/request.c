@@ -40,6 +40,11 @@ static ms_rc check_part(json_t *part, gw_chat_info *ci, const char *where, ms_er
             return bad(ci, err, MS_E_FORMAT, where, "text part needs a string 'text'");
         return MS_OK;
     }
+    if (strcmp(type, "refusal") == 0) { /* an assistant message's refusal part */
+        if (!json_is_string(json_object_get(part, "refusal")))
+            return bad(ci, err, MS_E_FORMAT, where, "refusal part needs a string 'refusal'");
+        return MS_OK;
+    }
     if (strcmp(type, "file") == 0) {
         json_t *f = json_object_get(part, "file");
         if (!json_is_object(f) || (!json_is_string(json_object_get(f, "file_data")) &&

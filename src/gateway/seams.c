@@ -315,38 +315,52 @@ ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err)
 /* ---- audit ---------------------------------------------------------------------------------- */
 
 #if GW_HAVE_AUDIT
+/* The log handle refuses every append once a write failed (audit/log.c fails closed). The seam
+ * recovers: while failed, at most once a second an append closes the handle and opens the log
+ * again (the open's torn-tail scan drops a half-written record), so the server serves again once
+ * the disk has room. Appends hold the lock shared; the reopen holds it exclusively. */
 struct gw_audit {
+    pthread_rwlock_t lk;
     audit_log *log;
     char replica[64];
+    char *dir;
+    uint8_t mk[MS_KEY_LEN];
+    audit_opts o;
+    atomic_int failed;
+    atomic_ulong failures;
+    atomic_ullong retry_at_us;
 };
 
 ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
                      struct gw_audit **out, ms_err *err)
 {
-    uint8_t mk[MS_KEY_LEN];
-    struct gw_audit *a = ms_malloc(NULL, sizeof *a);
+    struct gw_audit *a = ms_calloc(NULL, 1, sizeof *a);
     if (a == NULL)
         return ms_fail(err, MS_E_NOMEM, "audit: out of memory");
     ms_rc rc = MS_OK;
     if (master != NULL)
-        memcpy(mk, master, MS_KEY_LEN);
+        memcpy(a->mk, master, MS_KEY_LEN);
     else
-        rc = audit_master_key(state_dir, NULL, mk, err);
+        rc = audit_master_key(state_dir, NULL, a->mk, err);
+    a->dir = strdup(state_dir);
+    if (rc == MS_OK && a->dir == NULL)
+        rc = ms_fail(err, MS_E_NOMEM, "audit: out of memory");
     if (rc == MS_OK) {
-        audit_opts o;
-        memset(&o, 0, sizeof o);
+        memset(&a->o, 0, sizeof a->o);
         snprintf(a->replica, sizeof a->replica, "%s", replica != NULL ? replica : "");
-        o.siem_hostname = a->replica[0] ? a->replica : NULL; /* the SIEM's HOSTNAME field */
-        o.sync = sync == GW_AUDIT_FSYNC   ? AUDIT_SYNC_EACH
-                 : sync == GW_AUDIT_BATCH ? AUDIT_SYNC_BATCH
-                                          : AUDIT_SYNC_WRITE;
-        rc = audit_log_open(state_dir, mk, &o, &a->log, err);
+        a->o.siem_hostname = a->replica[0] ? a->replica : NULL; /* the SIEM's HOSTNAME field */
+        a->o.sync = sync == GW_AUDIT_FSYNC   ? AUDIT_SYNC_EACH
+                    : sync == GW_AUDIT_BATCH ? AUDIT_SYNC_BATCH
+                                             : AUDIT_SYNC_WRITE;
+        rc = audit_log_open(state_dir, a->mk, &a->o, &a->log, err);
     }
-    ms_memzero(mk, sizeof mk);
     if (rc != MS_OK) {
+        ms_memzero(a->mk, sizeof a->mk);
+        free(a->dir);
         ms_free(NULL, a);
         return rc;
     }
+    pthread_rwlock_init(&a->lk, NULL);
     *out = a;
     return MS_OK;
 }
@@ -356,16 +370,46 @@ void gw__audit_close(struct gw_audit *a)
     if (a == NULL)
         return;
     audit_log_close(a->log, NULL);
+    pthread_rwlock_destroy(&a->lk);
+    ms_memzero(a->mk, sizeof a->mk);
+    free(a->dir);
     ms_free(NULL, a);
 }
 
-void gw__audit_append(struct gw_audit *a, const struct gw_audit_ev *ev)
+int gw__audit_healthy(struct gw_audit *a)
+{
+    return a != NULL && !atomic_load(&a->failed);
+}
+
+unsigned long gw__audit_failures(struct gw_audit *a)
+{
+    return a == NULL ? 0 : atomic_load(&a->failures);
+}
+
+/* Failed: reopen the log, at most once a second (exclusive lock). */
+static void audit_reopen(struct gw_audit *a)
+{
+    uint64_t now = gw__now_us(), at = atomic_load(&a->retry_at_us);
+    if (now < at || !atomic_compare_exchange_strong(&a->retry_at_us, &at, now + 1000000u))
+        return;
+    pthread_rwlock_wrlock(&a->lk);
+    if (atomic_load(&a->failed)) {
+        audit_log *nl = NULL;
+        audit_log_close(a->log, NULL);
+        a->log = NULL;
+        if (audit_log_open(a->dir, a->mk, &a->o, &nl, NULL) == MS_OK)
+            a->log = nl;
+    }
+    pthread_rwlock_unlock(&a->lk);
+}
+
+ms_rc gw__audit_append(struct gw_audit *a, const struct gw_audit_ev *ev)
 {
     audit_phi_count pc[AUDIT_PHI_CLASSES_MAX];
     audit_record r;
     size_t n = 0;
     if (a == NULL)
-        return;
+        return MS_OK; /* a build without the audit module (said at startup) */
     memset(&r, 0, sizeof r);
     for (size_t i = 0; ev->phi != NULL && i < GW_PHI_SLOTS && n < AUDIT_PHI_CLASSES_MAX; i++) {
         if (ev->phi[i] > 0)
@@ -387,10 +431,23 @@ void gw__audit_append(struct gw_audit *a, const struct gw_audit_ev *ev)
     r.t_upstream_us = ev->t_upstream_us;
     r.evidence_hash = ev->evidence_hash;
     r.replica_id = a->replica[0] ? a->replica : NULL;
-    if (audit_log_append(a->log, &r, NULL, NULL) != MS_OK && r.model != NULL) {
-        r.model = "invalid"; /* a client-chosen model name outside the token alphabet */
-        audit_log_append(a->log, &r, NULL, NULL);
+    if (atomic_load(&a->failed))
+        audit_reopen(a);
+    pthread_rwlock_rdlock(&a->lk);
+    ms_rc rc = a->log == NULL ? MS_E_IO : audit_log_append(a->log, &r, NULL, NULL);
+    if (rc == MS_E_FORMAT && r.model != NULL) {
+        r.model = "invalid"; /* a model name outside the token alphabet */
+        rc = audit_log_append(a->log, &r, NULL, NULL);
     }
+    pthread_rwlock_unlock(&a->lk);
+    if (rc != MS_OK) {
+        atomic_fetch_add(&a->failures, 1);
+        if (rc != MS_E_FORMAT && rc != MS_E_INVAL) /* the log, not this record */
+            atomic_store(&a->failed, 1);
+    } else if (atomic_load(&a->failed)) {
+        atomic_store(&a->failed, 0);
+    }
+    return rc;
 }
 
 static int export_line(void *ud, const char *line, size_t len)
@@ -403,7 +460,11 @@ ms_rc gw__audit_export(struct gw_audit *a, uint64_t from, uint64_t max, ms_buf *
 {
     if (a == NULL)
         return missing(err, "audit");
-    return audit_log_export(a->log, from, max, export_line, out, err);
+    pthread_rwlock_rdlock(&a->lk);
+    ms_rc rc = a->log == NULL ? ms_fail(err, MS_E_IO, "audit log unavailable")
+                              : audit_log_export(a->log, from, max, export_line, out, err);
+    pthread_rwlock_unlock(&a->lk);
+    return rc;
 }
 #else
 ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
@@ -417,9 +478,20 @@ void gw__audit_close(struct gw_audit *a)
 {
     (void)a;
 }
-void gw__audit_append(struct gw_audit *a, const struct gw_audit_ev *ev)
+ms_rc gw__audit_append(struct gw_audit *a, const struct gw_audit_ev *ev)
 {
     (void)a, (void)ev;
+    return MS_OK;
+}
+int gw__audit_healthy(struct gw_audit *a)
+{
+    (void)a;
+    return 0;
+}
+unsigned long gw__audit_failures(struct gw_audit *a)
+{
+    (void)a;
+    return 0;
 }
 ms_rc gw__audit_export(struct gw_audit *a, uint64_t from, uint64_t max, ms_buf *out, ms_err *err)
 {

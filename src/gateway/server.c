@@ -132,6 +132,25 @@ static void add_common_headers(struct gw_server *s, struct gw_req *q, struct MHD
     MHD_add_response_header(resp, "X-Medseal-Attestation", gw__attest_label(s->att));
 }
 
+static void add_common_headers(struct gw_server *s, struct gw_req *q, struct MHD_Response *resp);
+
+static const char AUDIT_FAILED_BODY[] =
+    "{\"error\":{\"message\":\"the audit log cannot be written: the request was not answered; "
+    "retry later\",\"type\":\"server_error\",\"param\":null,\"code\":\"audit_unavailable\"}}";
+
+/* 503, a fixed body: nothing of the request or its answer. */
+static struct MHD_Response *audit_failed_response(struct gw_server *s, struct gw_req *q)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        sizeof AUDIT_FAILED_BODY - 1, (void *)(uintptr_t)AUDIT_FAILED_BODY, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return NULL;
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Retry-After", "1");
+    add_common_headers(s, q, resp);
+    return resp;
+}
+
 static enum MHD_Result send_resp(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r)
 {
     struct gw_server *s = q->s;
@@ -161,9 +180,16 @@ static enum MHD_Result send_resp(struct gw_req *q, struct MHD_Connection *c, str
     add_common_headers(s, q, resp);
     q->status = r->status;
     /* The record before the answer: a crash after the client has its answer cannot lose it.
-     * A stream's record waits for its outcome, just before its last event (upstream.c). */
-    if (r->stream == NULL)
-        gw__req_audit(q);
+     * A stream's record waits for its outcome, just before its last event (upstream.c). An
+     * answer whose record cannot be written does not go out: 503 with a fixed body instead. */
+    if (r->stream == NULL && gw__req_audit(q) != MS_OK) {
+        MHD_destroy_response(resp);
+        resp = audit_failed_response(s, q);
+        if (resp == NULL)
+            return MHD_NO;
+        r->status = q->status = 503;
+        q->bytes_out = 0;
+    }
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ok;
@@ -371,14 +397,14 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return q;
 }
 
-void gw__req_audit(struct gw_req *q)
+ms_rc gw__req_audit(struct gw_req *q)
 {
     struct gw_server *s = q->s;
     if (q->audited)
-        return;
+        return q->audit_rc;
     q->audited = 1;
     if (q->route == GW_R_HEALTHZ || q->route == GW_R_METRICS)
-        return;
+        return MS_OK;
     if (q->status == 408)
         q->outcome = "timeout";
     struct gw_audit_ev ev = {
@@ -386,7 +412,9 @@ void gw__req_audit(struct gw_req *q)
         .key_id = q->authed || q->key.id[0] ? q->key.id : NULL,
         .role = q->authed ? gw_role_name(q->key.role) : NULL,
         .action = q->action ? q->action : "http.request",
-        .route = gw__route_names[q->route],
+        .route = q->route == GW_R_STUDY       ? "/v1/studies/:id" /* the token alphabet: no {} */
+                 : q->route == GW_R_ADMIN_KEY ? "/v1/admin/keys/:id"
+                                              : gw__route_names[q->route],
         .model = q->model[0] ? q->model : NULL,
         .outcome = q->outcome,
         .status = q->status,
@@ -397,7 +425,8 @@ void gw__req_audit(struct gw_req *q)
         .phi = q->phi,
         .evidence_hash = gw__attest_hash_hex(s->att),
     };
-    gw__audit_append(s->audit, &ev);
+    q->audit_rc = gw__audit_append(s->audit, &ev);
+    return q->audit_rc;
 }
 
 /* The end of every request. An answered request was audited before its answer (or its stream's
@@ -716,10 +745,15 @@ ms_rc gw_server_start(const gw_config *c, gw_server **out, ms_err *err)
         return ms_fail(err, MS_E_INVAL, "serve needs --listen, --cert, --key and --state");
     gw__json_init();
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* past RLIMIT_FSIZE a write fails (EFBIG): the audit seam sees it */
     struct gw_server *s = ms_malloc(NULL, sizeof *s);
     if (s == NULL)
         return ms_fail(err, MS_E_NOMEM, "out of memory");
     s->cfg = *c;
+    if (ms_random(s->name_key, sizeof s->name_key, err) != MS_OK) {
+        ms_free(NULL, s);
+        return err->code;
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     ms_buf_init(&s->cert, NULL, 1u << 20);

@@ -1,7 +1,7 @@
 /*
  * Upstream pass-through for every model other than the analyst: the request is de-identified
- * (every message content, text part, name, tool-call argument and tool result through the
- * surrogate scrubber; identifying extras like `user` and `metadata` dropped), forwarded with
+ * by the chat request schema (schema.c: every field scrubbed, renamed, checked, dropped or
+ * refused; unknown fields refused or dropped by upstream_unknown_fields), forwarded with
  * libcurl to an OpenAI-compatible server, and the answer is re-identified for clinicians
  * (researchers keep the surrogates). Streams are normalised on the way (sse.c), with a bounded
  * look-behind re-identifier so a surrogate split across chunks is still restored. A stream's audit
@@ -132,54 +132,14 @@ static void handle_put(struct gw_upstream *u, CURL *h, CURLM *m)
 
 /* ---- scrubbing the request ------------------------------------------------------------------ */
 
-static ms_rc scrub_string(struct gw_scrub *sc, json_t *holder, const char *key, size_t idx,
-                          ms_alloc *a, ms_err *err)
+static ms_rc scrub_fn(void *ud, const char *s, size_t n, ms_buf *out, ms_err *err)
 {
-    json_t *v = key ? json_object_get(holder, key) : json_array_get(holder, idx);
-    ms_buf out;
-    if (!json_is_string(v))
-        return MS_OK;
-    ms_buf_init(&out, a, 0);
-    ms_rc rc = gw__scrub_text(sc, json_string_value(v), json_string_length(v), &out, err);
-    if (rc == MS_OK) {
-        json_t *nv = json_stringn((const char *)out.p ? (const char *)out.p : "", out.len);
-        if (nv == NULL)
-            rc = ms_fail(err, MS_E_NOMEM, "out of memory");
-        else if (key)
-            json_object_set_new(holder, key, nv);
-        else
-            json_array_set_new(holder, idx, nv);
-    }
-    ms_buf_free(&out);
-    return rc;
+    return gw__scrub_text(ud, s, n, out, err);
 }
 
-static ms_rc scrub_message(struct gw_scrub *sc, json_t *m, size_t i, ms_alloc *a, char *param,
-                           ms_err *err)
+static ms_rc reid_fn(void *ud, const char *s, size_t n, ms_buf *out, ms_err *err)
 {
-    size_t j;
-    json_t *part, *tc;
-    json_t *c = json_object_get(m, "content");
-    snprintf(param, 64, "messages[%zu]", i);
-    if (scrub_string(sc, m, "content", 0, a, err) != MS_OK ||
-        scrub_string(sc, m, "name", 0, a, err) != MS_OK)
-        return err->code;
-    json_array_foreach(c, j, part)
-    {
-        if (json_object_get(part, "file") != NULL) {
-            snprintf(param, 64, "messages[%zu].content[%zu]", i, j);
-            return ms_fail(err, MS_E_UNSUPPORTED,
-                           "file parts are only accepted by model medical-records-analyst");
-        }
-        if (scrub_string(sc, part, "text", 0, a, err) != MS_OK)
-            return err->code;
-    }
-    json_array_foreach(json_object_get(m, "tool_calls"), j, tc)
-    {
-        if (scrub_string(sc, json_object_get(tc, "function"), "arguments", 0, a, err) != MS_OK)
-            return err->code;
-    }
-    return MS_OK;
+    return gw__reid_text(ud, s, n, out, err);
 }
 
 static int dump_to_buf(const char *p, size_t n, void *ud)
@@ -188,32 +148,24 @@ static int dump_to_buf(const char *p, size_t n, void *ud)
 }
 
 /* Returns the de-identified request body (owned JSON text in *out). Rewrites `req`, the parsed
- * request, in place (its strings replaced by their scrubbed text): the caller frees it after
- * this call and reads nothing from it but gw_chat_info, which is parsed before. */
-static ms_rc scrub_request(struct gw_scrub *sc, json_t *req, ms_alloc *a, ms_buf *out, char *param,
-                           ms_err *err)
+ * request, in place by the chat request schema (schema.c: every field scrubbed, checked, dropped
+ * or refused): the caller frees it after this call and reads nothing from it but gw_chat_info,
+ * which is parsed before. */
+static ms_rc scrub_request(struct gw_scrub *sc, json_t *req, int drop_unknown, ms_alloc *a,
+                           json_t **names, ms_buf *out, char *param, ms_err *err)
 {
-    size_t i;
-    json_t *m;
-    json_object_del(req, "user");
-    json_object_del(req, "metadata");
+    ms_rc rc = gw__schema_request(req, drop_unknown, scrub_fn, sc, a, names, param, err);
+    if (rc != MS_OK)
+        return rc;
     json_t *mct = json_object_get(req, "max_completion_tokens");
     if (mct != NULL) { /* the older name is what every OpenAI-compatible server accepts */
         json_object_set(req, "max_tokens", mct);
         json_object_del(req, "max_completion_tokens");
     }
-    ms_rc rc = MS_OK;
-    json_array_foreach(json_object_get(req, "messages"), i, m)
-    {
-        if ((rc = scrub_message(sc, m, i, a, param, err)) != MS_OK)
-            break;
-    }
     /* serialised straight into `out` (no json_dumps string to grow, copy and wipe) */
-    if (rc == MS_OK && json_dump_callback(req, dump_to_buf, out, JSON_COMPACT) != 0)
-        rc = ms_fail(err, MS_E_NOMEM, "out of memory");
-    if (rc == MS_OK)
-        param[0] = '\0';
-    return rc;
+    if (json_dump_callback(req, dump_to_buf, out, JSON_COMPACT) != 0)
+        return ms_fail(err, MS_E_NOMEM, "out of memory");
+    return MS_OK;
 }
 
 /* ---- the transfer --------------------------------------------------------------------------- */
@@ -242,6 +194,7 @@ struct xfer {
     ms_buf pending; /* SSE bytes for the client */
     size_t pending_off;
     json_t *usage;                   /* held until just before [DONE] */
+    json_t *names;                   /* function name -> "fn_<n>" (schema.c), mapped back */
     struct gw_reid *treid[TOOL_MAX]; /* per streamed tool call: its arguments */
 };
 
@@ -355,6 +308,7 @@ static void xfer_free(struct xfer *x)
     ms_buf_free(&x->pending);
     gw_sse_free(&x->sse);
     json_decref(x->usage);
+    json_decref(x->names);
     gw__reid_free(x->reid);
     for (size_t i = 0; i < TOOL_MAX; i++)
         gw__reid_free(x->treid[i]);
@@ -389,40 +343,10 @@ static void upstream_error(struct gw_req *q, struct xfer *x, struct gw_resp *r)
 
 /* ---- non-streaming answers ------------------------------------------------------------------ */
 
-static ms_rc reid_field(struct xfer *x, json_t *holder, const char *key, ms_err *err)
-{
-    json_t *v = json_object_get(holder, key);
-    ms_buf out;
-    if (!json_is_string(v))
-        return MS_OK;
-    ms_buf_init(&out, &x->s->alloc, 0);
-    ms_rc rc = gw__reid_text(x->sc, json_string_value(v), json_string_length(v), &out, err);
-    if (rc == MS_OK)
-        json_object_set_new(holder, key, json_stringn(out.p ? (const char *)out.p : "", out.len));
-    ms_buf_free(&out);
-    return rc;
-}
-
-static ms_rc reid_message(struct xfer *x, json_t *msg, ms_err *err)
-{
-    size_t k;
-    json_t *tc;
-    if (reid_field(x, msg, "content", err) != MS_OK)
-        return err->code;
-    json_array_foreach(json_object_get(msg, "tool_calls"), k, tc)
-    {
-        if (reid_field(x, json_object_get(tc, "function"), "arguments", err) != MS_OK)
-            return err->code;
-    }
-    return MS_OK;
-}
-
 static void answer_plain(struct gw_req *q, struct xfer *x, struct gw_resp *r)
 {
     json_error_t je;
     ms_err err = {0};
-    size_t i;
-    json_t *ch;
     json_t *j = json_loadb((const char *)x->raw.p, x->raw.len, JSON_REJECT_DUPLICATES, &je);
     json_t *choices = json_object_get(j, "choices");
     if (!json_is_object(j) ||
@@ -435,13 +359,11 @@ static void answer_plain(struct gw_req *q, struct xfer *x, struct gw_resp *r)
     }
     if (!json_is_array(choices))
         json_object_set_new(j, "choices", json_array());
-    json_array_foreach(json_object_get(j, "choices"), i, ch)
-    {
-        if (x->reidentify && reid_message(x, json_object_get(ch, "message"), &err) != MS_OK) {
-            json_decref(j);
-            gw__resp_rc(q, r, err.code, &err, NULL);
-            return;
-        }
+    if (gw__schema_answer(j, x->reidentify ? reid_fn : NULL, x->sc, x->names, &x->s->alloc,
+                          &err) != MS_OK) {
+        json_decref(j);
+        gw__resp_rc(q, r, err.code, &err, NULL);
+        return;
     }
     gw__resp_json(q, r, j);
 }
@@ -462,7 +384,20 @@ static ms_rc reid_delta(struct xfer *x, json_t *delta, int final, ms_err *err)
     json_t *c = json_object_get(delta, "content");
     ms_buf out;
     ms_rc rc = MS_OK;
-    if (!x->reidentify || (!json_is_string(c) && !final))
+    json_t *rf = json_object_get(delta, "refusal");
+    if (!x->reidentify)
+        return MS_OK;
+    if (json_is_string(rf)) { /* a refusal comes whole in practice: re-identified per chunk */
+        ms_buf_init(&out, &x->s->alloc, 0);
+        rc = gw__reid_text(x->sc, json_string_value(rf), json_string_length(rf), &out, err);
+        if (rc == MS_OK)
+            json_object_set_new(delta, "refusal",
+                                json_stringn(out.p ? (const char *)out.p : "", out.len));
+        ms_buf_free(&out);
+        if (rc != MS_OK)
+            return rc;
+    }
+    if (!json_is_string(c) && !final)
         return MS_OK;
     ms_buf_init(&out, &x->s->alloc, 0);
     if (json_is_string(c) && json_string_length(c) > 0)
@@ -529,6 +464,9 @@ static ms_rc reid_tools(struct xfer *x, json_t *delta, int final, ms_err *err)
 {
     size_t i;
     json_t *tc;
+    json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
+        gw__schema_unname(x->names, json_object_get(tc, "function"));
+    gw__schema_unname(x->names, json_object_get(delta, "function_call"));
     if (!x->reidentify)
         return MS_OK;
     json_array_foreach(json_object_get(delta, "tool_calls"), i, tc)
@@ -644,9 +582,10 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     }
     /* Once the last event ([DONE] or an error event) is in `pending` (it may already be there
      * from the first read of the answer), the record goes to the log before any of it is handed
-     * to libmicrohttpd. Later calls: a flag test. */
-    if (x->done)
-        gw__req_audit(x->q);
+     * to libmicrohttpd. Later calls: a flag test. A record that cannot be written: the stream
+     * breaks off without its last event (no [DONE]: the client's SDK raises an error). */
+    if (x->done && gw__req_audit(x->q) != MS_OK)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     if (x->pending.len <= x->pending_off)
         return x->done ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
     size_t n = x->pending.len - x->pending_off;
@@ -701,16 +640,28 @@ void gw__upstream_chat(struct gw_req *q, json_t *root, const gw_chat_info *ci, s
         gw__resp_rc(q, r, MS_E_NOMEM, NULL, NULL);
         return;
     }
+    if (ci->stream && q->s->audit != NULL && !gw__audit_healthy(q->s->audit)) {
+        /* a stream's record comes after its content: with a failing log, refuse it up front */
+        gw__resp_error(q, r, 503, "server_error", "audit_unavailable", NULL,
+                       "the audit log cannot be written; retry later");
+        xfer_free(x);
+        return;
+    }
     ms_rc rc =
         gw__scrub_new(q->s->have_site_key ? q->s->site_key : NULL, q->s->site, &q->s->alloc,
                       &x->sc, &err);
     if (rc == MS_OK)
-        rc = scrub_request(x->sc, root, &q->s->alloc, &x->req, param, &err);
+        rc = scrub_request(x->sc, root, q->s->cfg.upstream_drop_unknown, &q->s->alloc,
+                           &x->names, &x->req, param, &err);
     if (rc == MS_OK && x->reidentify && ci->stream)
         rc = gw__reid_new(x->sc, &x->reid, &err);
     if (rc != MS_OK) { /* fail closed: nothing was sent */
+        if ((rc == MS_E_FORMAT || rc == MS_E_UNSUPPORTED) && param[0])
+            gw__resp_error(q, r, 400, "invalid_request_error",
+                           rc == MS_E_UNSUPPORTED ? "unsupported_value" : NULL, param, err.msg);
+        else
+            gw__resp_rc(q, r, rc, &err, param[0] ? param : NULL);
         q->outcome = "blocked";
-        gw__resp_rc(q, r, rc, &err, param[0] ? param : NULL);
         xfer_free(x);
         return;
     }
