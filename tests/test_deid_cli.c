@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -386,5 +387,53 @@ TEST(test_deid_cli_burned_in_config_blanks_and_releases)
     CHECK(out != NULL && strstr(out, "line 1") != NULL);
     free(out);
     CHECK(ms_test_sh(NULL, "! test -e %s/out2", t) == 0);
+    return 0;
+}
+
+/* Issue 15 item 9: a subfolder that cannot be read is listed as an error and the rest is
+ * processed; symbolic links and FIFOs are listed as skipped; an empty file is an error. Root
+ * reads a mode-000 folder anyway, so as root the CLI runs without CAP_DAC_OVERRIDE (setpriv). */
+TEST(test_deid_cli_unreadable_folder_links_fifos_empty_listed)
+{
+    const char *t = ms_test_tmpdir();
+    char *out = NULL;
+    const char *prefix = "";
+    if (geteuid() == 0) {
+        if (ms_test_sh(NULL, "command -v setpriv >/dev/null") != 0)
+            SKIP("running as root without setpriv: cannot make a folder unreadable");
+        prefix = "setpriv --bounding-set -dac_override,-dac_read_search --inh-caps -all ";
+    }
+    CHECK(write_key(t) == 0);
+    CHECK(ms_test_sh(NULL, "mkdir -p %s/in/sub %s/in/locked", t, t) == 0);
+    CHECK(make_one(t) == 0);
+    CHECK(ms_test_sh(NULL,
+                     "cd %s/in && cp a.dcm sub/b.dcm && cp a.dcm locked/c.dcm && "
+                     "ln -s a.dcm link.dcm && mkfifo pipe && : > empty.dcm && chmod 000 locked",
+                     t) == 0);
+    int rc = ms_test_sh(&out, "%s%s deid --key %s/key --quiet %s/in %s/out 2>&1", prefix,
+                        ms_test_medseal(), t, t, t);
+    ms_test_sh(NULL, "chmod 755 %s/in/locked", t);
+    CHECK_EQ_INT(rc, 1); /* errors were listed */
+    CHECK(out != NULL);
+    fprintf(stderr, "%s", out);
+    CHECK(strstr(out, "error: locked: cannot read folder") != NULL);
+    CHECK(strstr(out, "error: empty.dcm: empty file") != NULL);
+    CHECK(strstr(out, "skipped: link.dcm (symbolic link, not followed)") != NULL);
+    CHECK(strstr(out, "skipped: pipe (FIFO, not a regular file)") != NULL);
+    free(out);
+    char p[700];
+    snprintf(p, sizeof p, "%s/out/a.dcm", t);
+    CHECK(exists(p));
+    snprintf(p, sizeof p, "%s/out/sub/b.dcm", t);
+    CHECK(exists(p));
+    snprintf(p, sizeof p, "%s/out/empty.dcm", t);
+    CHECK(!exists(p));
+    /* the JSON summary lists them too */
+    CHECK_EQ_INT(ms_test_sh(&out, "%s%s deid --key %s/key --json %s/in %s/out2", prefix,
+                            ms_test_medseal(), t, t, t),
+                 1);
+    CHECK(out != NULL && strstr(out, "\"symbolic link, not followed\"") != NULL &&
+          strstr(out, "\"empty file\"") != NULL);
+    free(out);
     return 0;
 }

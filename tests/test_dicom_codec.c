@@ -719,3 +719,41 @@ TEST(test_dcm_dicm_in_data_and_text_in_sequence)
     free(t.b);
     return 0;
 }
+
+/* Issue 15 item 6: a deflated dataset that inflates far beyond its size (a zlib bomb: 24 MiB of
+ * zeros in ~24 KiB) fails with a clear error by the ratio limit, by the size limit when the
+ * ratio is raised, and is read when both allow it. */
+TEST(test_dcm_deflated_bomb_bounded_by_size_and_ratio)
+{
+    dcm_file *f = NULL, *g = NULL;
+    ms_err err = {0};
+    size_t n = (size_t)24 << 20;
+    uint8_t *zeros = calloc(1, n);
+    CHECK(zeros != NULL);
+    CHECK(dcm_file_new(NULL, &f, &err) == MS_OK);
+    CHECK(dcm_dataset_set_bytes(dcm_file_dataset(f), DCM_TAG(0x0009, 0x1010), DCM_VR_OB, zeros, n,
+                                &err) == MS_OK);
+    free(zeros);
+    dcm_write_opts wo = {.transfer_syntax = DCM_TS_DEFLATED_LE};
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    CHECK(dcm_file_write_mem(f, &wo, &b, &err) == MS_OK);
+    dcm_file_free(f);
+    CHECK(b.len < n / 250); /* compressed past the default ratio */
+    /* defaults: the ratio refuses it, and says so */
+    ms_err_clear(&err);
+    CHECK(dcm_file_read_mem(b.p, b.len, NULL, &g, &err) == MS_E_LIMIT);
+    CHECK(strstr(err.msg, "max_inflate_ratio") != NULL && strstr(err.msg, "bomb") != NULL);
+    /* the ratio raised: the size limit refuses it */
+    dcm_read_opts o = {.max_inflate_ratio = 100000, .max_inflated = (size_t)8 << 20};
+    ms_err_clear(&err);
+    CHECK(dcm_file_read_mem(b.p, b.len, &o, &g, &err) == MS_E_LIMIT);
+    CHECK(strstr(err.msg, "max_inflated") != NULL);
+    /* both raised: read */
+    o.max_inflated = (size_t)64 << 20;
+    ms_err_clear(&err);
+    CHECK(dcm_file_read_mem(b.p, b.len, &o, &g, &err) == MS_OK);
+    dcm_file_free(g);
+    ms_buf_free(&b);
+    return 0;
+}

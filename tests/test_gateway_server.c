@@ -1622,3 +1622,55 @@ TEST(test_gw_server_audit_append_failure_full_tmpfs)
     ms_test_sh(NULL, "umount '%s' 2>/dev/null", mnt);
     return rc;
 }
+
+/* ---- smaller fail-closed statuses (issue 15 item 10) ----------------------------------------- */
+
+TEST(test_gw_server_small_failures_have_their_status)
+{
+    struct env e;
+    char *b = NULL, *o = NULL;
+    if (!gw__have("phi"))
+        SKIP("phi module not in this build");
+    CHECK(setup(&e, 1) == 0);
+    e.cfg.mem_limit = 768 << 10;
+    CHECK(start(&e) == 0);
+    /* a file part for an upstream model: the client's error (400 with its param), not 503 */
+    const char *fp = "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                     "\"file\",\"file\":{\"file_data\":\"AAAA\"}}]}]}";
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, fp, &b, NULL), 400);
+    CHECK(has(b, "\"param\":\"messages[0].content[0]\""));
+    free(b);
+    /* an upstream answer over the memory ceiling: 502 that says so */
+    char *body = chat_body("big", "hello", 0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL), 502);
+    CHECK(has(b, "upstream_answer_too_large"));
+    free(b), free(body);
+    /* a body that fits max_body but not the memory ceiling: 507, not 413 */
+    char *big = malloc(900001);
+    memset(big, 'a', 900000);
+    big[900000] = '\0';
+    body = chat_body("echo", big, 0);
+    free(big);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.clin.text, NULL, body, &b, NULL), 507);
+    CHECK(has(b, "insufficient_memory"));
+    free(b), free(body);
+    teardown(&e);
+    /* keys list: an expired key says so */
+    gw_keystore *ks = NULL;
+    gw_new_key k;
+    CHECK(gw_keystore_open(e.state, &ks, NULL) == MS_OK);
+    CHECK(gw_keystore_create(ks, GW_ROLE_RESEARCHER, (int64_t)time(NULL) - 5, 0, &k, NULL) ==
+          MS_OK);
+    gw_keystore_close(ks);
+    CHECK(ms_test_sh(&o, "'%s' keys list --state '%s'", ms_test_medseal(), e.state) == 0);
+    char line[200];
+    snprintf(line, sizeof line, "%s", strstr(o, k.id) ? strstr(o, k.id) : "");
+    *strchrnul(line, '\n') = '\0';
+    CHECK(has(line, "EXPIRED") && !has(line, "active"));
+    free(o);
+    CHECK(ms_test_sh(&o, "'%s' keys list --state '%s' --json | grep '%s'", ms_test_medseal(),
+                     e.state, k.id) == 0);
+    CHECK(has(o, "\"expired\":true") && has(o, "\"state\":\"expired\""));
+    free(o);
+    return 0;
+}

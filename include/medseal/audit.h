@@ -95,6 +95,11 @@ typedef struct audit_opts {
     uint32_t batch_records; /* AUDIT_SYNC_BATCH, _WRITE: records per fsync [1024] */
     uint32_t batch_ms;      /* AUDIT_SYNC_BATCH, _WRITE: longest wait before an fsync [10] */
     uint64_t segment_bytes; /* roll to a new segment file past this size [64 MiB] */
+    /* A second copy of every published signed tree head (the bytes of sth.latest), ideally on
+     * another disk or a mount the log's owner cannot rewrite. On open, the log must still hold
+     * every record that the newer of sth.latest and this copy covers (with the same root), or
+     * the open is refused (MS_E_VERIFY) before anything is written. NULL: sth.latest only. */
+    const char *witness_path;
     /* SIEM shipping (optional): RFC 5424 over TLS (RFC 5425 octet counting), metadata only. */
     const char *siem_host;        /* NULL: no shipping */
     uint16_t siem_port;           /* [6514] */

@@ -97,6 +97,9 @@ enum {
 #define DCM_MAX_DEPTH    32                /* nested sequences */
 #define DCM_MAX_ELEM_LEN ((size_t)1 << 31) /* one value */
 #define DCM_MAX_TOTAL    ((size_t)4 << 30) /* whole input, inflated size included */
+#define DCM_MAX_INFLATED ((size_t)512 << 20) /* a deflated dataset's inflated size */
+#define DCM_MAX_INFLATE_RATIO 250u /* inflated / compressed size (a zlib bomb reaches ~1032) */
+#define DCM_INFLATE_FLOOR ((size_t)4 << 20) /* the ratio never limits below this size */
 #define DCM_MAX_ELEMS    1000000           /* elements in one file */
 
 typedef struct dcm_read_opts {
@@ -106,6 +109,9 @@ typedef struct dcm_read_opts {
     size_t max_elem_len;    /* 0: DCM_MAX_ELEM_LEN */
     size_t max_total;       /* 0: DCM_MAX_TOTAL */
     int force_no_meta;      /* treat input as a raw dataset even if it looks like Part 10 */
+    size_t max_inflated;    /* deflated transfer syntax: 0: DCM_MAX_INFLATED; past it MS_E_LIMIT */
+    unsigned max_inflate_ratio; /* 0: DCM_MAX_INFLATE_RATIO; inflated bytes per compressed byte
+                                   (never limiting below DCM_INFLATE_FLOOR); past it MS_E_LIMIT */
 } dcm_read_opts;
 
 /* Reads a Part 10 file, or a raw dataset without meta (the transfer syntax is then detected from

@@ -229,6 +229,9 @@ typedef struct gw_config {
                                     witness, shared by replicas; NULL: STATE/keys.sqlite */
     const char *replica_id;      /* this replica's name in audit records, metrics, the SIEM
                                     stream and published tree heads; NULL: the host name */
+    const char *audit_witness;   /* a second copy of each signed tree head (audit_opts) */
+    size_t max_inflated;         /* a deflated DICOM's inflated bytes (0: DCM_MAX_INFLATED) */
+    unsigned max_inflate_ratio;  /* inflated per compressed byte (0: DCM_MAX_INFLATE_RATIO) */
     int upstream_drop_unknown;   /* upstream_unknown_fields: 0 reject (400, default), 1 drop */
     const char *upstream_models; /* "a, b": the upstream model names served (others 404) and
                                     recorded by name in the audit log; NULL: any name served,

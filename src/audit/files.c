@@ -158,14 +158,45 @@ ms_rc audit__sth_latest_write(const char *dir, const audit__scan_sth *s, ms_err 
     return write_file(dir, "sth.latest", b, sizeof b, err);
 }
 
+ms_rc audit__sth_write_path(const char *path, const audit__scan_sth *s, ms_err *err)
+{
+    uint8_t b[8 + AUDIT_STH_BODY];
+    ms_store_u64le(b, s->seq);
+    ms_store_u64le(b + 8, s->size);
+    ms_store_u64le(b + 16, s->time_ns);
+    memcpy(b + 24, s->root, 32);
+    memcpy(b + 56, s->sig, 64);
+    return ms_file_write_atomic(path, b, sizeof b, 0600, 1, err);
+}
+
+ms_rc audit__head_check(const audit__scan_sth *known, const audit__scan_sth *found,
+                        uint64_t n_records, const char *source, ms_err *err)
+{
+    if (n_records <= known->seq)
+        return ms_fail(err, MS_E_VERIFY,
+                       "audit log truncated: %s covers %llu records, log has %llu",
+                       source, (unsigned long long)known->seq + 1, (unsigned long long)n_records);
+    if (found == NULL || found->size != known->size || !ms_ct_equal(found->root, known->root, 32))
+        return ms_fail(err, MS_E_VERIFY,
+                       "audit log rewritten: its head at seq %llu differs from %s",
+                       (unsigned long long)known->seq, source);
+    return MS_OK;
+}
+
 ms_rc audit__sth_latest_read(const char *dir, audit__scan_sth *s, ms_err *err)
 {
     char *path = audit__path(dir, "sth.latest");
     if (path == NULL)
         return ms_fail(err, MS_E_NOMEM, "path");
+    ms_rc rc = audit__sth_read_path(path, s, err);
+    ms_free(NULL, path);
+    return rc;
+}
+
+ms_rc audit__sth_read_path(const char *path, audit__scan_sth *s, ms_err *err)
+{
     ms_buf b;
     ms_rc rc = ms_file_read(path, NULL, 4096, &b, err);
-    ms_free(NULL, path);
     if (rc != MS_OK)
         return rc;
     if (b.len != 8 + AUDIT_STH_BODY) {

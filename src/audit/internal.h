@@ -218,6 +218,16 @@ ms_rc audit__mac_state_write(const char *dir, const uint8_t master[MS_KEY_LEN],
 /* sth.latest: u64le seq | body of the tree head record (112 bytes). */
 ms_rc audit__sth_latest_write(const char *dir, const audit__scan_sth *s, ms_err *err);
 ms_rc audit__sth_latest_read(const char *dir, audit__scan_sth *s, ms_err *err);
+/* The same format at any path (the audit_witness copy). */
+ms_rc audit__sth_write_path(const char *path, const audit__scan_sth *s, ms_err *err);
+ms_rc audit__sth_read_path(const char *path, audit__scan_sth *s, ms_err *err);
+/* The head witness check, for any place a signed head was published (sth.latest, the witness
+ * file, later a database): `known` is the published head, `found` the log's own tree head
+ * record at known->seq (NULL when the log has none there), `n_records` the intact records the
+ * log holds. MS_E_VERIFY, naming `source` and the counts (never contents), when the log no
+ * longer holds what the head covered. */
+ms_rc audit__head_check(const audit__scan_sth *known, const audit__scan_sth *found,
+                        uint64_t n_records, const char *source, ms_err *err);
 /* Resolves STATE or an audit dir copy: returns owned path of the directory holding segments. */
 char *audit__dir_resolve(const char *path);
 

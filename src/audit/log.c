@@ -117,7 +117,8 @@ static void durable_to(audit_log *l, uint64_t upto)
     l->durable = upto;
     if (l->latest_pending && l->latest.seq < upto) {
         ms_err e = {0};
-        if (audit__sth_latest_write(l->dir, &l->latest, &e) == MS_OK)
+        if (audit__sth_latest_write(l->dir, &l->latest, &e) == MS_OK &&
+            (l->witness == NULL || audit__sth_write_path(l->witness, &l->latest, &e) == MS_OK))
             l->latest_pending = 0;
     }
 }

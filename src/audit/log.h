@@ -62,6 +62,11 @@ struct audit_log {
     audit__item *items, *items_spare;
     size_t n_items, items_cap, items_spare_cap;
     uint64_t torn_bytes;
+    char *witness;               /* audit_opts.witness_path, owned copy, or NULL */
+    audit__scan_sth known[2];    /* published heads read at open: sth.latest, the witness */
+    int have_known[2];
+    audit__scan_sth found[2];    /* the log's own tree head records at their seqs */
+    int have_found[2];
 };
 
 ms_rc audit__fsync_dir(const char *dir, ms_err *err);

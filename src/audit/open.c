@@ -89,7 +89,32 @@ static void apply(audit_log *l, const audit__rec *r)
         memcpy(l->latest.root, r->body + 16, 32);
         memcpy(l->latest.sig, r->body + 48, 64);
         l->latest_pending = 1;
+        for (int i = 0; i < 2; i++) {
+            if (l->have_known[i] && l->known[i].seq == r->seq) {
+                l->found[i] = l->latest;
+                l->have_found[i] = 1;
+            }
+        }
     }
+}
+
+/* Before anything is written: the log must still hold what every published head covered. */
+static ms_rc check_heads(audit_log *l, ms_err *err)
+{
+    static const char *const src[2] = {"sth.latest", "audit_witness"};
+    for (int i = 0; i < 2; i++) {
+        if (!l->have_known[i])
+            continue;
+        ms_err e = {0};
+        ms_rc rc = audit__head_check(&l->known[i], l->have_found[i] ? &l->found[i] : NULL,
+                                     l->next_seq, src[i], &e);
+        if (rc != MS_OK)
+            return ms_fail(err, rc,
+                           "%s; see `medseal audit verify`; to accept: mv "
+                           "STATE/audit/sth.latest STATE/audit/sth.lost",
+                           e.msg);
+    }
+    return MS_OK;
 }
 
 static ms_rc scan(audit_log *l, const audit__segments *s, scanres *sr, ms_err *err)
@@ -171,6 +196,8 @@ static ms_rc recover(audit_log *l, scanres *sr, ms_err *err)
     ms_rc rc = audit__segments_open(l->dir, &s, err);
     if (rc == MS_OK)
         rc = scan(l, &s, sr, err);
+    if (rc == MS_OK)
+        rc = check_heads(l, err); /* before a torn tail is cut or a head rewritten */
     char name[AUDIT_SEG_NAME_MAX] = "";
     uint64_t first = 0;
     size_t n = s.n;
@@ -247,7 +274,8 @@ static ms_rc first_records(audit_log *l, const scanres *sr, ms_err *err)
         rc = audit__emit(l, AUDIT_K_TRUNCATE, audit__now_ns(), b, sizeof b, "audit.truncate", "ok",
                          err);
     }
-    if (rc == MS_OK && l->latest_pending && audit__sth_latest_write(l->dir, &l->latest, err) == 0)
+    if (rc == MS_OK && l->latest_pending && audit__sth_latest_write(l->dir, &l->latest, err) == 0 &&
+        (l->witness == NULL || audit__sth_write_path(l->witness, &l->latest, err) == 0))
         l->latest_pending = 0;
     return rc ? rc : audit__commit(l, l->next_seq, err);
 }
@@ -281,6 +309,7 @@ ms_rc audit_log_open(const char *state_dir, const uint8_t master_key[MS_KEY_LEN]
     if (opts != NULL)
         l->o = *opts;
     l->o.siem_host = NULL; /* borrowed strings are only used by audit__siem_start */
+    l->o.witness_path = NULL;
     audit__opts_defaults(&l->o);
     memcpy(l->master, master_key, MS_KEY_LEN);
     ms_buf_init(&l->pending, NULL, 0);
@@ -291,6 +320,14 @@ ms_rc audit_log_open(const char *state_dir, const uint8_t master_key[MS_KEY_LEN]
         rc = prepare_dir(l, state_dir, err);
     if (rc == MS_OK)
         rc = load_keys(l, err);
+    if (rc == MS_OK && opts != NULL && opts->witness_path != NULL &&
+        (l->witness = ms_strdup(NULL, opts->witness_path)) == NULL)
+        rc = ms_fail(err, MS_E_NOMEM, "audit witness path");
+    /* the published heads (absent: a new log, or one from before they were kept) */
+    if (rc == MS_OK)
+        l->have_known[0] = audit__sth_latest_read(l->dir, &l->known[0], NULL) == MS_OK;
+    if (rc == MS_OK && l->witness != NULL)
+        l->have_known[1] = audit__sth_read_path(l->witness, &l->known[1], NULL) == MS_OK;
     if (rc == MS_OK)
         rc = ms_random(l->nonce_prefix, sizeof l->nonce_prefix, err);
     l->sth_ns = audit__now_ns();
@@ -329,6 +366,7 @@ void audit__log_free(audit_log *l)
     ms_free(NULL, l->items);
     ms_free(NULL, l->items_spare);
     ms_free(NULL, l->dir);
+    ms_free(NULL, l->witness);
     if (l->sync_init) {
         pthread_cond_destroy(&l->hold_cv);
         pthread_cond_destroy(&l->tick_cv);

@@ -272,6 +272,14 @@ static ms_rc stopped(vstate *v, const audit__segment *segs, size_t n, const vsto
     }
     if (st->rc == MS_E_NOTFOUND)
         return check_end(v, err);
+    /* a torn tail the last signed head covered: acknowledged records are gone, not a crash's
+     * unfinished write (the writer refuses to open such a log) */
+    if (st->rc == MS_E_TRUNC && st->si + 1 == n && v->in->latest != NULL &&
+        v->expected <= v->in->latest->seq)
+        return bad(v, AUDIT_BAD_TRUNCATED, v->expected, err,
+                   "log truncated: a signed tree head covers %llu records, the log ends in a "
+                   "torn record %llu",
+                   (unsigned long long)v->in->latest->seq + 1, (unsigned long long)v->expected);
     if (st->rc == MS_E_TRUNC && st->si + 1 == n)
         return bad(v, AUDIT_BAD_TRUNCATED, v->expected, err,
                    "torn record at the end (%s); reopening the log cuts it", st->e.msg);

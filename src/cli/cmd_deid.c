@@ -41,6 +41,7 @@ struct job {
     ms_err err;
     deid_result res;
     uint64_t in_bytes, out_bytes;
+    int listed; /* decided while walking (unreadable folder, link, FIFO, empty file): no worker */
 };
 
 struct run {
@@ -238,31 +239,67 @@ static int add_job(struct run *r, const char *rel, uint64_t size)
     return 0;
 }
 
+/* An entry decided while walking: listed in the summary as an error or as skipped, never given
+ * to a worker. `why` names the kind of problem (and errno's text), never file content. */
+static int add_listed(struct run *r, const char *rel, enum job_status status, const char *why)
+{
+    if (add_job(r, rel, 0) != 0)
+        return -1;
+    struct job *j = &r->jobs[r->njobs - 1];
+    j->listed = 1;
+    j->status = status;
+    if (status == JOB_ERROR)
+        ms_fail(&j->err, MS_E_IO, "%s", why);
+    else
+        snprintf(j->res.reason, sizeof j->res.reason, "%s", why);
+    return 0;
+}
+
 static int walk_dir(struct run *r, const char *rel, int depth);
 
 static int walk_entry(struct run *r, const char *rel, int depth)
 {
     char *path = join(r->in, rel);
     struct stat st;
+    char why[96];
     int rc = 0;
-    if (path == NULL || lstat(path, &st) != 0)
+    if (path == NULL)
         rc = -1;
-    else if (S_ISDIR(st.st_mode))
+    else if (lstat(path, &st) != 0) {
+        snprintf(why, sizeof why, "cannot stat (%s)", strerror(errno));
+        rc = add_listed(r, rel, JOB_ERROR, why);
+    } else if (S_ISDIR(st.st_mode))
         rc = walk_dir(r, rel, depth + 1);
+    else if (S_ISREG(st.st_mode) && st.st_size == 0)
+        rc = add_listed(r, rel, JOB_ERROR, "empty file");
     else if (S_ISREG(st.st_mode))
         rc = add_job(r, rel, (uint64_t)st.st_size);
-    /* symbolic links, devices, sockets: not followed, not copied */
+    else /* not followed, not copied, but said */
+        rc = add_listed(r, rel, JOB_SKIPPED,
+                        S_ISLNK(st.st_mode)    ? "symbolic link, not followed"
+                        : S_ISFIFO(st.st_mode) ? "FIFO, not a regular file"
+                        : S_ISSOCK(st.st_mode) ? "socket, not a regular file"
+                                               : "device, not a regular file");
     ms_free(NULL, path);
     return rc;
 }
 
+/* -1 only for what stops the run (IN itself unreadable, OUT not creatable, no memory); a
+ * subfolder that cannot be read is listed as an error and the walk goes on. */
 static int walk_dir(struct run *r, const char *rel, int depth)
 {
+    char why[96];
     if (depth > MAX_TREE_DEPTH)
-        return -1;
+        return add_listed(r, rel, JOB_ERROR, "folder nested too deep, not read");
     char *path = join(r->in, rel);
     char *outdir = join(r->out, rel);
     DIR *d = path != NULL ? opendir(path) : NULL;
+    if (d == NULL && path != NULL && outdir != NULL && rel[0] != '\0') {
+        snprintf(why, sizeof why, "cannot read folder (%s)", strerror(errno));
+        ms_free(NULL, path);
+        ms_free(NULL, outdir);
+        return add_listed(r, rel, JOB_ERROR, why);
+    }
     int rc = d == NULL || outdir == NULL || mkdirs(outdir) ? -1 : 0;
     struct dirent *de;
     while (rc == 0 && d != NULL && (de = readdir(d)) != NULL) {
@@ -305,6 +342,11 @@ static void run_job(struct run *r, struct job *j, deid_cache *cache)
     char *out = r->in_is_dir ? join(r->out, j->rel) : ms_strdup(NULL, r->out);
     deid_io_opts io = {r->force, r->syntax, 1, cache}; /* batch: one syncfs at the end */
     struct stat st;
+    if (j->listed) {
+        ms_free(NULL, in);
+        ms_free(NULL, out);
+        return;
+    }
     if (in == NULL || out == NULL) {
         ms_fail(&j->err, MS_E_NOMEM, "out of memory");
         j->status = JOB_ERROR;
@@ -430,7 +472,7 @@ static void print_text(const struct run *r, const struct totals *t)
             printf("needs review: %s (%s)%s\n", name_of(r, j), j->res.reason,
                    r->ctx != NULL && j->out_bytes ? " [written: --allow-burned-in]" : "");
         else if (j->status == JOB_SKIPPED)
-            printf("skipped: %s (not DICOM)\n", name_of(r, j));
+            printf("skipped: %s (%s)\n", name_of(r, j), j->listed ? j->res.reason : "not DICOM");
         else if (j->status == JOB_ERROR)
             printf("error: %s: %s\n", name_of(r, j), j->err.msg[0] ? j->err.msg : "failed");
         else if (j->res.blanked)
@@ -449,7 +491,7 @@ static json_t *job_json(const struct run *r, const struct job *j)
     if (j->res.blanked)
         json_object_set_new(o, "blanked", json_true());
     /* a file that is not DICOM gets no parser message: its "tag" would be its first bytes */
-    if (j->status == JOB_SKIPPED)
+    if (j->status == JOB_SKIPPED && !j->listed)
         json_object_set_new(o, "reason", json_string("not DICOM"));
     if (j->status == JOB_ERROR)
         json_object_set_new(o, "error", json_string(j->err.msg));

@@ -86,20 +86,33 @@ static void iso(int64_t t, char *out, size_t n)
         snprintf(out, n, "%lld", (long long)t);
 }
 
+/* "revoked", "expired" (expires_at passed: the server refuses it) or "active". */
+static const char *key_state(const gw_key_info *k, int64_t now)
+{
+    if (k->revoked)
+        return "revoked";
+    return k->expires_at != 0 && k->expires_at <= now ? "expired" : "active";
+}
+
 static void print_key(void *ud, const gw_key_info *k)
 {
     int json = *(int *)ud;
+    int64_t now = (int64_t)time(NULL);
     if (json)
         printf("{\"id\":\"%s\",\"role\":\"%s\",\"created_at\":%lld,\"expires_at\":%lld,"
-               "\"revoked\":%s,\"rate_rpm\":%u}\n",
+               "\"revoked\":%s,\"expired\":%s,\"state\":\"%s\",\"rate_rpm\":%u}\n",
                k->id, gw_role_name(k->role), (long long)k->created_at, (long long)k->expires_at,
-               k->revoked ? "true" : "false", k->rate_rpm);
+               k->revoked ? "true" : "false",
+               k->expires_at != 0 && k->expires_at <= now ? "true" : "false", key_state(k, now),
+               k->rate_rpm);
     else {
         char c[32], e[32];
         iso(k->created_at, c, sizeof c);
         iso(k->expires_at, e, sizeof e);
         printf("%s  %-10s  created %s  expires %-20s  %s\n", k->id, gw_role_name(k->role), c,
-               k->expires_at ? e : "never", k->revoked ? "REVOKED" : "active");
+               k->expires_at ? e : "never",
+               k->revoked ? "REVOKED" : strcmp(key_state(k, now), "expired") == 0 ? "EXPIRED"
+                                                                                    : "active");
     }
 }
 

@@ -231,30 +231,46 @@ static json_t *result_json(const ms_buf *out, const phi_span *sp, size_t ns)
     return o;
 }
 
-static int emit_json(json_t *o)
+static int to_batch(const char *p, size_t n, void *ud)
 {
-    /* the object holds scrubbed text and offsets only: written straight to stdout */
+    return ms_buf_append(ud, p, n, NULL) == MS_OK ? 0 : -1;
+}
+
+/* The object holds scrubbed text and offsets only: to stdout, or (--jsonl) into the batch,
+ * written only once every line has been scrubbed. */
+static int emit_json(json_t *o, ms_buf *batch)
+{
+    if (batch != NULL)
+        return json_dump_callback(o, to_batch, batch, JSON_COMPACT | JSON_ENSURE_ASCII) == 0 &&
+                       ms_buf_append_byte(batch, '\n', NULL) == MS_OK
+                   ? 0
+                   : -1;
     int ok =
         json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII) == 0 && fputc('\n', stdout) != EOF;
     return ok ? 0 : -1;
 }
 
-static int scrub_one(phi_ctx *ctx, const struct opts *o, const char *text, size_t len)
+/* line: the --jsonl line number for the error (0: the whole input). */
+static int scrub_one(phi_ctx *ctx, const struct opts *o, const char *text, size_t len,
+                     ms_buf *batch, size_t line)
 {
     ms_buf out;
     ms_err err = {0};
     phi_span *sp = NULL;
     size_t ns = 0;
+    char where[48];
     ms_buf_init(&out, NULL, 0);
     if (phi_scrub(ctx, text, len, &out, &sp, &ns, &err) != MS_OK) {
-        cli_report(CMD, "stdin", &err);
+        if (line > 0)
+            snprintf(where, sizeof where, "stdin line %zu", line);
+        cli_report(CMD, line > 0 ? where : "stdin", &err);
         ms_buf_free(&out);
         return 1;
     }
     int rc = 0;
     if (o->json || o->jsonl) {
         json_t *j = result_json(&out, sp, ns);
-        rc = emit_json(j) == 0 ? 0 : 1;
+        rc = emit_json(j, batch) == 0 ? 0 : 1;
         json_decref(j);
     } else if (fwrite(out.p, 1, out.len, stdout) != out.len) {
         rc = 1;
@@ -264,8 +280,24 @@ static int scrub_one(phi_ctx *ctx, const struct opts *o, const char *text, size_
     return rc;
 }
 
-/* --jsonl: one {"text": ...} per line; a bad line stops the run (nothing more is written). */
+/* --jsonl: one {"text": ...} per line. Fail closed for the batch: the results are held until
+ * every line is scrubbed; a bad line (numbered in the error) means nothing at all is written. */
+static int scrub_lines_into(phi_ctx *ctx, const struct opts *o, const ms_buf *in,
+                            ms_buf *batch);
+
 static int scrub_lines(phi_ctx *ctx, const struct opts *o, const ms_buf *in)
+{
+    ms_buf batch;
+    ms_buf_init(&batch, NULL, 0);
+    int rc = scrub_lines_into(ctx, o, in, &batch);
+    if (rc == 0 && batch.len > 0 && fwrite(batch.p, 1, batch.len, stdout) != batch.len)
+        rc = 1;
+    ms_buf_free(&batch);
+    return rc;
+}
+
+static int scrub_lines_into(phi_ctx *ctx, const struct opts *o, const ms_buf *in,
+                            ms_buf *batch)
 {
     const char *p = (const char *)in->p, *end = p + in->len;
     size_t line = 0;
@@ -282,7 +314,7 @@ static int scrub_lines(phi_ctx *ctx, const struct opts *o, const ms_buf *in)
                 json_decref(j);
                 return 1;
             }
-            int rc = scrub_one(ctx, o, json_string_value(t), json_string_length(t));
+            int rc = scrub_one(ctx, o, json_string_value(t), json_string_length(t), batch, line);
             json_decref(j);
             if (rc != 0)
                 return rc;
@@ -451,7 +483,8 @@ static int run(const struct opts *o, const phi_opts *po)
         rc = 1;
     }
     if (rc == 0)
-        rc = o->jsonl ? scrub_lines(ctx, o, &in) : scrub_one(ctx, o, (const char *)in.p, in.len);
+        rc = o->jsonl ? scrub_lines(ctx, o, &in)
+                      : scrub_one(ctx, o, (const char *)in.p, in.len, NULL, 0);
     if (rc == 0 && fflush(stdout) != 0) {
         cli_error(CMD, "stdout: write error");
         rc = 1;

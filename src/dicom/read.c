@@ -457,8 +457,10 @@ static void syntax_from_uid(dcm_file *f)
         f->deflated = 1;
 }
 
-/* Inflates a raw deflate stream (PS3.5 A.5) into an owned buffer of at most max bytes. */
-static ms_rc inflate_all(dcm_file *f, const uint8_t *p, size_t n, size_t max, ms_err *err)
+/* Inflates a raw deflate stream (PS3.5 A.5) into an owned buffer of at most max bytes; `why`
+ * names the limit that set max (the size or the ratio) for the error. */
+static ms_rc inflate_all(dcm_file *f, const uint8_t *p, size_t n, size_t max, const char *why,
+                         ms_err *err)
 {
     ms_buf out;
     ms_buf_init(&out, f->alloc, max);
@@ -480,7 +482,10 @@ static ms_rc inflate_all(dcm_file *f, const uint8_t *p, size_t n, size_t max, ms
         if (out.max && want > out.max - out.len)
             want = out.max - out.len;
         if (want == 0) {
-            rc = ms_fail(err, MS_E_LIMIT, "inflated dataset over the limit of %zu bytes", max);
+            rc = ms_fail(err, MS_E_LIMIT,
+                         "deflated dataset of %zu bytes inflates past %zu bytes (%s): refused as "
+                         "a decompression bomb",
+                         n, max, why);
             break;
         }
         rc = ms_buf_reserve(&out, want, err);
@@ -547,7 +552,26 @@ static ms_rc parse_meta(rctx *c, ms_rd *r)
     return MS_OK;
 }
 
-static ms_rc parse_body(rctx *c, ms_rd *r, size_t max_total)
+/* The inflated size a deflated dataset of n bytes may reach: the size limit, and the ratio to
+ * its compressed size (at least DCM_INFLATE_FLOOR), whichever is lower. */
+static size_t inflate_limit(const dcm_read_opts *o, size_t n, size_t max_total, const char **why)
+{
+    size_t lim = o && o->max_inflated ? o->max_inflated : DCM_MAX_INFLATED;
+    size_t ratio = o && o->max_inflate_ratio ? o->max_inflate_ratio : DCM_MAX_INFLATE_RATIO;
+    size_t by_ratio = n > SIZE_MAX / ratio ? SIZE_MAX : n * ratio;
+    *why = "max_inflated";
+    if (lim > max_total)
+        lim = max_total;
+    if (by_ratio < DCM_INFLATE_FLOOR)
+        by_ratio = DCM_INFLATE_FLOOR;
+    if (by_ratio < lim) {
+        lim = by_ratio;
+        *why = "max_inflate_ratio";
+    }
+    return lim;
+}
+
+static ms_rc parse_body(rctx *c, ms_rd *r, size_t max_total, const dcm_read_opts *o)
 {
     dcm_file *f = c->f;
     if (f->ts[0] == 0)
@@ -564,7 +588,9 @@ static ms_rc parse_body(rctx *c, ms_rd *r, size_t max_total)
                 "offset 0: not DICOM (no preamble and the first tag is not a known tag)");
     }
     if (f->deflated) {
-        ms_rc rc = inflate_all(f, r->p, r->left, max_total, c->err);
+        const char *why = NULL;
+        size_t lim = inflate_limit(o, r->left, max_total, &why);
+        ms_rc rc = inflate_all(f, r->p, r->left, lim, why, c->err);
         if (rc)
             return rc;
         c->base_off = pos(c, r);
@@ -604,7 +630,7 @@ static ms_rc parse(dcm_file *f, const uint8_t *p, size_t n, const dcm_read_opts 
         rc = parse_meta(&c, &r);
     }
     if (rc == MS_OK)
-        rc = parse_body(&c, &r, max_total);
+        rc = parse_body(&c, &r, max_total, o);
     if (rc == MS_OK) {
         f->truncated_at_pixels = c.stopped;
         dcm__resolve_ambiguous(&f->ds);

@@ -141,7 +141,7 @@ static ms_rc on_part(void *ud, const gw_part *p, ms_err *err)
     ms_alloc *a = &u->s->alloc;
     if (!is_dicom_type(p->content_type))
         return ms_fail(err, MS_E_FORMAT, "part %zu is not application/dicom", u->n + 1);
-    if (gw__dicom_check(p->data.p, p->data.len, a, err) != MS_OK)
+    if (gw__dicom_check(p->data.p, p->data.len, a, &u->s->cfg, err) != MS_OK)
         return err && err->code == MS_E_UNSUPPORTED ? MS_E_UNSUPPORTED : MS_E_FORMAT;
     if (u->n == u->cap) {
         size_t cap = u->cap ? u->cap * 2 : 8;

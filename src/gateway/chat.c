@@ -135,7 +135,9 @@ static ms_rc run_analyst(struct analyst_job *job, const struct gw_study_file *sf
                                all,
                                n,
                                job->q->key.role == GW_ROLE_CLINICIAN,
-                               job->ci->format != GW_FMT_TEXT};
+                               job->ci->format != GW_FMT_TEXT,
+                               job->q->s->cfg.max_inflated,
+                               job->q->s->cfg.max_inflate_ratio};
     ms_rc rc = gw__analyst_run(&in, &job->out, err);
     ms_free(a, all);
     return rc;

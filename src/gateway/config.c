@@ -42,7 +42,7 @@ static const struct num_key num_keys[] = {
     NK(max_conns_per_ip, 0),   NK(request_timeout_s, 0), NK(idle_timeout_s, 0),
     NK(upstream_timeout_s, 0), NK(rate_rpm, 0),          NK(study_ttl_s, 0),
     NK(study_max_bytes, 1),    NK(mem_limit, 1),         NK(insecure_no_attestation, 0),
-    NK(mem_locked, 0),
+    NK(mem_locked, 0),         NK(max_inflated, 1),      NK(max_inflate_ratio, 0),
 };
 
 static const struct {
@@ -61,6 +61,7 @@ static const struct {
     {"state_db", offsetof(gw_config, state_db)},
     {"replica_id", offsetof(gw_config, replica_id)},
     {"upstream_models", offsetof(gw_config, upstream_models)},
+    {"audit_witness", offsetof(gw_config, audit_witness)},
 };
 
 static char *trim(char *s)

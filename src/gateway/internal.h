@@ -142,15 +142,19 @@ struct gw_analyst_in {
     size_t n_files;
     int phi;  /* 1: the caller may see identifying values (clinician) */
     int json; /* 1: the JSON report */
+    size_t max_inflated;        /* deflated DICOM: config max_inflated (0: the codec's default) */
+    unsigned max_inflate_ratio; /* config max_inflate_ratio (0: the codec's default) */
 };
 ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err);
 /* 1 when bytes look like DICOM the codec accepts (used to validate STOW-RS parts). */
-ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, ms_err *err);
+ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
+                      ms_err *err);
 
 struct gw_audit;
 /* sync: GW_AUDIT_* (gateway.h), mapped to the audit log's AUDIT_SYNC_WRITE, _EACH or _BATCH.
  * master: the master key, or NULL for the default (STATE/master.key, created on first use). */
 ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
+                     const char *witness,
                      struct gw_audit **out, ms_err *err);
 void gw__audit_close(struct gw_audit *a);
 struct gw_audit_ev {
@@ -227,7 +231,7 @@ struct gw_req {
     char path_id[72];
     uint64_t t0;
     ms_buf body;
-    int too_big, timed_out;
+    int too_big, no_mem, timed_out;
     gw_key_info key;
     int authed;
     int status;

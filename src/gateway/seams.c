@@ -228,12 +228,15 @@ void gw__reid_free(struct gw_reid *r)
 /* ---- dicom + analyst ------------------------------------------------------------------------ */
 
 #if GW_HAVE_DICOM
-ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, ms_err *err)
+ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
+                      ms_err *err)
 {
     dcm_read_opts o;
     dcm_file *f = NULL;
     memset(&o, 0, sizeof o);
     o.alloc = alloc;
+    o.max_inflated = cfg->max_inflated;
+    o.max_inflate_ratio = cfg->max_inflate_ratio;
     o.stop_before_pixels = 1;
     if (dcm_file_read_mem(p, n, &o, &f, err) != MS_OK)
         return err ? err->code : MS_E_FORMAT;
@@ -241,9 +244,10 @@ ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, ms_err *err)
     return MS_OK;
 }
 #else
-ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, ms_err *err)
+ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
+                      ms_err *err)
 {
-    (void)p, (void)n, (void)alloc;
+    (void)p, (void)n, (void)alloc, (void)cfg;
     return missing(err, "dicom");
 }
 #endif
@@ -259,6 +263,8 @@ static ms_rc analyst_files(an_report *r, const struct gw_analyst_in *in, ms_err 
         return MS_OK;
     memset(&o, 0, sizeof o);
     o.alloc = in->alloc;
+    o.max_inflated = in->max_inflated;
+    o.max_inflate_ratio = in->max_inflate_ratio;
     files = ms_calloc(in->alloc, in->n_files, sizeof *files);
     if (files == NULL)
         return ms_fail(err, MS_E_NOMEM, "analyst: out of memory");
@@ -332,6 +338,7 @@ struct gw_audit {
 };
 
 ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
+                     const char *witness,
                      struct gw_audit **out, ms_err *err)
 {
     struct gw_audit *a = ms_calloc(NULL, 1, sizeof *a);
@@ -352,6 +359,7 @@ ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, con
         a->o.sync = sync == GW_AUDIT_FSYNC   ? AUDIT_SYNC_EACH
                     : sync == GW_AUDIT_BATCH ? AUDIT_SYNC_BATCH
                                              : AUDIT_SYNC_WRITE;
+        a->o.witness_path = witness; /* the server's config: lives as long as the server */
         rc = audit_log_open(state_dir, a->mk, &a->o, &a->log, err);
     }
     if (rc != MS_OK) {
@@ -468,9 +476,9 @@ ms_rc gw__audit_export(struct gw_audit *a, uint64_t from, uint64_t max, ms_buf *
 }
 #else
 ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
-                     struct gw_audit **out, ms_err *err)
+                     const char *witness, struct gw_audit **out, ms_err *err)
 {
-    (void)state_dir, (void)sync, (void)master, (void)replica;
+    (void)state_dir, (void)sync, (void)master, (void)replica, (void)witness;
     *out = NULL;
     return missing(err, "audit");
 }

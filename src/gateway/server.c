@@ -542,9 +542,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             q->outcome = "timeout";
             return MHD_NO;
         }
-        if (!q->too_big && !q->timed_out &&
-            ms_buf_append(&q->body, upload, *upload_size, NULL) != MS_OK) {
-            q->too_big = 1;
+        ms_rc arc = MS_OK;
+        if (!q->too_big && !q->no_mem && !q->timed_out &&
+            (arc = ms_buf_append(&q->body, upload, *upload_size, NULL)) != MS_OK) {
+            /* over max_body: 413; the allocator's ceiling (mem_limit) is full: 507 */
+            if (arc == MS_E_NOMEM)
+                q->no_mem = 1;
+            else
+                q->too_big = 1;
             ms_buf_free(&q->body);
         }
         *upload_size = 0;
@@ -553,6 +558,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (q->too_big)
         return send_error(q, c, 413, "invalid_request_error", "request_too_large",
                           "Request body exceeds the configured limit.");
+    if (q->no_mem)
+        return send_error(q, c, 507, "server_error", "insufficient_memory",
+                          "the server's memory for confidential data is full; retry later");
     if (q->timed_out)
         return send_error(q, c, 408, "invalid_request_error", "request_timeout",
                           "The request took longer than the configured limit.");
@@ -684,7 +692,7 @@ static ms_rc open_parts(struct gw_server *s, ms_err *err)
         return err ? err->code : MS_E_INTERNAL;
     ms_err aerr = {0};
     ms_rc arc = gw__audit_open(c->state_dir, c->audit_sync, have_mk ? mk : NULL, s->replica,
-                               &s->audit, &aerr);
+                               c->audit_witness, &s->audit, &aerr);
     ms_memzero(mk, sizeof mk);
     if (arc != MS_OK && gw__have("audit"))
         return ms_fail(err, aerr.code, "audit log: %s", aerr.msg);

@@ -180,6 +180,7 @@ struct xfer {
     ms_buf req;    /* scrubbed request body */
     ms_buf raw;    /* non-stream answer or error body */
     int streaming; /* headers said 200 and stream was asked */
+    int too_big;   /* the answer did not fit (UPSTREAM_BODY_MAX or the memory ceiling) */
     int headers_done;
     long status;
     unsigned retry_after;
@@ -224,7 +225,11 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
             x->failed = 1;
         return x->failed ? 0 : len;
     }
-    return ms_buf_append(&x->raw, p, len, NULL) == MS_OK ? len : 0;
+    if (ms_buf_append(&x->raw, p, len, NULL) != MS_OK) {
+        x->too_big = 1; /* over UPSTREAM_BODY_MAX or the memory ceiling: the transfer stops */
+        return 0;
+    }
+    return len;
 }
 
 static ms_rc xfer_start(struct xfer *x, ms_err *err)
@@ -321,7 +326,12 @@ static void upstream_error(struct gw_req *q, struct xfer *x, struct gw_resp *r)
 {
     struct gw_metrics *mt = &q->s->metrics;
     char msg[96];
-    if (x->result == CURLE_OPERATION_TIMEDOUT) {
+    if (x->too_big) {
+        atomic_fetch_add(&mt->upstream_err[GW_UE_PROTOCOL], 1);
+        gw__resp_error(q, r, 502, "upstream_error", "upstream_answer_too_large", NULL,
+                       "The upstream model's answer is larger than this server accepts (32 MiB, "
+                       "or what is left of its memory ceiling).");
+    } else if (x->result == CURLE_OPERATION_TIMEDOUT) {
         atomic_fetch_add(&mt->upstream_err[GW_UE_TIMEOUT], 1);
         gw__resp_error(q, r, 504, "upstream_error", "upstream_timeout", NULL,
                        "The upstream model did not answer in time.");

@@ -86,7 +86,8 @@ const server = http.createServer((req, res) => {
     if (!req.url.endsWith('/chat/completions')) { res.writeHead(404); return res.end(); }
     if (model === 'fail-500') { res.writeHead(500, { 'content-type': 'application/json' }); return res.end('{"error":{"message":"internal"}}'); }
     if (model === 'fail-429') { res.writeHead(429, { 'retry-after': '7', 'content-type': 'application/json' }); return res.end('{"error":{"message":"slow down"}}'); }
-    const content = 'ECHO: ' + userText(j);
+    // 'big': a 4 MiB answer (over a small memory ceiling: the gateway's 502 too-large path)
+    const content = model === 'big' ? 'x'.repeat(4 << 20) : 'ECHO: ' + userText(j);
     if (model.includes('tool')) { // the answer is a tool call whose arguments carry the text
       const args = JSON.stringify({ note: content });
       if (j.stream) return streamTool(res, model, args);
