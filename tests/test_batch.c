@@ -252,9 +252,16 @@ TEST(test_batch_resume_after_sigkill)
         snprintf(d, sizeof d, "%s/in/p%02d", t, i);
         CHECK(synth(d, 100 + i, 3) == 0);
     }
-    /* the reference: one uninterrupted run */
+    /* the reference: one uninterrupted run, timed so the kills land inside a run however fast
+     * the machine is (a fixed 0-250 ms window missed a 0.2 s run on an idle 2-core machine) */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     CHECK(ms_test_sh(NULL, "%s batch --key %s/site.key --format json,text --quiet %s/in %s/ref",
                      ms_test_medseal(), t, t, t) == 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ref_ms = (long)(t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L;
+    long span_ms = ref_ms * 3 / 4 > 4 ? ref_ms * 3 / 4 : 4;
+    fprintf(stderr, "  reference run %ld ms, kills within %ld ms of a start\n", ref_ms, span_ms);
     char out[512];
     snprintf(out, sizeof out, "%s/out", t);
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -282,10 +289,12 @@ TEST(test_batch_resume_after_sigkill)
                       "json,text", "--jobs", "2", in, out, (char *)NULL);
             _exit(98);
         }
-        /* kill within 0-250 ms of the start (a complete run takes longer), then let it finish */
+        /* kill within the first 3/4 of a reference run's time (the first round within its first
+         * half, so at least one kill lands), then let it finish */
         int status = 0;
         if (round < 25) {
-            struct timespec ts = {0, (long)(rand() % 250) * 1000000L};
+            long ms = rand() % (round == 0 ? span_ms / 2 + 1 : span_ms);
+            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
             nanosleep(&ts, NULL);
             if (waitpid(pid, &status, WNOHANG) == 0) {
                 kill(pid, SIGKILL);
