@@ -397,7 +397,8 @@ unsigned long gw__audit_failures(struct gw_audit *a)
 /* Failed: reopen the log, at most once a second (exclusive lock). */
 static void audit_reopen(struct gw_audit *a)
 {
-    uint64_t now = gw__now_us(), at = atomic_load(&a->retry_at_us);
+    uint64_t now = gw__now_us();
+    unsigned long long at = atomic_load(&a->retry_at_us); /* the atomic's own type (clang) */
     if (now < at || !atomic_compare_exchange_strong(&a->retry_at_us, &at, now + 1000000u))
         return;
     pthread_rwlock_wrlock(&a->lk);
