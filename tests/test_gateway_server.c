@@ -609,7 +609,38 @@ TEST(test_gw_server_stow_rs_upload)
                      "'%s' -H 'Authorization: Bearer %s' -H 'Content-Type: multipart/related; "
                      "boundary=XB' --data-binary @- https://127.0.0.1:%u/v1/studies",
                      e.ca, e.clin.text, e.port) == 0);
-    CHECK_EQ_INT(atoi(o), 400);
+    CHECK_EQ_INT(atoi(o), 409); /* PS3.18 10.5.3: nothing stored */
+    free(o);
+    /* PS3.18 Store Instances Response: a 73-character boundary (Orthanc 1.7), one good part and
+     * one bad part to /v1/studies/{StudyInstanceUID}: 202, one (0008,1199) item, one (0008,1198)
+     * item with Failure Reason C000 */
+    char bnd[80];
+    snprintf(bnd, sizeof bnd, "%s", "0a1b2c3d-0000-4000-8000-00000000000a-0a1b2c3d-0000-4000-8000-00000000000b");
+    CHECK_EQ_INT(strlen(bnd), 73);
+    CHECK(ms_test_sh(&o,
+                     "cd '%s/study_1/CT' && f1=$(ls | head -1) && u=$(/usr/bin/python3 -c "
+                     "\"import pydicom,sys;print(pydicom.dcmread(sys.argv[1]).StudyInstanceUID)\" "
+                     "$f1) && { printf -- '--%s\\r\\nContent-Type: application/dicom\\r\\n\\r\\n'; cat "
+                     "$f1; printf -- '\\r\\n--%s\\r\\nContent-Type: application/dicom\\r\\n\\r\\nnot "
+                     "dicom\\r\\n--%s--'; } | curl -sS -w '\\n%%{http_code} %%{content_type}' --cacert '%s' "
+                     "-H 'Accept: application/dicom+json' -H 'Authorization: Bearer %s' -H "
+                     "'Content-Type: multipart/related; type=\"application/dicom\"; boundary=%s' "
+                     "--data-binary @- https://127.0.0.1:%u/v1/studies/$u",
+                     sd, bnd, bnd, bnd, e.ca, e.clin.text, bnd, e.port) == 0);
+    char *nl = strrchr(o, '\n');
+    CHECK(nl != NULL);
+    *nl = '\0';
+    CHECK(strncmp(nl + 1, "202 application/dicom+json", 26) == 0);
+    j = json_loads(o, 0, NULL);
+    CHECK(j != NULL);
+    CHECK_EQ_INT(json_array_size(json_object_get(json_object_get(j, "00081199"), "Value")), 1);
+    json_t *fl = json_object_get(json_object_get(j, "00081198"), "Value");
+    CHECK_EQ_INT(json_array_size(fl), 1);
+    CHECK_EQ_INT(json_integer_value(json_array_get(
+                     json_object_get(json_object_get(json_array_get(fl, 0), "00081197"), "Value"),
+                     0)),
+                 0xC000);
+    json_decref(j);
     free(o);
     teardown(&e);
     uint8_t mk[MS_KEY_LEN];

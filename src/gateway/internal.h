@@ -149,6 +149,14 @@ ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err);
 /* 1 when bytes look like DICOM the codec accepts (used to validate STOW-RS parts). */
 ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
                       ms_err *err);
+/* The identifying UIDs of one instance (STOW-RS responses, grouping by study). MS_E_FORMAT when
+ * the bytes do not parse or lack SOP class, SOP instance or study UID (u is then partly set). */
+#define GW_UID_MAX 65
+struct gw_dicom_uids {
+    char study[GW_UID_MAX], series[GW_UID_MAX], sop_class[GW_UID_MAX], sop_instance[GW_UID_MAX];
+};
+ms_rc gw__dicom_uids(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
+                     struct gw_dicom_uids *u, ms_err *err);
 
 struct gw_audit;
 /* sync: GW_AUDIT_* (gateway.h), mapped to the audit log's AUDIT_SYNC_WRITE, _EACH or _BATCH.

@@ -11,7 +11,9 @@
 
 #include "internal.h"
 
-#define BOUNDARY_MAX 70 /* RFC 2046 §5.1.1 */
+/* RFC 2046 §5.1.1 says 70; real STOW-RS senders exceed it (Orthanc 1.7 sends two UUIDs joined by
+ * '-', 73 characters), so up to 200 are accepted. */
+#define BOUNDARY_MAX 200
 
 ms_rc gw_multipart_boundary(const char *ct, char *out, size_t outlen, ms_err *err)
 {
@@ -30,7 +32,7 @@ ms_rc gw_multipart_boundary(const char *ct, char *out, size_t outlen, ms_err *er
             n++;
     }
     if (n == 0 || n > BOUNDARY_MAX || n + 1 > outlen)
-        return ms_fail(err, MS_E_FORMAT, "multipart: boundary length %zu not in 1..70", n);
+        return ms_fail(err, MS_E_FORMAT, "multipart: boundary length %zu not in 1..200", n);
     memcpy(out, p, n);
     out[n] = '\0';
     return MS_OK;

@@ -243,11 +243,53 @@ ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_conf
     dcm_file_free(f);
     return MS_OK;
 }
+
+static void uid_of(dcm_dataset *ds, uint32_t tag, char out[GW_UID_MAX])
+{
+    ms_buf b;
+    out[0] = '\0';
+    ms_buf_init(&b, NULL, 0);
+    if (dcm_dataset_text(ds, tag, &b, NULL) == MS_OK && b.len > 0 && b.len < GW_UID_MAX)
+        snprintf(out, GW_UID_MAX, "%.*s", (int)b.len, (const char *)b.p);
+    ms_buf_free(&b);
+}
+
+ms_rc gw__dicom_uids(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
+                     struct gw_dicom_uids *u, ms_err *err)
+{
+    dcm_read_opts o;
+    dcm_file *f = NULL;
+    memset(&o, 0, sizeof o);
+    memset(u, 0, sizeof *u);
+    o.alloc = alloc;
+    o.max_inflated = cfg->max_inflated;
+    o.max_inflate_ratio = cfg->max_inflate_ratio;
+    o.stop_before_pixels = 1;
+    if (dcm_file_read_mem(p, n, &o, &f, err) != MS_OK)
+        return err ? err->code : MS_E_FORMAT;
+    dcm_dataset *ds = dcm_file_dataset(f);
+    uid_of(ds, DCM_TAG(0x0020, 0x000D), u->study);
+    uid_of(ds, DCM_TAG(0x0020, 0x000E), u->series);
+    uid_of(ds, DCM_TAG(0x0008, 0x0016), u->sop_class);
+    uid_of(ds, DCM_TAG(0x0008, 0x0018), u->sop_instance);
+    dcm_file_free(f);
+    if (u->sop_class[0] == '\0' || u->sop_instance[0] == '\0' || u->study[0] == '\0')
+        return ms_fail(err, MS_E_FORMAT,
+                       "instance lacks (0008,0016), (0008,0018) or (0020,000D)");
+    return MS_OK;
+}
 #else
 ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
                       ms_err *err)
 {
     (void)p, (void)n, (void)alloc, (void)cfg;
+    return missing(err, "dicom");
+}
+ms_rc gw__dicom_uids(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
+                     struct gw_dicom_uids *u, ms_err *err)
+{
+    (void)p, (void)n, (void)alloc, (void)cfg;
+    memset(u, 0, sizeof *u);
     return missing(err, "dicom");
 }
 #endif

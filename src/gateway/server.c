@@ -228,6 +228,19 @@ static int id_ok(const char *id)
     return 1;
 }
 
+/* A DICOM UID (PS3.5 9.1): digits and dots, at most 64 characters (STOW-RS /studies/{uid}). */
+static int uid_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!((id[i] >= '0' && id[i] <= '9') || id[i] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 static int model_id_ok(const char *id)
 {
     size_t n = strlen(id);
@@ -273,7 +286,7 @@ static void route(struct gw_req *q, const char *url, const char *method)
         q->route = GW_R_AUDIT;
     else if (strcmp(u, "/admin/keys") == 0)
         q->route = GW_R_ADMIN_KEYS;
-    else if (starts(u, "/studies/", &rest) && id_ok(rest)) {
+    else if (starts(u, "/studies/", &rest) && (id_ok(rest) || uid_ok(rest))) {
         q->route = GW_R_STUDY;
         snprintf(q->path_id, sizeof q->path_id, "%s", rest);
     } else if (starts(u, "/admin/keys/", &rest) && id_ok(rest)) {
@@ -288,7 +301,8 @@ static int method_ok(const struct gw_req *q)
     case GW_R_CHAT:
     case GW_R_STUDIES:
         return q->method == GW_M_POST;
-    case GW_R_STUDY:
+    case GW_R_STUDY: /* DELETE a handle; POST (STOW-RS) to a StudyInstanceUID */
+        return q->method == GW_M_DELETE || (q->method == GW_M_POST && uid_ok(q->path_id));
     case GW_R_ADMIN_KEY:
         return q->method == GW_M_DELETE;
     case GW_R_ADMIN_KEYS:
@@ -481,7 +495,10 @@ static enum MHD_Result dispatch(struct gw_req *q, struct MHD_Connection *c)
         gw__h_studies_post(q, c, &r);
         break;
     case GW_R_STUDY:
-        gw__h_study_delete(q, &r);
+        if (q->method == GW_M_POST)
+            gw__h_studies_post(q, c, &r);
+        else
+            gw__h_study_delete(q, &r);
         break;
     case GW_R_ATTESTATION:
         gw__h_attestation(q, c, &r);
@@ -514,8 +531,15 @@ static enum MHD_Result first_call(struct gw_server *s, struct gw_req *q, struct 
     if (!method_ok(q))
         return send_error(q, c, 405, "invalid_request_error", "method_not_allowed",
                           "Method not allowed on this URL.");
+    /* STOW-RS bodies (a whole study) are bounded by study_max_bytes, not max_body */
+    size_t limit = s->cfg.max_body;
+    if (q->method == GW_M_POST && (q->route == GW_R_STUDIES || q->route == GW_R_STUDY)) {
+        limit = s->cfg.study_max_bytes;
+        ms_buf_free(&q->body);
+        ms_buf_init(&q->body, &s->alloc, limit);
+    }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl != NULL && strtoull(cl, NULL, 10) > s->cfg.max_body)
+    if (cl != NULL && strtoull(cl, NULL, 10) > limit)
         return send_error(q, c, 413, "invalid_request_error", "request_too_large",
                           "Request body exceeds the configured limit.");
     return authenticate(s, q, c);
