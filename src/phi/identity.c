@@ -240,9 +240,24 @@ ms_rc phi__ident_build(phi_ctx *ctx, const phi_identity *idn, ms_err *err)
     memset(id, 0, sizeof *id);
     ctx->id = id;
     const char *names[] = {idn->family, idn->given, idn->middle, idn->dicom_name};
-    for (size_t k = 0; k < 4; k++)
-        if (present(names[k]) && add_name(ctx, names[k], err) != MS_OK)
+    for (size_t k = 0; k < 4; k++) {
+        if (!present(names[k]))
+            continue;
+        if (add_name(ctx, names[k], err) != MS_OK)
             return IDRC(err);
+        /* the detectors read a non-ASCII text in its normalised view (norm.c): `José` there
+         * reads `Jose`, so the identity holds that form as well */
+        size_t nn = strnlen(names[k], ID_STR_MAX);
+        if (phi__has_nonascii(names[k], nn)) {
+            char *f = NULL;
+            ms_rc rc = phi__norm_str(ctx->alloc, names[k], nn, &f, err);
+            if (rc == MS_OK && f != NULL)
+                rc = add_name(ctx, f, err);
+            ms_free(ctx->alloc, f);
+            if (rc != MS_OK)
+                return IDRC(err);
+        }
+    }
     if (present(idn->patient_id) && add_id(ctx, idn->patient_id, PHI_MRN, err) != MS_OK)
         return IDRC(err);
     if (present(idn->ssn) && add_digits(ctx, idn->ssn, PHI_SSN, err) != MS_OK)

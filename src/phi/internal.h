@@ -174,6 +174,16 @@ struct memo {
     size_t len, capb;
 };
 
+/* norm.c: one cached normalisation of a non-ASCII code point (cp + 1; 0 = empty slot) */
+#define PHI_NORM_CPMAX 32
+#define PHI_NORM_CACHE_BITS 9
+#define PHI_NORM_CACHE (1u << PHI_NORM_CACHE_BITS)
+struct phi_normc {
+    uint32_t cp;
+    uint8_t n;
+    char b[11];
+};
+
 struct phi_ctx {
     ms_alloc *alloc;
     phi_mode mode;
@@ -197,6 +207,12 @@ struct phi_ctx {
     size_t capc;
     uint32_t *ix; /* the scan's token index lists (phi__index), reused like tk */
     size_t capix;
+    /* norm.c: the normalised view of a non-ASCII window and its map to original offsets
+     * (text derived from the input: ctx allocator, wiped on free), and the code point cache */
+    char *nv;
+    uint32_t *nvmap;
+    size_t capnv;
+    struct phi_normc *nvcache;
 };
 
 /* ---- one scrub call -------------------------------------------------------------------------- */
@@ -223,6 +239,11 @@ struct scan {
     struct cand *c;
     size_t nc, capc;
     size_t base; /* offset of t in the caller's text (phi_scrub works in windows) */
+    /* With a normalised view (norm.c), t/n are the view and ot/on the original window; om[i]
+     * is the original offset of the code point that gave view byte i. om == NULL: no view. */
+    const char *ot;
+    size_t on;
+    const uint32_t *om;
     ms_rc rc;    /* first failure (allocation) */
     ms_err *err;
 };
@@ -307,6 +328,17 @@ void phi__detect_dates(struct scan *sc);
 void phi__detect_names(struct scan *sc); /* names and places */
 void phi__detect_identity(struct scan *sc);
 void phi__detect_site(struct scan *sc); /* site.c: staff roster and local places */
+
+/* norm.c */
+int phi__has_nonascii(const char *t, size_t n);
+/* Replaces sc->t/n by the normalised view (keeping the original in ot/on/om); leaves the scan
+ * as it is on invalid UTF-8 or a NUL byte (the tokenizer reports those). Fails on allocation. */
+ms_rc phi__normalize(struct scan *sc);
+/* The normalised form of s[0..n) in *out (NUL-terminated, allocated from a; NULL when s is not
+ * UTF-8): identity strings are matched against the normalised view. Fails on allocation. */
+ms_rc phi__norm_str(ms_alloc *a, const char *s, size_t n, char **out, ms_err *err);
+/* View offsets [s, e) -> original window offsets. */
+void phi__norm_span(const struct scan *sc, size_t s, size_t e, size_t *os, size_t *oe);
 
 /* dates.c: parse a detected date span for shifting */
 struct pdate {

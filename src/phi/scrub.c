@@ -1,6 +1,8 @@
 /*
  * The scrubber's driver: context lifetime (key derivation, identity copy), and phi_scrub:
- * check the size, tokenize (which rejects invalid UTF-8 and NUL bytes), run every detector,
+ * check the size, normalise a window with non-ASCII bytes (norm.c: NFKC, confusable skeletons;
+ * the detectors read that view, spans map back to the original bytes), tokenize (which rejects
+ * invalid UTF-8 and NUL bytes), run every detector,
  * merge overlapping candidates, write the text with each merged span replaced, and report
  * spans (class, offsets; no values).
  * Fail closed: any error resets the output buffer, so the caller never gets raw text.
@@ -106,6 +108,9 @@ void phi_ctx_free(phi_ctx *ctx)
     ms_free(a, ctx->tk);
     ms_free(a, ctx->c);
     ms_free(a, ctx->ix);
+    ms_free(a, ctx->nv);
+    ms_free(a, ctx->nvmap);
+    ms_free(a, ctx->nvcache);
     ms_memzero(ctx, sizeof *ctx);
     ms_free(a, ctx);
 }
@@ -218,30 +223,42 @@ static ms_rc detect(struct scan *sc)
     return sc->rc;
 }
 
+/* Writes the original window with each merged span replaced. With a normalised view the spans
+ * are mapped back to original offsets (monotonic; a span that would start inside the previous
+ * one, as the two halves of a split ligature, starts where it ends) and the replacement is made
+ * from the view's bytes, so `Ｊｏｈｎ` and `John` get one surrogate. */
 static ms_rc write_out(struct scan *sc, size_t nm, ms_buf *out, phi_span *spans, size_t *ns,
                        size_t counts[PHI_CLASS_COUNT], ms_err *err)
 {
     phi_ctx *ctx = sc->ctx;
+    const char *ot = sc->om ? sc->ot : sc->t;
+    size_t on = sc->om ? sc->on : sc->n;
     size_t pos = 0, k = 0;
     for (size_t i = 0; i < nm; i++) {
         const struct cand *c = &sc->c[i];
         if (c->clin && c->cls == PHI_NAME && ctx->keep_clin)
             continue;
-        if (ms_buf_append(out, sc->t + pos, c->s - pos, err) != MS_OK)
+        size_t s, e;
+        phi__norm_span(sc, c->s, c->e, &s, &e);
+        if (s < pos)
+            s = pos;
+        if (e <= s)
+            continue;
+        if (ms_buf_append(out, ot + pos, s - pos, err) != MS_OK)
             return MS_E_NOMEM;
         size_t os = out->len;
         ms_rc rc = phi__surrogate(ctx, (phi_class)c->cls, sc->t + c->s, c->e - c->s, out, err);
         if (rc != MS_OK)
             return rc;
         if (spans != NULL)
-            spans[k] = (phi_span){(phi_class)c->cls, (phi_source)c->src, sc->base + c->s,
-                                  sc->base + c->e, os, out->len};
+            spans[k] = (phi_span){(phi_class)c->cls, (phi_source)c->src, sc->base + s,
+                                  sc->base + e, os, out->len};
         counts[c->cls]++;
         k++;
-        pos = c->e;
+        pos = e;
     }
     *ns = k;
-    return ms_buf_append(out, sc->t + pos, sc->n - pos, err);
+    return ms_buf_append(out, ot + pos, on - pos, err);
 }
 
 /* The scan works on windows of at most PHI_WINDOW bytes, so its token, index and candidate
@@ -302,8 +319,11 @@ ms_rc phi_scrub(phi_ctx *ctx, const char *text, size_t len, ms_buf *out, phi_spa
         sc.capc = ctx->capc;
         sc.ix = ctx->ix;
         sc.capix = ctx->capix;
-        size_t nm = 0, k = 0;
-        rc = detect(&sc);
+        size_t nm = 0, k = 0, wn = sc.n;
+        if (phi__has_nonascii(sc.t, sc.n))
+            rc = phi__normalize(&sc);
+        if (rc == MS_OK)
+            rc = detect(&sc);
         if (rc == MS_OK) {
             nm = merge(sc.c, sc.nc);
             if (spans != NULL && ns + nm > capsp) {
@@ -322,7 +342,7 @@ ms_rc phi_scrub(phi_ctx *ctx, const char *text, size_t len, ms_buf *out, phi_spa
         if (rc == MS_OK)
             rc = write_out(&sc, nm, out, sp != NULL ? sp + ns : NULL, &k, counts, err);
         ns += k;
-        ws += sc.n;
+        ws += wn;
         scan_free(&sc);
         if (ws >= len)
             break;
