@@ -130,13 +130,17 @@ struct failed {
     unsigned reason;
 };
 
+struct stored {
+    char cls[GW_UID_MAX], inst[GW_UID_MAX];
+    char handle[40];
+};
+
 struct upload {
     struct gw_server *s;
     struct gw_req *q;
     const char *want_study; /* POST /studies/{uid}: every instance must carry it */
-    struct gw_study_file *files;
-    struct gw_dicom_uids *uids; /* per stored file */
-    size_t n, cap;
+    struct stored *ok;      /* one per stored instance, in the order received */
+    size_t nok, capok;
     struct failed *fail;
     size_t nfail, capfail, parts;
 };
@@ -155,7 +159,7 @@ static int is_dicom_type(ms_slice ct)
     return ct.len == n || ct.p[n] == ';' || ct.p[n] == ' ';
 }
 
-static void part_failed(struct upload *u, const struct gw_dicom_uids *id, unsigned reason,
+static void part_failed(struct upload *u, const struct gw_dicom_meta *id, unsigned reason,
                         const char *why)
 {
     fprintf(stderr, "medseal: %s stow part %zu rejected (reason %04X): %s\n", u->q->request_id,
@@ -177,57 +181,69 @@ static void part_failed(struct upload *u, const struct gw_dicom_uids *id, unsign
     }
 }
 
+static ms_rc grow_ok(struct upload *u)
+{
+    size_t cap = u->capok ? u->capok * 2 : 16;
+    struct stored *n = ms_realloc(&u->s->alloc, u->ok, cap * sizeof *n);
+    if (n == NULL)
+        return MS_E_NOMEM;
+    u->ok = n;
+    u->capok = cap;
+    return MS_OK;
+}
+
+/* One part: judged alone, stored into its study at once (the store groups by StudyInstanceUID). */
 static ms_rc on_part(void *ud, const gw_part *p, ms_err *err)
 {
     struct upload *u = ud;
-    ms_alloc *a = &u->s->alloc;
-    struct gw_dicom_uids id;
+    struct gw_server *s = u->s;
+    ms_alloc *a = &s->alloc;
     ms_err e = {0};
+    char handle[40];
     (void)err;
     u->parts++;
     if (!is_dicom_type(p->content_type)) {
         part_failed(u, NULL, FR_CANNOT, "not application/dicom");
         return MS_OK;
     }
-    if (gw__dicom_uids(p->data.p, p->data.len, a, &u->s->cfg, &id, &e) != MS_OK) {
-        part_failed(u, &id, FR_CANNOT, e.msg[0] ? e.msg : "not DICOM");
+    struct gw_dicom_meta *m = ms_malloc(a, sizeof *m);
+    if (m == NULL) {
+        part_failed(u, NULL, FR_RESOURCES, "out of memory");
         return MS_OK;
     }
-    if (u->want_study != NULL && strcmp(id.study, u->want_study) != 0) {
-        part_failed(u, &id, FR_MISMATCH, "StudyInstanceUID differs from the URL's");
-        return MS_OK;
-    }
-    if (u->n == u->cap) {
-        size_t cap = u->cap ? u->cap * 2 : 8;
-        struct gw_study_file *nf = ms_realloc(a, u->files, cap * sizeof *nf);
-        struct gw_dicom_uids *nu = nf ? ms_realloc(a, u->uids, cap * sizeof *nu) : NULL;
-        if (nf != NULL)
-            u->files = nf;
-        if (nu == NULL) {
-            part_failed(u, &id, FR_RESOURCES, "out of memory");
-            return MS_OK;
+    ms_rc rc = gw__dicom_meta(p->data.p, p->data.len, a, &s->cfg, m, &e);
+    if (rc != MS_OK) {
+        part_failed(u, m, rc == MS_E_NOMEM ? FR_RESOURCES : FR_CANNOT,
+                    e.msg[0] ? e.msg : "not DICOM");
+    } else if (u->want_study != NULL && strcmp(m->study, u->want_study) != 0) {
+        part_failed(u, m, FR_MISMATCH, "StudyInstanceUID differs from the URL's");
+    } else if (u->nok == u->capok && grow_ok(u) != MS_OK) {
+        part_failed(u, m, FR_RESOURCES, "out of memory");
+    } else {
+        uint8_t *copy = ms_malloc(a, p->data.len ? p->data.len : 1);
+        if (copy == NULL) {
+            part_failed(u, m, FR_RESOURCES, "out of memory");
+        } else {
+            memcpy(copy, p->data.p, p->data.len);
+            rc = gw__studies_add(s->studies, u->q->key.id, copy, p->data.len, m,
+                                 s->cfg.study_ttl_s, handle, &e);
+            if (rc != MS_OK) {
+                part_failed(u, m, rc == MS_E_EXISTS ? FR_MISMATCH : FR_RESOURCES, e.msg);
+            } else {
+                struct stored *o = &u->ok[u->nok++];
+                snprintf(o->cls, sizeof o->cls, "%s", m->sop_class);
+                snprintf(o->inst, sizeof o->inst, "%s", m->sop_instance);
+                memcpy(o->handle, handle, sizeof handle);
+            }
         }
-        memset(nf + u->cap, 0, (cap - u->cap) * sizeof *nf);
-        u->uids = nu;
-        u->cap = cap;
     }
-    uint8_t *copy = ms_malloc(a, p->data.len);
-    if (copy == NULL) {
-        part_failed(u, &id, FR_RESOURCES, "out of memory");
-        return MS_OK;
-    }
-    memcpy(copy, p->data.p, p->data.len);
-    u->uids[u->n] = id;
-    u->files[u->n++] = (struct gw_study_file){copy, p->data.len};
+    ms_free(a, m);
     return MS_OK;
 }
 
 static void upload_free(struct upload *u)
 {
-    for (size_t i = 0; i < u->n; i++)
-        ms_free(&u->s->alloc, u->files[i].p);
-    ms_free(&u->s->alloc, u->files);
-    ms_free(&u->s->alloc, u->uids);
+    ms_free(&u->s->alloc, u->ok);
     ms_free(&u->s->alloc, u->fail);
 }
 
@@ -236,33 +252,45 @@ static json_t *dj_str(const char *vr, const char *v)
     return json_pack("{s:s,s:[s]}", "vr", vr, "Value", v);
 }
 
-/* The Store Instances Response (PS3.18 Annex I) as DICOM JSON. Stored instances (when `stored`)
- * go to (0008,1199) with their Retrieve URL under the study handle. */
-static json_t *stow_response(const struct upload *u, const char *handle, int stored)
+/* The handle every stored instance went to, or NULL when they went to several (or none). */
+static const char *one_handle(const struct upload *u)
+{
+    for (size_t i = 1; i < u->nok; i++) {
+        if (strcmp(u->ok[i].handle, u->ok[0].handle) != 0)
+            return NULL;
+    }
+    return u->nok ? u->ok[0].handle : NULL;
+}
+
+/* The Store Instances Response (PS3.18 Annex I) as DICOM JSON: (0008,1190) the study's Retrieve
+ * URL when every instance went to one study, (0008,1199) one item per stored instance with its
+ * study's Retrieve URL, (0008,1198) one item per failed part with its Failure Reason. */
+static json_t *stow_response(const struct upload *u)
 {
     char url[128];
     json_t *top = json_object(), *ref = json_array(), *fail = json_array();
-    snprintf(url, sizeof url, "/v1/studies/%s", handle ? handle : "");
-    if (handle != NULL)
+    const char *h = one_handle(u);
+    if (h != NULL) {
+        snprintf(url, sizeof url, "/v1/studies/%s", h);
         json_object_set_new(top, "00081190", dj_str("UR", url));
-    for (size_t i = 0; stored && i < u->n; i++) {
+    }
+    for (size_t i = 0; i < u->nok; i++) {
         json_t *it = json_object();
-        json_object_set_new(it, "00081150", dj_str("UI", u->uids[i].sop_class));
-        json_object_set_new(it, "00081155", dj_str("UI", u->uids[i].sop_instance));
+        snprintf(url, sizeof url, "/v1/studies/%s", u->ok[i].handle);
+        json_object_set_new(it, "00081150", dj_str("UI", u->ok[i].cls));
+        json_object_set_new(it, "00081155", dj_str("UI", u->ok[i].inst));
         json_object_set_new(it, "00081190", dj_str("UR", url));
         json_array_append_new(ref, it);
     }
-    for (size_t i = 0; i < u->nfail + (stored ? 0 : u->n); i++) {
+    for (size_t i = 0; i < u->nfail; i++) {
         json_t *it = json_object();
-        const char *cls = i < u->nfail ? u->fail[i].cls : u->uids[i - u->nfail].sop_class;
-        const char *inst = i < u->nfail ? u->fail[i].inst : u->uids[i - u->nfail].sop_instance;
-        unsigned reason = i < u->nfail ? u->fail[i].reason : FR_RESOURCES;
-        if (cls[0])
-            json_object_set_new(it, "00081150", dj_str("UI", cls));
-        if (inst[0])
-            json_object_set_new(it, "00081155", dj_str("UI", inst));
-        json_object_set_new(it, "00081197",
-                            json_pack("{s:s,s:[I]}", "vr", "US", "Value", (json_int_t)reason));
+        if (u->fail[i].cls[0])
+            json_object_set_new(it, "00081150", dj_str("UI", u->fail[i].cls));
+        if (u->fail[i].inst[0])
+            json_object_set_new(it, "00081155", dj_str("UI", u->fail[i].inst));
+        json_object_set_new(
+            it, "00081197",
+            json_pack("{s:s,s:[I]}", "vr", "US", "Value", (json_int_t)u->fail[i].reason));
         json_array_append_new(fail, it);
     }
     if (json_array_size(ref) > 0)
@@ -276,6 +304,27 @@ static json_t *stow_response(const struct upload *u, const char *handle, int sto
     return top;
 }
 
+/* medseal's own answer: the first study's handle as "id", and every study with its count. */
+static json_t *own_response(const struct upload *u, uint64_t ttl_s)
+{
+    json_t *studies = json_array();
+    for (size_t i = 0; i < u->nok; i++) {
+        size_t j = 0, k = 0;
+        while (j < i && strcmp(u->ok[j].handle, u->ok[i].handle) != 0)
+            j++;
+        if (j < i)
+            continue; /* counted with its first instance */
+        for (j = i; j < u->nok; j++)
+            k += strcmp(u->ok[j].handle, u->ok[i].handle) == 0;
+        json_array_append_new(studies, json_pack("{s:s,s:I}", "id", u->ok[i].handle, "instances",
+                                                 (json_int_t)k));
+    }
+    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:o}", "id", u->ok[0].handle, "object", "study",
+                     "instances", (json_int_t)u->nok, "failed", (json_int_t)u->nfail,
+                     "expires_at", (json_int_t)time(NULL) + (json_int_t)ttl_s, "studies",
+                     studies);
+}
+
 static int wants_dicom_json(struct MHD_Connection *c)
 {
     const char *acc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
@@ -285,11 +334,15 @@ static int wants_dicom_json(struct MHD_Connection *c)
 void gw__h_studies_post(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r)
 {
     struct gw_server *s = q->s;
-    struct upload u = {s, q, q->path_id[0] ? q->path_id : NULL, NULL, NULL, 0, 0, NULL, 0, 0, 0};
-    char boundary[256], id[40];
+    struct upload u;
+    char boundary[256];
     ms_err err = {0};
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     int dj = wants_dicom_json(c);
+    memset(&u, 0, sizeof u);
+    u.s = s;
+    u.q = q;
+    u.want_study = q->path_id[0] ? q->path_id : NULL;
     q->action = "study.upload";
     if (ct == NULL || strncasecmp(ct, "multipart/related", 17) != 0) {
         fprintf(stderr, "medseal: %s stow rejected: Content-Type is not multipart/related\n",
@@ -309,44 +362,18 @@ void gw__h_studies_post(struct gw_req *q, struct MHD_Connection *c, struct gw_re
         gw__resp_rc(q, r, rc, &err, NULL);
         return;
     }
-    size_t n = u.n;
-    int stored = 0;
-    if (n > 0) {
-        struct gw_study_file *files = u.files;
-        u.files = NULL; /* the store owns them now, even on failure */
-        rc = gw__studies_put(s->studies, q->key.id, files, n, s->cfg.study_ttl_s, id, &err);
-        stored = rc == MS_OK;
-        if (!stored)
-            fprintf(stderr, "medseal: %s stow: %zu instance(s) not stored: %s\n", q->request_id,
-                    n, err.msg);
-    }
-    size_t ok = stored ? n : 0, total = u.nfail + n;
+    size_t ok = u.nok, total = u.nfail + u.nok;
     q->outcome = ok == total ? "ok" : ok > 0 ? "partial" : "rejected";
-    if (!dj) {
-        /* medseal's own answer (the study handle) for clients that do not ask for DICOM JSON */
-        if (ok == 0) {
-            gw__resp_error(q, r, 409, "invalid_request_error", "no_instance_stored", NULL,
-                           "No instance was stored (see the server log for each part's reason).");
-        } else {
-            r->status = ok == total ? 200 : 202;
-            gw__resp_json(q, r,
-                          json_pack("{s:s,s:s,s:I,s:I,s:I}", "id", id, "object", "study",
-                                    "instances", (json_int_t)n, "failed", (json_int_t)u.nfail,
-                                    "expires_at",
-                                    (json_int_t)time(NULL) + (json_int_t)s->cfg.study_ttl_s));
-        }
-        if (u.files == NULL)
-            u.n = 0;
-        upload_free(&u);
-        return;
+    if (!dj && ok == 0) {
+        gw__resp_error(q, r, 409, "invalid_request_error", "no_instance_stored", NULL,
+                       "No instance was stored (see the server log for each part's reason).");
+    } else {
+        r->status = ok == total ? 200 : ok > 0 ? 202 : 409;
+        gw__resp_json(q, r, dj ? stow_response(&u) : own_response(&u, s->cfg.study_ttl_s));
+        if (dj && r->status != 507)
+            r->content_type = "application/dicom+json";
     }
-    json_t *resp = stow_response(&u, stored ? id : NULL, stored);
-    if (u.files == NULL)
-        u.n = 0;
     upload_free(&u);
-    r->status = ok == total ? 200 : ok > 0 ? 202 : 409;
-    gw__resp_json(q, r, resp);
-    r->content_type = "application/dicom+json";
 }
 
 void gw__h_study_delete(struct gw_req *q, struct gw_resp *r)

@@ -1,7 +1,8 @@
 /*
  * POST /v1/chat/completions: validates the request, then serves model "medical-records-analyst"
- * with the embedded analyst (user text + DICOM from `file` content parts, inline base64 or a
- * study handle from POST /v1/studies) or forwards any other model to the upstream (upstream.c).
+ * with the embedded analyst (user text + DICOM from `file` content parts, inline base64 or
+ * studies from POST /v1/studies named by handle or StudyInstanceUID: the latest is the current
+ * study, the others its priors, all of one patient) or forwards any other model to the upstream (upstream.c).
  * Answers in OpenAI's chat.completion shape, or as SSE chunks ending in `data: [DONE]`.
  * Trusts: nothing in the request. Owns: decoded DICOM copies and the report text (s->alloc,
  * wiped).
@@ -22,7 +23,8 @@ struct analyst_job {
     ms_buf text;
     struct gw_study_file *inline_files;
     size_t n_inline;
-    const char *study_id;
+    const char *study_ids[GW_MAX_CHAT_STUDIES]; /* file_id parts: study handles or StudyInstanceUIDs */
+    size_t n_ids;
     ms_buf out;
 };
 
@@ -102,9 +104,10 @@ static ms_rc collect_files(struct analyst_job *job, json_t *msgs, char *param, s
                 continue;
             snprintf(param, pl, "messages[%zu].content[%zu]", i % 100000, j % 1000);
             if (fid != NULL && fdata == NULL) {
-                if (job->study_id != NULL)
-                    return ms_fail(err, MS_E_FORMAT, "at most one study handle per request");
-                job->study_id = fid;
+                if (job->n_ids == GW_MAX_CHAT_STUDIES)
+                    return ms_fail(err, MS_E_LIMIT, "at most %d studies per request",
+                                   GW_MAX_CHAT_STUDIES);
+                job->study_ids[job->n_ids++] = fid;
             } else if (decode_file(job, json_string_value(fdata), json_string_length(fdata), err) !=
                        MS_OK)
                 return err->code;
@@ -114,12 +117,27 @@ static ms_rc collect_files(struct analyst_job *job, json_t *msgs, char *param, s
     return MS_OK;
 }
 
-static ms_rc run_analyst(struct analyst_job *job, const struct gw_study_file *sf, size_t sn,
+/* The analyst over the inline files and the referenced studies: the latest study by StudyDate
+ * and StudyTime (ties: the order named) is the current one, with the inline files; the others are
+ * its priors. Studies of different patients are refused. */
+static ms_rc run_analyst(struct analyst_job *job, const struct gw_study_view *v, size_t nv,
                          ms_err *err)
 {
     ms_alloc *a = &job->q->s->alloc;
     struct gw_study_file *all = NULL;
-    size_t n = job->n_inline + sn;
+    struct gw_analyst_prior *pr = NULL;
+    size_t cur = 0;
+    for (size_t i = 1; i < nv; i++) {
+        if (!gw__same_patient(&v[0].meta[0], &v[i].meta[0]))
+            return ms_fail(err, MS_E_FORMAT,
+                           "the referenced studies are not of the same patient (study %zu "
+                           "differs from study 1)",
+                           i + 1);
+        int c = strcmp(v[i].meta[0].study_date, v[cur].meta[0].study_date);
+        if (c > 0 || (c == 0 && strcmp(v[i].meta[0].study_time, v[cur].meta[0].study_time) > 0))
+            cur = i;
+    }
+    size_t sn = nv ? v[cur].n : 0, n = job->n_inline + sn;
     if (n > 0) {
         all = ms_calloc(a, n, sizeof *all);
         if (all == NULL)
@@ -127,7 +145,15 @@ static ms_rc run_analyst(struct analyst_job *job, const struct gw_study_file *sf
         if (job->n_inline)
             memcpy(all, job->inline_files, job->n_inline * sizeof *all);
         if (sn)
-            memcpy(all + job->n_inline, sf, sn * sizeof *all);
+            memcpy(all + job->n_inline, v[cur].files, sn * sizeof *all);
+    }
+    if (nv > 1 && (pr = ms_calloc(a, nv - 1, sizeof *pr)) == NULL) {
+        ms_free(a, all);
+        return ms_fail(err, MS_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0, k = 0; i < nv; i++) {
+        if (i != cur)
+            pr[k++] = (struct gw_analyst_prior){v[i].files, v[i].n};
     }
     struct gw_analyst_in in = {a,
                                (const char *)job->text.p,
@@ -137,15 +163,18 @@ static ms_rc run_analyst(struct analyst_job *job, const struct gw_study_file *sf
                                job->q->key.role == GW_ROLE_CLINICIAN,
                                job->ci->format != GW_FMT_TEXT,
                                job->q->s->cfg.max_inflated,
-                               job->q->s->cfg.max_inflate_ratio};
+                               job->q->s->cfg.max_inflate_ratio,
+                               pr,
+                               nv > 1 ? nv - 1 : 0};
     ms_rc rc = gw__analyst_run(&in, &job->out, err);
     ms_free(a, all);
+    ms_free(a, pr);
     return rc;
 }
 
-static ms_rc with_study(void *ud, const struct gw_study_file *f, size_t n, ms_err *err)
+static ms_rc with_studies(void *ud, const struct gw_study_view *v, size_t n, ms_err *err)
 {
-    return run_analyst(ud, f, n, err);
+    return run_analyst(ud, v, n, err);
 }
 
 /* Truncates to max_tokens (estimated at 4 bytes a token) on a UTF-8 boundary. */
@@ -291,8 +320,9 @@ static void analyst(struct gw_req *q, json_t *root, const gw_chat_info *ci, stru
     ms_rc rc = collect_text(msgs, &job.text, &err);
     if (rc == MS_OK)
         rc = collect_files(&job, msgs, param, sizeof param, &err);
-    if (rc == MS_OK && job.study_id != NULL)
-        rc = gw__studies_use(q->s->studies, job.study_id, q->key.id, with_study, &job, &err);
+    if (rc == MS_OK && job.n_ids > 0)
+        rc = gw__studies_use(q->s->studies, q->key.id, job.study_ids, job.n_ids, with_studies,
+                             &job, &err);
     else if (rc == MS_OK)
         rc = run_analyst(&job, NULL, 0, &err);
     if (rc == MS_OK) {

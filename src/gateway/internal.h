@@ -89,25 +89,64 @@ void gw__rl_free(struct gw_ratelimit *rl);
 /* 0 when allowed; else the seconds to wait before retrying. */
 unsigned gw__rl_take(struct gw_ratelimit *rl, const char *key_id, unsigned rpm, uint64_t now_us);
 
-/* ---- study store (uploaded DICOM, memory only, bounded lifetime) ----------------------------- */
+/* ---- study store (uploaded DICOM, memory only, bounded lifetime) -----------------------------
+ * Instances are grouped per owner (API key id) by StudyInstanceUID: one handle per study. */
 struct gw_studies;
 struct gw_study_file {
     uint8_t *p; /* ms_malloc memory from the store's allocator, wiped on free */
     size_t len;
 };
+/* The attributes of one instance the store groups, orders and searches by (gw__dicom_meta).
+ * PHI: held only in the store's memory; never logged. */
+#define GW_UID_MAX 65
+struct gw_dicom_meta {
+    char study[GW_UID_MAX], series[GW_UID_MAX], sop_class[GW_UID_MAX], sop_instance[GW_UID_MAX];
+    char patient_id[68], issuer[68], patient_name[200], birth_date[20], sex[20];
+    char study_date[20], study_time[20], accession[20], study_id[20], study_desc[68];
+    char referring[200], modality[20], series_number[16], series_desc[68], instance_number[16];
+};
+/* One study while a caller holds it (gw__studies_use): borrowed, valid during the callback. */
+struct gw_study_view {
+    const char *id;  /* handle "study_<32 hex>" */
+    const char *uid; /* StudyInstanceUID */
+    const struct gw_study_file *files;
+    const struct gw_dicom_meta *meta; /* one per file */
+    size_t n;
+    uint64_t last_us; /* gw__now_us() of its last added instance */
+};
+typedef ms_rc (*gw_studies_fn)(void *ud, const struct gw_study_view *v, size_t nv, ms_err *err);
 ms_rc gw__studies_new(ms_alloc *alloc, size_t max_bytes, struct gw_studies **out, ms_err *err);
 void gw__studies_free(struct gw_studies *st);
-/* Stores n files (takes ownership of each .p even on failure) for `owner` (a key id). OUT: id. */
-ms_rc gw__studies_put(struct gw_studies *st, const char *owner, struct gw_study_file *files,
-                      size_t n, uint64_t ttl_s, char id[40], ms_err *err);
-/* Calls fn with the study's files while holding a reference (the study cannot be wiped
- * meanwhile). MS_E_NOTFOUND for unknown, expired or another key's study. */
-ms_rc gw__studies_use(struct gw_studies *st, const char *id, const char *owner,
-                      ms_rc (*fn)(void *ud, const struct gw_study_file *f, size_t n, ms_err *err),
-                      void *ud, ms_err *err);
+/* Adds one instance (takes ownership of p, from the store's allocator, even on failure) to the
+ * study of `owner` that m->study names, creating it (a new handle) when it is the first. The same
+ * SOP Instance UID again replaces the earlier copy. Renews the study's expiry (ttl_s). OUT: id.
+ * Errors: MS_E_EXISTS (the study holds another patient), MS_E_LIMIT (max_bytes or the study
+ * table full), MS_E_NOMEM. */
+ms_rc gw__studies_add(struct gw_studies *st, const char *owner, uint8_t *p, size_t len,
+                      const struct gw_dicom_meta *m, uint64_t ttl_s, char id[40], ms_err *err);
+/* Calls fn with the studies named by ids[0..nids) (each a handle or a StudyInstanceUID; one named
+ * twice is given once), or with every live study of `owner` when ids is NULL, while holding them
+ * (they cannot change or be wiped meanwhile). MS_E_NOTFOUND when one is unknown, expired or
+ * another key's. */
+ms_rc gw__studies_use(struct gw_studies *st, const char *owner, const char *const *ids,
+                      size_t nids, gw_studies_fn fn, void *ud, ms_err *err);
+/* Deletes a study by handle or StudyInstanceUID. */
 ms_rc gw__studies_delete(struct gw_studies *st, const char *id, const char *owner, ms_err *err);
 /* Wipes expired studies; returns how many are live. */
 size_t gw__studies_sweep(struct gw_studies *st);
+/* The patient a study's instance belongs to, for "same patient" checks: PatientID and its
+ * issuer, or (without a PatientID) name and birth date. */
+int gw__same_patient(const struct gw_dicom_meta *a, const struct gw_dicom_meta *b);
+
+/* Adds one DICOM Part 10 instance (bytes copied; the caller keeps p) to the studies of API key
+ * `owner`, grouped by StudyInstanceUID (gw__studies_add). For STOW-RS and the DIMSE C-STORE SCP.
+ * OUT: handle (may be NULL), reason: the failure status to answer (0xC000 not DICOM or without
+ * its UIDs, 0xA900 the study holds another patient, 0xA700 out of resources; 0 on success; may
+ * be NULL). Errors: MS_E_FORMAT, MS_E_EXISTS, MS_E_LIMIT, MS_E_NOMEM. Thread-safe, logs nothing,
+ * messages carry no values. */
+struct gw_server;
+ms_rc gw__store_instance(struct gw_server *s, const char *owner, const uint8_t *p, size_t n,
+                         char handle[40], unsigned *reason, ms_err *err);
 
 /* ---- seams to the composed modules ---------------------------------------------------------- */
 /* 1 when the module's implementation was linked into this build ("phi", "analyst", "dicom",
@@ -144,19 +183,22 @@ struct gw_analyst_in {
     int json; /* 1: the JSON report */
     size_t max_inflated;        /* deflated DICOM: config max_inflated (0: the codec's default) */
     unsigned max_inflate_ratio; /* config max_inflate_ratio (0: the codec's default) */
+    /* earlier studies of the same patient (an_add_prior each), any order; files above are the
+     * current study */
+    const struct gw_analyst_prior *priors;
+    size_t n_priors;
+};
+#define GW_MAX_CHAT_STUDIES 64 /* studies one chat request may name (the analyst's AN_MAX_STUDIES) */
+struct gw_analyst_prior {
+    const struct gw_study_file *files;
+    size_t n;
 };
 ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err);
-/* 1 when bytes look like DICOM the codec accepts (used to validate STOW-RS parts). */
-ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
-                      ms_err *err);
-/* The identifying UIDs of one instance (STOW-RS responses, grouping by study). MS_E_FORMAT when
- * the bytes do not parse or lack SOP class, SOP instance or study UID (u is then partly set). */
-#define GW_UID_MAX 65
-struct gw_dicom_uids {
-    char study[GW_UID_MAX], series[GW_UID_MAX], sop_class[GW_UID_MAX], sop_instance[GW_UID_MAX];
-};
-ms_rc gw__dicom_uids(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
-                     struct gw_dicom_uids *u, ms_err *err);
+/* The attributes of one instance (gw_dicom_meta; STOW-RS responses, grouping by study, QIDO-RS).
+ * MS_E_FORMAT when the bytes do not parse or lack SOP class, SOP instance or study UID (m is then
+ * partly set). */
+ms_rc gw__dicom_meta(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
+                     struct gw_dicom_meta *m, ms_err *err);
 
 struct gw_audit;
 /* sync: GW_AUDIT_* (gateway.h), mapped to the audit log's AUDIT_SYNC_WRITE, _EACH or _BATCH.

@@ -228,39 +228,30 @@ void gw__reid_free(struct gw_reid *r)
 /* ---- dicom + analyst ------------------------------------------------------------------------ */
 
 #if GW_HAVE_DICOM
-ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
-                      ms_err *err)
-{
-    dcm_read_opts o;
-    dcm_file *f = NULL;
-    memset(&o, 0, sizeof o);
-    o.alloc = alloc;
-    o.max_inflated = cfg->max_inflated;
-    o.max_inflate_ratio = cfg->max_inflate_ratio;
-    o.stop_before_pixels = 1;
-    if (dcm_file_read_mem(p, n, &o, &f, err) != MS_OK)
-        return err ? err->code : MS_E_FORMAT;
-    dcm_file_free(f);
-    return MS_OK;
-}
-
-static void uid_of(dcm_dataset *ds, uint32_t tag, char out[GW_UID_MAX])
+/* The element's text (empty when absent, unreadable or longer than cap - 1 for UIDs; other
+ * values are cut at cap - 1 bytes, on a UTF-8 boundary). */
+static void text_of(dcm_dataset *ds, uint32_t tag, char *out, size_t cap, int whole)
 {
     ms_buf b;
     out[0] = '\0';
     ms_buf_init(&b, NULL, 0);
-    if (dcm_dataset_text(ds, tag, &b, NULL) == MS_OK && b.len > 0 && b.len < GW_UID_MAX)
-        snprintf(out, GW_UID_MAX, "%.*s", (int)b.len, (const char *)b.p);
+    if (dcm_dataset_text(ds, tag, &b, NULL) == MS_OK && b.len > 0 && (!whole || b.len < cap)) {
+        size_t n = b.len < cap ? b.len : cap - 1;
+        while (n > 0 && n < b.len && (b.p[n] & 0xc0) == 0x80)
+            n--;
+        memcpy(out, b.p, n);
+        out[n] = '\0';
+    }
     ms_buf_free(&b);
 }
 
-ms_rc gw__dicom_uids(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
-                     struct gw_dicom_uids *u, ms_err *err)
+ms_rc gw__dicom_meta(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
+                     struct gw_dicom_meta *m, ms_err *err)
 {
     dcm_read_opts o;
     dcm_file *f = NULL;
     memset(&o, 0, sizeof o);
-    memset(u, 0, sizeof *u);
+    memset(m, 0, sizeof *m);
     o.alloc = alloc;
     o.max_inflated = cfg->max_inflated;
     o.max_inflate_ratio = cfg->max_inflate_ratio;
@@ -268,28 +259,39 @@ ms_rc gw__dicom_uids(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_confi
     if (dcm_file_read_mem(p, n, &o, &f, err) != MS_OK)
         return err ? err->code : MS_E_FORMAT;
     dcm_dataset *ds = dcm_file_dataset(f);
-    uid_of(ds, DCM_TAG(0x0020, 0x000D), u->study);
-    uid_of(ds, DCM_TAG(0x0020, 0x000E), u->series);
-    uid_of(ds, DCM_TAG(0x0008, 0x0016), u->sop_class);
-    uid_of(ds, DCM_TAG(0x0008, 0x0018), u->sop_instance);
+#define T(g, e, field, whole) text_of(ds, DCM_TAG(g, e), m->field, sizeof m->field, whole)
+    T(0x0020, 0x000D, study, 1);
+    T(0x0020, 0x000E, series, 1);
+    T(0x0008, 0x0016, sop_class, 1);
+    T(0x0008, 0x0018, sop_instance, 1);
+    T(0x0010, 0x0020, patient_id, 0);
+    T(0x0010, 0x0021, issuer, 0);
+    T(0x0010, 0x0010, patient_name, 0);
+    T(0x0010, 0x0030, birth_date, 0);
+    T(0x0010, 0x0040, sex, 0);
+    T(0x0008, 0x0020, study_date, 0);
+    T(0x0008, 0x0030, study_time, 0);
+    T(0x0008, 0x0050, accession, 0);
+    T(0x0020, 0x0010, study_id, 0);
+    T(0x0008, 0x1030, study_desc, 0);
+    T(0x0008, 0x0090, referring, 0);
+    T(0x0008, 0x0060, modality, 0);
+    T(0x0020, 0x0011, series_number, 0);
+    T(0x0008, 0x103E, series_desc, 0);
+    T(0x0020, 0x0013, instance_number, 0);
+#undef T
     dcm_file_free(f);
-    if (u->sop_class[0] == '\0' || u->sop_instance[0] == '\0' || u->study[0] == '\0')
+    if (m->sop_class[0] == '\0' || m->sop_instance[0] == '\0' || m->study[0] == '\0')
         return ms_fail(err, MS_E_FORMAT,
                        "instance lacks (0008,0016), (0008,0018) or (0020,000D)");
     return MS_OK;
 }
 #else
-ms_rc gw__dicom_check(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
-                      ms_err *err)
+ms_rc gw__dicom_meta(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
+                     struct gw_dicom_meta *m, ms_err *err)
 {
     (void)p, (void)n, (void)alloc, (void)cfg;
-    return missing(err, "dicom");
-}
-ms_rc gw__dicom_uids(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
-                     struct gw_dicom_uids *u, ms_err *err)
-{
-    (void)p, (void)n, (void)alloc, (void)cfg;
-    memset(u, 0, sizeof *u);
+    memset(m, 0, sizeof *m);
     return missing(err, "dicom");
 }
 #endif
@@ -320,6 +322,29 @@ static ms_rc analyst_files(an_report *r, const struct gw_analyst_in *in, ms_err 
     return rc;
 }
 
+/* One prior study: its files read one study at a time (the current study's are freed by then). */
+static ms_rc analyst_prior(an_report *r, const struct gw_analyst_in *in,
+                           const struct gw_analyst_prior *pr, ms_err *err)
+{
+    dcm_read_opts o;
+    ms_rc rc = MS_OK;
+    memset(&o, 0, sizeof o);
+    o.alloc = in->alloc;
+    o.max_inflated = in->max_inflated;
+    o.max_inflate_ratio = in->max_inflate_ratio;
+    dcm_file **files = ms_calloc(in->alloc, pr->n ? pr->n : 1, sizeof *files);
+    if (files == NULL)
+        return ms_fail(err, MS_E_NOMEM, "analyst: out of memory");
+    for (size_t i = 0; i < pr->n && rc == MS_OK; i++)
+        rc = dcm_file_read_mem(pr->files[i].p, pr->files[i].len, &o, &files[i], err);
+    if (rc == MS_OK)
+        rc = an_add_prior(r, files, pr->n, NULL, 0, NULL, err);
+    for (size_t i = 0; i < pr->n; i++)
+        dcm_file_free(files[i]);
+    ms_free(in->alloc, files);
+    return rc;
+}
+
 static int analyst_dump(const char *p, size_t n, void *ud)
 {
     return ms_buf_append(ud, p, n, NULL) == MS_OK ? 0 : -1;
@@ -338,6 +363,8 @@ ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err)
         rc = an_add_text(r, in->text, in->text_len, "user", err);
     if (rc == MS_OK)
         rc = analyst_files(r, in, err);
+    for (size_t i = 0; rc == MS_OK && i < in->n_priors; i++)
+        rc = analyst_prior(r, in, &in->priors[i], err);
     if (rc == MS_OK)
         rc = an_run(r, err);
     if (rc == MS_OK && in->json) {
