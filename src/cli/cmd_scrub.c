@@ -205,129 +205,281 @@ static int load_identity(const char *path, phi_identity *id, struct idstore *st,
 
 /* ---- output ---------------------------------------------------------------------------------- */
 
-static json_t *result_json(const ms_buf *out, const phi_span *sp, size_t ns)
+/* The result object is written directly, not built as a jansson tree (a tree of every span was
+ * many times the input's size): {"text":..., "spans":[{"class", "source", "start", "end",
+ * "out_start", "out_end"}...], "counts":{...}}, escaped as json_dumps(JSON_COMPACT |
+ * JSON_ENSURE_ASCII) escapes. The sink is stdout (--json) or the batch buffer (--jsonl). */
+/* Results held until the whole input is scrubbed (fail closed), as blocks of about 1 MiB each
+ * allocated to their exact size: one growing buffer rounds up to a power of two and briefly
+ * holds its old and its new copy at each doubling (twice the output). cur is the block being
+ * written; batch_seal moves it into an exact block. Text only after phi_scrub (no PHI). */
+#define BATCH_PIECE ((size_t)1 << 20)
+struct blk {
+    char *p;
+    size_t n;
+};
+struct batch {
+    struct blk *v;
+    size_t n, cap;
+    size_t sealed; /* bytes in v */
+    ms_buf cur;
+};
+
+static int batch_seal(struct batch *b)
 {
-    json_t *o = json_object(), *arr = json_array(), *counts = json_object();
-    size_t c[PHI_CLASS_COUNT] = {0};
-    json_object_set_new(o, "text", json_stringn((const char *)out->p, out->len));
-    for (size_t k = 0; k < ns; k++) {
-        static const char *const SRC[] = {"pattern", "dictionary", "identity"};
-        json_t *s = json_object();
-        json_object_set_new(s, "class", json_string(phi_class_name(sp[k].cls)));
-        json_object_set_new(s, "source", json_string(SRC[sp[k].source % 3]));
-        json_object_set_new(s, "start", json_integer((json_int_t)sp[k].start));
-        json_object_set_new(s, "end", json_integer((json_int_t)sp[k].end));
-        json_object_set_new(s, "out_start", json_integer((json_int_t)sp[k].out_start));
-        json_object_set_new(s, "out_end", json_integer((json_int_t)sp[k].out_end));
-        json_array_append_new(arr, s);
-        c[sp[k].cls]++;
+    if (b->cur.len == 0)
+        return 0;
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 64;
+        struct blk *nv = realloc(b->v, nc * sizeof *nv);
+        if (nv == NULL)
+            return -1;
+        b->v = nv;
+        b->cap = nc;
     }
-    for (size_t k = 0; k < PHI_CLASS_COUNT; k++)
-        if (c[k] > 0)
-            json_object_set_new(counts, phi_class_name((phi_class)k),
-                                json_integer((json_int_t)c[k]));
-    json_object_set_new(o, "spans", arr);
-    json_object_set_new(o, "counts", counts);
-    return o;
+    char *p = ms_malloc(NULL, b->cur.len);
+    if (p == NULL)
+        return -1;
+    memcpy(p, b->cur.p, b->cur.len);
+    b->v[b->n++] = (struct blk){p, b->cur.len};
+    b->sealed += b->cur.len;
+    ms_buf_reset(&b->cur);
+    return 0;
 }
 
-static int to_batch(const char *p, size_t n, void *ud)
+static int batch_put(struct batch *b, const void *p, size_t n)
 {
-    return ms_buf_append(ud, p, n, NULL) == MS_OK ? 0 : -1;
+    if (ms_buf_append(&b->cur, p, n, NULL) != MS_OK)
+        return -1;
+    return b->cur.len >= BATCH_PIECE ? batch_seal(b) : 0;
 }
 
-/* The object holds scrubbed text and offsets only: to stdout, or (--jsonl) into the batch,
- * written only once every line has been scrubbed. */
-static int emit_json(json_t *o, ms_buf *batch)
+static int batch_write(const struct batch *b)
 {
-    if (batch != NULL)
-        return json_dump_callback(o, to_batch, batch, JSON_COMPACT | JSON_ENSURE_ASCII) == 0 &&
-                       ms_buf_append_byte(batch, '\n', NULL) == MS_OK
-                   ? 0
-                   : -1;
-    int ok =
-        json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII) == 0 && fputc('\n', stdout) != EOF;
-    return ok ? 0 : -1;
+    for (size_t k = 0; k < b->n; k++)
+        if (fwrite(b->v[k].p, 1, b->v[k].n, stdout) != b->v[k].n)
+            return -1;
+    return fwrite(b->cur.p, 1, b->cur.len, stdout) == b->cur.len ? 0 : -1;
+}
+
+static void batch_free(struct batch *b)
+{
+    for (size_t k = 0; k < b->n; k++)
+        ms_free(NULL, b->v[k].p);
+    free(b->v);
+    ms_buf_free(&b->cur);
+    memset(b, 0, sizeof *b);
+}
+
+struct jw {
+    struct batch *batch; /* NULL: stdout */
+    int bad;
+};
+
+static void jw_put(struct jw *w, const void *p, size_t n)
+{
+    if (w->bad || n == 0)
+        return;
+    if (w->batch != NULL ? batch_put(w->batch, p, n) != 0 : fwrite(p, 1, n, stdout) != n)
+        w->bad = 1;
+}
+
+static void jw_str(struct jw *w, const char *s)
+{
+    jw_put(w, s, strlen(s));
+}
+
+/* UTF-8 (checked by phi_scrub: the output is the input's valid text plus ASCII replacements)
+ * as a JSON string, non-ASCII as \uXXXX (surrogate pairs above U+FFFF). */
+static void jw_text(struct jw *w, const unsigned char *p, size_t n)
+{
+    static const char HEX[] = "0123456789ABCDEF";
+    char buf[4096];
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (o > sizeof buf - 16) {
+            jw_put(w, buf, o);
+            o = 0;
+        }
+        unsigned c = p[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            buf[o++] = (char)c;
+            i++;
+            continue;
+        }
+        uint32_t cp = c;
+        size_t l = 1;
+        if (c >= 0xF0 && n - i >= 4)
+            cp = ((c & 7u) << 18) | ((p[i + 1] & 63u) << 12) | ((p[i + 2] & 63u) << 6) |
+                 (p[i + 3] & 63u),
+            l = 4;
+        else if (c >= 0xE0 && n - i >= 3)
+            cp = ((c & 15u) << 12) | ((p[i + 1] & 63u) << 6) | (p[i + 2] & 63u), l = 3;
+        else if (c >= 0xC0 && n - i >= 2)
+            cp = ((c & 31u) << 6) | (p[i + 1] & 63u), l = 2;
+        i += l;
+        const char *esc = NULL;
+        switch (cp) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default: break;
+        }
+        if (esc != NULL) {
+            memcpy(buf + o, esc, 2);
+            o += 2;
+            continue;
+        }
+        uint32_t u[2] = {cp, 0};
+        size_t nu = 1;
+        if (cp >= 0x10000) {
+            u[0] = 0xD800 + ((cp - 0x10000) >> 10);
+            u[1] = 0xDC00 + ((cp - 0x10000) & 0x3FF);
+            nu = 2;
+        }
+        for (size_t k = 0; k < nu; k++) {
+            buf[o++] = '\\';
+            buf[o++] = 'u';
+            for (int sh = 12; sh >= 0; sh -= 4)
+                buf[o++] = HEX[(u[k] >> sh) & 15u];
+        }
+    }
+    jw_put(w, buf, o);
+}
+
+/* The text is out's blocks and then cur (each ends on a whole character). */
+static int write_result(struct batch *batch, const struct batch *out, const phi_span *sp,
+                        size_t ns)
+{
+    static const char *const SRC[] = {"pattern", "dictionary", "identity"};
+    struct jw w = {batch, 0};
+    size_t c[PHI_CLASS_COUNT] = {0};
+    char num[256];
+    jw_str(&w, "{\"text\":\"");
+    for (size_t k = 0; k < out->n; k++)
+        jw_text(&w, (const unsigned char *)out->v[k].p, out->v[k].n);
+    jw_text(&w, out->cur.p, out->cur.len);
+    jw_str(&w, "\",\"spans\":[");
+    for (size_t k = 0; k < ns && !w.bad; k++) {
+        int m = snprintf(num, sizeof num,
+                         "%s{\"class\":\"%s\",\"source\":\"%s\",\"start\":%zu,\"end\":%zu,"
+                         "\"out_start\":%zu,\"out_end\":%zu}",
+                         k ? "," : "", phi_class_name(sp[k].cls), SRC[sp[k].source % 3],
+                         sp[k].start, sp[k].end, sp[k].out_start, sp[k].out_end);
+        jw_put(&w, num, m > 0 ? (size_t)m : 0);
+        c[sp[k].cls % PHI_CLASS_COUNT]++;
+    }
+    jw_str(&w, "],\"counts\":{");
+    int first = 1;
+    for (size_t k = 0; k < PHI_CLASS_COUNT; k++) {
+        if (c[k] == 0)
+            continue;
+        int m = snprintf(num, sizeof num, "%s\"%s\":%zu", first ? "" : ",",
+                         phi_class_name((phi_class)k), c[k]);
+        jw_put(&w, num, m > 0 ? (size_t)m : 0);
+        first = 0;
+    }
+    jw_str(&w, "}}\n");
+    return w.bad ? -1 : 0;
 }
 
 /* line: the --jsonl line number for the error (0: the whole input). */
-static int scrub_one(phi_ctx *ctx, const struct opts *o, const char *text, size_t len,
-                     ms_buf *batch, size_t line)
+static int scrub_one(phi_ctx *ctx, const char *text, size_t len, struct batch *batch,
+                     size_t line)
 {
-    ms_buf out;
+    struct batch out = {0};
     ms_err err = {0};
     phi_span *sp = NULL;
     size_t ns = 0;
     char where[48];
-    ms_buf_init(&out, NULL, 0);
-    if (phi_scrub(ctx, text, len, &out, &sp, &ns, &err) != MS_OK) {
+    ms_buf_init(&out.cur, NULL, 0);
+    if (phi_scrub(ctx, text, len, &out.cur, &sp, &ns, &err) != MS_OK) {
         if (line > 0)
             snprintf(where, sizeof where, "stdin line %zu", line);
         cli_report(CMD, line > 0 ? where : "stdin", &err);
-        ms_buf_free(&out);
+        batch_free(&out);
         return 1;
     }
-    int rc = 0;
-    if (o->json || o->jsonl) {
-        json_t *j = result_json(&out, sp, ns);
-        rc = emit_json(j, batch) == 0 ? 0 : 1;
-        json_decref(j);
-    } else if (fwrite(out.p, 1, out.len, stdout) != out.len) {
-        rc = 1;
-    }
+    int rc = write_result(batch, &out, sp, ns) == 0 ? 0 : 1;
     phi_spans_free(ctx, sp);
-    ms_buf_free(&out);
+    batch_free(&out);
     return rc;
 }
 
-/* --jsonl: one {"text": ...} per line. Fail closed for the batch: the results are held until
- * every line is scrubbed; a bad line (numbered in the error) means nothing at all is written. */
-static int scrub_lines_into(phi_ctx *ctx, const struct opts *o, const ms_buf *in,
-                            ms_buf *batch);
-
-static int scrub_lines(phi_ctx *ctx, const struct opts *o, const ms_buf *in)
+/* --jsonl: one {"text": ...} per line, read a line at a time (the input is never held whole).
+ * Fail closed for the batch: the results are held until every line is scrubbed; a bad line
+ * (numbered in the error) means nothing at all is written. */
+static int scrub_lines(phi_ctx *ctx, size_t max)
 {
-    ms_buf batch;
-    ms_buf_init(&batch, NULL, 0);
-    int rc = scrub_lines_into(ctx, o, in, &batch);
-    if (rc == 0 && batch.len > 0 && fwrite(batch.p, 1, batch.len, stdout) != batch.len)
-        rc = 1;
-    ms_buf_free(&batch);
-    return rc;
-}
-
-static int scrub_lines_into(phi_ctx *ctx, const struct opts *o, const ms_buf *in,
-                            ms_buf *batch)
-{
-    const char *p = (const char *)in->p, *end = p + in->len;
-    size_t line = 0;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        line++;
-        if (n > 0) {
-            json_error_t je;
-            json_t *j = json_loadb(p, n, JSON_ALLOW_NUL, &je);
-            json_t *t = json_object_get(j, "text");
-            if (!json_is_string(t)) {
-                cli_error(CMD, "line %zu: not a JSON object with a \"text\" string", line);
-                json_decref(j);
-                return 1;
+    struct batch batch = {0};
+    ms_buf line;
+    ms_buf_init(&batch.cur, NULL, 0);
+    ms_buf_init(&line, NULL, max * 4 + 2);
+    uint8_t chunk[65536];
+    size_t got, total = 0, lineno = 0;
+    int rc = 0, eof = 0;
+    while (rc == 0 && !eof) {
+        got = fread(chunk, 1, sizeof chunk, stdin);
+        if (got == 0) {
+            eof = 1;
+            if (ferror(stdin)) {
+                cli_error(CMD, "stdin: read error");
+                rc = 1;
+                break;
             }
-            int rc = scrub_one(ctx, o, json_string_value(t), json_string_length(t), batch, line);
-            json_decref(j);
-            if (rc != 0)
-                return rc;
         }
-        p += n + (nl ? 1 : 0);
+        total += got;
+        if (total > max * 4) {
+            cli_error(CMD, "stdin: input over the limit of %zu bytes", max * 4);
+            rc = 1;
+            break;
+        }
+        size_t at = 0;
+        while (rc == 0 && (at < got || (eof && line.len > 0))) {
+            const uint8_t *nl = at < got ? memchr(chunk + at, '\n', got - at) : NULL;
+            size_t take = nl ? (size_t)(nl - (chunk + at)) : got - at;
+            if (ms_buf_append(&line, chunk + at, take, NULL) != MS_OK) {
+                cli_error(CMD, "stdin: line over the limit of %zu bytes", max * 4);
+                rc = 1;
+                break;
+            }
+            at += take + (nl ? 1 : 0);
+            if (!nl && !eof)
+                break; /* the line goes on in the next chunk */
+            lineno++;
+            if (line.len > 0) {
+                json_error_t je;
+                json_t *j = json_loadb((const char *)line.p, line.len, JSON_ALLOW_NUL, &je);
+                json_t *t = json_object_get(j, "text");
+                if (!json_is_string(t)) {
+                    cli_error(CMD, "line %zu: not a JSON object with a \"text\" string", lineno);
+                    rc = 1;
+                } else {
+                    rc = scrub_one(ctx, json_string_value(t), json_string_length(t), &batch,
+                                   lineno);
+                }
+                json_decref(j);
+            }
+            ms_buf_reset(&line);
+        }
     }
-    return 0;
+    ms_memzero(chunk, sizeof chunk);
+    if (rc == 0 && batch_write(&batch) != 0)
+        rc = 1;
+    ms_buf_free(&line);
+    batch_free(&batch);
+    return rc;
 }
 
-/* Plain text mode reads stdin in pieces of about 1 MiB cut at a blank line or a line break and
- * scrubs each into one output buffer with the same context (surrogates stay consistent), so
- * peak memory is the output plus one piece, not the input twice. Nothing is written before the
- * whole input is scrubbed: on any error the output is wiped and stdout stays empty. */
+/* Plain text and --json read stdin in pieces of about 1 MiB cut at a blank line or a line break
+ * and scrub each into one output buffer with the same context (surrogates stay consistent), so
+ * peak memory is the output (and --json's spans) plus one piece, not the input twice. Nothing
+ * is written before the whole input is scrubbed: on any error the output is wiped and stdout
+ * stays empty. */
 #define PIECE ((size_t)1 << 20)
 
 static size_t piece_cut(const char *p, size_t n)
@@ -347,18 +499,16 @@ static size_t piece_cut(const char *p, size_t n)
     return k;
 }
 
-static int scrub_stream(phi_ctx *ctx, size_t max)
+/* json: collect the spans (offsets in the whole input) and write the --json object. */
+static int scrub_stream(phi_ctx *ctx, size_t max, int json)
 {
-    ms_buf in, out;
+    ms_buf in;
+    struct batch out = {0};
     ms_err err = {0};
     ms_buf_init(&in, NULL, 0);
-    ms_buf_init(&out, NULL, 0);
-    /* a file on stdin: the output buffer sized once (about the input's size; growing it would
-     * briefly hold the old and the new copy) */
-    struct stat sb;
-    if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
-        (uint64_t)sb.st_size <= (uint64_t)max)
-        (void)ms_buf_reserve(&out, (size_t)sb.st_size + (size_t)sb.st_size / 16, NULL);
+    ms_buf_init(&out.cur, NULL, 0);
+    phi_span *all = NULL;
+    size_t nall = 0, capall = 0, base = 0;
     uint8_t chunk[65536];
     size_t total = 0, got;
     int eof = 0, rc = 0;
@@ -383,20 +533,55 @@ static int scrub_stream(phi_ctx *ctx, size_t max)
         if (rc != 0 || in.len == 0)
             break;
         size_t take = eof ? in.len : piece_cut((const char *)in.p, in.len);
-        if (phi_scrub(ctx, (const char *)in.p, take, &out, NULL, NULL, &err) != MS_OK) {
+        phi_span *sp = NULL;
+        size_t ns = 0;
+        if (phi_scrub(ctx, (const char *)in.p, take, &out.cur, json ? &sp : NULL,
+                      json ? &ns : NULL, &err) != MS_OK) {
             cli_report(CMD, "stdin", &err);
             rc = 1;
             break;
         }
+        if (ns > 0 && nall + ns > capall) { /* spans hold offsets and classes only */
+            size_t nc = capall ? capall : 1024;
+            while (nc < nall + ns)
+                nc *= 2;
+            phi_span *np = realloc(all, nc * sizeof *np);
+            if (np == NULL) {
+                phi_spans_free(ctx, sp);
+                cli_error(CMD, "out of memory (%zu spans)", nall + ns);
+                rc = 1;
+                break;
+            }
+            all = np;
+            capall = nc;
+        }
+        for (size_t k = 0; k < ns; k++) {
+            all[nall] = sp[k];
+            all[nall].start += base;
+            all[nall].end += base;
+            all[nall].out_start += out.sealed;
+            all[nall].out_end += out.sealed;
+            nall++;
+        }
+        phi_spans_free(ctx, sp);
+        if (batch_seal(&out) != 0) {
+            cli_error(CMD, "out of memory (output)");
+            rc = 1;
+            break;
+        }
+        base += take;
         memmove(in.p, in.p + take, in.len - take);
         ms_memzero(in.p + in.len - take, take);
         in.len -= take;
     }
     ms_memzero(chunk, sizeof chunk);
-    if (rc == 0 && fwrite(out.p, 1, out.len, stdout) != out.len)
-        rc = 1;
     ms_buf_free(&in);
-    ms_buf_free(&out);
+    if (rc == 0 && json)
+        rc = write_result(NULL, &out, all, nall) == 0 ? 0 : 1;
+    else if (rc == 0 && batch_write(&out) != 0)
+        rc = 1;
+    free(all);
+    batch_free(&out);
     return rc;
 }
 
@@ -451,45 +636,11 @@ static int run(const struct opts *o, const phi_opts *po)
         return 1;
     }
     size_t max = po->max_input ? po->max_input : PHI_MAX_INPUT_DEFAULT;
-    if (!o->json && !o->jsonl) {
-        int src = scrub_stream(ctx, max);
-        if (src == 0 && fflush(stdout) != 0) {
-            cli_error(CMD, "stdout: write error");
-            src = 1;
-        }
-        phi_ctx_free(ctx);
-        return src;
-    }
-    ms_buf in;
-    ms_buf_init(&in, NULL, o->jsonl ? max * 4 : max);
-    /* a file on stdin: one allocation of its size instead of doublings (peak memory) */
-    struct stat sb;
-    if (fstat(STDIN_FILENO, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
-        (uint64_t)sb.st_size <= (uint64_t)in.max)
-        (void)ms_buf_reserve(&in, (size_t)sb.st_size + 1, NULL);
-    uint8_t chunk[65536];
-    size_t got;
-    int rc = 0;
-    while ((got = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
-        if (ms_buf_append(&in, chunk, got, &err) != MS_OK) {
-            cli_error(CMD, "stdin: input over the limit of %zu bytes", max);
-            rc = 1;
-            break;
-        }
-    }
-    ms_memzero(chunk, sizeof chunk);
-    if (rc == 0 && ferror(stdin)) {
-        cli_error(CMD, "stdin: read error");
-        rc = 1;
-    }
-    if (rc == 0)
-        rc = o->jsonl ? scrub_lines(ctx, o, &in)
-                      : scrub_one(ctx, o, (const char *)in.p, in.len, NULL, 0);
+    int rc = o->jsonl ? scrub_lines(ctx, max) : scrub_stream(ctx, max, o->json);
     if (rc == 0 && fflush(stdout) != 0) {
         cli_error(CMD, "stdout: write error");
         rc = 1;
     }
-    ms_buf_free(&in);
     phi_ctx_free(ctx);
     return rc;
 }

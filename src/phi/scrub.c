@@ -267,7 +267,7 @@ static ms_rc write_out(struct scan *sc, size_t nm, ms_buf *out, phi_span *spans,
  * in its last quarter, else at a line break, else at a space, never inside a UTF-8 sequence;
  * the detectors' context does not cross a blank line, so the cut changes nothing in practice
  * (a value whose label is two lines and a blank line away is the exception). */
-#define PHI_WINDOW ((size_t)1 << 20)
+#define PHI_WINDOW ((size_t)1 << 18)
 
 static size_t window_len(const char *t, size_t n)
 {
