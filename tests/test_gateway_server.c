@@ -840,6 +840,46 @@ TEST(test_gw_server_upstream_phi_never_forwarded)
     return 0;
 }
 
+/* serve with site_lists (issue 14): a staff name and a local place that only the site's lists
+ * know (lower case, no title or role before them) are scrubbed from a chat request before it
+ * reaches the echoing upstream; the clinical words around them get there unchanged. */
+TEST(test_gw_server_site_lists_scrub_before_upstream)
+{
+    struct env e;
+    char site[700], path[800], *b = NULL, *rec = NULL;
+    if (!gw__have("phi"))
+        SKIP("phi module not in this build");
+    CHECK(setup(&e, 1) == 0);
+    snprintf(site, sizeof site, "%s/site", e.dir);
+    CHECK(ms_test_sh(NULL, "mkdir -p '%s'", site) == 0);
+    snprintf(path, sizeof path, "%s/staff_names.txt", site);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs("# roster\nQuillon Ardwick\nTamsin Oduya\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/places.txt", site);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs("Pemberhurst 4\n", f);
+    fclose(f);
+    e.cfg.site_lists = site;
+    CHECK(start(&e) == 0);
+    char *body = chat_body("echo",
+                           "drain flushed, quillon ardwick aware. pt back to pemberhurst 4 "
+                           "after ct, bp 118/62",
+                           0);
+    CHECK_EQ_INT(req(&e, "POST", "/v1/chat/completions", e.res.text, NULL, body, &b, NULL), 200);
+    free(body);
+    CHECK(has(b, "ECHO: "));
+    CHECK(ms_test_sh(&rec, "cat '%s'", e.rec) == 0 && rec != NULL);
+    CHECK(has(rec, "drain flushed") && has(rec, "bp 118/62"));
+    CHECK(!has(rec, "quillon") && !has(rec, "ardwick") && !has(rec, "pemberhurst"));
+    CHECK(!has(b, "ardwick") && !has(b, "pemberhurst"));
+    free(b), free(rec);
+    teardown(&e);
+    return 0;
+}
+
 static int collect_line(void *ud, const char *line, size_t len);
 
 /* Audit records (from the files in STATE/audit) with this status and outcome. */
