@@ -42,6 +42,7 @@ struct job {
     deid_result res;
     uint64_t in_bytes, out_bytes;
     int listed; /* decided while walking (unreadable folder, link, FIFO, empty file): no worker */
+    int dicm; /* has the Part 10 signature (only looked at when the progress bar is drawn) */
 };
 
 struct run {
@@ -53,6 +54,11 @@ struct run {
     struct job *jobs;
     size_t njobs, cap;
     atomic_size_t next, done;
+    /* progress, DICOM files only: ndicm files carry the DICM signature (counted before the run
+     * when the bar is drawn); dicom_done counts files processed as DICOM, dicom_extra those
+     * processed as DICOM without the signature (a bare data set), which join the total */
+    size_t ndicm;
+    atomic_size_t dicom_done, dicom_extra;
     atomic_int stop_progress;
 };
 
@@ -376,6 +382,13 @@ static void *worker(void *arg)
         if (i >= r->njobs)
             break;
         run_job(r, &r->jobs[i], cache);
+        /* a DICOM file is one with the signature, or one that was processed as DICOM */
+        int as_dicom = r->jobs[i].status == JOB_OK || r->jobs[i].status == JOB_REVIEW;
+        if (r->jobs[i].dicm || as_dicom) {
+            atomic_fetch_add(&r->dicom_done, 1);
+            if (!r->jobs[i].dicm)
+                atomic_fetch_add(&r->dicom_extra, 1);
+        }
         atomic_fetch_add(&r->done, 1);
     }
     deid_cache_free(cache);
@@ -386,14 +399,30 @@ static void *progress(void *arg)
 {
     struct run *r = arg;
     const struct timespec tick = {0, 100 * 1000 * 1000};
-    while (!atomic_load(&r->stop_progress)) {
-        size_t done = atomic_load(&r->done), n = r->njobs ? r->njobs : 1;
-        int width = 40, fill = (int)(done * (size_t)width / n);
-        fprintf(stderr, "\r[%.*s%*s] %zu/%zu files", fill,
-                "########################################", width - fill, "", done, r->njobs);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int last = atomic_load(&r->stop_progress); /* the last frame shows the final count */
+        /* DICOM files only: notes, JSON and other files are not counted */
+        size_t done = atomic_load(&r->dicom_done);
+        size_t total = r->ndicm + atomic_load(&r->dicom_extra), n = total ? total : 1;
+        int width = 30, fill = (int)(done * (size_t)width / n);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        double secs = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+        double rate = secs > 0 ? (double)done / secs : 0;
+        char eta[32] = "--:--";
+        if (rate > 0) {
+            long left = (long)((double)(total - done) / rate + 0.5);
+            snprintf(eta, sizeof eta, "%02ld:%02ld", left / 60, left % 60);
+        }
+        fprintf(stderr, "\r[%.*s%*s] %3zu%% %zu/%zu DICOM files, %.0f/s, ETA %s ", fill,
+                "##############################", width - fill, "", done * 100 / n, done, total,
+                rate, eta);
+        if (last)
+            break;
         nanosleep(&tick, NULL);
     }
-    fprintf(stderr, "\r%*s\r", 70, "");
+    fprintf(stderr, "\r%*s\r", 90, "");
     return NULL;
 }
 
@@ -401,6 +430,16 @@ static int run_all(struct run *r)
 {
     pthread_t th[MAX_JOBS], bar;
     int n = r->nthreads, started = 0, show = !r->quiet && isatty(STDERR_FILENO);
+    if (show) { /* the bar's total: files with the DICM signature */
+        for (size_t i = 0; i < r->njobs; i++) {
+            if (r->jobs[i].listed) /* links, FIFOs, empty files: never opened */
+                continue;
+            char *in = r->in_is_dir ? join(r->in, r->jobs[i].rel) : ms_strdup(NULL, r->in);
+            r->jobs[i].dicm = in != NULL && looks_dicom(in);
+            r->ndicm += (size_t)r->jobs[i].dicm;
+            ms_free(NULL, in);
+        }
+    }
     int bar_ok = show && pthread_create(&bar, NULL, progress, r) == 0;
     for (int i = 0; i < n; i++)
         if (pthread_create(&th[started], NULL, worker, r) == 0)
@@ -466,8 +505,15 @@ static void print_text(const struct run *r, const struct totals *t)
     for (int k = 0; k < DEID_N_COUNT; k++)
         printf(" %s=%llu", deid_counter_name(k), (unsigned long long)t->n[k]);
     printf("\n");
+    size_t exists = 0;
+    const struct job *first_exists = NULL;
     for (size_t i = 0; i < r->njobs; i++) {
         const struct job *j = &r->jobs[i];
+        if (j->status == JOB_ERROR && j->err.code == MS_E_EXISTS) { /* one line for them all */
+            if (exists++ == 0)
+                first_exists = j;
+            continue;
+        }
         if (j->status == JOB_REVIEW)
             printf("needs review: %s (%s)%s\n", name_of(r, j), j->res.reason,
                    r->ctx != NULL && j->out_bytes ? " [written: --allow-burned-in]" : "");
@@ -478,6 +524,10 @@ static void print_text(const struct run *r, const struct totals *t)
         else if (j->res.blanked)
             printf("blanked: %s (%s)\n", name_of(r, j), j->res.reason);
     }
+    if (exists > 0)
+        printf("error: %zu existing output%s not replaced (first: %s: output exists); use "
+               "--force to replace them\n",
+               exists, exists == 1 ? "" : "s", name_of(r, first_exists));
 }
 
 static json_t *job_json(const struct run *r, const struct job *j)
