@@ -1,15 +1,23 @@
 /*
- * The report as a FHIR R4 Bundle (type collection): one DiagnosticReport (status preliminary:
- * machine-generated, for a radiologist to confirm) whose results are Observations: per nodule its
- * size (LOINC 21889-1 "Size Tumor", components 33728-7 long axis and 33729-5 short axis, UCUM mm,
- * as the mCODE TumorSize profile), its Lung-RADS category (RadElement RDES267), its Fleischner
- * recommendation and its volume doubling time; and the BI-RADS assessment (RadElement RDES245).
- * No subject: the report is de-identified unless --phi, and even then carries no identifiers.
+ * The report as a FHIR R4 Bundle (type collection, or transaction for posting to a server): one
+ * DiagnosticReport (status preliminary: machine-generated, for a radiologist to confirm) whose
+ * results are Observations: per nodule its size (LOINC 21889-1 "Size Tumor", components 33728-7
+ * long axis and 33729-5 short axis, and the solid component when stated, UCUM mm, as the mCODE
+ * TumorSize profile), its Lung-RADS category (RadElement RDES267), its Fleischner recommendation
+ * and its volume doubling time, each derivedFrom the size; and the BI-RADS assessment (RadElement
+ * RDES245). Every resource names its subject (a Patient: with --phi its MRN and name, without
+ * only its sex), the study date (effectiveDateTime: the full date with --phi, the year without),
+ * category imaging, the time it was issued and the medseal Device that produced it
+ * (Observation.device; R4 allows no Device as DiagnosticReport.performer). The report links an
+ * ImagingStudy (modality, series and instance counts; the StudyInstanceUID identifier with --phi
+ * only). The guideline versions are meta.tag codings: no extension is defined or used.
  *
  * Trusts: the JSON from an_report_json. Owns: the Bundle it returns.
  */
+#define _GNU_SOURCE /* gmtime_r, strtok_r */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -22,6 +30,9 @@ struct bundle {
     json_t *results; /* DiagnosticReport.result */
     unsigned char seed[16];
     unsigned n;
+    char patient[64], device[64]; /* urns of the subject and the medseal Device */
+    const char *date;             /* effectiveDateTime: the study's date, NULL unknown */
+    char issued[32];              /* now, an instant */
 };
 
 /* urn:uuid: from the bundle's random seed and a counter (version 4 layout). */
@@ -61,11 +72,31 @@ static json_t *mm(double v)
 }
 
 /* Adds an Observation; returns its urn in `urn`. */
+static json_t *ref(const char *urn)
+{
+    return json_pack("{s:s}", "reference", urn);
+}
+
+static void add_entry(struct bundle *b, const char *urn, json_t *res)
+{
+    json_array_append_new(b->entries, json_pack("{s:s,s:o}", "fullUrl", urn, "resource", res));
+}
+
 static void add_obs(struct bundle *b, json_t *obs, char urn[64])
 {
     new_urn(b, urn);
     json_object_set_new(obs, "resourceType", json_string("Observation"));
     json_object_set_new(obs, "status", json_string("preliminary"));
+    json_object_set_new(
+        obs, "category",
+        json_pack("[{s:[{s:s,s:s,s:s}]}]", "coding", "system",
+                  "http://terminology.hl7.org/CodeSystem/observation-category", "code", "imaging",
+                  "display", "Imaging"));
+    json_object_set_new(obs, "subject", ref(b->patient));
+    if (b->date != NULL)
+        json_object_set_new(obs, "effectiveDateTime", json_string(b->date));
+    json_object_set_new(obs, "issued", json_string(b->issued));
+    json_object_set_new(obs, "device", ref(b->device));
     json_array_append_new(b->entries, json_pack("{s:s,s:o}", "fullUrl", urn, "resource", obs));
     json_array_append_new(b->results, json_pack("{s:s}", "reference", urn));
 }
@@ -99,6 +130,12 @@ static void size_obs(struct bundle *b, const json_t *f, char urn[64])
             comp, json_pack("{s:o,s:o}", "code",
                             coding(LOINC, "33729-5", "Size.additional dimension in Tumor"),
                             "valueQuantity", mm(s)));
+    const json_t *solid = json_object_get(size, "solid_component_mm");
+    if (json_is_number(solid))
+        json_array_append_new(comp,
+                              json_pack("{s:{s:s},s:o}", "code", "text",
+                                        "Solid component size (longest diameter)",
+                                        "valueQuantity", mm(json_number_value(solid))));
     json_object_set_new(obs, "component", comp);
     if (json_is_object(loc))
         json_object_set_new(
@@ -160,9 +197,9 @@ static void vdt_obs(struct bundle *b, const json_t *c, const char *derived)
     add_obs(b, obs, urn);
 }
 
-static json_t *report_resource(const json_t *j, json_t *results)
+static json_t *report_resource(const json_t *j, json_t *results, const struct bundle *b,
+                               const char *study_urn)
 {
-    const json_t *st = json_object_get(j, "study");
     const json_t *imp = json_object_get(j, "impression");
     size_t len = 0;
     for (size_t i = 0; i < json_array_size(imp); i++)
@@ -177,22 +214,123 @@ static json_t *report_resource(const json_t *j, json_t *results)
         }
     }
     const json_t *g = json_object_get(j, "guidelines");
-    char versions[128];
-    snprintf(versions, sizeof versions, "%s %s %s", sv(g, "lung_rads"), sv(g, "fleischner"),
-             sv(g, "bi_rads"));
-    json_t *dr = json_pack("{s:s,s:{s:s},s:s,s:[{s:[{s:s,s:s,s:s}]}],s:o,s:o,s:s,s:[{s:s,s:s}]}",
-                           "resourceType", "DiagnosticReport", "meta", "source",
-                           "urn:medseal:analyst:" MS_VERSION, "status", "preliminary", "category",
-                           "coding", "system", "http://terminology.hl7.org/CodeSystem/v2-0074",
-                           "code", "RAD", "display", "Radiology", "code",
-                           coding(LOINC, "18748-4", "Diagnostic imaging study"), "result", results,
-                           "conclusion", conclusion != NULL ? conclusion : "", "extension", "url",
-                           "urn:medseal:fhir:guideline-versions", "valueString", versions);
+    json_t *tags = json_array();
+    const char *gk[] = {"lung_rads", "fleischner", "bi_rads"};
+    for (size_t k = 0; k < 3; k++)
+        if (sv(g, gk[k])[0] != '\0')
+            json_array_append_new(tags, json_pack("{s:s,s:s,s:s}", "system",
+                                                  "urn:medseal:guideline", "code", sv(g, gk[k]),
+                                                  "display", "guideline version applied"));
+    json_t *dr = json_pack(
+        "{s:s,s:{s:s,s:o},s:s,s:[{s:[{s:s,s:s,s:s}]}],s:o,s:o,s:s,s:o,s:s,s:[o]}",
+        "resourceType", "DiagnosticReport", "meta", "source", "urn:medseal:analyst:" MS_VERSION,
+        "tag", tags, "status", "preliminary", "category", "coding", "system",
+        "http://terminology.hl7.org/CodeSystem/v2-0074", "code", "RAD", "display", "Radiology",
+        "code", coding(LOINC, "18748-4", "Diagnostic imaging study"), "result", results,
+        "conclusion", conclusion != NULL ? conclusion : "", "subject", ref(b->patient), "issued",
+        b->issued, "imagingStudy", ref(study_urn));
     ms_free(NULL, conclusion);
-    const json_t *date = json_object_get(st, "date");
-    if (dr != NULL && json_is_string(date))
-        json_object_set_new(dr, "effectiveDateTime", json_string(json_string_value(date)));
+    if (dr != NULL && b->date != NULL)
+        json_object_set_new(dr, "effectiveDateTime", json_string(b->date));
     return dr;
+}
+
+/* "FAMILY^GIVEN^MIDDLE" -> HumanName {family, given[]} */
+static json_t *human_name(const char *pn)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", pn);
+    char *alt = strchr(buf, '=');
+    if (alt != NULL)
+        *alt = '\0'; /* the alphabetic group only */
+    json_t *name = json_object(), *given = json_array();
+    char *save = NULL;
+    int k = 0;
+    for (char *part = strtok_r(buf, "^", &save); part != NULL; part = strtok_r(NULL, "^", &save)) {
+        if (k++ == 0)
+            json_object_set_new(name, "family", json_string(part));
+        else if (k <= 3)
+            json_array_append_new(given, json_string(part));
+    }
+    if (json_array_size(given) > 0)
+        json_object_set_new(name, "given", given);
+    else
+        json_decref(given);
+    return name;
+}
+
+static void add_patient(struct bundle *b, const json_t *st, int phi)
+{
+    const json_t *pt = json_object_get(st, "patient");
+    const char *sex = sv(pt, "sex");
+    const char *gender = strcmp(sex, "M") == 0   ? "male"
+                         : strcmp(sex, "F") == 0 ? "female"
+                         : strcmp(sex, "O") == 0 ? "other"
+                                                 : "unknown";
+    json_t *p = json_pack("{s:s,s:s}", "resourceType", "Patient", "gender", gender);
+    if (phi && sv(pt, "id")[0] != '\0')
+        json_object_set_new(p, "identifier",
+                            json_pack("[{s:s,s:{s:s}}]", "value", sv(pt, "id"), "type", "text",
+                                      "Medical record number"));
+    if (phi && sv(pt, "name")[0] != '\0')
+        json_object_set_new(p, "name", json_pack("[o]", human_name(sv(pt, "name"))));
+    new_urn(b, b->patient);
+    add_entry(b, b->patient, p);
+}
+
+static void add_device(struct bundle *b)
+{
+    new_urn(b, b->device);
+    add_entry(b, b->device,
+              json_pack("{s:s,s:[{s:s,s:s}],s:[{s:s}],s:{s:s}}", "resourceType", "Device",
+                        "deviceName", "name", "medseal-analyst", "type", "manufacturer-name",
+                        "version", "value", MS_VERSION, "type", "text",
+                        "Software: deterministic guideline-based radiology report analyst"));
+}
+
+static void add_imaging_study(struct bundle *b, const json_t *st, int phi, char urn[64])
+{
+    json_t *is = json_pack("{s:s,s:s,s:o}", "resourceType", "ImagingStudy", "status", "available",
+                           "subject", ref(b->patient));
+    const json_t *series = json_object_get(st, "series");
+    json_int_t instances = 0;
+    for (size_t i = 0; i < json_array_size(series); i++)
+        instances += json_integer_value(json_object_get(json_array_get(series, i), "images"));
+    if (sv(st, "modality")[0] != '\0')
+        json_object_set_new(is, "modality",
+                            json_pack("[{s:s,s:s}]", "system",
+                                      "http://dicom.nema.org/resources/ontology/DCM", "code",
+                                      sv(st, "modality")));
+    json_object_set_new(is, "numberOfSeries", json_integer((json_int_t)json_array_size(series)));
+    json_object_set_new(is, "numberOfInstances", json_integer(instances));
+    if (b->date != NULL)
+        json_object_set_new(is, "started", json_string(b->date));
+    if (sv(st, "description")[0] != '\0')
+        json_object_set_new(is, "description", json_string(sv(st, "description")));
+    if (phi && sv(st, "study_uid")[0] != '\0') {
+        char v[128];
+        snprintf(v, sizeof v, "urn:oid:%s", sv(st, "study_uid"));
+        json_object_set_new(is, "identifier",
+                            json_pack("[{s:s,s:s}]", "system", "urn:dicom:uid", "value", v));
+    }
+    new_urn(b, urn);
+    add_entry(b, urn, is);
+}
+
+ms_rc an_fhir_transaction(json_t *bundle, ms_err *err)
+{
+    json_t *entries = json_object_get(bundle, "entry");
+    if (!json_is_array(entries))
+        return ms_fail(err, MS_E_INVAL, "FHIR: not a Bundle");
+    json_object_set_new(bundle, "type", json_string("transaction"));
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e)
+    {
+        const char *rt = sv(json_object_get(e, "resource"), "resourceType");
+        json_object_set_new(e, "request", json_pack("{s:s,s:s}", "method", "POST", "url", rt));
+    }
+    return MS_OK;
 }
 
 ms_rc an_report_fhir(const an_report *r, json_t **out, ms_err *err)
@@ -209,6 +347,17 @@ ms_rc an_report_fhir(const an_report *r, json_t **out, ms_err *err)
     }
     b.entries = json_array();
     b.results = json_array();
+    int phi = !json_is_true(json_object_get(j, "deidentified"));
+    const json_t *st = json_object_get(j, "study");
+    b.date = json_string_value(json_object_get(st, "date"));
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(b.issued, sizeof b.issued, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    add_patient(&b, st, phi);
+    add_device(&b);
+    char study_urn[64];
+    add_imaging_study(&b, st, phi, study_urn);
     const json_t *fs = json_object_get(j, "findings");
     for (size_t i = 0; i < json_array_size(fs); i++) {
         const json_t *f = json_array_get(fs, i);
@@ -225,8 +374,8 @@ ms_rc an_report_fhir(const an_report *r, json_t **out, ms_err *err)
                  "BI-RADS", NULL);
     char urn[64];
     new_urn(&b, urn);
-    json_t *dr = report_resource(j, b.results);
-    json_decref(j);
+    json_t *dr = report_resource(j, b.results, &b, study_urn);
+    json_decref(j); /* b.date pointed into it: not used after this */
     if (dr == NULL) {
         json_decref(b.entries);
         return ms_fail(err, MS_E_NOMEM, "FHIR DiagnosticReport");

@@ -8,6 +8,8 @@
  * Owns: the report and its output buffer. Errors: one line naming the argument, never a value
  * read from the input. Exit status: 0 report written, 1 input error, 2 usage.
  */
+#define _GNU_SOURCE /* realpath */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,7 @@ struct args {
     size_t nreports;
     const char *text;
     const char *format;
+    const char *fhir_bundle; /* collection (default) or transaction */
     an_opts opts;
 };
 
@@ -39,13 +42,19 @@ static void usage(FILE *f)
         f, "usage: medseal analyze STUDY_DIR [--prior DIR]... [--prior-report FILE]... [--notes "
            "FILE]...\n"
            "                       [--text STRING]\n"
-           "                       [--format json|text|fhir|html] [--phi]\n"
+           "                       [--format json|text|fhir|html] [--fhir-bundle "
+           "collection|transaction] [--phi]\n"
            "                       [--context screening|incidental] [--risk low|high]\n"
            "  STUDY_DIR  a folder of DICOM files (images, SR, presentation states) and .txt notes\n"
            "  --prior    an earlier study folder (repeat for each); compared by date\n"
-           "  --notes    a free-text file for the current study (repeatable)\n"
+           "  --prior-report  an earlier `--format json` report of this command used as a prior\n"
+           "             (its nodules and date; make stored priors with --phi for intervals)\n"
+           "  --notes    a free-text file for the current study (repeatable; a file already\n"
+           "             read from STUDY_DIR, or given twice, is read once)\n"
            "  --text     free text for the current study given on the command line\n"
            "  --format   text (default), json (docs/report.schema.json), fhir (R4 Bundle), html\n"
+           "  --fhir-bundle  with --format fhir: collection (default) or transaction (each entry\n"
+           "             a POST, for a FHIR server's base URL)\n"
            "  --phi      keep identifying values (dates, ages, free text) in the output\n"
            "  --context  which guideline decides: screening (Lung-RADS) or incidental "
            "(Fleischner); default both\n"
@@ -57,6 +66,17 @@ static int take(int argc, char **argv, int *i, const char **out)
     if (*i + 1 >= argc)
         return -1;
     *out = argv[++*i];
+    return 0;
+}
+
+/* 1 for a flag this command knows (so that naming it in an error cannot print a value) */
+static int is_flag(const char *s)
+{
+    static const char *const flags[] = {"--prior", "--prior-report", "--notes", "--text",
+                                        "--format", "--fhir-bundle", "--context", "--risk", "--phi"};
+    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++)
+        if (strcmp(s, flags[k]) == 0)
+            return 1;
     return 0;
 }
 
@@ -75,6 +95,8 @@ static int parse(int argc, char **argv, struct args *a)
             bad = take(argc, argv, &i, &a->text);
         } else if (strcmp(s, "--format") == 0) {
             bad = take(argc, argv, &i, &a->format);
+        } else if (strcmp(s, "--fhir-bundle") == 0) {
+            bad = take(argc, argv, &i, &a->fhir_bundle);
         } else if (strcmp(s, "--context") == 0) {
             bad = take(argc, argv, &i, &a->opts.context);
         } else if (strcmp(s, "--risk") == 0) {
@@ -89,7 +111,18 @@ static int parse(int argc, char **argv, struct args *a)
             bad = 1;
         }
         if (bad) {
-            cli_error("analyze", "bad or incomplete argument %d (see --help)", i);
+            /* name the flag (argv[i] is the flag, or its value after take(): never printed) */
+            if (s[0] != '-')
+                cli_error("analyze", "argument %d: only one STUDY_DIR may be given (see --help)",
+                          i);
+            else if (strcmp(s, "--prior") == 0 || strcmp(s, "--prior-report") == 0 ||
+                     strcmp(s, "--notes") == 0)
+                cli_error("analyze", "%s: missing value or given more than %d times (see --help)",
+                          s, strcmp(s, "--notes") == 0 ? MAX_NOTES : MAX_PRIORS);
+            else if (is_flag(s))
+                cli_error("analyze", "%s: missing value (see --help)", s);
+            else
+                cli_error("analyze", "argument %d: unknown option (see --help)", i);
             return -1;
         }
     }
@@ -101,6 +134,34 @@ static int parse(int argc, char **argv, struct args *a)
         cli_error("analyze", "--format must be json, text, fhir or html");
         return -1;
     }
+    if (a->fhir_bundle != NULL && strcmp(a->fhir_bundle, "collection") != 0 &&
+        strcmp(a->fhir_bundle, "transaction") != 0) {
+        cli_error("analyze", "--fhir-bundle must be collection or transaction");
+        return -1;
+    }
+    if (a->fhir_bundle != NULL && strcmp(a->format, "fhir") != 0) {
+        cli_error("analyze", "--fhir-bundle needs --format fhir");
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when --notes number i names a file that is read anyway: a .txt inside STUDY_DIR (the
+ * folder's notes are all read) or the same file as an earlier --notes. Compared by realpath. */
+static int note_seen(const struct args *a, size_t i)
+{
+    char me[PATH_MAX], other[PATH_MAX];
+    if (realpath(a->notes[i], me) == NULL)
+        return 0; /* the read below reports it */
+    if (a->study != NULL && realpath(a->study, other) != NULL) {
+        size_t n = strlen(other), ml = strlen(me);
+        if (strncmp(me, other, n) == 0 && me[n] == '/' && ml > 4 &&
+            strcmp(me + ml - 4, ".txt") == 0)
+            return 1;
+    }
+    for (size_t k = 0; k < i; k++)
+        if (realpath(a->notes[k], other) != NULL && strcmp(me, other) == 0)
+            return 1;
     return 0;
 }
 
@@ -110,6 +171,12 @@ static ms_rc add_inputs(an_report *r, const struct args *a, ms_err *err)
     if (a->study != NULL)
         rc = an_add_dir(r, a->study, 0, err);
     for (size_t i = 0; rc == MS_OK && i < a->nnotes; i++) {
+        if (note_seen(a, i)) {
+            fprintf(stderr, "medseal analyze: --notes %zu: already read (from STUDY_DIR or an "
+                            "earlier --notes), read once\n",
+                    i + 1);
+            continue;
+        }
         ms_buf b;
         ms_buf_init(&b, NULL, 0);
         rc = ms_file_read(a->notes[i], NULL, AN_MAX_TEXT, &b, err);
@@ -180,7 +247,8 @@ int cmd_analyze(int argc, char **argv)
         an_report_free(r);
         return 1;
     }
-    int ret = output(r, a.format);
+    int tx = a.fhir_bundle != NULL && strcmp(a.fhir_bundle, "transaction") == 0;
+    int ret = output(r, tx && strcmp(a.format, "fhir") == 0 ? "fhir-transaction" : a.format);
     an_report_free(r);
     return ret;
 }

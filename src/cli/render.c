@@ -1,6 +1,7 @@
 /*
  * The report renderer shared by `medseal analyze` (to stdout) and `medseal batch` (to files):
- * one an_report in one of the formats json, text, fhir, html, as bytes. One code path, so a batch
+ * one an_report in one of the formats json, text, fhir, html, as bytes ("fhir-transaction": the
+ * FHIR Bundle as a transaction, for analyze --fhir-bundle transaction). One code path, so a batch
  * report is byte for byte the report `analyze` prints for the same inputs.
  *
  * Trusts: the report (built and validated by the analyst module). Owns: nothing it returns; the
@@ -24,11 +25,16 @@ int cli_format_known(const char *format)
 
 ms_rc cli_render_report(const an_report *r, const char *format, ms_buf *out, ms_err *err)
 {
-    if (strcmp(format, "json") == 0 || strcmp(format, "fhir") == 0) {
+    int tx = strcmp(format, "fhir-transaction") == 0; /* analyze --fhir-bundle transaction */
+    if (strcmp(format, "json") == 0 || strcmp(format, "fhir") == 0 || tx) {
         json_t *j = NULL;
         ms_rc rc = format[0] == 'j' ? an_report_json(r, &j, err) : an_report_fhir(r, &j, err);
-        if (rc != MS_OK)
+        if (rc == MS_OK && tx)
+            rc = an_fhir_transaction(j, err);
+        if (rc != MS_OK) {
+            json_decref(j); /* NULL unless the transaction step failed */
             return rc;
+        }
         char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         json_decref(j);
         if (s == NULL)
