@@ -78,11 +78,57 @@ TEST(test_gw_deploy_k8s_overlays_render_and_validate)
     CHECK(check_overlay("base", NULL) == 0);
     CHECK(check_overlay("overlays/tdx", "kata-qemu-tdx") == 0);
     CHECK(check_overlay("overlays/snp", "kata-qemu-snp") == 0);
+    /* ... and an unknown (misspelt) field is refused with its path, as kubectl's strict
+     * validation would: the schemas alone let it pass */
+    char *val = NULL;
+    CHECK(ms_test_sh(&val, "kubectl kustomize '%s/deploy/k8s/overlays/tdx' 2>/dev/null | sed "
+                           "'s/readOnlyRootFilesystem/readOnlyRootFileSystem/' | node "
+                           "'%s/tests/node/k8s-validate.mjs'",
+                     ms_test_root(), ms_test_root()) == 1);
+    CHECK(val != NULL && strstr(val, "FAIL Deployment/medseal: unknown field "
+                                     "/spec/template/spec/containers/0/securityContext/"
+                                     "readOnlyRootFileSystem") != NULL);
+    free(val);
     /* the validator can fail: a string replica count is refused */
     CHECK(ms_test_sh(NULL, "printf 'apiVersion: apps/v1\\nkind: Deployment\\nmetadata: {name: "
                            "x}\\nspec: {replicas: three}\\n' | node '%s/tests/node/k8s-validate.mjs' "
                            ">/dev/null",
                      ms_test_root()) == 1);
+    return 0;
+}
+
+/* Debian 12's kubectl (kubernetes-client 1.20) embeds kustomize v2.0.3; kubectl 1.32 has
+ * kustomize 5. The kustomizations use only fields both read: v2.0.3 knows no `patches`, `labels`,
+ * `components` or `replacements`, and lists folders under `bases` only (its `resources` take
+ * files); kustomize 5 still reads `bases` and `patchesStrategicMerge` (deprecated, with a
+ * warning). This checks every kustomization.yaml against that common set, so no kustomize v2 is
+ * needed to catch a file that v2 would refuse. */
+TEST(test_gw_deploy_k8s_kustomize_v2_fields_only)
+{
+    static const char *const common[] = {"resources:", "bases:", "patchesStrategicMerge:",
+                                         "namespace:", "namePrefix:", "nameSuffix:",
+                                         "commonLabels:", "commonAnnotations:",
+                                         "configMapGenerator:", "secretGenerator:", "images:",
+                                         "generatorOptions:", NULL};
+    char *out = NULL;
+    CHECK(ms_test_sh(&out, "cd '%s/deploy/k8s' && for f in $(find . -name kustomization.yaml | "
+                           "sort); do d=$(dirname $f); echo \"FILE $f\"; grep -E '^[A-Za-z]' $f; "
+                           "awk '/^resources:/{r=1;next} /^[A-Za-z]/{r=0} r && /^ *- /{print $2}' "
+                           "$f | while read x; do test -f \"$d/$x\" || echo \"NOTAFILE $x\"; "
+                           "done; done",
+                     ms_test_root()) == 0);
+    CHECK(out != NULL && count(out, "FILE ") == 3);
+    for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "FILE ", 5) == 0)
+            continue;
+        int ok = 0;
+        for (size_t i = 0; common[i] != NULL && !ok; i++)
+            ok = strncmp(line, common[i], strlen(common[i])) == 0;
+        if (!ok)
+            fprintf(stderr, "  not read by kustomize v2.0.3 and 5: %s\n", line);
+        CHECK(ok);
+    }
+    free(out);
     return 0;
 }
 

@@ -85,6 +85,19 @@ typedef enum audit_sync {
                             those last milliseconds; durable = seq < audit_log_durable() */
 } audit_sync;
 
+/* A signed tree head as the writer publishes it (sth.latest, audit_witness, head_fn): it covers
+ * records [0, size), and the tree head record itself has seq == size. `pub` is the log's Ed25519
+ * public key (audit/sign.pub), which names the log. The signature is Ed25519 over
+ * "medseal-audit-sth-v1\0" | u64be size | u64be time_ns | root. */
+typedef struct audit_head {
+    uint64_t size, time_ns;
+    uint8_t root[AUDIT_HASH_LEN], sig[64], pub[32];
+} audit_head;
+/* Called once for every tree head once it is durable and in sth.latest (and at open, again, for
+ * the log's last head), in order, with the log's lock held: it must not block or call back into
+ * the log (copy the head and hand it to another thread, as the gateway does). */
+typedef void (*audit_head_fn)(void *ud, const audit_head *h);
+
 /* Options; zero-initialise, then set what you need (0 = the default in brackets). */
 typedef struct audit_opts {
     uint32_t epoch_records; /* new MAC epoch every N records [10000] */
@@ -100,6 +113,8 @@ typedef struct audit_opts {
      * every record that the newer of sth.latest and this copy covers (with the same root), or
      * the open is refused (MS_E_VERIFY) before anything is written. NULL: sth.latest only. */
     const char *witness_path;
+    audit_head_fn head_fn; /* NULL: none (the gateway publishes heads to PostgreSQL) */
+    void *head_ud;
     /* SIEM shipping (optional): RFC 5424 over TLS (RFC 5425 octet counting), metadata only. */
     const char *siem_host;        /* NULL: no shipping */
     uint16_t siem_port;           /* [6514] */
@@ -220,6 +235,16 @@ ms_rc audit_verify(const char *audit_dir, const uint8_t pubkey[32], const uint8_
 ms_rc audit_verify_state(const char *state_dir, const uint8_t master_key[MS_KEY_LEN],
                          const uint8_t pubkey[32], const uint8_t *initial_key, uint64_t min_size,
                          audit_verify_report *rep, ms_err *err);
+
+/* Checks heads published elsewhere (a database, an auditor's copy) against an audit directory:
+ * each head's signature under `pubkey`, then the log must hold the tree head record at seq ==
+ * size with the same root. MS_OK when all match; MS_E_VERIFY with rep->problem
+ * AUDIT_BAD_TRUNCATED (the log holds fewer records than a published head covers: records
+ * missing after it; rep->bad_seq = that head's size, rep->records = the log's intact records) or
+ * AUDIT_BAD_TREE_HEAD (a bad signature, or the log's head at that size differs or is absent).
+ * Only the intact prefix of the log counts (run audit_verify for the rest). */
+ms_rc audit_verify_heads(const char *audit_dir, const uint8_t pubkey[32], const audit_head *heads,
+                         size_t n_heads, audit_verify_report *rep, ms_err *err);
 
 /* Inclusion proof (RFC 9162 §2.1.3) of leaf `seq` in the tree of `tree_size` leaves (0: the size
  * of the latest signed tree head that covers seq). Appends one JSON object to out:

@@ -111,15 +111,33 @@ static void ship(audit_log *l, audit__item *items, size_t n)
                          items[i].outcome);
 }
 
+ms_rc audit__publish_latest(audit_log *l, ms_err *err)
+{
+    ms_rc rc = audit__sth_latest_write(l->dir, &l->latest, err);
+    if (rc == MS_OK && l->witness != NULL)
+        rc = audit__sth_write_path(l->witness, &l->latest, err);
+    if (rc != MS_OK)
+        return rc; /* still pending: retried after the next durable write */
+    l->latest_pending = 0;
+    if (l->o.head_fn != NULL) {
+        audit_head h;
+        h.size = l->latest.size;
+        h.time_ns = l->latest.time_ns;
+        memcpy(h.root, l->latest.root, sizeof h.root);
+        memcpy(h.sig, l->latest.sig, sizeof h.sig);
+        memcpy(h.pub, l->pub, sizeof h.pub);
+        l->o.head_fn(l->o.head_ud, &h);
+    }
+    return MS_OK;
+}
+
 /* After records up to `upto` became durable: publish a pending sth.latest. Lock held. */
 static void durable_to(audit_log *l, uint64_t upto)
 {
     l->durable = upto;
     if (l->latest_pending && l->latest.seq < upto) {
         ms_err e = {0};
-        if (audit__sth_latest_write(l->dir, &l->latest, &e) == MS_OK &&
-            (l->witness == NULL || audit__sth_write_path(l->witness, &l->latest, &e) == MS_OK))
-            l->latest_pending = 0;
+        (void)audit__publish_latest(l, &e);
     }
 }
 

@@ -70,6 +70,9 @@ struct audit_log {
 };
 
 ms_rc audit__fsync_dir(const char *dir, ms_err *err);
+/* Writes the pending tree head to sth.latest (and the witness), then hands it to opts.head_fn.
+ * Lock held (or the handle not yet shared). */
+ms_rc audit__publish_latest(audit_log *l, ms_err *err);
 ms_rc audit__seg_create(audit_log *l, uint64_t first, ms_err *err);
 ms_rc audit__flush_locked(audit_log *l, ms_err *err);
 ms_rc audit__commit(audit_log *l, uint64_t target, ms_err *err);

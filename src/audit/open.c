@@ -274,9 +274,9 @@ static ms_rc first_records(audit_log *l, const scanres *sr, ms_err *err)
         rc = audit__emit(l, AUDIT_K_TRUNCATE, audit__now_ns(), b, sizeof b, "audit.truncate", "ok",
                          err);
     }
-    if (rc == MS_OK && l->latest_pending && audit__sth_latest_write(l->dir, &l->latest, err) == 0 &&
-        (l->witness == NULL || audit__sth_write_path(l->witness, &l->latest, err) == 0))
-        l->latest_pending = 0;
+    ms_err pe = {0}; /* not fatal: retried after the next durable write */
+    if (rc == MS_OK && l->latest_pending)
+        (void)audit__publish_latest(l, &pe);
     return rc ? rc : audit__commit(l, l->next_seq, err);
 }
 

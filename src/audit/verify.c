@@ -491,3 +491,68 @@ ms_rc audit__collect(const char *dir, uint8_t (**leaves)[32], uint64_t *n_leaves
     *n_sths = ns;
     return MS_OK;
 }
+
+/* ---- heads published elsewhere -------------------------------------------------------------- */
+
+static ms_rc head_problem(audit_verify_report *rep, audit_problem p, uint64_t size)
+{
+    rep->problem = p;
+    rep->bad_seq = size;
+    return MS_E_VERIFY;
+}
+
+ms_rc audit_verify_heads(const char *audit_dir, const uint8_t pubkey[32], const audit_head *heads,
+                         size_t n_heads, audit_verify_report *rep, ms_err *err)
+{
+    if (audit_dir == NULL || pubkey == NULL || rep == NULL || (heads == NULL && n_heads > 0))
+        return ms_fail(err, MS_E_INVAL, "audit_verify_heads: missing argument");
+    memset(rep, 0, sizeof *rep);
+    char *dir = audit__dir_resolve(audit_dir);
+    if (dir == NULL)
+        return ms_fail(err, MS_E_NOMEM, "path");
+    uint8_t(*lv)[32] = NULL;
+    audit__scan_sth *sv = NULL;
+    uint64_t n = 0;
+    size_t ns = 0;
+    ms_rc rc = audit__collect(dir, &lv, &n, &sv, &ns, err);
+    ms_free(NULL, dir);
+    ms_free(NULL, lv);
+    if (rc != MS_OK)
+        return rc;
+    rep->records = n;
+    rep->tree_heads = ns;
+    rep->last_sth_size = ns ? sv[ns - 1].size : 0;
+    for (size_t i = 0; rc == MS_OK && i < n_heads; i++) {
+        const audit_head *h = &heads[i];
+        if (!audit__sth_verify(pubkey, h->size, h->time_ns, h->root, h->sig)) {
+            rc = head_problem(rep, AUDIT_BAD_TREE_HEAD, h->size);
+            ms_fail(err, rc, "the published head at seq %llu: bad signature",
+                    (unsigned long long)h->size);
+            break;
+        }
+        if (n <= h->size) {
+            rc = head_problem(rep, AUDIT_BAD_TRUNCATED, h->size);
+            ms_fail(err, rc, "the published head at seq %llu needs %llu records, the log has %llu",
+                    (unsigned long long)h->size, (unsigned long long)h->size + 1,
+                    (unsigned long long)n);
+            break;
+        }
+        /* the log's tree heads are in seq order: binary search for seq == size */
+        size_t lo = 0, hi = ns;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (sv[mid].seq < h->size)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        const audit__scan_sth *found = lo < ns && sv[lo].seq == h->size ? &sv[lo] : NULL;
+        if (found == NULL || found->size != h->size || !ms_ct_equal(found->root, h->root, 32)) {
+            rc = head_problem(rep, AUDIT_BAD_TREE_HEAD, h->size);
+            ms_fail(err, rc, "the log's head at seq %llu differs from the published one",
+                    (unsigned long long)h->size);
+        }
+    }
+    ms_free(NULL, sv);
+    return rc;
+}

@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "medseal/audit.h"
+#include "medseal/gateway.h"
 
 #define CMD "audit"
 
@@ -20,6 +21,8 @@ static const char usage_text[] =
     "usage: medseal audit <subcommand> [options]\n"
     "  verify --state DIR [--pubkey P] [--initial-key K] [--min-size N]\n"
     "  verify DIR --pubkey P [--initial-key K] [--min-size N]   (an auditor's copy)\n"
+    "  verify --state-db URL --log DIR [--log DIR ...]   every replica's log against the\n"
+    "         tree heads the replicas published to PostgreSQL, one line per replica\n"
     "  prove SEQ (--state DIR | DIR) [--size N]                   inclusion proof (JSON)\n"
     "  consistency OLD NEW (--state DIR | DIR)                    consistency proof (JSON)\n"
     "  check-proof FILE|- [--pubkey P]                            verify either proof\n"
@@ -27,10 +30,16 @@ static const char usage_text[] =
     "  append --state DIR --action A [--outcome O] [--status N] [--role R] [--key-id K]\n"
     "         [--request-id R] [--route R] [--model M] [--patient MS-...] [--master-key SPEC]\n"
     "         [--count N] [--epoch-records N] [--sth-records N]\n"
-    "P and K are key files of 64 hex characters (STATE/audit/sign.pub, initial.key).\n";
+    "P and K are key files of 64 hex characters (STATE/audit/sign.pub, initial.key).\n"
+    "--log DIR: a replica's state folder or audit folder (or a copy); a log is matched to its\n"
+    "published heads by its public key (sign.pub); its MACs are checked when initial.key is in it.\n";
+
+#define MAX_LOGS 256
 
 struct args {
-    const char *state, *dir, *pubkey, *initial, *master, *pos[3];
+    const char *state, *dir, *pubkey, *initial, *master, *state_db, *pos[3];
+    const char *logs[MAX_LOGS];
+    int nlogs;
     const char *action, *outcome, *role, *key_id, *request_id, *route, *model, *patient;
     uint64_t min_size, size, from, limit, epoch_records, sth_records, count;
     int status, npos;
@@ -52,11 +61,13 @@ static int parse_u64(const char *s, uint64_t *out)
 static const char **opt_slot(struct args *a, const char *name)
 {
     static const char *const names[] = {
-        "--state", "--pubkey", "--initial-key", "--master-key", "--action", "--outcome",
-        "--role",  "--key-id", "--request-id",  "--route",      "--model",  "--patient"};
+        "--state", "--pubkey", "--initial-key", "--master-key", "--action",  "--outcome",
+        "--role",  "--key-id", "--request-id",  "--route",      "--model",   "--patient",
+        "--state-db"};
     const char **slots[] = {&a->state,      &a->pubkey,  &a->initial, &a->master,
                             &a->action,     &a->outcome, &a->role,    &a->key_id,
-                            &a->request_id, &a->route,   &a->model,   &a->patient};
+                            &a->request_id, &a->route,   &a->model,   &a->patient,
+                            &a->state_db};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (strcmp(name, names[i]) == 0)
             return slots[i];
@@ -90,11 +101,18 @@ static int parse_args(int argc, char **argv, struct args *a)
         const char *o = argv[i];
         const char **s = opt_slot(a, o);
         uint64_t *n = num_slot(a, o), st;
-        if ((s != NULL || n != NULL || strcmp(o, "--status") == 0) && i + 1 >= argc) {
+        int is_log = strcmp(o, "--log") == 0;
+        if ((s != NULL || n != NULL || is_log || strcmp(o, "--status") == 0) && i + 1 >= argc) {
             cli_error(CMD, "%s needs a value", o);
             return -1;
         }
-        if (s != NULL) {
+        if (is_log) {
+            if (a->nlogs == MAX_LOGS) {
+                cli_error(CMD, "more than %d --log folders", MAX_LOGS);
+                return -1;
+            }
+            a->logs[a->nlogs++] = argv[++i];
+        } else if (s != NULL) {
             *s = argv[++i];
         } else if (n != NULL) {
             if (parse_u64(argv[++i], n) != 0) {
@@ -150,8 +168,182 @@ static int load_key(const char *path, uint8_t k[32], const char *what)
     return 0;
 }
 
+/* ---- verify --state-db: every replica's log against its published heads ---------------------- */
+
+struct heads {
+    gw_tree_head *v;
+    size_t n, cap;
+    int nomem;
+};
+
+static int collect_head(void *ud, const gw_tree_head *h)
+{
+    struct heads *hs = ud;
+    if (hs->n == hs->cap) {
+        size_t cap = hs->cap ? hs->cap * 2 : 64;
+        void *nv = realloc(hs->v, cap * sizeof *hs->v);
+        if (nv == NULL) {
+            hs->nomem = 1;
+            return 1;
+        }
+        hs->v = nv;
+        hs->cap = cap;
+    }
+    hs->v[hs->n++] = *h;
+    return 0;
+}
+
+struct dblog {
+    const char *dir;
+    uint8_t pub[32];
+    int ok, used;
+};
+
+/* Checks one log against its published heads [v, v+n) (all of one public key); prints its line.
+ * 0: intact. */
+static int check_replica(struct dblog *lg, const gw_tree_head *v, size_t n)
+{
+    const char *replica = n ? v[n - 1].replica : "?";
+    char shortkey[9];
+    snprintf(shortkey, sizeof shortkey, "%.8s", n ? v[0].pubkey_hex : "");
+    if (lg == NULL) {
+        printf("replica %s log %s: no --log holds this log: %zu published heads (last covers "
+               "%llu records) not checked\n",
+               replica, shortkey, n, (unsigned long long)v[n - 1].size);
+        return 1;
+    }
+    lg->used = 1;
+    audit_head *hv = calloc(n ? n : 1, sizeof *hv);
+    if (hv == NULL) {
+        cli_error(CMD, "verify: out of memory");
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        hv[i].size = v[i].size;
+        hv[i].time_ns = v[i].time_ns;
+        memcpy(hv[i].root, v[i].root, 32);
+        memcpy(hv[i].sig, v[i].sig, 64);
+        memcpy(hv[i].pub, lg->pub, 32);
+    }
+    audit_verify_report rep;
+    ms_err err = {0};
+    ms_rc rc = audit_verify_heads(lg->dir, lg->pub, hv, n, &rep, &err);
+    free(hv);
+    const char *what = rc == MS_OK                        ? NULL
+                       : rep.problem == AUDIT_BAD_TRUNCATED ? "records missing after the published head"
+                       : rep.problem == AUDIT_BAD_TREE_HEAD ? "head mismatch"
+                                                            : "unreadable";
+    if (rc == MS_OK) {
+        uint8_t k0[32];
+        struct stat st;
+        int have_k0 = stat(join(lg->dir, "initial.key"), &st) == 0 &&
+                      load_key(join(lg->dir, "initial.key"), k0, "initial key") == 0;
+        rc = audit_verify(lg->dir, lg->pub, have_k0 ? k0 : NULL, n ? v[n - 1].size + 1 : 0, &rep,
+                          &err);
+        ms_memzero(k0, sizeof k0);
+        if (rc == MS_OK) {
+            printf("replica %s log %s (%s): intact: %llu records, %zu published heads (last "
+                   "covers %llu records), %llu signed heads in the log, %s\n",
+                   replica, shortkey, lg->dir, (unsigned long long)rep.records, n,
+                   n ? (unsigned long long)v[n - 1].size : 0ULL,
+                   (unsigned long long)rep.tree_heads,
+                   have_k0 ? "MACs checked" : "no initial key: MACs not checked");
+            return 0;
+        }
+        what = "damaged";
+    }
+    /* err.msg names seqs and counts only */
+    printf("replica %s log %s (%s): %s: %s\n", replica, shortkey, lg->dir, what, err.msg);
+    return 1;
+}
+
+static int do_verify_db(const struct args *a)
+{
+    if (a->nlogs == 0 || a->state != NULL || a->npos > 0 || a->pubkey != NULL) {
+        cli_error(CMD, "verify --state-db URL needs --log DIR (one per replica), and no --state, "
+                       "DIR or --pubkey");
+        return 2;
+    }
+    struct dblog *logs = calloc((size_t)a->nlogs, sizeof *logs);
+    if (logs == NULL) {
+        cli_error(CMD, "verify: out of memory");
+        return 1;
+    }
+    int bad = 0;
+    for (int i = 0; i < a->nlogs && !bad; i++) {
+        logs[i].dir = a->logs[i];
+        if (load_key(join(a->logs[i], "sign.pub"), logs[i].pub, "--log public key") != 0)
+            bad = 1;
+    }
+    gw_keystore *ks = NULL;
+    struct heads hs = {0};
+    ms_err err = {0};
+    if (!bad && gw_keystore_open_db(NULL, a->state_db, &ks, &err) != MS_OK) {
+        cli_report(CMD, "--state-db", &err);
+        bad = 1;
+    }
+    if (!bad && gw_keystore_heads(ks, collect_head, &hs, &err) != MS_OK) {
+        cli_report(CMD, "--state-db", &err);
+        bad = 1;
+    }
+    gw_keystore_close(ks);
+    if (!bad && hs.nomem) {
+        cli_error(CMD, "verify: out of memory");
+        bad = 1;
+    }
+    if (bad) {
+        free(hs.v);
+        free(logs);
+        return 1;
+    }
+    /* heads come ordered by public key, then size: one group per log */
+    int n_logs = 0, n_bad = 0;
+    for (size_t i = 0; i < hs.n;) {
+        size_t j = i;
+        while (j < hs.n && strcmp(hs.v[j].pubkey_hex, hs.v[i].pubkey_hex) == 0)
+            j++;
+        uint8_t pub[32];
+        struct dblog *lg = NULL;
+        if (ms_hex_decode(hs.v[i].pubkey_hex, strlen(hs.v[i].pubkey_hex), pub, 32, NULL) ==
+            MS_OK) {
+            for (int k = 0; k < a->nlogs && lg == NULL; k++)
+                lg = ms_ct_equal(logs[k].pub, pub, 32) ? &logs[k] : NULL;
+        }
+        n_logs++;
+        n_bad += check_replica(lg, &hs.v[i], j - i);
+        i = j;
+    }
+    for (int k = 0; k < a->nlogs; k++) {
+        if (logs[k].used)
+            continue;
+        audit_verify_report rep;
+        ms_rc rc = audit_verify(logs[k].dir, logs[k].pub, NULL, 0, &rep, &err);
+        n_logs++;
+        if (rc == MS_OK) {
+            printf("log %s: intact: %llu records, no published head (not witnessed: a replica "
+                   "publishes its first head after sth_seconds or at stop)\n",
+                   logs[k].dir, (unsigned long long)rep.records);
+        } else {
+            printf("log %s: damaged: %s (no published head)\n", logs[k].dir, err.msg);
+            n_bad++;
+        }
+        ms_err_clear(&err);
+    }
+    free(hs.v);
+    free(logs);
+    printf("audit verify --state-db: %d logs, %d intact, %d not\n", n_logs, n_logs - n_bad,
+           n_bad);
+    return n_bad ? 1 : 0;
+}
+
 static int do_verify(const struct args *a)
 {
+    if (a->state_db != NULL)
+        return do_verify_db(a);
+    if (a->nlogs > 0) {
+        cli_error(CMD, "--log goes with --state-db URL");
+        return 2;
+    }
     const char *dir = where(a, 0);
     if (dir == NULL || (a->state == NULL && a->pubkey == NULL)) {
         cli_error(CMD, "verify needs --state DIR, or DIR --pubkey P");

@@ -200,11 +200,21 @@ ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err);
 ms_rc gw__dicom_meta(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
                      struct gw_dicom_meta *m, ms_err *err);
 
+/* The audit tree-head publisher (heads.c): NULL unless the key store is PostgreSQL. */
+struct gw_heads;
+struct audit_head;
+ms_rc gw__heads_start(gw_keystore *ks, const char *replica, struct gw_heads **out, ms_err *err);
+void gw__heads_push(void *ud, const struct audit_head *h); /* an audit_head_fn; never blocks */
+void gw__heads_stats(struct gw_heads *p, uint64_t *published, uint64_t *dropped,
+                     uint64_t *failures);
+void gw__heads_stop(struct gw_heads *p); /* drains for up to 2 s */
+
 struct gw_audit;
 /* sync: GW_AUDIT_* (gateway.h), mapped to the audit log's AUDIT_SYNC_WRITE, _EACH or _BATCH.
- * master: the master key, or NULL for the default (STATE/master.key, created on first use). */
+ * master: the master key, or NULL for the default (STATE/master.key, created on first use).
+ * heads: where every signed tree head goes once durable (NULL: sth.latest only). */
 ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
-                     const char *witness,
+                     const char *witness, struct gw_heads *heads,
                      struct gw_audit **out, ms_err *err);
 void gw__audit_close(struct gw_audit *a);
 struct gw_audit_ev {
@@ -257,6 +267,7 @@ struct gw_server {
     struct gw_ratelimit *rl;
     struct gw_studies *studies;
     struct gw_audit *audit;
+    struct gw_heads *heads; /* tree heads to PostgreSQL, or NULL */
     struct gw_attest *att;
     struct gw_upstream *up;
     uint8_t site_key[MS_KEY_LEN];

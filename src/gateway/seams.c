@@ -407,7 +407,7 @@ struct gw_audit {
 };
 
 ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
-                     const char *witness,
+                     const char *witness, struct gw_heads *heads,
                      struct gw_audit **out, ms_err *err)
 {
     struct gw_audit *a = ms_calloc(NULL, 1, sizeof *a);
@@ -429,6 +429,8 @@ ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, con
                     : sync == GW_AUDIT_BATCH ? AUDIT_SYNC_BATCH
                                              : AUDIT_SYNC_WRITE;
         a->o.witness_path = witness; /* the server's config: lives as long as the server */
+        a->o.head_fn = heads != NULL ? gw__heads_push : NULL;
+        a->o.head_ud = heads;
         rc = audit_log_open(state_dir, a->mk, &a->o, &a->log, err);
     }
     if (rc != MS_OK) {
@@ -546,9 +548,10 @@ ms_rc gw__audit_export(struct gw_audit *a, uint64_t from, uint64_t max, ms_buf *
 }
 #else
 ms_rc gw__audit_open(const char *state_dir, int sync, const uint8_t *master, const char *replica,
-                     const char *witness, struct gw_audit **out, ms_err *err)
+                     const char *witness, struct gw_heads *heads, struct gw_audit **out,
+                     ms_err *err)
 {
-    (void)state_dir, (void)sync, (void)master, (void)replica, (void)witness;
+    (void)state_dir, (void)sync, (void)master, (void)replica, (void)witness, (void)heads;
     *out = NULL;
     return missing(err, "audit");
 }

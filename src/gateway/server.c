@@ -714,9 +714,13 @@ static ms_rc open_parts(struct gw_server *s, ms_err *err)
     if (c->upstream != NULL && gw__upstream_new(c->upstream, c->upstream_key_file,
                                                 c->upstream_timeout_s, &s->up, err) != MS_OK)
         return err ? err->code : MS_E_INTERNAL;
+    if (gw__heads_start(s->ks, s->replica, &s->heads, err) != MS_OK) {
+        ms_memzero(mk, sizeof mk);
+        return err ? err->code : MS_E_INTERNAL;
+    }
     ms_err aerr = {0};
     ms_rc arc = gw__audit_open(c->state_dir, c->audit_sync, have_mk ? mk : NULL, s->replica,
-                               c->audit_witness, &s->audit, &aerr);
+                               c->audit_witness, s->heads, &s->audit, &aerr);
     ms_memzero(mk, sizeof mk);
     if (arc != MS_OK && gw__have("audit"))
         return ms_fail(err, aerr.code, "audit log: %s", aerr.msg);
@@ -849,6 +853,7 @@ void gw_server_stop(gw_server *s, unsigned grace_s)
         gw__audit_append(s->audit, &ev);
     }
     gw__audit_close(s->audit);
+    gw__heads_stop(s->heads); /* after the final head, before the key store */
     gw__upstream_free(s->up);
     gw__studies_free(s->studies);
     gw__rl_free(s->rl);
