@@ -174,14 +174,15 @@ struct memo {
     size_t len, capb;
 };
 
-/* norm.c: one cached normalisation of a non-ASCII code point (cp + 1; 0 = empty slot) */
+/* norm.c: one cached normalisation of a non-ASCII code point (0 = empty slot) */
 #define PHI_NORM_CPMAX 32
 #define PHI_NORM_CACHE_BITS 9
 #define PHI_NORM_CACHE (1u << PHI_NORM_CACHE_BITS)
 struct phi_normc {
-    uint32_t cp;
+    uint32_t cp; /* (code point << 1 | skeleton) + 1 */
     uint8_t n;
-    char b[11];
+    uint8_t fl; /* NF_* (norm.c) */
+    char b[10];
 };
 
 struct phi_ctx {

@@ -136,7 +136,7 @@ static int dropped(UChar32 c)
 
 /* The view's bytes for one non-ASCII code point (at most PHI_NORM_CPMAX; longer NFKC forms,
  * such as U+FDFA, keep the code point itself). Returns the length, 0 = dropped. */
-static size_t map_cp(uint32_t cp, char *o)
+static size_t map_cp(uint32_t cp, int skel, char *o)
 {
     UChar in[2], nf[PHI_NORM_CPMAX];
     int32_t l = 0, nl;
@@ -170,6 +170,12 @@ static size_t map_cp(uint32_t cp, char *o)
         }
         if (dropped(c))
             continue;
+        if (!skel) {
+            if (on + 4 > PHI_NORM_CPMAX)
+                return enc(cp, o);
+            on += enc((uint32_t)c, o + on);
+            continue;
+        }
         UChar one[2], sk[PHI_NORM_CPMAX];
         int32_t ol = 0, sl;
         U16_APPEND_UNSAFE(one, ol, c);
@@ -185,6 +191,8 @@ static size_t map_cp(uint32_t cp, char *o)
             else if (!dropped(s))
                 ascii = 0;
         }
+        if (ascii && tn == 1 && tmp[0] == 'l' && u_isupper(c))
+            tmp[0] = 'I'; /* the skeleton of I is l: a capital (Greek Ι, Cyrillic І) is an I */
         if (ascii && tn > 0) {
             if (on + tn > PHI_NORM_CPMAX)
                 return enc(cp, o);
@@ -227,6 +235,50 @@ static ms_rc grow(struct scan *sc, size_t need)
     return MS_OK;
 }
 
+#define NF_ASCII  1u /* the form is all ASCII (or empty) */
+#define NF_LETTER 2u /* the form holds an ASCII letter */
+#define NF_WORD   4u /* the code point is a letter, digit or mark (part of a word) */
+
+static int ascii_alpha(unsigned char c)
+{
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+static int ascii_alnum(unsigned char c)
+{
+    return ascii_alpha(c) || (c >= '0' && c <= '9');
+}
+
+/* The view's bytes of a non-ASCII code point with (skel 1) or without skeletons, and their
+ * NF_* flags; cached in the context by (code point, skel). */
+static size_t form(phi_ctx *ctx, uint32_t cp, int skel, char *buf, unsigned *fl)
+{
+    uint32_t key = ((cp << 1) | (uint32_t)skel) + 1;
+    struct phi_normc *ce = &ctx->nvcache[(key * 2654435761u) >> (32 - PHI_NORM_CACHE_BITS)];
+    if (ce->cp == key) {
+        memcpy(buf, ce->b, ce->n);
+        *fl = ce->fl;
+        return ce->n;
+    }
+    size_t bl = map_cp(cp, skel, buf);
+    unsigned f = (u_isalnum((UChar32)cp) || dropped((UChar32)cp)) ? NF_WORD : 0u, asc = 1;
+    for (size_t k = 0; k < bl; k++) {
+        if ((unsigned char)buf[k] >= 0x80)
+            asc = 0;
+        else if (ascii_alpha((unsigned char)buf[k]))
+            f |= NF_LETTER;
+    }
+    f |= asc ? NF_ASCII : 0u;
+    if (bl <= sizeof ce->b) {
+        ce->cp = key;
+        ce->n = (uint8_t)bl;
+        ce->fl = (uint8_t)f;
+        memcpy(ce->b, buf, bl);
+    }
+    *fl = f;
+    return bl;
+}
+
 ms_rc phi__normalize(struct scan *sc)
 {
     phi_ctx *ctx = sc->ctx;
@@ -256,31 +308,66 @@ ms_rc phi__normalize(struct scan *sc)
             i++;
             continue;
         }
+        /* the word from here (ASCII letters and digits, non-ASCII letters, digits and marks):
+         * skeletons apply to a word that holds an ASCII letter (`Jоhn`) or whose every
+         * character has an ASCII skeleton; a word wholly in another script keeps its NFKC form
+         * (`ΛΕΥΚΩΣΙΑ` would otherwise read as a mix of Latin and Greek letters) */
+        char buf[PHI_NORM_CPMAX];
+        unsigned fl;
         uint32_t cp;
         size_t l = dec(t + i, n - i, &cp);
         if (l == 0)
             return MS_OK; /* invalid: the tokenizer reports it */
-        struct phi_normc *ce = &ctx->nvcache[(cp * 2654435761u) >> (32 - PHI_NORM_CACHE_BITS)];
-        char buf[PHI_NORM_CPMAX];
-        size_t bl;
-        if (ce->cp == cp + 1) {
-            bl = ce->n;
-            memcpy(buf, ce->b, bl);
-        } else {
-            bl = map_cp(cp, buf);
-            if (bl <= sizeof ce->b) {
-                ce->cp = cp + 1;
-                ce->n = (uint8_t)bl;
-                memcpy(ce->b, buf, bl);
+        size_t we = i;
+        int skel = 1;
+        (void)form(ctx, cp, 1, buf, &fl);
+        if (fl & NF_WORD) {
+            int ascii_letter = i > 0 && ascii_alpha(t[i - 1]), all = 1;
+            for (size_t j = i; j < n;) {
+                if (t[j] < 0x80) {
+                    if (!ascii_alnum(t[j]))
+                        break;
+                    ascii_letter |= ascii_alpha(t[j]);
+                    j++;
+                    we = j;
+                    continue;
+                }
+                uint32_t c2;
+                size_t l2 = dec(t + j, n - j, &c2);
+                if (l2 == 0)
+                    break;
+                (void)form(ctx, c2, 1, buf, &fl);
+                if (!(fl & NF_WORD))
+                    break;
+                all &= (fl & NF_ASCII) != 0;
+                (void)form(ctx, c2, 0, buf, &fl);
+                ascii_letter |= (fl & NF_LETTER) != 0;
+                j += l2;
+                we = j;
             }
+            skel = ascii_letter || all;
+        } else {
+            we = i + l;
         }
-        if (o + bl > ctx->capnv && grow(sc, o + bl + n / 4) != MS_OK)
-            return sc->rc;
-        memcpy(ctx->nv + o, buf, bl);
-        for (size_t k = 0; k < bl; k++)
-            ctx->nvmap[o + k] = (uint32_t)i;
-        o += bl;
-        i += l;
+        while (i < we) {
+            if (t[i] < 0x80) {
+                if (o + 1 > ctx->capnv && grow(sc, o + 1 + n / 4) != MS_OK)
+                    return sc->rc;
+                ctx->nv[o] = (char)t[i];
+                ctx->nvmap[o++] = (uint32_t)i;
+                i++;
+                continue;
+            }
+            l = dec(t + i, n - i, &cp);
+            size_t bl = form(ctx, cp, skel, buf, &fl);
+            if (o + bl > ctx->capnv && grow(sc, o + bl + n / 4) != MS_OK)
+                return sc->rc;
+            memcpy(ctx->nv + o, buf, bl);
+            for (size_t k = 0; k < bl; k++)
+                ctx->nvmap[o + k] = (uint32_t)i;
+            o += bl;
+            i += l;
+        }
     }
     sc->ot = sc->t;
     sc->on = sc->n;
@@ -333,7 +420,7 @@ ms_rc phi__norm_str(ms_alloc *a, const char *s, size_t n, char **out, ms_err *er
             ms_free(a, o);
             return MS_OK;
         }
-        on += cp < 0x80 ? (o[on] = (char)cp, 1u) : map_cp(cp, o + on);
+        on += cp < 0x80 ? (o[on] = (char)cp, 1u) : map_cp(cp, 1, o + on);
         i += l;
     }
     o[on] = '\0';
