@@ -257,6 +257,47 @@ TEST(test_gw_multipart_rejects_bad_input)
     return 0;
 }
 
+/* The incremental parser: the body fed in two pieces at every split point, and one byte at a
+ * time, gives the parts the whole body gives; a part over max_part is refused while it streams. */
+TEST(test_gw_multipart_stream_every_split)
+{
+    const size_t n = sizeof MP_BODY - 1;
+    const uint8_t *body = (const uint8_t *)MP_BODY;
+    for (size_t cut = 0; cut <= n + 1; cut++) {
+        struct parts ps = {0};
+        gw_mp m;
+        ms_err err = {0};
+        gw_mp_init(&m, NULL, "XyZ", 0, collect_part, &ps);
+        if (cut <= n) {
+            CHECK(gw_mp_feed(&m, body, cut, &err) == MS_OK);
+            CHECK(gw_mp_feed(&m, body + cut, n - cut, &err) == MS_OK);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                CHECK(gw_mp_feed(&m, body + i, 1, &err) == MS_OK);
+        }
+        CHECK(gw_mp_finish(&m, &err) == MS_OK);
+        gw_mp_free(&m);
+        CHECK_EQ_INT(ps.n, 2);
+        CHECK_STR(ps.ct[0], "application/dicom");
+        CHECK_STR(ps.data[0], "DICM1");
+        CHECK_STR(ps.data[1], "AB\r\n--CD");
+    }
+    /* max_part: the 8-byte second part is refused before its end arrives */
+    struct parts ps = {0};
+    gw_mp m;
+    ms_err err = {0};
+    gw_mp_init(&m, NULL, "XyZ", 6, collect_part, &ps);
+    ms_rc rc = MS_OK;
+    for (size_t i = 0; i < n && rc == MS_OK; i++)
+        rc = gw_mp_feed(&m, body + i, 1, &err);
+    CHECK(rc == MS_E_LIMIT);
+    CHECK(strstr(err.msg, "part 2") != NULL);
+    CHECK(gw_mp_finish(&m, NULL) == MS_E_LIMIT);
+    gw_mp_free(&m);
+    CHECK_EQ_INT(ps.n, 1);
+    return 0;
+}
+
 static ms_rc count_part(void *ud, const gw_part *p, ms_err *err)
 {
     (void)p, (void)err;

@@ -295,3 +295,47 @@ TEST(test_gw_pacs_stow_groups_by_study_and_chat_compares_like_cli)
     p_stop(&e);
     return 0;
 }
+
+/* Streaming ingest: a 6.3 MB STOW-RS body (12 CT slices of 512x512 and the SR) through a server
+ * whose max_body is 1 MiB and whose allocator ceiling (mem_limit) is 11 MiB. Held whole, the body
+ * (grown to 8 MiB) plus the stored copies (6.3 MB) would pass the ceiling (507 / A700); parsed as
+ * it arrives, memory is the stored instances plus the part being parsed. */
+TEST(test_gw_pacs_stow_streams_body_larger_than_max_body)
+{
+    struct penv e;
+    char sd[700], body[700], dirs[800], *o = NULL;
+    if (ms_test_shared() == NULL)
+        SKIP("../shared not available");
+    if (!gw__have("dicom"))
+        SKIP("dicom module not in this build");
+    CHECK(p_setup(&e) == 0);
+    e.cfg.max_body = 1 << 20;
+    e.cfg.mem_limit = (size_t)11 << 20;
+    e.cfg.study_max_bytes = (size_t)64 << 20;
+    CHECK(p_start(&e) == 0);
+    snprintf(sd, sizeof sd, "%s/big", e.dir);
+    CHECK(ms_test_sh(NULL,
+                     "/usr/bin/python3 '%s/tools/make_study.py' '%s' --slices 12 --size 512 "
+                     "--studies 1 --seed 5 >/dev/null",
+                     ms_test_shared(), sd) == 0);
+    snprintf(body, sizeof body, "%s/stow.bin", e.dir);
+    snprintf(dirs, sizeof dirs, "'%s'", sd);
+    CHECK(stow_body(dirs, body, "PB") == 0);
+    CHECK(ms_test_sh(&o, "stat -c %%s '%s'", body) == 0);
+    long len = atol(o);
+    free(o);
+    CHECK(len > 6 * 1000 * 1000);
+    CHECK_EQ_INT(stow_post(&e, e.clin.text, body, "/v1/studies", 0, &o), 200);
+    json_t *j = json_loads(o, 0, NULL);
+    free(o);
+    CHECK_EQ_INT(json_integer_value(json_object_get(j, "instances")), 13);
+    CHECK_EQ_INT(json_integer_value(json_object_get(j, "failed")), 0);
+    json_decref(j);
+    /* over study_max_bytes (declared): 413 before the body is read */
+    p_stop(&e);
+    e.cfg.study_max_bytes = (size_t)4 << 20;
+    CHECK(p_start(&e) == 0);
+    CHECK_EQ_INT(stow_post(&e, e.clin.text, body, "/v1/studies", 0, NULL), 413);
+    p_stop(&e);
+    return 0;
+}

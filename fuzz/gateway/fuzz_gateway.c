@@ -5,9 +5,11 @@
  * stream), or the
  * environment variable GW_FUZZ_ONLY=json|multipart|sse pins one parser (for separate timed runs)
  * and the whole input goes to it. Invariants: no crash, no leak, every error has a message, parts
- * lie inside the body, a schema error's param is a path of known field names and indexes only
+ * are bytes of the body and the incremental parser (gw_mp) fed in pieces of 1-7 bytes gives the
+ * same parts and result as the whole-body parse, a schema error's param is a path of known field names and indexes only
  * (no client text), every string the schema passes through its text function comes back marked. Trusts: nothing. Owns: what it allocates, freed before returning.
  */
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,17 +34,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 struct span {
     const uint8_t *lo;
     size_t len;
+    size_t parts;
+    uint64_t sum; /* over the parts' bytes and content types, in order */
 };
 
 static ms_rc check_part(void *ud, const gw_part *p, ms_err *err)
 {
-    const struct span *b = ud;
+    struct span *b = ud;
     (void)err;
-    if (p->data.p < b->lo || p->data.p + p->data.len > b->lo + b->len)
-        abort(); /* a part outside the body: a parser bug */
+    /* the parser hands over copies: each must be bytes of the body */
+    if (p->data.len > b->len || (p->data.len > 0 && memmem(b->lo, b->len, p->data.p,
+                                                           p->data.len) == NULL))
+        abort(); /* a part that is not in the body: a parser bug */
     if (p->content_type.len > 0 &&
-        (p->content_type.p < b->lo || p->content_type.p + p->content_type.len > b->lo + b->len))
+        memmem(b->lo, b->len, p->content_type.p, p->content_type.len) == NULL)
         abort();
+    b->parts++;
+    for (size_t i = 0; i < p->data.len; i++)
+        b->sum = b->sum * 31 + p->data.p[i];
+    for (size_t i = 0; i < p->content_type.len; i++)
+        b->sum = b->sum * 37 + p->content_type.p[i];
+    b->sum = b->sum * 41 + 1;
     return MS_OK;
 }
 
@@ -110,8 +122,21 @@ static void one(int which, const uint8_t *d, size_t n)
             schema(d, n, 1);
         }
     } else if (which == 1) {
-        struct span b = {d, n};
+        struct span b = {d, n, 0, 0}, c = {d, n, 0, 0};
         rc = gw_multipart_parse(d, n, "b0undary", check_part, &b, &err);
+        /* the incremental parser fed in small pieces agrees with the whole-body parse */
+        gw_mp m;
+        ms_err e2 = {0};
+        size_t step = n ? (size_t)d[0] % 7 + 1 : 1;
+        ms_rc rc2 = MS_OK;
+        gw_mp_init(&m, NULL, "b0undary", 0, check_part, &c);
+        for (size_t i = 0; i < n && rc2 == MS_OK; i += step)
+            rc2 = gw_mp_feed(&m, d + i, n - i < step ? n - i : step, &e2);
+        if (rc2 == MS_OK)
+            rc2 = gw_mp_finish(&m, &e2);
+        gw_mp_free(&m);
+        if (rc2 != rc || (rc == MS_OK && (c.parts != b.parts || c.sum != b.sum)))
+            abort();
     } else {
         gw_sse s;
         gw_sse_init(&s, NULL, 4096);

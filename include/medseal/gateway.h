@@ -161,13 +161,42 @@ typedef struct gw_part {
 } gw_part;
 
 /* Extracts the boundary parameter of a multipart Content-Type header (quoted or not) into
- * out[outlen]. MS_E_FORMAT when absent or longer than RFC 2046's 70 characters. */
+ * out[outlen]. MS_E_FORMAT when absent or longer than 200 characters (RFC 2046 says 70; real
+ * senders exceed it). */
 ms_rc gw_multipart_boundary(const char *content_type, char *out, size_t outlen, ms_err *err);
 /* Splits body into parts (RFC 2046 §5.1.1); calls fn for each; stops at the close delimiter.
- * MS_E_FORMAT for a missing delimiter or header block, MS_E_LIMIT past GW_MAX_STOW_PARTS. */
+ * MS_E_FORMAT for a missing delimiter or header block, MS_E_LIMIT past GW_MAX_STOW_PARTS.
+ * (gw_mp fed the whole body at once.) */
 ms_rc gw_multipart_parse(const uint8_t *body, size_t len, const char *boundary,
                          ms_rc (*fn)(void *ud, const gw_part *p, ms_err *err), void *ud,
                          ms_err *err);
+
+/* The same parser, incremental: feed the body in pieces of any size as it arrives; fn gets each
+ * part whole as soon as its closing delimiter is in (the part borrows from the parser's buffer
+ * for the call only). Memory: the current part plus a delimiter's length (the preamble and the
+ * epilogue are dropped as they come), so a STOW-RS body is never held whole. max_part (0: none)
+ * bounds one part (MS_E_LIMIT). After an error every call returns it again. */
+#define GW_MP_MAX_HEADERS 16384 /* bytes of one part's header block */
+typedef struct gw_mp {
+    char b[201];
+    size_t blen, max_part;
+    ms_rc (*fn)(void *ud, const gw_part *p, ms_err *err);
+    void *ud;
+    int state;
+    ms_rc rc;
+    ms_buf buf;  /* unresolved bytes from buf.p + head */
+    ms_buf ct;   /* the current part's Content-Type */
+    size_t head; /* resolved bytes at the front of buf */
+    size_t scan; /* where the next search in [head, len) starts */
+    size_t off;  /* body offset of buf.p + head */
+    size_t count;
+} gw_mp;
+void gw_mp_init(gw_mp *m, ms_alloc *alloc, const char *boundary, size_t max_part,
+                ms_rc (*fn)(void *ud, const gw_part *p, ms_err *err), void *ud);
+ms_rc gw_mp_feed(gw_mp *m, const uint8_t *p, size_t n, ms_err *err);
+/* The body ended: MS_OK when the close delimiter was seen after at least one part. */
+ms_rc gw_mp_finish(gw_mp *m, ms_err *err);
+void gw_mp_free(gw_mp *m);
 
 /* ---- upstream SSE normaliser (fuzzed) ------------------------------------------------------- */
 

@@ -331,20 +331,71 @@ static int wants_dicom_json(struct MHD_Connection *c)
     return acc != NULL && strcasestr(acc, "application/dicom+json") != NULL;
 }
 
+/* The state of one STOW-RS request while its body streams in (q->stow). */
+struct stow {
+    struct upload u;
+    gw_mp mp;
+    int bad_ct;     /* Content-Type is not multipart/related: 415 at the end */
+    ms_rc rc;       /* the first parse error (the rest of the body is then dropped) */
+    ms_err err;
+};
+
+void gw__stow_begin(struct gw_req *q, struct MHD_Connection *c)
+{
+    struct gw_server *s = q->s;
+    char boundary[256];
+    struct stow *st = ms_malloc(&s->alloc, sizeof *st);
+    if (st == NULL)
+        return; /* the handler answers 507 */
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    st->u.s = s;
+    st->u.q = q;
+    st->u.want_study = q->path_id[0] ? q->path_id : NULL;
+    if (ct == NULL || strncasecmp(ct, "multipart/related", 17) != 0)
+        st->bad_ct = 1;
+    else
+        st->rc = gw_multipart_boundary(ct, boundary, sizeof boundary, &st->err);
+    /* one part (an instance) is bounded by what the store may hold */
+    gw_mp_init(&st->mp, &s->alloc, st->bad_ct || st->rc ? "-" : boundary,
+               s->cfg.study_max_bytes, on_part, &st->u);
+    q->stow = st;
+}
+
+void gw__stow_feed(struct gw_req *q, const uint8_t *p, size_t n)
+{
+    struct stow *st = q->stow;
+    if (st == NULL || st->bad_ct || st->rc != MS_OK)
+        return;
+    st->rc = gw_mp_feed(&st->mp, p, n, &st->err);
+}
+
+void gw__stow_free(struct gw_req *q)
+{
+    struct stow *st = q->stow;
+    if (st == NULL)
+        return;
+    gw_mp_free(&st->mp);
+    upload_free(&st->u);
+    ms_free(&q->s->alloc, st);
+    q->stow = NULL;
+}
+
 void gw__h_studies_post(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r)
 {
     struct gw_server *s = q->s;
-    struct upload u;
-    char boundary[256];
-    ms_err err = {0};
-    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     int dj = wants_dicom_json(c);
-    memset(&u, 0, sizeof u);
-    u.s = s;
-    u.q = q;
-    u.want_study = q->path_id[0] ? q->path_id : NULL;
     q->action = "study.upload";
-    if (ct == NULL || strncasecmp(ct, "multipart/related", 17) != 0) {
+    if (q->stow == NULL) {
+        gw__stow_begin(q, c); /* not begun while the body came (none came): parse it now */
+        gw__stow_feed(q, q->body.p, q->body.len);
+    }
+    struct stow *st = q->stow;
+    if (st == NULL) {
+        gw__resp_rc(q, r, MS_E_NOMEM, NULL, NULL);
+        return;
+    }
+    struct upload *u = &st->u;
+    if (st->bad_ct) {
         fprintf(stderr, "medseal: %s stow rejected: Content-Type is not multipart/related\n",
                 q->request_id);
         q->outcome = "unsupported_media_type";
@@ -352,28 +403,27 @@ void gw__h_studies_post(struct gw_req *q, struct MHD_Connection *c, struct gw_re
                        "POST /v1/studies takes multipart/related; type=\"application/dicom\"");
         return;
     }
-    ms_rc rc = gw_multipart_boundary(ct, boundary, sizeof boundary, &err);
-    if (rc == MS_OK)
-        rc = gw_multipart_parse(q->body.p, q->body.len, boundary, on_part, &u, &err);
-    if (rc != MS_OK) {
-        fprintf(stderr, "medseal: %s stow rejected: %s\n", q->request_id, err.msg);
+    if (st->rc == MS_OK)
+        st->rc = gw_mp_finish(&st->mp, &st->err);
+    if (st->rc != MS_OK) {
+        /* parts completed before the error are stored (and counted in the log line) */
+        fprintf(stderr, "medseal: %s stow rejected: %s (%zu instance(s) stored before it)\n",
+                q->request_id, st->err.msg, u->nok);
         q->outcome = "bad_multipart";
-        upload_free(&u);
-        gw__resp_rc(q, r, rc, &err, NULL);
+        gw__resp_rc(q, r, st->rc, &st->err, NULL);
         return;
     }
-    size_t ok = u.nok, total = u.nfail + u.nok;
+    size_t ok = u->nok, total = u->nfail + u->nok;
     q->outcome = ok == total ? "ok" : ok > 0 ? "partial" : "rejected";
     if (!dj && ok == 0) {
         gw__resp_error(q, r, 409, "invalid_request_error", "no_instance_stored", NULL,
                        "No instance was stored (see the server log for each part's reason).");
     } else {
         r->status = ok == total ? 200 : ok > 0 ? 202 : 409;
-        gw__resp_json(q, r, dj ? stow_response(&u) : own_response(&u, s->cfg.study_ttl_s));
+        gw__resp_json(q, r, dj ? stow_response(u) : own_response(u, s->cfg.study_ttl_s));
         if (dj && r->status != 507)
             r->content_type = "application/dicom+json";
     }
-    upload_free(&u);
 }
 
 void gw__h_study_delete(struct gw_req *q, struct gw_resp *r)

@@ -303,6 +303,8 @@ struct gw_req {
     uint64_t t_upstream_us;
     const char *action;
     const char *outcome;
+    void *stow;          /* STOW-RS: the incremental multipart parse (api.c), fed as it arrives */
+    uint64_t stow_bytes; /* body bytes fed to it (not held in `body`) */
     int audited; /* its audit record is written (gw__req_audit): on_done adds none */
     ms_rc audit_rc; /* what that append returned */
 };
@@ -333,6 +335,11 @@ void gw__h_models(struct gw_req *q, struct gw_resp *r);
 void gw__h_attestation(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r);
 void gw__h_audit(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r);
 void gw__h_studies_post(struct gw_req *q, struct MHD_Connection *c, struct gw_resp *r);
+/* STOW-RS streaming: begin (after authentication) sets q->stow; feed parses each body piece as it
+ * arrives, storing every complete part at once; free releases what is left (on_done). */
+void gw__stow_begin(struct gw_req *q, struct MHD_Connection *c);
+void gw__stow_feed(struct gw_req *q, const uint8_t *p, size_t n);
+void gw__stow_free(struct gw_req *q);
 void gw__h_study_delete(struct gw_req *q, struct gw_resp *r);
 void gw__h_chat(struct gw_req *q, struct gw_resp *r);
 /* 1 when m is the analyst's model or one of the configured upstream_models. */

@@ -432,7 +432,7 @@ ms_rc gw__req_audit(struct gw_req *q)
         .model = q->model[0] ? q->model : NULL,
         .outcome = q->outcome,
         .status = q->status,
-        .bytes_in = q->body.len,
+        .bytes_in = q->body.len + q->stow_bytes,
         .bytes_out = q->bytes_out,
         .t_total_us = gw__now_us() - q->t0,
         .t_upstream_us = q->t_upstream_us,
@@ -459,6 +459,7 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ptr,
         q->status = toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? 408 : 499;
     gw__metrics_request(&s->metrics, q->route, q->status, q->key.role, us);
     gw__req_audit(q);
+    gw__stow_free(q);
     ms_buf_free(&q->body);
     ms_free(NULL, q);
     *ptr = NULL;
@@ -531,18 +532,18 @@ static enum MHD_Result first_call(struct gw_server *s, struct gw_req *q, struct 
     if (!method_ok(q))
         return send_error(q, c, 405, "invalid_request_error", "method_not_allowed",
                           "Method not allowed on this URL.");
-    /* STOW-RS bodies (a whole study) are bounded by study_max_bytes, not max_body */
-    size_t limit = s->cfg.max_body;
-    if (q->method == GW_M_POST && (q->route == GW_R_STUDIES || q->route == GW_R_STUDY)) {
-        limit = s->cfg.study_max_bytes;
-        ms_buf_free(&q->body);
-        ms_buf_init(&q->body, &s->alloc, limit);
-    }
+    /* STOW-RS bodies (a whole study) are bounded by study_max_bytes, not max_body, and parsed as
+     * they arrive (never held whole) */
+    int stow = q->method == GW_M_POST && (q->route == GW_R_STUDIES || q->route == GW_R_STUDY);
+    size_t limit = stow ? s->cfg.study_max_bytes : s->cfg.max_body;
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl != NULL && strtoull(cl, NULL, 10) > limit)
         return send_error(q, c, 413, "invalid_request_error", "request_too_large",
                           "Request body exceeds the configured limit.");
-    return authenticate(s, q, c);
+    enum MHD_Result ar = authenticate(s, q, c);
+    if (ar == MHD_YES && q->status == 0 && stow && q->authed)
+        gw__stow_begin(q, c);
+    return ar;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -567,8 +568,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         }
         ms_rc arc = MS_OK;
-        if (!q->too_big && !q->no_mem && !q->timed_out &&
-            (arc = ms_buf_append(&q->body, upload, *upload_size, NULL)) != MS_OK) {
+        if (q->stow != NULL) {
+            q->stow_bytes += *upload_size;
+            if (q->stow_bytes > s->cfg.study_max_bytes)
+                q->too_big = 1; /* a body without Content-Length that outgrows the limit */
+            if (!q->too_big)
+                gw__stow_feed(q, (const uint8_t *)upload, *upload_size);
+        } else if (!q->too_big && !q->no_mem && !q->timed_out &&
+                   (arc = ms_buf_append(&q->body, upload, *upload_size, NULL)) != MS_OK) {
             /* over max_body: 413; the allocator's ceiling (mem_limit) is full: 507 */
             if (arc == MS_E_NOMEM)
                 q->no_mem = 1;
