@@ -259,6 +259,9 @@ typedef struct gw_config {
     const char *replica_id;      /* this replica's name in audit records, metrics, the SIEM
                                     stream and published tree heads; NULL: the host name */
     const char *audit_witness;   /* a second copy of each signed tree head (audit_opts) */
+    const char *proxy_protocol_from; /* "CIDR, CIDR": the load balancers' addresses, whose
+                                    connections open with a PROXY v2 header naming the
+                                    client (HAProxy send-proxy-v2); NULL: none */
     size_t max_inflated;         /* a deflated DICOM's inflated bytes (0: DCM_MAX_INFLATED) */
     unsigned max_inflate_ratio;  /* inflated per compressed byte (0: DCM_MAX_INFLATE_RATIO) */
     int upstream_drop_unknown;   /* upstream_unknown_fields: 0 reject (400, default), 1 drop */

@@ -62,6 +62,7 @@ static const struct {
     {"replica_id", offsetof(gw_config, replica_id)},
     {"upstream_models", offsetof(gw_config, upstream_models)},
     {"audit_witness", offsetof(gw_config, audit_witness)},
+    {"proxy_protocol_from", offsetof(gw_config, proxy_protocol_from)},
 };
 
 static char *trim(char *s)

@@ -200,6 +200,28 @@ ms_rc gw__analyst_run(const struct gw_analyst_in *in, ms_buf *out, ms_err *err);
 ms_rc gw__dicom_meta(const uint8_t *p, size_t n, ms_alloc *alloc, const gw_config *cfg,
                      struct gw_dicom_meta *m, ms_err *err);
 
+/* The PROXY protocol v2 listener (proxyproto.c), with proxy_protocol_from only. */
+#define GW_PP_NETS_MAX 16
+struct gw_pp_net {
+    uint32_t addr, mask; /* host order */
+};
+struct sockaddr;
+struct sockaddr_storage;
+struct MHD_Daemon;
+struct gw_pp;
+/* "10.0.0.5/32, 10.0.1.0/24": IPv4 CIDRs (a bare address is /32). */
+ms_rc gw__pp_nets_parse(const char *spec, struct gw_pp_net *v, size_t *n, ms_err *err);
+int gw__pp_trusted(const struct gw_pp_net *v, size_t n, const struct sockaddr *peer);
+/* Reads one v2 header from fd, exactly its bytes; *src = the client it names (the peer itself
+ * for LOCAL or another family). */
+ms_rc gw__pp_read(int fd, unsigned timeout_ms, const struct sockaddr *peer, unsigned peer_len,
+                  struct sockaddr_storage *src, unsigned *src_len, ms_err *err);
+/* Accepts on lfd (listening, owned from now on) and hands connections to d. */
+ms_rc gw__pp_start(struct MHD_Daemon *d, int lfd, const struct gw_pp_net *nets, size_t n,
+                   struct gw_pp **out, ms_err *err);
+void gw__pp_stats(struct gw_pp *p, unsigned long *passed, unsigned long *refused);
+void gw__pp_stop(struct gw_pp *p); /* before MHD_stop_daemon */
+
 /* The audit tree-head publisher (heads.c): NULL unless the key store is PostgreSQL. */
 struct gw_heads;
 struct audit_head;
@@ -268,6 +290,7 @@ struct gw_server {
     struct gw_studies *studies;
     struct gw_audit *audit;
     struct gw_heads *heads; /* tree heads to PostgreSQL, or NULL */
+    struct gw_pp *pp;       /* proxy_protocol_from: our own listener, or NULL */
     struct gw_attest *att;
     struct gw_upstream *up;
     uint8_t site_key[MS_KEY_LEN];

@@ -759,6 +759,26 @@ static ms_rc start_daemon(struct gw_server *s, ms_err *err)
         return err->code;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* proxy_protocol_from: libmicrohttpd has no PROXY protocol, so the server listens itself
+     * and hands each connection over with the client's address (proxyproto.c) */
+    struct gw_pp_net nets[GW_PP_NETS_MAX];
+    size_t n_nets = 0;
+    int lfd = -1;
+    if (s->cfg.proxy_protocol_from != NULL) {
+        if (gw__pp_nets_parse(s->cfg.proxy_protocol_from, nets, &n_nets, err) != MS_OK)
+            return err->code;
+        int one = 1;
+        lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+            bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1024) != 0) {
+            if (lfd >= 0)
+                close(lfd);
+            return ms_fail(err, MS_E_IO, "cannot listen on the listen address (in use?)");
+        }
+        socklen_t sl = sizeof sa;
+        getsockname(lfd, (struct sockaddr *)&sa, &sl);
+        flags |= MHD_USE_NO_LISTEN_SOCKET;
+    }
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_HTTPS_MEM_CERT, (const char *)s->cert.p, MHD_OPTION_HTTPS_MEM_KEY,
@@ -769,10 +789,21 @@ static ms_rc start_daemon(struct gw_server *s, ms_err *err)
         MHD_OPTION_NOTIFY_COMPLETED, on_done, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_log, s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024,
         MHD_OPTION_END);
-    if (s->d == NULL)
+    if (s->d == NULL) {
+        if (lfd >= 0)
+            close(lfd);
         return ms_fail(err, MS_E_IO,
                        "cannot start HTTPS on the listen address (in use, or certificate/key "
                        "unreadable or mismatched)");
+    }
+    if (lfd >= 0) {
+        s->port = ntohs(sa.sin_port);
+        if (gw__pp_start(s->d, lfd, nets, n_nets, &s->pp, err) != MS_OK) {
+            close(lfd);
+            return err->code;
+        }
+        return MS_OK;
+    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : 0;
     return MS_OK;
@@ -845,8 +876,11 @@ void gw_server_stop(gw_server *s, unsigned grace_s)
     if (s == NULL)
         return;
     if (s->d != NULL) {
-        MHD_socket fd = MHD_quiesce_daemon(s->d); /* no new connections */
-        if (fd != MHD_INVALID_SOCKET)
+        gw__pp_stop(s->pp); /* our own listener, when proxy_protocol_from is set */
+        s->pp = NULL;
+        MHD_socket fd = s->cfg.proxy_protocol_from != NULL ? MHD_INVALID_SOCKET
+                                                          : MHD_quiesce_daemon(s->d);
+        if (fd != MHD_INVALID_SOCKET) /* no new connections */
             close(fd);
         wait_idle(s, grace_s);
         MHD_stop_daemon(s->d);

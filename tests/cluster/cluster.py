@@ -60,8 +60,9 @@ CTX = None
 
 
 def req(port, method, path, key=None, body=None, ctype="application/json", src=None, timeout=10):
+    # 127.0.0.1 is the balancer's address (proxy_protocol_from): other callers come from .2
     c = http.client.HTTPSConnection("127.0.0.1", port, context=CTX, timeout=timeout,
-                                    source_address=(src, 0) if src else None)
+                                    source_address=(src or "127.0.0.2", 0))
     h = {}
     if key:
         h["Authorization"] = "Bearer " + key
@@ -115,7 +116,8 @@ try:
        f"openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
        f"-days 2 -extfile ext.cnf 2>/dev/null")
     CTX = ctx()
-    open(f"{T}/gw.conf", "w").write("mem_limit = 268435456\nrate_rpm = 100000\n")
+    open(f"{T}/gw.conf", "w").write("mem_limit = 268435456\nrate_rpm = 100000\n"
+                                    "proxy_protocol_from = 127.0.0.1/32\nmax_conns_per_ip = 8\n")
 
     reps = {i: start_replica(i) for i in (1, 2, 3)}
     ports = {i: reps[i][1] for i in reps}
@@ -160,7 +162,13 @@ try:
     t0 = time.time()
     while up_count() < 3 and time.time() - t0 < 10:
         time.sleep(0.1)
-    check(up_count() == 3, "haproxy: all 3 replicas UP by /healthz over TLS")
+    check(up_count() == 3, "haproxy: all 3 replicas UP by /healthz over TLS (PROXY v2 header)")
+    try:
+        req(ports[1], "GET", "/healthz", src="127.0.0.1", timeout=5)
+        refused = False
+    except (OSError, http.client.HTTPException):
+        refused = True
+    check(refused, "a connection from the balancer's address without a PROXY v2 header is refused")
 
     # 1. a key from the CLI works through every replica
     out = sh(f"{a.medseal} keys create --state-db '{a.pg}' --role clinician")
