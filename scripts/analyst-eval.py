@@ -131,33 +131,19 @@ def analyze(binary, text, tmpdir):
         return None, "output is not JSON"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--bin", default=os.environ.get("MEDSEAL", os.path.join(ROOT, "build/medseal")))
-    ap.add_argument("--corpus", default=os.path.join(ROOT, "tests/analyst_corpus/corpus.jsonl"))
-    ap.add_argument("--floor", action="append", default=[])
-    ap.add_argument("--json")
-    ap.add_argument("--verbose", action="store_true", help="print every passage's misses")
-    ap.add_argument("--quiet", action="store_true")
-    a = ap.parse_args()
-    if not os.access(a.bin, os.X_OK):
-        sys.exit("analyst-eval: %s not built (run make)" % a.bin)
-    try:
-        corpus = [json.loads(l) for l in open(a.corpus, encoding="utf-8") if l.strip()]
-    except (OSError, ValueError) as e:
-        sys.exit("analyst-eval: cannot read the corpus: %s" % e.__class__.__name__)
-    tmp = tempfile.mkdtemp(prefix="analyst-eval-")
+def score(binary, corpus, tmp, verbose):
+    """Counts of one part of the corpus."""
     c = {k: 0 for k in ("tp", "fp", "fn", "size_ok", "comp_ok", "lobe_ok", "lobe_n", "status_ok", "status_n",
                         "clean_ok", "clean_n", "outside", "outside_n", "res_ok", "res_n", "failures")}
     bymod = {}
     for x in corpus:
         truth = x["truth"]
         tn = truth["nodules"]
-        rep, err = analyze(a.bin, x["text"], tmp)
+        rep, err = analyze(binary, x["text"], tmp)
         if rep is None:
             c["failures"] += 1
             rep = {}
-            if a.verbose:
+            if verbose:
                 print("%s: analyze failed: %s" % (x["id"], err))
         pred = current_nodules(rep)
         pairs = match(tn, pred)
@@ -222,40 +208,99 @@ def main():
             c["res_ok"] += ok
             if not ok:
                 notes.append("resolved %s mm %s not listed as resolved" % (t["size_mm"], t["lobe"]))
-        if a.verbose and notes:
+        if verbose and notes:
             print("%s: %s" % (x["id"], "; ".join(notes)))
-    subprocess.run(["rm", "-rf", tmp])
+    return c, bymod
 
-    def q(n, d):
-        return n / d if d else 1.0
 
+def q(n, d):
+    return n / d if d else 1.0
+
+
+def metrics(c):
     tp = c["tp"]
     met = {"precision": q(tp, tp + c["fp"]), "recall": q(tp, tp + c["fn"]), "size": q(c["size_ok"], tp),
            "composition": q(c["comp_ok"], tp), "lobe": q(c["lobe_ok"], c["lobe_n"]),
            "status": q(c["status_ok"], c["status_n"]), "clean": q(c["clean_ok"], c["clean_n"]),
            "resolved": q(c["res_ok"], c["res_n"]), "outside": c["outside"], "failures": c["failures"]}
-    met.update({"counts": c, "passages": len(corpus)})
-    if not a.quiet:
-        print("### Analyst on the report-language corpus (%d passages: %s)" % (
-            len(corpus), ", ".join("%s %d" % (k, sum(1 for x in corpus if x["modality"] == k)) for k in sorted(bymod))))
-        print()
-        print("| measure | value | counts |")
-        print("|---|---|---|")
-        print("| nodule detection precision / recall | %.2f / %.2f | TP %d, FP %d, FN %d |" % (
-            met["precision"], met["recall"], tp, c["fp"], c["fn"]))
-        print("| mean size (±0.05 mm) / composition / lobe | %.2f / %.2f / %.2f | %d, %d of %d matched; lobe %d of %d |" % (
-            met["size"], met["composition"], met["lobe"], c["size_ok"], c["comp_ok"], tp, c["lobe_ok"], c["lobe_n"]))
-        print("| status (new, stable, growing, decreased) | %.2f | %d of %d with a stated status |" % (
-            met["status"], c["status_ok"], c["status_n"]))
-        print("| excerpts with no lung nodule reported clean | %d of %d | |" % (c["clean_ok"], c["clean_n"]))
-        print("| a Lung-RADS or Fleischner category from a finding outside the lung | %d | %d findings outside the lung |" % (
-            c["outside"], c["outside_n"]))
-        print("| resolved nodules listed as resolved | %d of %d | |" % (c["res_ok"], c["res_n"]))
-        print("| passages where analyze failed | %d | |" % c["failures"])
-        print()
-        for k in sorted(bymod):
-            t, f, n = bymod[k]
-            print("%s: detection precision %.2f, recall %.2f (TP %d, FP %d, FN %d)" % (k, q(t, t + f), q(t, t + n), t, f, n))
+    met["counts"] = c
+    return met
+
+
+def table(name, corpus, c, bymod, met):
+    tp = c["tp"]
+    print("### Analyst on the report-language corpus, %s (%d passages: %s)" % (
+        name, len(corpus), ", ".join("%s %d" % (k, sum(1 for x in corpus if x["modality"] == k)) for k in sorted(bymod))))
+    print()
+    print("| measure | value | counts |")
+    print("|---|---|---|")
+    print("| nodule detection precision / recall | %.2f / %.2f | TP %d, FP %d, FN %d |" % (
+        met["precision"], met["recall"], tp, c["fp"], c["fn"]))
+    print("| mean size (±0.05 mm) / composition / lobe | %.2f / %.2f / %.2f | %d, %d of %d matched; lobe %d of %d |" % (
+        met["size"], met["composition"], met["lobe"], c["size_ok"], c["comp_ok"], tp, c["lobe_ok"], c["lobe_n"]))
+    print("| status (new, stable, growing, decreased) | %.2f | %d of %d with a stated status |" % (
+        met["status"], c["status_ok"], c["status_n"]))
+    print("| excerpts with no lung nodule reported clean | %d of %d | |" % (c["clean_ok"], c["clean_n"]))
+    print("| a Lung-RADS or Fleischner category from a finding outside the lung | %d | %d findings outside the lung |" % (
+        c["outside"], c["outside_n"]))
+    print("| resolved nodules listed as resolved | %d of %d | |" % (c["res_ok"], c["res_n"]))
+    print("| passages where analyze failed | %d | |" % c["failures"])
+    print()
+    for k in sorted(bymod):
+        t, f, n = bymod[k]
+        print("%s: detection precision %.2f, recall %.2f (TP %d, FP %d, FN %d)" % (k, q(t, t + f), q(t, t + n), t, f, n))
+    print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", default=os.environ.get("MEDSEAL", os.path.join(ROOT, "build/medseal")))
+    ap.add_argument("--corpus", default=os.path.join(ROOT, "tests/analyst_corpus/corpus.jsonl"))
+    ap.add_argument("--heldout", default=os.path.join(ROOT, "tests/analyst_corpus/heldout.jsonl"),
+                    help="held-out passages scored and printed separately too ('none': skip)")
+    ap.add_argument("--floor", action="append", default=[])
+    ap.add_argument("--json")
+    ap.add_argument("--verbose", action="store_true", help="print every passage's misses")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args()
+    if not os.access(a.bin, os.X_OK):
+        sys.exit("analyst-eval: %s not built (run make)" % a.bin)
+    try:
+        corpus = [json.loads(l) for l in open(a.corpus, encoding="utf-8") if l.strip()]
+    except (OSError, ValueError) as e:
+        sys.exit("analyst-eval: cannot read the corpus: %s" % e.__class__.__name__)
+    held = []
+    if a.heldout != "none":
+        try:
+            held = [json.loads(l) for l in open(a.heldout, encoding="utf-8") if l.strip()]
+        except (OSError, ValueError) as e:
+            sys.exit("analyst-eval: cannot read the held-out part: %s" % e.__class__.__name__)
+    tmp = tempfile.mkdtemp(prefix="analyst-eval-")
+    parts = [("whole corpus", corpus, score(a.bin, corpus, tmp, a.verbose))]
+    if held:
+        parts.append(("held-out part (%s)" % os.path.basename(a.heldout), held, score(a.bin, held, tmp, a.verbose)))
+    subprocess.run(["rm", "-rf", tmp])
+    if held:
+        c = {k: parts[0][2][0][k] + parts[1][2][0][k] for k in parts[0][2][0]}
+        bymod = {}
+        for _, _, (_, bm) in parts:
+            for k, v in bm.items():
+                m = bymod.setdefault(k, [0, 0, 0])
+                for i in range(3):
+                    m[i] += v[i]
+        parts = [("whole corpus", corpus + held, (c, bymod)), ("main part (%s)" % os.path.basename(a.corpus),
+                 corpus, parts[0][2]), parts[1]]
+    allmet = {}
+    for name, items, (c, bymod) in parts:
+        met = metrics(c)
+        met["passages"] = len(items)
+        allmet[name] = met
+        if not a.quiet:
+            table(name, items, c, bymod, met)
+    met = dict(allmet["whole corpus"])
+    if held:
+        for k, v in allmet[parts[2][0]].items():
+            met["heldout." + k] = v
     if a.json:
         with open(a.json, "w") as f:
             json.dump(met, f, indent=1)

@@ -29,6 +29,7 @@ FOREIGN = {
     "--negatives": "scripts/gen-notes.py",
     "--set": "scripts/phi-eval.py",
     "--verbose": "scripts/analyst-eval.py",
+    "--heldout": "scripts/analyst-eval.py",
     "--bin": "scripts/phi-eval.py, scripts/analyst-eval.py",
     "--slices": "scripts/synth_study.py, make_study.py",
     "--studies": "scripts/synth_study.py, make_study.py",
