@@ -265,7 +265,14 @@ static const struct phrase other_organs[] = {
     {"soft tissue*", 1}, {"muscle*", 1}, {"gallbladder", 1}, {"stomach", 1}, {"bowel", 1},
     {"colon*", 1},      {"gland*", 1},  {"thymus", 1},   {"thymic", 1},  {"nodal", 1},
     {"chest-wall", 1},  {"pectoral*", 1}, {"intramuscular", 1}, {"osseous", 1},
-    {"sclerotic", 1},   {"lytic", 1},   {NULL, 0}};
+    {"sclerotic", 1},   {"lytic", 1},
+    /* value 0: an attenuation, not an organ ("soft tissue attenuation nodule" is a solid one) */
+    {"soft tissue attenuation", 0}, {"soft-tissue attenuation", 0}, {"soft tissue density", 0},
+    {"soft-tissue density", 0}, {"soft tissue nodul*", 0}, {"soft-tissue nodul*", 0},
+    {NULL, 0}};
+
+/* The first organ word of other_organs in [from, to), skipping the attenuation phrases (value 0). */
+static int find_organ(const struct ctx *c, size_t from, size_t to, size_t *at, size_t *e);
 
 static const struct phrase comp_words[] = {{"part-solid", AN_COMP_PART_SOLID},
                                            {"part solid", AN_COMP_PART_SOLID},
@@ -277,6 +284,14 @@ static const struct phrase comp_words[] = {{"part-solid", AN_COMP_PART_SOLID},
                                            {"mixed density", AN_COMP_PART_SOLID},
                                            {"solid component", AN_COMP_PART_SOLID},
                                            {"solid portion", AN_COMP_PART_SOLID},
+                                           {"soft tissue attenuation", AN_COMP_SOLID},
+                                           {"soft-tissue attenuation", AN_COMP_SOLID},
+                                           {"soft tissue density", AN_COMP_SOLID},
+                                           {"soft-tissue density", AN_COMP_SOLID},
+                                           {"soft tissue nodul*", AN_COMP_SOLID},
+                                           {"soft-tissue nodul*", AN_COMP_SOLID},
+                                           {"subsolid", AN_COMP_GGN},
+                                           {"sub-solid", AN_COMP_GGN},
                                            {"non-solid", AN_COMP_GGN},
                                            {"nonsolid", AN_COMP_GGN},
                                            {"ground-glass", AN_COMP_GGN},
@@ -826,7 +841,7 @@ static int organ_near(const struct ctx *c, const struct size_expr *s, size_t s0,
     int v;
     if (find_first(c, wf, wt, lobe_words, &at, &e, &v))
         return 0;
-    if (!find_first(c, wf, wt, other_organs, &at, &e, &v))
+    if (!find_organ(c, wf, wt, &at, &e))
         return 0;
     *oat = at;
     *oe = e;
@@ -1277,11 +1292,21 @@ static int is_solid_component(const struct ctx *c, const struct size_expr *s, si
     return find_first(c, from, s->start, sc, &at, &e, &v);
 }
 
+static int find_organ(const struct ctx *c, size_t from, size_t to, size_t *at, size_t *e)
+{
+    int v = 0;
+    while (from < to && find_first(c, from, to, other_organs, at, e, &v)) {
+        if (v != 0)
+            return 1;
+        from = *e;
+    }
+    return 0;
+}
+
 static int has_other_organ(const struct ctx *c, size_t from, size_t to)
 {
     size_t at, e;
-    int v;
-    return find_first(c, from, to, other_organs, &at, &e, &v);
+    return find_organ(c, from, to, &at, &e);
 }
 
 #define MAX_ANCHORS 32
@@ -1340,6 +1365,18 @@ static int is_prior_size(const struct ctx *c, const struct size_expr *s, size_t 
     for (size_t i = e; i < s->start; i++) { /* "from 4 mm to 6 mm": the cue belongs to 4 mm */
         if (is_digit(c->lc[i]))
             return 0;
+        /* "unchanged since the last exam, including a 6 mm ...": a new clause, not the prior */
+        if (c->lc[i] == ',' || c->lc[i] == ';')
+            return 0;
+    }
+    /* "compared with the prior study a 5 mm nodule": an article opens a mention of its own */
+    {
+        size_t j = s->start;
+        while (j > e && c->lc[j - 1] == ' ')
+            j--;
+        if ((j >= e + 2 && c->lc[j - 1] == 'a' && c->lc[j - 2] == ' ') ||
+            (j >= e + 3 && c->lc[j - 1] == 'n' && c->lc[j - 2] == 'a' && c->lc[j - 3] == ' '))
+            return 0;
     }
     return !find_first(c, e, s->start, now, &a2, &e2, &v);
 }
@@ -1373,7 +1410,8 @@ static ms_rc sized_findings(const struct ctx *c, size_t s0, size_t s1, struct si
         if (is_solid_component(c, &sz[k], s0)) {
             if (last != NULL) {
                 last->solid_h = size_mean_h(&sz[k]);
-                if (last->comp == AN_COMP_NONE || last->comp == AN_COMP_SOLID)
+                /* a solid component makes a solid, ground-glass or subsolid nodule part-solid */
+                if (last->comp != AN_COMP_CYST)
                     last->comp = AN_COMP_PART_SOLID;
             }
             continue;
