@@ -632,10 +632,28 @@ static int is_technical_size(const struct ctx *c, const struct size_expr *s, siz
 
 /* ---- sentences ---- */
 
+/* "- LUL: 4 mm solid (6:139); unchanged", "6 mm; previously 4 mm": a ';' followed by a clause
+ * with no nodule or lobe word (up to the next '.', ';' or line break) continues the sentence,
+ * so that clause's status or earlier size stays with its nodule. */
+static int semicolon_tail(const struct ctx *c, size_t i)
+{
+    size_t e = i + 1, at, me;
+    int v;
+    while (e < c->len && c->lc[e] != ';' && c->lc[e] != '\n' &&
+           !(c->lc[e] == '.' && !(e > 0 && e + 1 < c->len && is_digit(c->lc[e - 1]) && is_digit(c->lc[e + 1]))))
+        e++;
+    if (e - i > 60)
+        return 0;
+    return !find_first(c, i + 1, e, nodule_words, &at, &me, &v) &&
+           !find_first(c, i + 1, e, lobe_words, &at, &me, &v);
+}
+
 static int sentence_end(const struct ctx *c, size_t i)
 {
     char ch = c->lc[i];
-    if (ch == '!' || ch == '?' || ch == ';' || ch == '\n')
+    if (ch == ';')
+        return !semicolon_tail(c, i);
+    if (ch == '!' || ch == '?' || ch == '\n')
         return 1;
     if (ch != '.')
         return 0;
@@ -1369,6 +1387,15 @@ static int is_prior_size(const struct ctx *c, const struct size_expr *s, size_t 
         if (c->lc[i] == ',' || c->lc[i] == ';')
             return 0;
     }
+    /* "previously noted 10 mm nodule": the nodule described before, not an earlier size */
+    {
+        static const struct phrase seen[] = {
+            {"noted", 1},      {"described", 1}, {"seen", 1},          {"identified", 1},
+            {"reported", 1},   {"demonstrated", 1}, {"visualized", 1}, {"visualised", 1},
+            {"mentioned", 1},  {"detected", 1},  {NULL, 0}};
+        if (find_first(c, e, s->start, seen, &a2, &e2, &v))
+            return 0;
+    }
     /* "compared with the prior study a 5 mm nodule": an article opens a mention of its own */
     {
         size_t j = s->start;
@@ -2028,11 +2055,15 @@ ms_rc an_extract_text(const char *text, size_t len, ms_alloc *alloc, struct an_f
     size_t s0 = 0;
     for (size_t i = 0; i <= nlen && rc == MS_OK; i++) {
         if (i == nlen || sentence_end(&c, i)) {
+            size_t before = s0;
             heading(&c, &s0, i);
             if (c.list_heading) {
                 o.list = 1;
                 o.lead = 0;
                 c.list_heading = 0;
+            } else if (s0 != before) {
+                o.list = 0; /* another heading ("BONES:", "PLEURA:") ends a list of nodules */
+                o.lead = 0;
             }
             if (i > s0)
                 rc = sentence(&c, s0, i, &o, err);
