@@ -5,6 +5,7 @@
  * N mm nodule ... has resolved" listed as resolved, a heading ending a list, a size after a
  * clause break not taken for an earlier size. Trusts the analyst library; needs no ../shared.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -129,5 +130,34 @@ TEST(test_analyst_vocab_heading_ends_list)
                          "PLEURA: 1.8 cm calcified pleural plaque along the left hemidiaphragm.\n");
     CHECK_EQ_INT(count(j, "findings"), 1);
     json_decref(j);
+    return 0;
+}
+
+/* every finding in the HTML report carries its spans ("why"), and negated and uncertain
+ * mentions are listed with the trigger that decided them */
+TEST(test_analyst_vocab_html_why_and_not_counted)
+{
+    static const char text[] = "LUNGS: A 6 mm solid nodule in the RUL (4:55), new. No suspicious "
+                               "nodule or effusion. Cannot exclude a small nodule in the LLL.";
+    an_report *r = NULL;
+    ms_buf b;
+    ms_buf_init(&b, NULL, 0);
+    CHECK(an_report_new(NULL, &r, NULL) == MS_OK);
+    CHECK(an_add_text(r, text, strlen(text), "notes", NULL) == MS_OK);
+    CHECK(an_run(r, NULL) == MS_OK);
+    ms_rc rc = an_report_html(r, &b, NULL);
+    an_report_free(r);
+    CHECK(rc == MS_OK);
+    const char *h = (const char *)b.p;
+    int ok = strstr(h, "<summary>why</summary>") != NULL && strstr(h, "text [9, 49)") != NULL &&
+             strstr(h, "size [9, 13)") != NULL && strstr(h, "image [39, 43)") != NULL &&
+             strstr(h, "Not counted as current nodules") != NULL &&
+             strstr(h, "<b>negated</b>") != NULL && strstr(h, "&ldquo;no suspicious&rdquo; (negated)") != NULL &&
+             strstr(h, "<b>uncertain</b>") != NULL && strstr(h, "&ldquo;cannot exclude&rdquo;") != NULL &&
+             strstr(h, "Cannot exclude") == NULL; /* de-identified: no evidence text */
+    if (!ok)
+        fprintf(stderr, "%s\n", h);
+    ms_buf_free(&b);
+    CHECK(ok);
     return 0;
 }

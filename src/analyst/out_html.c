@@ -4,7 +4,9 @@
  * and relative days without), the recommendation in words with the guideline rule as a detail,
  * the priors with their dates, the findings with a history and a change column, a size-over-time
  * chart (inline SVG, one tick per study, the Lung-RADS size thresholds drawn as bands), the series
- * and the impression. The layout reflows from phone width (tables become stacked cards) to print
+ * and the impression. Each finding has a "why" detail (its character spans in the source text,
+ * the evidence with --phi); negated, uncertain, resolved and historical mentions are listed with
+ * the trigger that decided them. The layout reflows from phone width (tables become stacked cards) to print
  * (a print stylesheet). Empty values are always shown as one dash. Rendered from the report's
  * JSON; every string from it is HTML-escaped.
  *
@@ -157,6 +159,7 @@ static const char css[] =
     "details{margin-top:.2em}summary{cursor:pointer;color:#555;font-size:.85em}"
     "code{font-size:.85em;overflow-wrap:anywhere}"
     "ul.h{margin:0;padding-left:1.1em}ul.h li{white-space:nowrap}"
+    "ul.why{padding-left:1.1em}ul.why li{margin:.2em 0}details .muted,q{overflow-wrap:anywhere}"
     ".chart svg{width:100%;max-width:680px;height:auto;display:block}"
     ".legend{display:flex;flex-wrap:wrap;gap:.3em 1.2em;font-size:.9em;margin:.3em 0}"
     ".sw{display:inline-block;width:.9em;height:.9em;border-radius:50%;vertical-align:-.1em;"
@@ -348,7 +351,7 @@ static void priors(struct w *w, const json_t *j, int phi)
 static void nodule_cell(struct w *w, const json_t *f)
 {
     const json_t *sz = json_object_get(f, "size");
-    char mean[32], axes[96] = "", solid[48];
+    char mean[32] = "", axes[96] = "", solid[48];
     num(mean, sizeof mean, sz, "mean_diameter_mm", " mm");
     const json_t *ax = json_object_get(sz, "axes_mm");
     if (json_array_size(ax) > 1) {
@@ -375,6 +378,93 @@ static void nodule_cell(struct w *w, const json_t *f)
         text(w, solid);
         put(w, "</span>");
     }
+}
+
+/* "[9, 13)" of an object's span, or nothing */
+static int span_of(char *buf, size_t n, const json_t *o)
+{
+    const json_t *sp = json_object_get(o, "span");
+    if (json_array_size(sp) != 2)
+        return 0;
+    snprintf(buf, n, "[%lld, %lld)", (long long)json_integer_value(json_array_get(sp, 0)),
+             (long long)json_integer_value(json_array_get(sp, 1)));
+    return 1;
+}
+
+/* Why this finding: the character spans it came from (offsets into the source text), the
+ * trigger that decided a listed mention, and with --phi the evidence snippet. */
+static void why(struct w *w, const json_t *f, int phi)
+{
+    static const char *const parts[][2] = {{"size", "size"},      {"composition", "composition"},
+                                           {"location", "site"},  {"change", "status"},
+                                           {"image", "image"},    {NULL, NULL}};
+    char sp[64];
+    put(w, "<details><summary>why</summary><span class=muted>text ");
+    text(w, span_of(sp, sizeof sp, f) ? sp : NULL);
+    put(w, " of ");
+    text(w, sv(f, "source"));
+    for (size_t k = 0; parts[k][0] != NULL; k++) {
+        if (span_of(sp, sizeof sp, json_object_get(f, parts[k][0]))) {
+            putf(w, "; %s ", parts[k][1]);
+            text(w, sp);
+        }
+    }
+    const json_t *t = json_object_get(f, "trigger");
+    if (json_is_object(t)) {
+        put(w, "; trigger &ldquo;");
+        text(w, sv(t, "phrase"));
+        put(w, "&rdquo; (");
+        text(w, sv(t, "category"));
+        put(w, ")");
+        if (span_of(sp, sizeof sp, t)) {
+            put(w, " at ");
+            text(w, sp);
+        }
+    }
+    put(w, "</span>");
+    if (phi && sv(f, "evidence")[0] != '\0') {
+        put(w, "<br><q>");
+        text(w, sv(f, "evidence"));
+        put(w, "</q>");
+    }
+    put(w, "</details>");
+}
+
+/* Negated, uncertain, resolved and historical mentions: never current nodules, each with the
+ * trigger that decided it. */
+static void not_counted(struct w *w, const json_t *j, int phi)
+{
+    static const char *const lists[][2] = {{"negatives", "negated"},  {"uncertain", "uncertain"},
+                                           {"resolved", "resolved"},  {"historical", "historical"},
+                                           {NULL, NULL}};
+    size_t n = 0;
+    for (size_t k = 0; lists[k][0] != NULL; k++)
+        n += json_array_size(json_object_get(j, lists[k][0]));
+    if (n == 0)
+        return;
+    put(w, "<h2>Not counted as current nodules</h2><ul class=why>");
+    for (size_t k = 0; lists[k][0] != NULL; k++) {
+        const json_t *a = json_object_get(j, lists[k][0]);
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            const json_t *f = json_array_get(a, i);
+            char mean[32];
+            putf(w, "<li><b>%s</b> ", lists[k][1]);
+            if (json_is_true(json_object_get(f, "new_only")))
+                put(w, "(new ones only) ");
+            const char *m = num(mean, sizeof mean, json_object_get(f, "size"), "mean_diameter_mm", " mm");
+            if (m[0] != '\0') {
+                text(w, m);
+                put(w, " ");
+            }
+            if (sv(json_object_get(f, "location"), "name")[0] != '\0') {
+                text(w, sv(json_object_get(f, "location"), "name"));
+                put(w, " ");
+            }
+            why(w, f, phi);
+            put(w, "</li>");
+        }
+    }
+    put(w, "</ul>");
 }
 
 static void history_cell(struct w *w, const json_t *c, int phi)
@@ -454,6 +544,7 @@ static void findings(struct w *w, const json_t *fs, int phi)
         text(w, sv(f, "id"));
         put(w, "</b></td><td data-label='Size, type, site'>");
         nodule_cell(w, f);
+        why(w, f, phi);
         put(w, "</td><td data-label=History>");
         history_cell(w, c, phi);
         put(w, "</td><td data-label=Change>");
@@ -708,6 +799,7 @@ static ms_rc render(const json_t *j, ms_buf *b, ms_err *err)
     banner(&w, j, phi);
     recommendation(&w, j);
     findings(&w, json_object_get(j, "findings"), phi);
+    not_counted(&w, j, phi);
     if (json_array_size(json_object_get(j, "findings")) > 0)
         chart(&w, j, phi);
     priors(&w, j, phi);
