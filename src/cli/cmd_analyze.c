@@ -1,6 +1,7 @@
 /*
- * medseal analyze STUDY [--prior DIR]... [--notes FILE]... [--text STRING] [--format
- * json|text|fhir|html] [--phi] [--context screening|incidental] [--risk low|high]
+ * medseal analyze STUDY [--prior DIR]... [--prior-report FILE]... [--notes FILE]... [--text
+ * STRING] [--format json|text|fhir|html] [--fhir-bundle collection|transaction] [--phi]
+ * [--context screening|incidental] [--risk low|high]; medseal analyze --fhir-codesystems
  * The main job, offline: a structured report of one study (a folder of DICOM files and .txt
  * notes) compared with its priors, with Lung-RADS / Fleischner / BI-RADS by deterministic rules.
  *
@@ -45,6 +46,7 @@ static void usage(FILE *f)
            "                       [--format json|text|fhir|html] [--fhir-bundle "
            "collection|transaction] [--phi]\n"
            "                       [--context screening|incidental] [--risk low|high]\n"
+           "       medseal analyze --fhir-codesystems\n"
            "  STUDY_DIR  a folder of DICOM files (images, SR, presentation states) and .txt notes\n"
            "  --prior    an earlier study folder (repeat for each); compared by date\n"
            "  --prior-report  an earlier `--format json` report of this command used as a prior\n"
@@ -55,6 +57,8 @@ static void usage(FILE *f)
            "  --format   text (default), json (docs/report.schema.json), fhir (R4 Bundle), html\n"
            "  --fhir-bundle  with --format fhir: collection (default) or transaction (each entry\n"
            "             a POST, for a FHIR server's base URL)\n"
+           "  --fhir-codesystems  print the medseal FHIR CodeSystems the fhir format codes values\n"
+           "             with (a Bundle; docs/fhir/medseal-codesystems.json) and exit\n"
            "  --phi      keep identifying values (dates, ages, free text) in the output\n"
            "  --context  which guideline decides: screening (Lung-RADS) or incidental "
            "(Fleischner); default both\n"
@@ -226,6 +230,21 @@ int cmd_analyze(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+    }
+    if (argc == 2 && strcmp(argv[1], "--fhir-codesystems") == 0) {
+        ms_err err = {0};
+        json_t *cs = NULL;
+        if (an_fhir_codesystems(&cs, &err) != MS_OK) {
+            cli_report("analyze", "--fhir-codesystems", &err);
+            return 1;
+        }
+        int rc = json_dumpf(cs, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(cs);
+        if (rc != 0 || putchar('\n') == EOF) {
+            cli_error("analyze", "cannot write the CodeSystems");
+            return 1;
+        }
+        return 0;
     }
     struct args a;
     memset(&a, 0, sizeof a);
