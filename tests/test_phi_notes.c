@@ -157,6 +157,90 @@ TEST(test_phi_notes_clinical_notation_survives)
     return 0;
 }
 
+/* Relatives' names in parentheses after the relation word, in any case, and dictation or job
+ * numbers after a post-nominal with "#" and a space; the same punctuation without a name or a
+ * post-nominal stays. */
+TEST(test_phi_notes_parenthesised_relatives_md_numbers)
+{
+    static const struct nwant w[] = {
+        {"son (AMBER) called re plan.", "AMBER", PHI_NAME},
+        {"dtr (rosa) at bedside, updated.", "rosa", PHI_NAME},
+        {"SPOKE WITH WIFE (HELGA) RE CODE STATUS", "HELGA", PHI_NAME},
+        {"dictated by Whitaker MD # 4471 on the floor", "4471", PHI_ID},
+        {"T. MOLL RRT # 5521", "5521", PHI_ID},
+    };
+    CHECK(check_nwants(w, sizeof w / sizeof w[0]) == 0);
+    static const char *const neg[] = {
+        "son (at bedside) aware of plan.",
+        "nurse (rn) aware. wife (pt's HCP) called.",
+        "TUBE # 18 in place; MD aware, # 2 bags hung.",
+    };
+    phi_ctx *c = notes_ctx();
+    CHECK(c != NULL);
+    int bad = 0;
+    for (size_t k = 0; k < sizeof neg / sizeof neg[0]; k++) {
+        phi_span *sp = NULL;
+        size_t ns = 0;
+        char *out = notes_scrub(c, neg[k], &sp, &ns);
+        CHECK(out != NULL);
+        if (ns != 0) {
+            fprintf(stderr, "  negative %zu: \"%s\"\n", k, out);
+            bad = 1;
+        }
+        free(out);
+        phi_spans_free(c, sp);
+    }
+    phi_ctx_free(c);
+    CHECK(bad == 0);
+    return 0;
+}
+
+/* In capitals every word is capitalised: clinical phrases after a preposition and lab values,
+ * tube sizes and fractions before a word are no places or addresses; a town in lower case
+ * after "lives in" is one, and so is an all-caps place after a preposition that is no common
+ * word. */
+TEST(test_phi_notes_all_caps_places_lower_case_towns)
+{
+    static const struct nwant w[] = {
+        {"soc: lives in sturbridge w/ wife, retired", "sturbridge", PHI_LOCATION},
+        {"family: resides in quincy with niece", "quincy", PHI_LOCATION},
+        {"WAS BROUGHT IN BY EMS FROM PINE HOLLOW REHAB AFTER A FALL", "PINE HOLLOW REHAB",
+         PHI_LOCATION},
+        {"Seen at 1234 Maple Street, Apt 5.", "1234 Maple Street", PHI_ADDRESS},
+        {"ADDRESS 1234 MAPLE ST", "1234 MAPLE ST", PHI_ADDRESS},
+    };
+    CHECK(check_nwants(w, sizeof w / sizeof w[0]) == 0);
+    static const char *const neg[] = {
+        "SOCIAL: FRIEND IN TO VISIT, UPDATED BY MD.",
+        "GI: ABD OBESE SOFT, OGT TO LCS. LG BROWN STOOL.",
+        "IMPRESSION: 1. ETT IN SATISFACTORY POSITION.",
+        "WHO WAS IN HIS USUAL STATE OF HEALTH UNTIL TODAY",
+        "FLOVENT 220 MCG 2 PUFFS BID. TYLENOL 650 MG PR Q6H PRN.",
+        "CK 284 MB 40. GU: #14 FOLEY DRAINING 24 HR BALANCE +1100.",
+        "BIBASILAR OPACITIES, 2/3 OF THE WAY UP. C1-2 ALIGNMENT IS NORMAL.",
+        "CHANGED TO PSV 10/+5, FIO2 .5 PER DR",
+        "pt lives in assisted living, lives in a house with son.",
+    };
+    phi_ctx *c = notes_ctx();
+    CHECK(c != NULL);
+    int bad = 0;
+    for (size_t k = 0; k < sizeof neg / sizeof neg[0]; k++) {
+        phi_span *sp = NULL;
+        size_t ns = 0;
+        char *out = notes_scrub(c, neg[k], &sp, &ns);
+        CHECK(out != NULL);
+        if (ns != 0) {
+            fprintf(stderr, "  negative %zu: \"%s\"\n", k, out);
+            bad = 1;
+        }
+        free(out);
+        phi_spans_free(c, sp);
+    }
+    phi_ctx_free(c);
+    CHECK(bad == 0);
+    return 0;
+}
+
 /* ---- site lists ------------------------------------------------------------------------------ */
 
 static int write_file(const char *path, const char *text)

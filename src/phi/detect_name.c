@@ -286,16 +286,16 @@ static int any_case_name(const struct scan *sc, size_t i, int strict)
     return named && (d->word_level >= 35 || d->first >= 50 || d->last >= 50);
 }
 
-/* The cue before token i (skipping ". , : -" on the same line): 2 a title (dr, mr ...), 1 a
+/* The cue before token i (skipping ". , : - (" on the same line): 2 a title (dr, mr ...), 1 a
  * relation or role (wife, dtr, rn, nurse ...), 0 none. "pt"/"patient" do not count here. */
 static int cue_kind(const struct scan *sc, size_t i)
 {
     if (i == 0 || (sc->tk[i].fl & TF_NL))
         return 0;
     size_t j = i - 1;
-    while (j > 0 && sc->tk[j].kind == TK_PUNCT && phi__in((char)sc->tk[j].ch, ".,:-") &&
+    while (j > 0 && sc->tk[j].kind == TK_PUNCT && phi__in((char)sc->tk[j].ch, ".,:-(") &&
            !(sc->tk[j].fl & TF_NL))
-        j--;
+        j--; /* "son, teddy", "son (AMBER)", "dtr (rosa)" */
     if (sc->tk[j].kind != TK_WORD)
         return 0;
     if (phi__tok_eq(sc, j, "dr") || phi__tok_eq(sc, j, "doctor") || phi__tok_eq(sc, j, "mr") ||
@@ -606,26 +606,42 @@ static size_t prep_place(struct scan *sc, size_t i)
     if (!prep_before(sc, i) || !capword(sc, i) || sc->tk[i].kind != TK_WORD)
         return 0;
     size_t j = i, e = i, n = 0, odd = 0, fac = 0, gen = 0;
+    /* in capitals every word is capitalised: "IN SATISFACTORY POSITION", "TO LCS. LG BROWN
+     * STOOL", "IN HIS USUAL STATE OF" are no places. There a run stops at a preposition or a
+     * very common word, a '.' joins only after a short abbreviation ("ST. BRIGID"), and only a
+     * word that is no common word (or a known place) makes it a place. */
+    int caps = (sc->tk[i].fl & TF_ALLCAP) && (sc->tk[i - 1].fl & TF_ALLCAP);
     while (j < sc->ntk && n < 4 && capword(sc, j) && sc->tk[j].kind == TK_WORD &&
            !(j > i && (sc->tk[j].fl & TF_NL))) {
         if (phi__kw(sc, j, KW_NOTNAME) || phi__month(sc->t + sc->tk[j].s, phi__tok_len(sc, j)) ||
             eponym(sc, j))
             return 0;
         const struct phi__dict_ent *d = phi__tok_dict(sc, j);
+        if (caps && j > i &&
+            (phi__kw(sc, j, KW_PREP) || (d != NULL && (d->flags & PHI_DICT_WORD) &&
+                                         d->word_level > 0 && d->word_level < 20)))
+            break;
         if (phi__kw(sc, j, KW_GENERIC))
             gen++;
         else if (phi__kw(sc, j, KW_FACILITY))
             fac++;
-        else if (d == NULL || !(d->flags & PHI_DICT_WORD) || d->word_level >= 40 ||
-                 (d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST | PHI_DICT_PLACE)))
+        else if (caps ? (d == NULL ? phi__tok_len(sc, j) > 4
+                                   : ((d->flags & PHI_DICT_PLACE) ||
+                                      !(d->flags & PHI_DICT_WORD) || d->word_level >= 50 ||
+                                      ((d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST)) &&
+                                       d->word_level >= 35)))
+                      : (d == NULL || !(d->flags & PHI_DICT_WORD) || d->word_level >= 40 ||
+                         (d->flags & (PHI_DICT_FIRST | PHI_DICT_LAST | PHI_DICT_PLACE))))
             odd++;
         e = j;
         n++;
         j++;
         if ((phi__tok_eqc(sc, j, '-') || phi__tok_eqc(sc, j, '.')) && phi__tok_adjacent(sc, j) &&
-            capword(sc, j + 1))
+            capword(sc, j + 1) && !(caps && phi__tok_eqc(sc, j, '.') && phi__tok_len(sc, j - 1) > 2))
             j++;
     }
+    if (caps && odd == 0 && fac == 0)
+        return 0;
     if ((sc->tk[i].fl & TF_ALLCAP) && n == 1 && phi__tok_len(sc, i) <= 5)
         return 0; /* "in ICU", "at ER", "to GOLD guidelines" */
     if (n == 1 && (phi__state_tok(sc, i) || phi__kw(sc, i, KW_REGION)))
@@ -691,9 +707,41 @@ static void wards(struct scan *sc)
     }
 }
 
+/* A town in lower case where a note says where the patient lives: "lives in sturbridge w/
+ * wife", "resides in quincy": one or two words after lives/resides/living + in/near that are no
+ * common words (a common word there is rarely a town: "lives in assisted living"). */
+static void lower_towns(struct scan *sc)
+{
+    for (size_t i = 0; i + 2 < sc->ntk; i++) {
+        size_t n = phi__tok_len(sc, i);
+        if (n < 5 || n > 7 || sc->tk[i].kind != TK_WORD)
+            continue;
+        if (!(phi__tok_eq(sc, i, "lives") || phi__tok_eq(sc, i, "resides") ||
+              phi__tok_eq(sc, i, "living") || phi__tok_eq(sc, i, "lived")))
+            continue;
+        if (!(phi__tok_eq(sc, i + 1, "in") || phi__tok_eq(sc, i + 1, "near")))
+            continue;
+        size_t e = 0;
+        for (size_t j = i + 2; j < i + 4 && j < sc->ntk; j++) {
+            const struct tok *t = &sc->tk[j];
+            if (t->kind != TK_WORD || (t->fl & (TF_CAP | TF_NL)) || !(t->fl & TF_SP) ||
+                (t->kw & NOT_AFTER_CUE) || phi__tok_len(sc, j) < 3)
+                break;
+            const struct phi__dict_ent *d = dict_any(sc, j);
+            if (d != NULL && (d->flags & PHI_DICT_WORD) && d->word_level > 0 &&
+                d->word_level < 50 && !(d->flags & PHI_DICT_PLACE))
+                break;
+            e = j;
+        }
+        if (e != 0)
+            phi__add(sc, sc->tk[i + 2].s, sc->tk[e].e, PHI_LOCATION, PHI_SRC_DICT, 33, 0);
+    }
+}
+
 void phi__detect_names(struct scan *sc)
 {
     wards(sc);
+    lower_towns(sc);
     size_t next = 0; /* tokens before it are inside a match */
     for (size_t q = 0; q < sc->nix_name; q++) {
         size_t i = sc->ix_name[q];

@@ -357,7 +357,11 @@ static size_t ids(struct scan *sc, size_t i)
         phi__add(sc, t->s, sc->tk[e].e, (phi_class)lab, PHI_SRC_PATTERN, 65, 0);
         return e;
     }
-    int hash = i > 0 && pch(sc, i - 1) == '#' && phi__tok_adjacent(sc, i);
+    /* "#12345", and "MD # 4471", "RN # 5521" (dictation, job and unit numbers after a
+     * post-nominal, with the space) */
+    int hash = i > 0 && pch(sc, i - 1) == '#' &&
+               (phi__tok_adjacent(sc, i) || (i >= 2 && phi__kw(sc, i - 2, KW_POSTNOM) &&
+                                             !(sc->tk[i].fl & TF_NL)));
     /* "c.3524delG", "p.Gly1175Val": HGVS variant names, not identifiers */
     if (phi__tok_len(sc, i) == 1 && pch(sc, i + 1) == '.' && phi__in(sc->t[t->s], "cpgmnr"))
         return 0;
@@ -566,10 +570,16 @@ static size_t address_eu(struct scan *sc, size_t i)
     if (!tk_num(sc, i, 2, 6) ||
         (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT))
         return 0;
+    if (i > 0 && phi__tok_adjacent(sc, i) && phi__in(pch(sc, i - 1), "#/-+."))
+        return 0; /* "#14 FOLEY DRAINING 24" */
+    if (i > 0 && !(sc->tk[i].fl & TF_NL) && phi__kw(sc, i - 1, KW_CLINNUM))
+        return 0; /* "CK 284 MB 40" */
     size_t j = i + 1, words = 0;
     while (j < sc->ntk && words < 3 && sc->tk[j].kind == TK_WORD && (sc->tk[j].fl & TF_CAP) &&
            !(sc->tk[j].fl & TF_NL)) {
         const struct phi__dict_ent *d = phi__tok_dict(sc, j);
+        if ((sc->tk[j].fl & TF_ALLCAP) && phi__tok_len(sc, j) <= 4 && d == NULL)
+            return 0; /* "220 MCG 2", "650 MG PR": units and abbreviations */
         if (d != NULL && (d->flags & PHI_DICT_WORD) && d->word_level < 50 && words == 0)
             return 0;
         words++;
@@ -588,8 +598,11 @@ static size_t address(struct scan *sc, size_t i)
     if (!((t->kind == TK_NUM && t->e - t->s <= 6) ||
           (t->kind == TK_ALNUM && t->nd >= 1 && t->e - t->s <= 6 && !benign_alnum(sc, i))))
         return 0;
-    if (i > 0 && phi__tok_adjacent(sc, i) && sc->tk[i - 1].kind != TK_PUNCT)
-        return 0;
+    if (i > 0 && phi__tok_adjacent(sc, i) &&
+        (sc->tk[i - 1].kind != TK_PUNCT || phi__in(pch(sc, i - 1), "#/-+.")))
+        return 0; /* "#14 FOLEY", "2/3 OF THE WAY", "C1-2 ALIGNMENT IS" */
+    if (i > 0 && !(sc->tk[i].fl & TF_NL) && phi__kw(sc, i - 1, KW_CLINNUM))
+        return 0; /* "CK 284 MB 40": a lab value */
     size_t j = i + 1, best = 0;
     if (direction(sc, j))
         j += (pch(sc, j + 1) == '.') ? 2 : 1;
@@ -600,6 +613,20 @@ static size_t address(struct scan *sc, size_t i)
         int ordinal = u->kind == TK_ALNUM && u->nd <= 3;
         if (!((u->kind == TK_WORD && (u->fl & TF_CAP)) || ordinal))
             break;
+        if (u->kind == TK_WORD && (u->fl & TF_ALLCAP) && w > 0 && !suffix_tok(sc, j)) {
+            /* in capitals "3 OF THE WAY", "5 PER DR": a very common word is no street name */
+            const struct phi__dict_ent *d = phi__tok_dict(sc, j);
+            if (d != NULL && (d->flags & PHI_DICT_WORD) && d->word_level > 0 &&
+                d->word_level < 20)
+                break;
+        }
+        if (u->kind == TK_WORD && (u->fl & TF_ALLCAP) && w == 0) {
+            const struct phi__dict_ent *d = phi__tok_dict(sc, j);
+            if ((d != NULL && (d->flags & PHI_DICT_WORD) && d->word_level > 0 &&
+                 d->word_level < 20) ||
+                phi__kw(sc, j, KW_UNIT) || phi__kw(sc, j, KW_CLINNUM))
+                break;
+        }
         if (w > 0 && suffix_tok(sc, j))
             best = j;
     }

@@ -342,7 +342,7 @@ ms_rc phi__tokenize(struct scan *sc)
     const uint8_t *tab = cls_table();
     size_t n = sc->n, i = 0;
     uint8_t pend = TF_NL | TF_SENT; /* flags for the next token */
-    /* 1 after a title, role or relation word ("dr.", "wife", "rn"), kept over ". , : -": the
+    /* 1 after a title, role or relation word ("dr.", "wife", "rn"), kept over ". , : - (": the
      * next word may be a name in any case, so it gets a dictionary lookup and goes in ix_name;
      * 2 after a dash that starts a line ("--HELGA", a signature) */
     unsigned cue = 0;
@@ -412,7 +412,7 @@ ms_rc phi__tokenize(struct scan *sc)
         } else {
             if (c == '-' && (t->fl & TF_NL))
                 cue = 2;
-            else if (!(c == '.' || c == ',' || c == ':' || c == '-'))
+            else if (!(c == '.' || c == ',' || c == ':' || c == '-' || c == '('))
                 cue = 0;
             if (c == '.' || c == '?' || c == '!' || c == ';' || c == ':')
                 pend = TF_SENT;
