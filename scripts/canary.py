@@ -381,7 +381,10 @@ def traffic(c, port, results):
 
 def error_paths(c, port, results):
     phi = c.strings
-    name = phi[phi.index("Abernathy^Henrietta")] if "Abernathy^Henrietta" in phi else phi[0]
+    # a planted name, never a UID: a StudyInstanceUID in the path is a real study reference now
+    # (issue 17), and DELETE of one's own study answers 200 with the study's handle
+    names = [p for p in phi if "^" in p] or [p for p in phi if any(ch.isalpha() for ch in p)]
+    name = names[0]
     cases = [
         ("bad key", "POST", "/v1/chat/completions", "msk_" + name.replace("^", "_"),
          chat("canary-upstream-model", " ".join(phi)), 401),
@@ -397,7 +400,7 @@ def error_paths(c, port, results):
          c.keys["clinician"], None, None),
         ("not dicom in stow", "POST", "/v1/studies", c.keys["clinician"],
          b"--CANARYB\r\nContent-Type: application/dicom\r\n\r\n" +
-         " ".join(phi).encode() + b"\r\n--CANARYB--\r\n", 400),
+         " ".join(phi).encode() + b"\r\n--CANARYB--\r\n", 409),  # PS3.18: every part failed
         ("truncated dicom in stow", "POST", "/v1/studies", c.keys["clinician"],
          stow_body(study_files(c, 1)[:1])[:-600], 400),
     ]
