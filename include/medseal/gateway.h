@@ -268,6 +268,16 @@ typedef struct gw_config {
     const char *upstream_models; /* "a, b": the upstream model names served (others 404) and
                                     recorded by name in the audit log; NULL: any name served,
                                     none but the analyst's recorded by name */
+    const char *dicom_listen;     /* DIMSE C-ECHO/C-STORE SCP "HOST:PORT" (NULL: none) */
+    const char *dicom_ae_title;   /* our AE title (default "MEDSEAL") */
+    const char *dicom_peers;      /* file: "AE HOST KEY" per line (calling AE, its IPv4 or *,
+                                     the API key it acts as); mode 0600 */
+    unsigned dicom_tls;           /* 1: the DICOM port speaks TLS 1.3 with cert/key */
+    const char *dicom_tls_ca;     /* with dicom_tls: client certificates must verify */
+    unsigned dicom_artim_s;       /* ARTIM timer (default 30) */
+    unsigned dicom_idle_s;        /* idle association timer (default 60) */
+    unsigned dicom_max_pdu;       /* the largest P-DATA-TF PDU taken (default 65536) */
+    const char *dicom_results_to; /* "AE@host:port": C-STORE SCU target for results */
 } gw_config;
 
 /* Fills defaults (listen/paths NULL). */
@@ -282,6 +292,8 @@ typedef struct gw_server gw_server;
 ms_rc gw_server_start(const gw_config *c, gw_server **out, ms_err *err);
 /* The bound TCP port (useful with port 0). */
 uint16_t gw_server_port(const gw_server *s);
+/* The bound DICOM (DIMSE) port, 0 when dicom_listen is not set. */
+uint16_t gw_server_dicom_port(const gw_server *s);
 /* The attestation mode for the startup line: a provider name or "UNATTESTED". */
 const char *gw_server_attestation(const gw_server *s);
 /* Graceful stop: stops accepting, lets in-flight requests finish (at most grace_s seconds), then

@@ -23,6 +23,7 @@ static void usage(FILE *f)
             "                     [--master-key SPEC] [--state-db URL] [--replica-id ID]\n"
             "                     [--config FILE] [--insecure-no-attestation] [--grace SECONDS]\n"
             "                     [--allow-unlocked-memory] [--lock-all-memory]\n"
+            "                     [--dicom-listen HOST:PORT]\n"
             "  --listen     IPv4 address and port (port 0: any free port, printed at start)\n"
             "  --cert/--key PEM certificate chain and private key (TLS 1.3 only)\n"
             "  --state      folder for keys.sqlite and the audit log (created 0700)\n"
@@ -44,7 +45,13 @@ static void usage(FILE *f)
             "               balancers that send a PROXY v2 header: HAProxy send-proxy-v2),\n"
             "               upstream_unknown_fields (reject|drop), upstream_models (a, b),\n"
             "               max_inflated, max_inflate_ratio (deflated DICOM), audit_witness FILE\n"
+            "               dicom_listen, dicom_ae_title (default MEDSEAL), dicom_peers FILE\n"
+            "               (AE HOST KEY per line, mode 0600), dicom_tls (0|1), dicom_tls_ca,\n"
+            "               dicom_artim_s (30), dicom_idle_s (60), dicom_max_pdu (65536),\n"
+            "               dicom_results_to AE@host:port (docs/pacs.md)\n"
             "               (flags win over the file)\n"
+            "  --dicom-listen  IPv4 address and port of the DIMSE C-ECHO/C-STORE SCP (port 0:\n"
+            "               any free port, printed at start); needs dicom_peers\n"
             "  --insecure-no-attestation  development only: serve without TEE evidence\n"
             "               (every answer then carries X-Medseal-Attestation: UNATTESTED)\n"
             "  --allow-unlocked-memory  start even when mem_limit bytes cannot be locked in RAM\n"
@@ -63,14 +70,15 @@ struct flags {
 
 static const char *const str_flags[] = {
     "--listen",     "--cert",       "--key",      "--state",     "--upstream", "--upstream-key-file",
-    "--pseudo-key", "--master-key", "--state-db", "--replica-id"};
+    "--pseudo-key", "--master-key", "--state-db", "--replica-id", "--dicom-listen"};
 
 static const char **str_slot(gw_config *c, size_t i)
 {
     const char **slots[] = {&c->listen,          &c->cert_path, &c->key_path,
                             &c->state_dir,       &c->upstream,  &c->upstream_key_file,
                             &c->pseudo_key_file, &c->master_key,
-                            &c->state_db,        &c->replica_id};
+                            &c->state_db,        &c->replica_id,
+                            &c->dicom_listen};
     return slots[i];
 }
 
@@ -178,6 +186,10 @@ int cmd_serve(int argc, char **argv)
     printf("medseal serve: listening on https://%.*s:%u attestation=%s ready in %.1f ms\n",
            (int)(strrchr(c.listen, ':') - c.listen), c.listen, gw_server_port(s),
            gw_server_attestation(s), ms);
+    if (c.dicom_listen != NULL)
+        printf("medseal serve: dicom on %.*s:%u%s\n",
+               (int)(strrchr(c.dicom_listen, ':') - c.dicom_listen), c.dicom_listen,
+               gw_server_dicom_port(s), c.dicom_tls ? " (tls)" : "");
     fflush(stdout);
     sigwait(&set, &sig);
     printf("medseal serve: signal %d, finishing in-flight requests\n", sig);

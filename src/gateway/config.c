@@ -25,6 +25,10 @@ void gw_config_defaults(gw_config *c)
     c->study_ttl_s = 900;
     c->study_max_bytes = (size_t)1 << 30;
     c->mem_limit = (size_t)4 << 30;
+    c->dicom_ae_title = "MEDSEAL";
+    c->dicom_artim_s = 30;
+    c->dicom_idle_s = 60;
+    c->dicom_max_pdu = 65536;
 }
 
 struct num_key {
@@ -43,6 +47,8 @@ static const struct num_key num_keys[] = {
     NK(upstream_timeout_s, 0), NK(rate_rpm, 0),          NK(study_ttl_s, 0),
     NK(study_max_bytes, 1),    NK(mem_limit, 1),         NK(insecure_no_attestation, 0),
     NK(mem_locked, 0),         NK(max_inflated, 1),      NK(max_inflate_ratio, 0),
+    NK(dicom_tls, 0),          NK(dicom_artim_s, 0),     NK(dicom_idle_s, 0),
+    NK(dicom_max_pdu, 0),
 };
 
 static const struct {
@@ -63,6 +69,11 @@ static const struct {
     {"upstream_models", offsetof(gw_config, upstream_models)},
     {"audit_witness", offsetof(gw_config, audit_witness)},
     {"proxy_protocol_from", offsetof(gw_config, proxy_protocol_from)},
+    {"dicom_listen", offsetof(gw_config, dicom_listen)},
+    {"dicom_ae_title", offsetof(gw_config, dicom_ae_title)},
+    {"dicom_peers", offsetof(gw_config, dicom_peers)},
+    {"dicom_tls_ca", offsetof(gw_config, dicom_tls_ca)},
+    {"dicom_results_to", offsetof(gw_config, dicom_results_to)},
 };
 
 static char *trim(char *s)

@@ -271,6 +271,19 @@ ms_rc gw__upstream_new(const char *base_url, const char *key_file, unsigned time
                        struct gw_upstream **out, ms_err *err);
 void gw__upstream_free(struct gw_upstream *u);
 
+/* ---- DIMSE (src/gateway/dimse.c over src/dimse) -------------------------------------------- */
+struct gw_server;
+struct gw_dimse;
+/* Starts the C-ECHO/C-STORE SCP on cfg.dicom_listen (peers from cfg.dicom_peers). */
+ms_rc gw__dimse_start(struct gw_server *s, ms_err *err);
+void gw__dimse_stop(struct gw_server *s, unsigned grace_s);
+uint16_t gw__dimse_port(const struct gw_server *s);
+/* The results push hook: sends Part 10 files (the analyst's SR) with C-STORE to
+ * cfg.dicom_results_to, calling AE cfg.dicom_ae_title. Audited (action dicom.push). MS_E_INVAL
+ * when dicom_results_to is not set. Blocking (timeout 30 s); call it off the request path. */
+ms_rc gw__dimse_push(struct gw_server *s, const char *key_id, const ms_slice *files, size_t n,
+                     ms_err *err);
+
 /* ---- the server and one request ---------------------------------------------------------------
  */
 struct MHD_Connection;
@@ -293,6 +306,7 @@ struct gw_server {
     struct gw_pp *pp;       /* proxy_protocol_from: our own listener, or NULL */
     struct gw_attest *att;
     struct gw_upstream *up;
+    struct gw_dimse *dimse; /* the DICOM SCP (dicom_listen), NULL when off */
     uint8_t site_key[MS_KEY_LEN];
     int have_site_key;
     void *site; /* phi site lists (site_lists = DIR), read-only; NULL none */

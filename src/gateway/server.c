@@ -833,7 +833,8 @@ ms_rc gw_server_start(const gw_config *c, gw_server **out, ms_err *err)
     ms_buf_init(&s->cert, NULL, 1u << 20);
     ms_buf_init(&s->key, NULL, 1u << 20);
     if (open_memory(s, err) != MS_OK || open_parts(s, err) != MS_OK ||
-        start_daemon(s, err) != MS_OK) {
+        start_daemon(s, err) != MS_OK ||
+        (c->dicom_listen != NULL && gw__dimse_start(s, err) != MS_OK)) {
         gw_server_stop(s, 0);
         return err->code;
     }
@@ -882,6 +883,7 @@ void gw_server_stop(gw_server *s, unsigned grace_s)
                                                           : MHD_quiesce_daemon(s->d);
         if (fd != MHD_INVALID_SOCKET) /* no new connections */
             close(fd);
+        gw__dimse_stop(s, grace_s);
         wait_idle(s, grace_s);
         MHD_stop_daemon(s->d);
         pthread_mutex_lock(&s->mu);
@@ -893,6 +895,7 @@ void gw_server_stop(gw_server *s, unsigned grace_s)
             .action = "server.stop", .outcome = "ok", .evidence_hash = gw__attest_hash_hex(s->att)};
         gw__audit_append(s->audit, &ev);
     }
+    gw__dimse_stop(s, 0);
     gw__audit_close(s->audit);
     gw__heads_stop(s->heads); /* after the final head, before the key store */
     gw__upstream_free(s->up);
