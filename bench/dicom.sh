@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# DICOM codec benchmark (issue 2 item 7), in one run on one synthetic series:
-#   header extraction: `medseal dump DIR` (DICOM JSON of every header, pixel bytes not read;
-#                      also --headers-only, which never maps them either)
-#                      vs `dcmdump -q -M +sd +r DIR` (DCMTK) vs pydicom dcmread(stop_before_pixels)
+# DICOM codec benchmark (issue 2 item 7, issue 17 item 6), in one run on one synthetic series:
+#   header extraction: `medseal dump DIR | cat` (DICOM JSON of every header, pixel bytes not read,
+#                      one worker thread per core; also --threads 1 and --headers-only, which
+#                      never maps the pixels either)
+#                      vs `dcmdump -q -M +sd +r DIR | cat` (DCMTK) vs pydicom dcmread(stop_before_pixels)
 #                      + to_json_dict() per file (/usr/bin/python3, one process)
 #   full read:         `medseal dump --scan DIR` (parses every file and reads every value byte,
 #                      pixel data included, summing them) vs `cat DIR/* > /dev/null`
@@ -56,17 +57,19 @@ time_ms() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
-run_medseal_dump() { "$MEDSEAL" dump "$DIR"; }
+run_medseal_dump() { "$MEDSEAL" dump "$DIR" | cat; }
+run_medseal_dump1() { "$MEDSEAL" dump --threads 1 "$DIR" | cat; }
 run_medseal_headers() { "$MEDSEAL" dump --headers-only "$DIR"; }
-run_dcmdump() { dcmdump -q -M +sd +r "$DIR"; }
+run_dcmdump() { dcmdump -q -M +sd +r "$DIR" | cat; }
 run_pydicom() { $PY -c "$PYSCRIPT" "$DIR"; }
 run_scan() { "$MEDSEAL" dump --scan "$DIR"; }
 run_cat() { cat "$DIR"/* >/dev/null; }
 
-names=(medseal_dump medseal_headers medseal_scan cat)
+names=(medseal_dump medseal_dump1 medseal_headers medseal_scan cat)
 [ $have_dcmdump = 1 ] && names+=(dcmdump)
 [ $have_pydicom = 1 ] && names+=(pydicom)
-declare -A fn=([medseal_dump]=run_medseal_dump [medseal_headers]=run_medseal_headers
+declare -A fn=([medseal_dump]=run_medseal_dump [medseal_dump1]=run_medseal_dump1
+               [medseal_headers]=run_medseal_headers
                [dcmdump]=run_dcmdump [pydicom]=run_pydicom
                [medseal_scan]=run_scan [cat]=run_cat)
 declare -A samples
@@ -80,11 +83,14 @@ for n in "${names[@]}"; do med[$n]=$(echo "${samples[$n]}" | tr ' ' '\n' | grep 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.2f", a / b }'; }
 echo "dicom bench: $nfiles files, $((bytes / 1048576)) MiB ($DIR), median of $RUNS runs, ms"
 printf '%-48s %8s %s\n' "task" "median" "ratio"
-printf '%-48s %8s %s\n' "header extraction: medseal dump DIR" "${med[medseal_dump]}" "1.00"
+printf '%-48s %8s %s\n' "header extraction: medseal dump DIR | cat ($(nproc) cores)" \
+  "${med[medseal_dump]}" "1.00"
+printf '%-48s %8s %sx medseal\n' "header extraction: medseal dump --threads 1 | cat" \
+  "${med[medseal_dump1]}" "$(ratio "${med[medseal_dump1]}" "${med[medseal_dump]}")"
 printf '%-48s %8s %sx medseal\n' "header extraction: medseal dump --headers-only" \
   "${med[medseal_headers]}" "$(ratio "${med[medseal_headers]}" "${med[medseal_dump]}")"
 if [ $have_dcmdump = 1 ]; then
-  printf '%-48s %8s %sx medseal\n' "header extraction: dcmdump -q -M +sd +r DIR" "${med[dcmdump]}" \
+  printf '%-48s %8s %sx medseal\n' "header extraction: dcmdump -q -M +sd +r DIR | cat" "${med[dcmdump]}" \
     "$(ratio "${med[dcmdump]}" "${med[medseal_dump]}")"
 fi
 if [ $have_pydicom = 1 ]; then

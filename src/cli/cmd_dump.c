@@ -4,11 +4,16 @@
  * is left out unless --pixels. --scan reads every byte of every file (pixel data included) and
  * prints only a summary line (the full-read benchmark). A file that cannot be read gives one
  * line on stderr (file, offset, tag; never a value) and exit status 1; the others are still
- * dumped. Trusts: nothing in the files. Owns: its path list and output buffer.
+ * dumped. Files are read by worker threads (one per online core, or --threads N), each into its
+ * own buffer; the main thread writes them in the path order, so the output is the same whatever
+ * the thread count. At most WINDOW files are held ahead of the writer (bounded memory).
+ * Trusts: nothing in the files. Owns: its path list, the workers and their output buffers.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <limits.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,7 @@
 
 struct dump_opts {
     int text, pixels, meta, scan, headers;
+    long threads; /* 0: every online core */
 };
 
 struct paths {
@@ -139,8 +145,9 @@ static void scan_dataset(dcm_dataset *ds, uint64_t *sum, size_t *bytes)
     }
 }
 
-static ms_rc dump_one(const char *path, const struct dump_opts *o, int first, int array,
-                      ms_buf *out, uint64_t *sum, size_t *bytes, ms_err *err)
+/* One file's output (no array separator: the writer adds it). */
+static ms_rc dump_one(const char *path, const struct dump_opts *o, int array, ms_buf *out,
+                      uint64_t *sum, size_t *bytes, ms_err *err)
 {
     dcm_read_opts ro = {0};
     ro.stop_before_pixels = o->headers;
@@ -156,18 +163,69 @@ static ms_rc dump_one(const char *path, const struct dump_opts *o, int first, in
             rc = dcm_file_dump_text(f, o->meta, o->pixels, out, err);
     } else {
         dcm_json_opts jo = {.include_pixels = o->pixels, .include_meta = o->meta};
-        size_t mark = out->len;
-        if (array)
-            rc = ms_buf_append_str(out, first ? "\n" : ",\n", err);
-        if (rc == MS_OK)
-            rc = dcm_dataset_json_write(dcm_file_dataset(f), &jo, out, err);
-        if (rc != MS_OK)
-            out->len = mark;
+        rc = dcm_dataset_json_write(dcm_file_dataset(f), &jo, out, err);
         if (rc == MS_OK && !array)
             rc = ms_buf_append_str(out, "\n", err);
     }
     dcm_file_free(f);
     return rc;
+}
+
+/* ---- workers ---------------------------------------------------------------------------------- */
+
+#define WINDOW 256 /* files read ahead of the writer */
+
+struct slot {
+    ms_buf out;
+    ms_err err;
+    ms_rc rc;
+    uint64_t sum;
+    size_t bytes;
+    int done;
+};
+
+struct pool {
+    const struct paths *ps;
+    const struct dump_opts *o;
+    int array;
+    struct slot *slots; /* WINDOW slots, file i in slots[i % WINDOW] */
+    size_t next;        /* next file to claim */
+    size_t written;     /* files the writer has taken */
+    pthread_mutex_t mu;
+    pthread_cond_t cv_done, cv_room;
+};
+
+static void *worker(void *arg)
+{
+    struct pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->next < p->ps->n && p->next >= p->written + WINDOW)
+            pthread_cond_wait(&p->cv_room, &p->mu);
+        if (p->next >= p->ps->n)
+            break;
+        size_t i = p->next++;
+        struct slot *sl = &p->slots[i % WINDOW];
+        pthread_mutex_unlock(&p->mu);
+        sl->rc = dump_one(p->ps->v[i], p->o, p->array, &sl->out, &sl->sum, &sl->bytes, &sl->err);
+        pthread_mutex_lock(&p->mu);
+        sl->done = 1;
+        pthread_cond_broadcast(&p->cv_done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+static long thread_count(const struct dump_opts *o, size_t nfiles)
+{
+    long n = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > 256)
+        n = 256;
+    if ((size_t)n > nfiles)
+        n = (long)(nfiles ? nfiles : 1);
+    return n;
 }
 
 static void usage(FILE *f)
@@ -180,7 +238,9 @@ static void usage(FILE *f)
                "  --meta          include the file meta group 0002 (not standard DICOM JSON)\n"
                "  --headers-only  stop at PixelData without reading its bytes (drops elements\n"
                "                  after it, as pydicom's stop_before_pixels)\n"
-               "  --scan          read every byte of every file, print a summary line only\n");
+               "  --scan          read every byte of every file, print a summary line only\n"
+               "  --threads N     worker threads reading files (default: every online core);\n"
+               "                  the output order is the path order whatever N\n");
 }
 
 static int parse_args(int argc, char **argv, struct dump_opts *o, struct paths *ps, int *array)
@@ -202,6 +262,16 @@ static int parse_args(int argc, char **argv, struct dump_opts *o, struct paths *
             o->headers = 1;
         else if (strcmp(a, "--scan") == 0)
             o->scan = 1;
+        else if (strcmp(a, "--threads") == 0) {
+            char *end = NULL;
+            o->threads = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (i + 1 >= argc || end == argv[i + 1] || *end != '\0' || o->threads < 1 ||
+                o->threads > 256) {
+                cli_error("dump", "--threads needs a number from 1 to 256");
+                return 2;
+            }
+            i++;
+        }
         else if (a[0] == '-' && a[1] != 0) {
             cli_error("dump", "unknown option %s (see --help)", a);
             return 2;
@@ -247,19 +317,73 @@ int cmd_dump(int argc, char **argv)
     int failed = 0, first = 1, io = 0;
     uint64_t sum = 0;
     size_t bytes = 0;
+    struct pool pool = {.ps = &ps, .o = &o, .array = array};
+    long nt = thread_count(&o, ps.n);
+    pthread_t *th = ms_calloc(NULL, (size_t)nt, sizeof *th);
+    pool.slots = ms_calloc(NULL, WINDOW, sizeof *pool.slots);
+    if (th == NULL || pool.slots == NULL) {
+        cli_error("dump", "out of memory");
+        ms_free(NULL, th);
+        ms_free(NULL, pool.slots);
+        paths_free(&ps);
+        return 1;
+    }
+    for (size_t k = 0; k < WINDOW; k++)
+        ms_buf_init(&pool.slots[k].out, NULL, 0);
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_cond_init(&pool.cv_done, NULL);
+    pthread_cond_init(&pool.cv_room, NULL);
+    long started = 0;
+    for (; started < nt; started++)
+        if (pthread_create(&th[started], NULL, worker, &pool) != 0)
+            break;
     if (array && !o.text && !o.scan)
         (void)ms_buf_append_str(&out, "[", NULL);
     for (size_t i = 0; i < ps.n; i++) {
-        ms_err err = {0};
-        if (dump_one(ps.v[i], &o, first, array, &out, &sum, &bytes, &err) != MS_OK) {
-            cli_report("dump", ps.v[i], &err);
+        struct slot *sl = &pool.slots[i % WINDOW];
+        if (started == 0) {
+            sl->rc = dump_one(ps.v[i], &o, array, &sl->out, &sl->sum, &sl->bytes, &sl->err);
+        } else {
+            pthread_mutex_lock(&pool.mu);
+            while (!sl->done)
+                pthread_cond_wait(&pool.cv_done, &pool.mu);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        if (sl->rc != MS_OK) {
+            cli_report("dump", ps.v[i], &sl->err);
             failed++;
         } else {
+            if (array && !o.text && !o.scan)
+                (void)ms_buf_append_str(&out, first ? "\n" : ",\n", NULL);
+            if (ms_buf_append(&out, sl->out.p, sl->out.len, NULL) != MS_OK)
+                io = 1;
+            sum += sl->sum;
+            bytes += sl->bytes;
             first = 0;
         }
         if (out.len >= FLUSH_AT && flush(&out) != 0)
             io = 1;
+        /* the slot is free for file i + WINDOW */
+        ms_buf_reset(&sl->out);
+        ms_err_clear(&sl->err);
+        sl->rc = MS_OK;
+        sl->sum = 0;
+        sl->bytes = 0;
+        pthread_mutex_lock(&pool.mu);
+        sl->done = 0;
+        pool.written = i + 1;
+        pthread_cond_broadcast(&pool.cv_room);
+        pthread_mutex_unlock(&pool.mu);
     }
+    for (long k = 0; k < started; k++)
+        pthread_join(th[k], NULL);
+    for (size_t k = 0; k < WINDOW; k++)
+        ms_buf_free(&pool.slots[k].out);
+    ms_free(NULL, pool.slots);
+    ms_free(NULL, th);
+    pthread_mutex_destroy(&pool.mu);
+    pthread_cond_destroy(&pool.cv_done);
+    pthread_cond_destroy(&pool.cv_room);
     if (array && !o.text && !o.scan)
         (void)ms_buf_append_str(&out, first ? "]\n" : "\n]\n", NULL);
     if (o.scan)
