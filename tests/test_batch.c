@@ -82,6 +82,8 @@ TEST(test_batch_grouping_layouts)
     CHECK(o != NULL && strstr(o, "\"patients\": 3") != NULL);
     CHECK(strstr(o, "\"patients_done\": 3") != NULL);
     CHECK(strstr(o, "\"studies\": 5") != NULL);
+    /* studies_per_s counts studies read (A's three, B's and C's one), not reports written */
+    CHECK(strstr(o, "\"studies_analysed_this_run\": 5") != NULL);
     CHECK(strstr(o, "shared/README") != NULL && strstr(o, "not DICOM") != NULL);
     CHECK(strstr(o, "shared/notes.txt") != NULL);
     CHECK(strstr(o, "more than one study") != NULL);
@@ -144,6 +146,12 @@ TEST(test_batch_grouping_layouts)
     CHECK(ms_test_sh(NULL, "%s dump %s/sr/%s/report.sr.dcm | grep -q 'Measurement Group' && ! "
                            "grep -laF -f %s/phi.txt %s/sr/%s/report.sr.dcm",
                      ms_test_medseal(), t, pa, t, t, pa) == 0);
+    /* the SR's patient is the folder's pseudonym, the one deid gives (IssuerOfPatientID too) */
+    CHECK(ms_test_sh(NULL,
+                     PY " -c \"import pydicom,sys;d=pydicom.dcmread(sys.argv[1]);"
+                        "sys.exit(0 if d.PatientID==sys.argv[2] and str(d.PatientName)==sys.argv[2] "
+                        "else 1)\" %s/sr/%s/report.sr.dcm %s",
+                     t, pa, pa) == 0);
     return 0;
 }
 
@@ -363,26 +371,61 @@ TEST(test_batch_sealed_outputs)
     CHECK(ms_test_sh(NULL, "! grep -rlaq 'lung-rads\\|Lung-RADS\\|patient' %s/sealed --include "
                            "'*.sealed'",
                      t) == 0);
-    /* the right key opens the whole folder into the plain run's outputs */
+    /* the host keeps no result of a sealed run: no index, worklist or table under OUT, and
+     * the journal holds only what resume needs (no category, follow-up, due date, count of
+     * nodules or index line; none of the plain run's due dates or keys anywhere in its files) */
+    CHECK(ms_test_sh(NULL, "test ! -e %s/sealed/index.jsonl.sealed && test ! -e "
+                           "%s/sealed/summary.html.sealed && test ! -e %s/sealed/cohort.csv.sealed",
+                     t, t, t) == 0);
+    {
+        char jp[1024];
+        snprintf(jp, sizeof jp, "%s/sealed/batch.db", t);
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open_v2(jp, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+        sqlite3_stmt *st = NULL;
+        CHECK(sqlite3_prepare_v2(db, "SELECT count(*), sum(nodules IS NOT NULL OR lung_rads IS NOT "
+                                     "NULL OR follow_up IS NOT NULL OR due IS NOT NULL OR line IS "
+                                     "NOT NULL) FROM batch_patients WHERE state = 2",
+                                 -1, &st, NULL) == SQLITE_OK);
+        CHECK(sqlite3_step(st) == SQLITE_ROW);
+        CHECK_EQ_INT(sqlite3_column_int(st, 0), 2);
+        CHECK_EQ_INT(sqlite3_column_int(st, 1), 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    CHECK(ms_test_sh(NULL,
+                     PY " -c \"import json,sys\n"
+                        "for l in open(sys.argv[1]):\n"
+                        "  d=json.loads(l)\n"
+                        "  for k in ('due_date','follow_up'):\n"
+                        "    if d[k]: print(d[k])\" %s/plain/index.jsonl > %s/protected.txt && "
+                        "test -s %s/protected.txt && ! grep -rlaF -f %s/protected.txt %s/sealed",
+                     t, t, t, t, t) == 0);
+    /* the right key opens the whole folder into the plain run's outputs; the run-wide files
+     * are built by open from the opened patient.json files */
     CHECK(ms_test_sh(NULL, "%s open --key %s/r.sec %s/sealed --out %s/opened 2>/dev/null", m, t,
                      t, t) == 0);
     CHECK(ms_test_sh(NULL, "cd %s/plain && for f in */report.json */report.html index.jsonl "
                            "cohort.csv summary.html; do cmp $f %s/opened/$f || exit 1; done",
                      t, t) == 0);
     /* the wrong key, a truncated file, a flipped byte: refused, nothing written */
-    int rc = ms_test_sh(NULL, "%s open --key %s/x.sec %s/sealed/index.jsonl.sealed 2>/dev/null",
-                        m, t, t);
+    CHECK(ms_test_sh(NULL, "cp $(ls %s/sealed/MS-*/report.json.sealed | head -1) %s/one.sealed",
+                     t, t) == 0);
+    int rc = ms_test_sh(NULL, "%s open --key %s/x.sec %s/one.sealed 2>/dev/null", m, t, t);
     CHECK(rc != 0);
-    CHECK(ms_test_sh(NULL, "%s open --key %s/r.sec %s/sealed/index.jsonl.sealed | cmp - "
-                           "%s/plain/index.jsonl",
-                     m, t, t, t) == 0);
-    CHECK(ms_test_sh(NULL, "head -c -1 %s/sealed/index.jsonl.sealed > %s/cut.sealed", t, t) == 0);
+    CHECK(ms_test_sh(NULL, "%s open --key %s/r.sec %s/one.sealed | %s -c 'import json,sys; "
+                           "json.load(sys.stdin)'",
+                     m, t, t, PY) == 0);
+    CHECK(ms_test_sh(NULL, "%s open --key %s/x.sec %s/sealed --out %s/wrong 2>/dev/null; test "
+                           "$? -ne 0 && test -z \"$(find %s/wrong -type f 2>/dev/null)\"",
+                     m, t, t, t, t) == 0);
+    CHECK(ms_test_sh(NULL, "head -c -1 %s/one.sealed > %s/cut.sealed", t, t) == 0);
     CHECK(ms_test_sh(NULL, "%s open --key %s/r.sec %s/cut.sealed --out %s/cut 2>/dev/null", m, t,
                      t, t) != 0);
     CHECK(ms_test_sh(NULL, "test ! -e %s/cut", t) == 0);
     CHECK(ms_test_sh(NULL,
                      PY " -c \"import sys;b=bytearray(open(sys.argv[1],'rb').read());b[150]^=1;"
-                        "open(sys.argv[2],'wb').write(b)\" %s/sealed/index.jsonl.sealed "
+                        "open(sys.argv[2],'wb').write(b)\" %s/one.sealed "
                         "%s/flip.sealed",
                      t, t) == 0);
     CHECK(ms_test_sh(NULL, "%s open --key %s/r.sec %s/flip.sealed 2>/dev/null >/dev/null", m, t,

@@ -300,6 +300,30 @@ const char *gw_server_attestation(const gw_server *s);
  * frees everything (studies wiped). NULL is a no-op. */
 void gw_server_stop(gw_server *s, unsigned grace_s);
 
+/* ---- PostgreSQL helpers (src/gateway/pg.c), shared by every --state-db postgresql:// user --- */
+
+/* libpq's own handle types (libpq-fe.h), declared here so callers need not include it. */
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
+
+/* Connects to url (libpq connection URI; TLS as its sslmode asks) with server notices dropped:
+ * the connection, or NULL with err set to one line of libpq's message. */
+PGconn *gw_pg_connect(const char *url, ms_err *err);
+/* Drops the server's notices on c (again after a PQreset). */
+void gw_pg_quiet(PGconn *c);
+/* Runs a parameterless statement: MS_OK, or MS_E_IO with PostgreSQL's primary message. */
+ms_rc gw_pg_exec(PGconn *c, const char *sql, ms_err *err, const char *what);
+/* err from a failed result (PostgreSQL's primary message, never DETAIL) or from the connection. */
+ms_rc gw_pg_res_fail(PGresult *r, PGconn *c, ms_err *err, const char *what);
+ms_rc gw_pg_conn_fail(PGconn *c, ms_err *err, const char *what);
+/* An int4/int8 column of a binary-format result; 0 when NULL or of another width. */
+int64_t gw_pg_int(const PGresult *r, int row, int col);
+/* Creates or migrates a component's schema: its version lives in `table` (one row), migrations
+ * [version, n) run in order in one transaction under pg_advisory_xact_lock(lock) (a decimal
+ * literal). A version above n is refused (MS_E_UNSUPPORTED). */
+ms_rc gw_pg_migrate(PGconn *c, const char *table, const char *lock, const char *const *migrations,
+                    int n, ms_err *err);
+
 #ifdef __cplusplus
 }
 #endif

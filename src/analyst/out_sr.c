@@ -171,7 +171,7 @@ static void new_uid(struct sr *s, const uint8_t rnd[MS_KEY_LEN], const char *lab
 static void patient_study(struct sr *s, dcm_dataset *ds, dcm_file *const *src, size_t n,
                           char study_uid[MS_UID_MAX])
 {
-    char v[256], pid[80], pseudo[MS_PSEUDO_MAX];
+    char v[256], pid[80], issuer[80], pseudo[MS_PSEUDO_MAX];
     src_text(src, n, T(0020, 000D), v, sizeof v);
     map_uid(s, v, study_uid);
     if (study_uid[0] == '\0' && s->rc == MS_OK)
@@ -196,8 +196,11 @@ static void patient_study(struct sr *s, dcm_dataset *ds, dcm_file *const *src, s
         }
         return;
     }
+    /* the pseudonym `deid` gives: of IssuerOfPatientID + PatientID, the pair it is made from */
+    src_text(src, n, T(0010, 0021), issuer, sizeof issuer);
     if (s->rc == MS_OK)
-        s->rc = ms_pseudo_patient(s->key, NULL, 0, pid, strlen(pid), pseudo, s->err);
+        s->rc = ms_pseudo_patient(s->key, issuer, strlen(issuer), pid, strlen(pid), pseudo,
+                                  s->err);
     if (s->rc != MS_OK)
         return;
     set(s, ds, T(0010, 0010), DCM_VR_PN, pseudo);

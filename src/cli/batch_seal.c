@@ -4,7 +4,9 @@
  *
  * Trusts: nothing in a sealed file (every chunk is authenticated before its plaintext is
  * written; a wrong key, a truncation or any change fails). Owns: the keys it reads, wiped after
- * use. Errors: one line naming the file (the operator's path), never content.
+ * use. Errors: one line naming the file (the operator's path), never content. A sealed batch
+ * folder opened whole gets its index.jsonl, cohort.csv and summary.html built here from the
+ * opened patient.json files (batch_summary.c).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -247,6 +249,74 @@ static int open_dir(const char *src, const char *dst, const uint8_t sk[32], size
     return ret;
 }
 
+/* The opened folder's patient.json lines (bt_lines_fn), in patient order. */
+static int cmp_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int patient_lines(void *ud, bt_line_cb cb, void *cbud)
+{
+    const char *dir = ud;
+    struct dirent **v = NULL;
+    int n = scandir(dir, &v, NULL, cmp_name);
+    if (n < 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        if (rc == 0 && v[i]->d_name[0] != '.' &&
+            (size_t)snprintf(path, sizeof path, "%s/%s/patient.json", dir, v[i]->d_name) <
+                sizeof path &&
+            access(path, F_OK) == 0) {
+            ms_err e = {0};
+            ms_buf b;
+            if (ms_file_read(path, NULL, 1 << 20, &b, &e) != MS_OK) {
+                cli_error("open", "%s/patient.json: cannot read", v[i]->d_name);
+                rc = -1;
+                free(v[i]);
+                continue;
+            }
+            char *line = b.len > 0 && memchr(b.p, '\0', b.len) == NULL &&
+                                 memchr(b.p, '\n', b.len) == NULL
+                             ? strndup((const char *)b.p, b.len)
+                             : NULL;
+            ms_buf_free(&b);
+            if (line == NULL) {
+                cli_error("open", "%s/patient.json: not an index line", v[i]->d_name);
+                rc = -1;
+            } else {
+                rc = cb(cbud, line);
+                free(line);
+            }
+        }
+        free(v[i]);
+    }
+    free(v);
+    return rc;
+}
+
+/* A sealed batch run keeps no index on the host: its patients' opened patient.json files give
+ * index.jsonl, cohort.csv and summary.html (the same code as the host's, batch_summary.c). */
+static int assemble(const char *dst)
+{
+    struct dirent **v = NULL;
+    int n = scandir(dst, &v, NULL, cmp_name);
+    int any = 0;
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        if (!any && v[i]->d_name[0] != '.' &&
+            (size_t)snprintf(path, sizeof path, "%s/%s/patient.json", dst, v[i]->d_name) <
+                sizeof path)
+            any = access(path, F_OK) == 0;
+        free(v[i]);
+    }
+    free(v);
+    if (!any)
+        return 0;
+    return bt_summaries_write(dst, 0, NULL, 0, patient_lines, (void *)dst) == 0 ? 0 : 1;
+}
+
 int cmd_open(int argc, char **argv)
 {
     const char *key = NULL, *out = NULL, *in = NULL;
@@ -292,6 +362,8 @@ int cmd_open(int argc, char **argv)
             ret = 2;
         } else {
             ret = open_dir(in, out, sk, &n, 0);
+            if (ret == 0)
+                ret = assemble(out);
             fprintf(stderr, "medseal open: %zu files opened\n", n);
         }
     } else {

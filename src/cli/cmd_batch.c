@@ -11,6 +11,14 @@
  * "<name>.tmp" and fsync'ed, then the patient is marked done in the journal, then the temporaries
  * are renamed (a resumed run completes renames of patients marked done and never analyses them
  * again); no final name ever holds a partial file. Patients are analysed on every core.
+ * With --state-db postgresql://... the per-patient states live in a PostgreSQL job queue
+ * (batch_pg.c) instead, shared by `--worker` processes on other machines: the scan still goes to
+ * the SQLite journal of the process that scans (the first run, or --enqueue), which then queues
+ * every patient; workers claim patients (leases, retaken when a worker dies), write their outputs
+ * under temporary names unique to the worker and commit them only while they hold the claim.
+ * Whoever finds the queue finished writes index.jsonl, cohort.csv and summary.html from it.
+ * With --recipient neither journal nor queue keeps a patient's results: each patient's index
+ * line is a sealed patient.json in its folder and `medseal open` builds the run-wide files.
  *
  * Trusts: nothing in IN (every file is validated by the codec; unreadable files are listed with
  * the codec's reason, which names tags and offsets, never values). The journal holds no PHI:
@@ -59,13 +67,15 @@
 enum { ST_TODO = 0, ST_COMMITTED = 1, ST_DONE = 2, ST_FAILED = 3 };
 
 struct bopts {
-    const char *in, *out, *key_path, *formats, *recipient;
+    const char *in, *out, *key_path, *formats, *recipient, *state_db;
     char fmt[BT_MAX_FMT][8];
     size_t nfmt;
-    int every, phi, resume, json, quiet;
-    long jobs;
+    int every, phi, resume, json, quiet, worker, enqueue;
+    long jobs, lease;
     an_opts aopts;
 };
+
+#define BT_QUEUE_FILE "batch.queue" /* OUT's PostgreSQL run id, for --worker */
 
 struct run {
     struct bopts o;
@@ -84,6 +94,16 @@ struct run {
     size_t total, done_before;
     int seal; /* outputs sealed to the recipient (batch_seal.c) */
     uint8_t rpk[32];
+    /* --state-db: the PostgreSQL queue */
+    bt_pg *pg;
+    char run_id[40];  /* the run's id in batch_runs */
+    char owner[40];   /* this process's claims (random) */
+    char tmpsfx[48];  /* ".tmp", or ".<owner>.tmp" with a queue */
+    char active[256][MS_PSEUDO_MAX]; /* patient each worker thread holds, under mu */
+    atomic_int slots;
+    atomic_int pg_errors;
+    atomic_size_t lost_now; /* claims lost to another worker (lease expired) */
+    atomic_int stop_beat;
 };
 
 /* ---- usage ------------------------------------------------------------------------------- */
@@ -93,6 +113,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: medseal batch --key KEYFILE [options] IN OUT\n"
             "       medseal batch --resume OUT [--key KEYFILE] [--jobs N] [--json] [--quiet]\n"
+            "       medseal batch --worker --state-db URL [--key KEYFILE] [--jobs N] OUT\n"
             "  IN              an archive folder (any layout) or a DICOMDIR file\n"
             "  OUT             output folder: one folder per patient, index.jsonl, cohort.csv,\n"
             "                  summary.html, the journal batch.db\n"
@@ -111,7 +132,15 @@ static void usage(FILE *f)
             "journal)\n"
             "  --jobs N        worker threads (default: every core)\n"
             "  --json          a JSON summary on stdout at the end\n"
-            "  --quiet         no progress bar (it is drawn only when stderr is a terminal)\n");
+            "  --quiet         no progress bar (it is drawn only when stderr is a terminal)\n"
+            "  --state-db URL  postgresql://...: the job queue in PostgreSQL, shared by --worker\n"
+            "                  processes on other machines (the journal in OUT keeps the scan)\n"
+            "  --enqueue       with --state-db: scan IN and queue its patients, then exit\n"
+            "  --worker        with --state-db: analyse patients of the queue of OUT "
+            "(batch.queue)\n"
+            "  --lease S       seconds a claim lasts unless renewed (default 60); a dead "
+            "worker's\n"
+            "                  patients are taken again after it\n");
 }
 
 static int take(int argc, char **argv, int *i, const char **out)
@@ -161,7 +190,7 @@ static int parse(int argc, char **argv, struct bopts *o)
 {
     const char *pos[2] = {NULL, NULL};
     size_t npos = 0;
-    const char *jobs = NULL;
+    const char *jobs = NULL, *lease = NULL;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int bad = 0;
@@ -177,6 +206,14 @@ static int parse(int argc, char **argv, struct bopts *o)
             bad = take(argc, argv, &i, &o->recipient);
         else if (strcmp(s, "--jobs") == 0)
             bad = take(argc, argv, &i, &jobs);
+        else if (strcmp(s, "--state-db") == 0)
+            bad = take(argc, argv, &i, &o->state_db);
+        else if (strcmp(s, "--lease") == 0)
+            bad = take(argc, argv, &i, &lease);
+        else if (strcmp(s, "--worker") == 0)
+            o->worker = 1;
+        else if (strcmp(s, "--enqueue") == 0)
+            o->enqueue = 1;
         else if (strcmp(s, "--every-study") == 0)
             o->every = 1;
         else if (strcmp(s, "--phi") == 0)
@@ -203,6 +240,36 @@ static int parse(int argc, char **argv, struct bopts *o)
             cli_error("batch", "--jobs must be 1-256");
             return -1;
         }
+    }
+    o->lease = 60;
+    if (lease != NULL) {
+        char *end;
+        o->lease = strtol(lease, &end, 10);
+        if (*end != '\0' || o->lease < 1 || o->lease > 86400) {
+            cli_error("batch", "--lease must be 1-86400 seconds");
+            return -1;
+        }
+    }
+    if (o->state_db != NULL && strncmp(o->state_db, "postgresql://", 13) != 0 &&
+        strncmp(o->state_db, "postgres://", 11) != 0) {
+        cli_error("batch", "--state-db must be a postgresql:// URL");
+        return -1;
+    }
+    if ((o->worker || o->enqueue) && o->state_db == NULL) {
+        cli_error("batch", "--worker and --enqueue need --state-db postgresql://...");
+        return -1;
+    }
+    if (o->worker && (o->enqueue || o->resume)) {
+        cli_error("batch", "--worker takes no --enqueue or --resume");
+        return -1;
+    }
+    if (o->worker) {
+        if (npos != 1) {
+            cli_error("batch", "--worker takes the OUT folder only (see --help)");
+            return -1;
+        }
+        o->out = pos[0];
+        return 0;
     }
     if (o->resume) {
         if (npos != 1) {
@@ -952,7 +1019,7 @@ static ms_rc render_sr(struct run *R, const an_report *r, const struct study *s,
 static int write_temp(struct run *R, const char *dir, const char *name, const uint8_t *p, size_t n)
 {
     char path[PATH_MAX * 3];
-    snprintf(path, sizeof path, "%s/%s%s.tmp", dir, name, R->seal ? ".sealed" : "");
+    snprintf(path, sizeof path, "%s/%s%s%s", dir, name, R->seal ? ".sealed" : "", R->tmpsfx);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
@@ -964,25 +1031,60 @@ static int write_temp(struct run *R, const char *dir, const char *name, const ui
     return rc;
 }
 
-/* Renames every "<name>.tmp" of the patient's folder to its final name, then syncs the folder. */
-static void finalise(struct run *R, const char *patient, size_t nstudies)
+/* The patient's output names (as `open` gives them back) in order: reports, then with
+ * --recipient patient.json (its index line). */
+static size_t output_names(const struct run *R, size_t nstudies, char (*names)[64], size_t max)
+{
+    size_t k = 0;
+    for (size_t t = R->o.every ? 0 : nstudies - 1; t < nstudies; t++)
+        for (size_t f = 0; f < R->o.nfmt && k < max; f++)
+            out_name(R, t, R->o.fmt[f], names[k++], 64);
+    if (R->seal && k < max)
+        snprintf(names[k++], 64, "patient.json");
+    return k;
+}
+
+#define MAX_OUTPUTS (BT_MAX_FMT * (AN_MAX_STUDIES + 1) * 4 + 1)
+
+/* Renames every "<name><sfx>" of the patient's folder to its final name (sfx: the temporary
+ * suffix of the writer), or with discard removes them; then syncs the folder. */
+static void finalise(struct run *R, const char *patient, size_t nstudies, const char *sfx,
+                     int discard)
 {
     char dir[PATH_MAX * 2];
     snprintf(dir, sizeof dir, "%s/%s", R->o.out, patient);
-    for (size_t t = R->o.every ? 0 : nstudies - 1; t < nstudies; t++)
-        for (size_t k = 0; k < R->o.nfmt; k++) {
-            char name[64], a[PATH_MAX * 3], b[PATH_MAX * 3];
-            out_name(R, t, R->o.fmt[k], name, sizeof name);
-            const char *sx = R->seal ? ".sealed" : "";
-            snprintf(a, sizeof a, "%s/%s%s.tmp", dir, name, sx);
-            snprintf(b, sizeof b, "%s/%s%s", dir, name, sx);
+    char(*names)[64] = calloc(MAX_OUTPUTS, sizeof *names);
+    size_t k = names != NULL && nstudies > 0 ? output_names(R, nstudies, names, MAX_OUTPUTS) : 0;
+    for (size_t i = 0; i < k; i++) {
+        char a[PATH_MAX * 3], b[PATH_MAX * 3];
+        const char *sx = R->seal ? ".sealed" : "";
+        snprintf(a, sizeof a, "%s/%s%s%s", dir, names[i], sx, sfx);
+        snprintf(b, sizeof b, "%s/%s%s", dir, names[i], sx);
+        if (discard)
+            (void)unlink(a);
+        else
             (void)rename(a, b);
-        }
+    }
+    free(names);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         (void)fsync(dfd);
         close(dfd);
     }
+}
+
+/* Removes the temporaries a killed writer left in the patient's folder (the caller holds the
+ * patient: the journal's worker, or the queue's claim). */
+static void clear_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' && has_suffix(e->d_name, ".tmp"))
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
 }
 
 static int mark(struct run *R, const char *sql, const char *patient)
@@ -998,6 +1100,11 @@ static int mark(struct run *R, const char *sql, const char *patient)
 
 static void fail_patient(struct run *R, const char *patient, const char *reason)
 {
+    if (R->pg != NULL) {
+        (void)bt_pg_fail(R->pg, R->run_id, patient, R->owner, reason);
+        atomic_fetch_add(&R->failed_now, 1);
+        return;
+    }
     pthread_mutex_lock(&R->mu);
     sqlite3_stmt *st =
         db_prep(R->db, "UPDATE batch_patients SET state = 3, reason = ? WHERE patient = ?");
@@ -1011,17 +1118,38 @@ static void fail_patient(struct run *R, const char *patient, const char *reason)
     atomic_fetch_add(&R->failed_now, 1);
 }
 
-static void process(struct run *R, const char *patient)
+/* The patient's index line (index.jsonl), malloc'ed. */
+static char *index_line(struct run *R, const char *patient, size_t n, const struct summary *sum)
 {
-    struct study *s = NULL;
-    size_t n = 0;
-    pthread_mutex_lock(&R->mu);
-    int lrc = load_patient(R, patient, &s, &n);
-    pthread_mutex_unlock(&R->mu);
-    if (lrc != 0) {
-        fail_patient(R, patient, "journal: cannot load the patient's files");
-        return;
-    }
+    json_t *line = json_object();
+    json_object_set_new(line, "patient", json_string(patient));
+    json_object_set_new(line, "studies", json_integer((json_int_t)n));
+    json_object_set_new(line, "nodules", json_integer((json_int_t)sum->nodules));
+    json_object_set_new(line, "lung_rads", sum->lung_rads[0] ? json_string(sum->lung_rads)
+                                                            : json_null());
+    json_object_set_new(line, "follow_up", sum->follow[0] ? json_string(sum->follow) : json_null());
+    json_object_set_new(line, "follow_up_months",
+                        sum->months >= 0 ? json_integer(sum->months) : json_null());
+    json_object_set_new(line, "due_date", sum->due[0] ? json_string(sum->due) : json_null());
+    json_object_set_new(line, "dates", json_string(R->o.phi ? "real" : "shifted"));
+    json_t *reps = json_array();
+    for (size_t t = R->o.every ? 0 : n - 1; t < n; t++)
+        for (size_t k = 0; k < R->o.nfmt; k++) {
+            char name[64], rel[128];
+            out_name(R, t, R->o.fmt[k], name, sizeof name);
+            snprintf(rel, sizeof rel, "%s/%s", patient, name);
+            json_array_append_new(reps, json_string(rel));
+        }
+    json_object_set_new(line, "reports", reps);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(line);
+    return text;
+}
+
+/* Analyses one patient (its studies s[0..n), date order; freed here) and writes its outputs:
+ * temporaries, then the commit (journal or queue), then the renames. */
+static void process(struct run *R, const char *patient, struct study *s, size_t n)
+{
     char dir[PATH_MAX * 2];
     snprintf(dir, sizeof dir, "%s/%s", R->o.out, patient);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -1029,6 +1157,7 @@ static void process(struct run *R, const char *patient)
         fail_patient(R, patient, "cannot create the patient folder");
         return;
     }
+    clear_temps(dir);
     struct summary sum;
     memset(&sum, 0, sizeof sum);
     ms_err err = {0};
@@ -1065,49 +1194,58 @@ static void process(struct run *R, const char *patient)
         if (rc != MS_OK)
             snprintf(reason, sizeof reason, "study %zu: %s", t + 1, err.msg);
         an_report_free(r);
-        atomic_fetch_add(&R->studies_now, rc == MS_OK ? 1 : 0);
     }
     ms_buf_free(&b);
+    studies_free(s, n);
     if (reason[0] != '\0') {
-        studies_free(s, n);
+        finalise(R, patient, n, R->tmpsfx, 1);
         fail_patient(R, patient, reason);
         return;
     }
-    json_t *line = json_object();
-    json_object_set_new(line, "patient", json_string(patient));
-    json_object_set_new(line, "studies", json_integer((json_int_t)n));
-    json_object_set_new(line, "nodules", json_integer((json_int_t)sum.nodules));
-    json_object_set_new(line, "lung_rads", sum.lung_rads[0] ? json_string(sum.lung_rads)
-                                                           : json_null());
-    json_object_set_new(line, "follow_up", sum.follow[0] ? json_string(sum.follow) : json_null());
-    json_object_set_new(line, "follow_up_months",
-                        sum.months >= 0 ? json_integer(sum.months) : json_null());
-    json_object_set_new(line, "due_date", sum.due[0] ? json_string(sum.due) : json_null());
-    json_object_set_new(line, "dates", json_string(R->o.phi ? "real" : "shifted"));
-    json_t *reps = json_array();
-    for (size_t t = R->o.every ? 0 : n - 1; t < n; t++)
-        for (size_t k = 0; k < R->o.nfmt; k++) {
-            char name[64], rel[128];
-            out_name(R, t, R->o.fmt[k], name, sizeof name);
-            snprintf(rel, sizeof rel, "%s/%s", patient, name);
-            json_array_append_new(reps, json_string(rel));
+    char *text = index_line(R, patient, n, &sum);
+    if (text == NULL || (R->seal && write_temp(R, dir, "patient.json", (const uint8_t *)text,
+                                               strlen(text)) != 0)) {
+        free(text);
+        finalise(R, patient, n, R->tmpsfx, 1);
+        fail_patient(R, patient, "cannot write patient.json");
+        return;
+    }
+    if (R->pg != NULL) {
+        /* committed only while this process holds the claim: exactly once */
+        int c = bt_pg_commit(R->pg, R->run_id, patient, R->owner, (int)n, R->seal ? NULL : text);
+        free(text);
+        if (c == 1) {
+            finalise(R, patient, n, R->tmpsfx, 0);
+            (void)bt_pg_done(R->pg, R->run_id, patient);
+            atomic_fetch_add(&R->done_now, 1);
+            atomic_fetch_add(&R->studies_now, n);
+        } else if (c == 0) {
+            finalise(R, patient, n, R->tmpsfx, 1);
+            atomic_fetch_add(&R->lost_now, 1);
+        } else {
+            atomic_fetch_add(&R->pg_errors, 1);
         }
-    json_object_set_new(line, "reports", reps);
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(line);
+        return;
+    }
+    /* with --recipient the journal keeps only what resume needs: the state and the study
+     * count (the results are in the sealed patient.json) */
     pthread_mutex_lock(&R->mu);
     sqlite3_stmt *st = db_prep(
         R->db, "UPDATE batch_patients SET state = 1, studies = ?, nodules = ?, lung_rads = ?, "
                "follow_up = ?, due = ?, line = ?, reason = NULL, done_count = done_count + 1 "
                "WHERE patient = ? AND state = 0");
     int ok = 0;
-    if (st != NULL && text != NULL) {
+    if (st != NULL) {
+        int plain = !R->seal;
         sqlite3_bind_int64(st, 1, (sqlite3_int64)n);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)sum.nodules);
-        bind_text(st, 3, sum.lung_rads[0] ? sum.lung_rads : NULL);
-        bind_text(st, 4, sum.follow[0] ? sum.follow : NULL);
-        bind_text(st, 5, sum.due[0] ? sum.due : NULL);
-        bind_text(st, 6, text);
+        if (plain)
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)sum.nodules);
+        else
+            sqlite3_bind_null(st, 2);
+        bind_text(st, 3, plain && sum.lung_rads[0] ? sum.lung_rads : NULL);
+        bind_text(st, 4, plain && sum.follow[0] ? sum.follow : NULL);
+        bind_text(st, 5, plain && sum.due[0] ? sum.due : NULL);
+        bind_text(st, 6, plain ? text : NULL);
         bind_text(st, 7, patient);
         ok = sqlite3_step(st) == SQLITE_DONE;
     }
@@ -1115,16 +1253,15 @@ static void process(struct run *R, const char *patient)
     pthread_mutex_unlock(&R->mu);
     free(text);
     if (!ok) {
-        studies_free(s, n);
         fail_patient(R, patient, "journal: cannot record the patient");
         return;
     }
-    finalise(R, patient, n);
+    finalise(R, patient, n, R->tmpsfx, 0);
     pthread_mutex_lock(&R->mu);
     (void)mark(R, "UPDATE batch_patients SET state = 2 WHERE patient = ?", patient);
     pthread_mutex_unlock(&R->mu);
-    studies_free(s, n);
     atomic_fetch_add(&R->done_now, 1);
+    atomic_fetch_add(&R->studies_now, n);
 }
 
 static void *analyse_worker(void *arg)
@@ -1143,10 +1280,16 @@ static void *analyse_worker(void *arg)
             }
             sqlite3_finalize(st);
         }
+        struct study *s = NULL;
+        size_t n = 0;
+        int lrc = patient[0] != '\0' ? load_patient(R, patient, &s, &n) : 0;
         pthread_mutex_unlock(&R->mu);
         if (patient[0] == '\0')
             break;
-        process(R, patient);
+        if (lrc != 0)
+            fail_patient(R, patient, "journal: cannot load the patient's files");
+        else
+            process(R, patient, s, n);
     }
     atomic_fetch_sub(&R->live, 1);
     return NULL;
@@ -1162,11 +1305,226 @@ static int roll_forward(struct run *R)
     while (sqlite3_step(st) == SQLITE_ROW) {
         char p[MS_PSEUDO_MAX];
         snprintf(p, sizeof p, "%s", (const char *)sqlite3_column_text(st, 0));
-        finalise(R, p, (size_t)sqlite3_column_int64(st, 1));
+        finalise(R, p, (size_t)sqlite3_column_int64(st, 1), ".tmp", 0);
     }
     sqlite3_finalize(st);
     return db_exec(R->db, "UPDATE batch_patients SET state = 2 WHERE state = 1;"
                           "UPDATE batch_patients SET state = 0 WHERE state = 3");
+}
+
+/* ---- the PostgreSQL queue: jobs, workers, leases ----------------------------------------- */
+
+/* A patient's job: its studies in date order with their files, relative to IN. */
+static char *job_json(const struct run *R, const struct study *s, size_t n)
+{
+    size_t rl = strlen(R->root) + 1;
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object(), *ps = json_array();
+        json_object_set_new(o, "id", json_string(s[i].id));
+        json_object_set_new(o, "date", json_string(s[i].date));
+        for (size_t k = 0; k < s[i].n; k++)
+            json_array_append_new(ps, json_string(strlen(s[i].paths[k]) > rl ? s[i].paths[k] + rl
+                                                                             : s[i].paths[k]));
+        json_object_set_new(o, "paths", ps);
+        json_array_append_new(a, o);
+    }
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return text;
+}
+
+static int job_parse(struct run *R, const char *text, struct study **out, size_t *nout)
+{
+    json_error_t je;
+    json_t *a = json_loads(text, 0, &je);
+    size_t n = json_array_size(a);
+    struct study *s = n > 0 ? calloc(n, sizeof *s) : NULL;
+    int rc = s != NULL ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *o = json_array_get(a, i), *ps = json_object_get(o, "paths");
+        const char *id = json_string_value(json_object_get(o, "id"));
+        const char *date = json_string_value(json_object_get(o, "date"));
+        if (id == NULL || date == NULL || !json_is_array(ps)) {
+            rc = -1;
+            break;
+        }
+        snprintf(s[i].id, sizeof s[i].id, "%s", id);
+        snprintf(s[i].date, sizeof s[i].date, "%s", date);
+        for (size_t k = 0; rc == 0 && k < json_array_size(ps); k++) {
+            const char *p = json_string_value(json_array_get(ps, k));
+            /* relative to IN, never above it */
+            if (p == NULL || p[0] == '/' || strcmp(p, "..") == 0 || strncmp(p, "../", 3) == 0 ||
+                strstr(p, "/../") != NULL || has_suffix(p, "/.."))
+                rc = -1;
+            else
+                rc = push_path(R, &s[i], p);
+        }
+    }
+    json_decref(a);
+    if (rc != 0) {
+        studies_free(s, n);
+        return -1;
+    }
+    *out = s;
+    *nout = n;
+    return 0;
+}
+
+/* Queues every patient of the journal (256 per transaction; patients already queued stay as
+ * they are), then marks the run's queue complete. */
+static int enqueue_all(struct run *R)
+{
+    enum { CHUNK = 256 };
+    char *pat[CHUNK], *job[CHUNK];
+    size_t k = 0;
+    int rc = 0;
+    sqlite3_stmt *st = db_prep(R->db, "SELECT patient FROM batch_patients ORDER BY patient");
+    if (st == NULL)
+        return -1;
+    for (;;) {
+        int row = sqlite3_step(st) == SQLITE_ROW;
+        if (row) {
+            struct study *s = NULL;
+            size_t n = 0;
+            const char *p = (const char *)sqlite3_column_text(st, 0);
+            if (load_patient(R, p, &s, &n) != 0) {
+                rc = -1;
+                break;
+            }
+            pat[k] = strdup(p);
+            job[k] = job_json(R, s, n);
+            studies_free(s, n);
+            if (pat[k] == NULL || job[k] == NULL) {
+                free(pat[k]);
+                free(job[k]);
+                rc = -1;
+                break;
+            }
+            k++;
+        }
+        if (k == CHUNK || (!row && k > 0)) {
+            rc = bt_pg_enqueue(R->pg, R->run_id, k, (const char *const *)pat,
+                               (const char *const *)job);
+            for (size_t i = 0; i < k; i++) {
+                free(pat[i]);
+                free(job[i]);
+            }
+            k = 0;
+            if (rc != 0)
+                break;
+        }
+        if (!row)
+            break;
+    }
+    for (size_t i = 0; i < k; i++) {
+        free(pat[i]);
+        free(job[i]);
+    }
+    sqlite3_finalize(st);
+    if (rc != 0)
+        return -1;
+    long long files = 0, un = 0;
+    st = db_prep(R->db, "SELECT (SELECT count(*) FROM batch_files), (SELECT count(*) FROM "
+                        "batch_unreadable)");
+    if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+        files = sqlite3_column_int64(st, 0);
+        un = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (bt_pg_run_enqueued(R->pg, R->run_id, files, un) != 0)
+        return -1;
+    return meta_set(R->db, "enqueued", "1");
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A worker thread: claims patients until the queue holds none todo or claimed by anyone (a
+ * claim of a dead worker is claimable again once its lease runs out, so it waits for those). */
+static void *pg_worker(void *arg)
+{
+    struct run *R = arg;
+    int slot = atomic_fetch_add(&R->slots, 1);
+    int errors = 0;
+    for (;;) {
+        char patient[MS_PSEUDO_MAX] = "";
+        char *job = NULL;
+        int c = bt_pg_claim(R->pg, R->run_id, R->owner, (int)R->o.lease, patient,
+                            sizeof patient, &job);
+        if (c == 1) {
+            errors = 0;
+            pthread_mutex_lock(&R->mu);
+            snprintf(R->active[slot], sizeof R->active[slot], "%s", patient);
+            pthread_mutex_unlock(&R->mu);
+            struct study *s = NULL;
+            size_t n = 0;
+            if (job_parse(R, job, &s, &n) != 0)
+                fail_patient(R, patient, "queue: the patient's job is malformed");
+            else
+                process(R, patient, s, n);
+            pthread_mutex_lock(&R->mu);
+            R->active[slot][0] = '\0';
+            pthread_mutex_unlock(&R->mu);
+            free(job);
+            continue;
+        }
+        free(job);
+        long long cnt[5], studies, files, un;
+        int enq = 0;
+        if (c == 0 && bt_pg_counts(R->pg, R->run_id, cnt, &studies, &files, &un, &enq) == 0) {
+            errors = 0;
+            if (enq && cnt[BTQ_TODO] == 0 && cnt[BTQ_CLAIMED] == 0)
+                break;
+        } else if (++errors > 40) { /* ~10 s without the database */
+            atomic_fetch_add(&R->pg_errors, 1);
+            break;
+        }
+        sleep_ms(250);
+    }
+    atomic_fetch_sub(&R->live, 1);
+    return NULL;
+}
+
+/* Renews the leases of the patients this process's threads hold, every third of a lease. */
+static void *heartbeat(void *arg)
+{
+    struct run *R = arg;
+    long tick = R->o.lease * 1000 / 3;
+    if (tick < 100)
+        tick = 100;
+    for (long waited = 0; !atomic_load(&R->stop_beat); waited += 100) {
+        sleep_ms(100);
+        if (waited < tick)
+            continue;
+        waited = 0;
+        char list[256 * (MS_PSEUDO_MAX + 1) + 4];
+        size_t len = 0;
+        list[len++] = '{';
+        pthread_mutex_lock(&R->mu);
+        for (int i = 0; i < 256 && i < atomic_load(&R->slots); i++)
+            if (R->active[i][0] != '\0')
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len > 1 ? "," : "",
+                                        R->active[i]);
+        pthread_mutex_unlock(&R->mu);
+        list[len++] = '}';
+        list[len] = '\0';
+        if (len > 2)
+            (void)bt_pg_renew(R->pg, R->run_id, R->owner, list, (int)R->o.lease);
+    }
+    return NULL;
+}
+
+static void roll_one(void *ud, const char *patient, const char *owner, int studies)
+{
+    struct run *R = ud;
+    char sfx[64];
+    snprintf(sfx, sizeof sfx, ".%s.tmp", owner);
+    finalise(R, patient, studies > 0 ? (size_t)studies : 0, sfx, 0);
+    (void)bt_pg_done(R->pg, R->run_id, patient);
 }
 
 /* ---- progress ---------------------------------------------------------------------------- */
@@ -1203,213 +1561,82 @@ static void progress(struct run *R, int final)
 
 /* ---- outputs of the whole run ------------------------------------------------------------ */
 
-struct stream {
-    int fd;
-    char tmp[PATH_MAX * 2 + 8], path[PATH_MAX * 2];
-    ms_buf b;
-    int bad;
-};
-
-static int st_open(struct stream *s, const char *out, const char *name, int seal)
+/* The journal's index lines (bt_lines_fn), in patient order. */
+static int sqlite_lines(void *ud, bt_line_cb cb, void *cbud)
 {
-    memset(s, 0, sizeof s[0]);
-    snprintf(s->path, sizeof s->path, "%s/%s%s", out, name, seal ? ".sealed" : "");
-    snprintf(s->tmp, sizeof s->tmp, "%s.tmp", s->path);
-    ms_buf_init(&s->b, NULL, 0);
-    s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    return s->fd < 0 ? -1 : 0;
-}
-
-static void st_put(struct stream *s, const char *str)
-{
-    ms_err e = {0};
-    if (ms_buf_append_str(&s->b, str, &e) != MS_OK)
-        s->bad = 1;
-}
-
-/* Sealed outputs are sealed as one message: the buffer is the whole file. */
-static int st_close(struct stream *s, struct run *R)
-{
-    int rc = s->bad ? -1 : 0;
-    if (rc == 0)
-        rc = R->seal ? bt_seal_write(s->fd, R->rpk, s->b.p, s->b.len)
-                     : ms_write_all(s->fd, s->b.p, s->b.len);
-    if (rc == 0)
-        rc = fsync(s->fd);
-    if (close(s->fd) != 0)
-        rc = -1;
-    ms_buf_free(&s->b);
-    if (rc == 0)
-        rc = rename(s->tmp, s->path);
-    else
-        (void)unlink(s->tmp);
+    struct run *R = ud;
+    sqlite3_stmt *ps = db_prep(R->db, "SELECT line FROM batch_patients WHERE state = 2 AND line "
+                                      "IS NOT NULL ORDER BY patient");
+    int rc = ps != NULL ? 0 : -1;
+    while (rc == 0 && sqlite3_step(ps) == SQLITE_ROW)
+        rc = cb(cbud, (const char *)sqlite3_column_text(ps, 0));
+    sqlite3_finalize(ps);
     return rc;
 }
 
-static void html_escape(struct stream *s, const char *v)
-{
-    char one[2] = {0, 0};
-    for (; v != NULL && *v; v++) {
-        switch (*v) {
-        case '<': st_put(s, "&lt;"); break;
-        case '>': st_put(s, "&gt;"); break;
-        case '&': st_put(s, "&amp;"); break;
-        case '"': st_put(s, "&quot;"); break;
-        default: one[0] = *v; st_put(s, one);
-        }
-    }
-}
-
-static int cat_rank(const char *c)
-{
-    static const char *const order[] = {"0", "1", "2", "3", "4A", "4B", "4X"};
-    for (int i = 0; c != NULL && i < 7; i++)
-        if (strcmp(c, order[i]) == 0)
-            return i + 1;
-    return 0;
-}
-
-static const char summary_head[] =
-    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
-    "'unsafe-inline'; script-src 'unsafe-inline'\">\n"
-    "<title>medseal batch: screening worklist</title>\n<style>\n"
-    "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2330}\n"
-    "h1{font-size:20px;margin:0 0 4px}.sub{color:#5b6475;margin:0 0 16px}\n"
-    ".counts{display:flex;gap:8px;flex-wrap:wrap;margin:0 0 16px}\n"
-    ".c{border:1px solid #d5dae3;border-radius:6px;padding:6px 12px;min-width:56px;"
-    "text-align:center}\n.c b{display:block;font-size:20px}\n"
-    "table{border-collapse:collapse;width:100%}th,td{padding:5px 10px;border-bottom:1px solid "
-    "#e3e7ee;text-align:left}\nth{cursor:pointer;background:#f3f5f9;user-select:none}\n"
-    "th:hover{background:#e6eaf2}td.n{text-align:right}\n"
-    ".k{display:inline-block;min-width:28px;text-align:center;border-radius:4px;padding:1px "
-    "6px;font-weight:600}\n.k1,.k2{background:#e3f4e6}.k3{background:#fff3cd}"
-    ".k4A{background:#ffe0c2}.k4B,.k4X{background:#f8c9c9}.k0{background:#dde6f7}\n"
-    "</style></head><body>\n<h1>Screening worklist</h1>\n";
-
-static const char summary_tail[] =
-    "</tbody></table>\n<script>\n"
-    "(function(){var t=document.getElementById('w'),b=t.tBodies[0],d={};\n"
-    "function key(r,i){var c=r.cells[i];return c.getAttribute('data-k')||c.textContent;}\n"
-    "Array.prototype.forEach.call(t.tHead.rows[0].cells,function(h,i){h.onclick=function(){\n"
-    "d[i]=!d[i];var rs=Array.prototype.slice.call(b.rows),num=h.hasAttribute('data-num');\n"
-    "rs.sort(function(x,y){var a=key(x,i),c=key(y,i);if(num){a=+a;c=+c;}\n"
-    "var r=a<c?-1:a>c?1:0;return d[i]?r:-r;});rs.forEach(function(r){b.appendChild(r);});};});"
-    "})();\n</script>\n</body></html>\n";
-
+/* index.jsonl, cohort.csv, summary.html: from the journal or the queue. A sealed run keeps no
+ * index line on the host (patient.json.sealed in each folder instead): `medseal open` builds
+ * them on the requester's side. */
 static int write_summaries(struct run *R)
 {
-    struct stream ix, csv, html;
-    int seal = R->seal;
-    if (st_open(&ix, R->o.out, "index.jsonl", seal) != 0 ||
-        st_open(&csv, R->o.out, "cohort.csv", seal) != 0 ||
-        st_open(&html, R->o.out, "summary.html", seal) != 0) {
-        cli_error("batch", "cannot create the summary files in OUT");
-        return -1;
+    if (R->seal)
+        return 0;
+    if (R->pg != NULL) {
+        struct bt_pg_lines L = {R->pg, R->run_id};
+        if (bt_pg_summary_lock(R->pg, R->run_id, 1) != 0)
+            return -1;
+        int rc = bt_summaries_write(R->o.out, 0, NULL, R->o.phi, bt_pg_lines, &L);
+        (void)bt_pg_summary_lock(R->pg, R->run_id, 0);
+        return rc;
     }
-    st_put(&csv, "patient,studies,nodules,lung_rads,follow_up,due_date\n");
-    st_put(&html, summary_head);
-    /* counts per category */
-    sqlite3_stmt *cs = db_prep(R->db, "SELECT coalesce(lung_rads, '-'), count(*) FROM "
-                                      "batch_patients WHERE state = 2 GROUP BY 1");
-    char buf[512];
-    size_t total = 0;
-    st_put(&html, "<div class=\"counts\">\n");
-    while (cs != NULL && sqlite3_step(cs) == SQLITE_ROW) {
-        const char *c = (const char *)sqlite3_column_text(cs, 0);
-        long long k = sqlite3_column_int64(cs, 1);
-        total += (size_t)k;
-        st_put(&html, "<div class=\"c\"><b>");
-        snprintf(buf, sizeof buf, "%lld", k);
-        st_put(&html, buf);
-        st_put(&html, "</b>Lung-RADS ");
-        html_escape(&html, c);
-        st_put(&html, "</div>\n");
-    }
-    sqlite3_finalize(cs);
-    snprintf(buf, sizeof buf,
-             "</div>\n<p class=\"sub\">%zu patients; dates are %s. Click a column to sort.</p>\n"
-             "<table id=\"w\"><thead><tr><th>Patient</th><th data-num>Studies</th>"
-             "<th data-num>Nodules</th><th data-num>Lung-RADS</th><th>Follow-up</th>"
-             "<th>Due</th><th>Reports</th></tr></thead><tbody>\n",
-             total, R->o.phi ? "real" : "shifted per patient (run with --phi for real due dates)");
-    st_put(&html, buf);
-    sqlite3_stmt *ps = db_prep(R->db, "SELECT patient, studies, nodules, lung_rads, follow_up, "
-                                      "due, line FROM batch_patients WHERE state = 2 ORDER BY "
-                                      "patient");
-    while (ps != NULL && sqlite3_step(ps) == SQLITE_ROW) {
-        const char *p = (const char *)sqlite3_column_text(ps, 0);
-        long long ns = sqlite3_column_int64(ps, 1), nn = sqlite3_column_int64(ps, 2);
-        const char *cat = (const char *)sqlite3_column_text(ps, 3);
-        const char *fu = (const char *)sqlite3_column_text(ps, 4);
-        const char *due = (const char *)sqlite3_column_text(ps, 5);
-        st_put(&ix, (const char *)sqlite3_column_text(ps, 6));
-        st_put(&ix, "\n");
-        snprintf(buf, sizeof buf, "%s,%lld,%lld,%s,%s,%s\n", p, ns, nn, cat ? cat : "",
-                 fu ? fu : "", due ? due : "");
-        st_put(&csv, buf);
-        snprintf(buf, sizeof buf, "<tr><td>%s</td><td class=\"n\">%lld</td><td class=\"n\">%lld"
-                                  "</td><td data-k=\"%d\"><span class=\"k k",
-                 p, ns, nn, cat_rank(cat));
-        st_put(&html, buf);
-        html_escape(&html, cat ? cat : "");
-        st_put(&html, "\">");
-        html_escape(&html, cat ? cat : "-");
-        st_put(&html, "</span></td><td>");
-        html_escape(&html, fu ? fu : "-");
-        st_put(&html, "</td><td data-k=\"");
-        html_escape(&html, due ? due : "9999");
-        st_put(&html, "\">");
-        html_escape(&html, due ? due : "-");
-        st_put(&html, "</td><td>");
-        for (size_t k = 0; k < R->o.nfmt; k++) {
-            char name[64];
-            out_name(R, (size_t)(ns - 1), R->o.fmt[k], name, sizeof name);
-            snprintf(buf, sizeof buf, "%s<a href=\"%s/%s\">%s</a>", k ? " " : "", p, name,
-                     R->o.fmt[k]);
-            st_put(&html, buf);
-        }
-        st_put(&html, "</td></tr>\n");
-    }
-    sqlite3_finalize(ps);
-    st_put(&html, summary_tail);
-    int rc = 0;
-    rc |= st_close(&ix, R);
-    rc |= st_close(&csv, R);
-    rc |= st_close(&html, R);
-    int dfd = open(R->o.out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    if (rc != 0)
-        cli_error("batch", "cannot write the summary files in OUT");
-    return rc;
+    return bt_summaries_write(R->o.out, 0, NULL, R->o.phi, sqlite_lines, R);
 }
 
 /* ---- the end-of-run report --------------------------------------------------------------- */
 
+static void failed_one(void *ud, const char *patient, const char *reason)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "patient", json_string(patient));
+    json_object_set_new(o, "reason", json_string(reason));
+    json_array_append_new(ud, o);
+}
+
 static int report(struct run *R, double secs)
 {
-    size_t counts[4] = {0, 0, 0, 0}, studies = 0;
-    sqlite3_stmt *st = db_prep(R->db, "SELECT state, count(*), coalesce(sum(studies), 0) FROM "
-                                      "batch_patients GROUP BY state");
-    while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
-        int s = sqlite3_column_int(st, 0);
-        if (s >= 0 && s < 4)
-            counts[s] = (size_t)sqlite3_column_int64(st, 1);
-        if (s == ST_DONE)
-            studies = (size_t)sqlite3_column_int64(st, 2);
+    size_t counts[4] = {0, 0, 0, 0}, studies = 0, nun = 0, nfiles = 0, pending = 0;
+    sqlite3_stmt *st = NULL;
+    if (R->pg != NULL) {
+        long long c[5], ns, nf, nu;
+        int enq;
+        if (bt_pg_counts(R->pg, R->run_id, c, &ns, &nf, &nu, &enq) == 0) {
+            counts[ST_DONE] = (size_t)c[BTQ_DONE];
+            counts[ST_FAILED] = (size_t)c[BTQ_FAILED];
+            pending = (size_t)(c[BTQ_TODO] + c[BTQ_CLAIMED] + c[BTQ_COMMITTED]);
+            R->total = (size_t)(c[0] + c[1] + c[2] + c[3] + c[4]);
+            studies = (size_t)ns;
+            nfiles = (size_t)nf;
+            nun = (size_t)nu;
+        }
+    } else {
+        st = db_prep(R->db, "SELECT state, count(*), coalesce(sum(studies), 0) FROM "
+                            "batch_patients GROUP BY state");
+        while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+            int s = sqlite3_column_int(st, 0);
+            if (s >= 0 && s < 4)
+                counts[s] = (size_t)sqlite3_column_int64(st, 1);
+            if (s == ST_DONE)
+                studies = (size_t)sqlite3_column_int64(st, 2);
+        }
+        sqlite3_finalize(st);
+        st = db_prep(R->db, "SELECT (SELECT count(*) FROM batch_unreadable), (SELECT count(*) "
+                            "FROM batch_files)");
+        if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+            nun = (size_t)sqlite3_column_int64(st, 0);
+            nfiles = (size_t)sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
     }
-    sqlite3_finalize(st);
-    size_t nun = 0, nfiles = 0;
-    st = db_prep(R->db, "SELECT (SELECT count(*) FROM batch_unreadable), (SELECT count(*) FROM "
-                        "batch_files)");
-    if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
-        nun = (size_t)sqlite3_column_int64(st, 0);
-        nfiles = (size_t)sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
     size_t now = atomic_load(&R->done_now), snow = atomic_load(&R->studies_now);
     json_t *j = json_object();
     json_object_set_new(j, "files", json_integer((json_int_t)nfiles));
@@ -1422,9 +1649,17 @@ static int report(struct run *R, double secs)
     json_object_set_new(j, "seconds", json_real(secs));
     json_object_set_new(j, "patients_per_s", json_real(secs > 0 ? (double)now / secs : 0));
     json_object_set_new(j, "studies_per_s", json_real(secs > 0 ? (double)snow / secs : 0));
+    if (R->pg != NULL) {
+        json_object_set_new(j, "patients_pending", json_integer((json_int_t)pending));
+        json_object_set_new(j, "claims_lost_this_run",
+                            json_integer((json_int_t)atomic_load(&R->lost_now)));
+    }
     json_object_set_new(j, "unreadable", json_integer((json_int_t)nun));
     json_t *ul = json_array(), *fl = json_array();
-    st = db_prep(R->db, "SELECT path, reason FROM batch_unreadable ORDER BY path LIMIT 1000");
+    /* a worker has no scan journal: the unreadable files are listed by the run that scanned */
+    st = R->db != NULL ? db_prep(R->db, "SELECT path, reason FROM batch_unreadable ORDER BY path "
+                                        "LIMIT 1000")
+                       : NULL;
     while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
         json_t *o = json_object();
         json_object_set_new(o, "path", json_string((const char *)sqlite3_column_text(st, 0)));
@@ -1432,8 +1667,11 @@ static int report(struct run *R, double secs)
         json_array_append_new(ul, o);
     }
     sqlite3_finalize(st);
-    st = db_prep(R->db, "SELECT patient, reason FROM batch_patients WHERE state = 3 ORDER BY "
-                        "patient LIMIT 1000");
+    if (R->pg != NULL)
+        (void)bt_pg_failed(R->pg, R->run_id, BT_MAX_LISTED, failed_one, fl);
+    st = R->pg == NULL ? db_prep(R->db, "SELECT patient, reason FROM batch_patients WHERE state "
+                                        "= 3 ORDER BY patient LIMIT 1000")
+                       : NULL;
     while (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
         json_t *o = json_object();
         json_object_set_new(o, "patient", json_string((const char *)sqlite3_column_text(st, 0)));
@@ -1462,7 +1700,7 @@ static int report(struct run *R, double secs)
                     json_string_value(json_object_get(json_array_get(fl, i), "reason")));
     }
     json_decref(j);
-    return counts[ST_FAILED] > 0 ? 1 : 0;
+    return counts[ST_FAILED] > 0 || atomic_load(&R->pg_errors) > 0 ? 1 : 0;
 }
 
 /* ---- setup ------------------------------------------------------------------------------- */
@@ -1522,16 +1760,29 @@ static int setup_meta(struct run *R)
     return parse_formats(o) == 0 ? 0 : 2;
 }
 
-/* A fingerprint of the site key in the journal, so a resumed run cannot mix pseudonyms. */
-static int check_key(struct run *R)
+static void hexs(const uint8_t *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* The site key's fingerprint (HMAC, not the key): 16 hex characters. */
+static int key_id(const struct run *R, char hex[17])
 {
     uint8_t mac[32];
     ms_err e = {0};
     if (ms_hmac_sha256(R->key, MS_KEY_LEN, "medseal batch journal", 21, NULL, 0, mac, &e) != MS_OK)
-        return 1;
+        return -1;
+    hexs(mac, 8, hex);
+    return 0;
+}
+
+/* A fingerprint of the site key in the journal, so a resumed run cannot mix pseudonyms. */
+static int check_key(struct run *R)
+{
     char hex[17];
-    for (int i = 0; i < 8; i++)
-        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    if (key_id(R, hex) != 0)
+        return 1;
     char old[32];
     if (meta_get(R->db, "key_id", old, sizeof old) == 0) {
         if (strcmp(old, hex) != 0) {
@@ -1541,6 +1792,220 @@ static int check_key(struct run *R)
         return 0;
     }
     return meta_set(R->db, "key_id", hex) == 0 ? 0 : 1;
+}
+
+/* The run that scans: its queue in PostgreSQL (the run's id in the journal and in
+ * OUT/batch.queue for the workers, its options in batch_runs). */
+static int queue_setup(struct run *R)
+{
+    char v[48];
+    int has = meta_get(R->db, "queue", v, sizeof v) == 0;
+    if (R->o.state_db == NULL) {
+        if (has) {
+            cli_error("batch", "--resume: this run's queue is in PostgreSQL: give --state-db URL");
+            return 2;
+        }
+        return 0;
+    }
+    if (R->o.resume && !has) {
+        cli_error("batch", "--resume: this run has no PostgreSQL queue (run without --state-db)");
+        return 2;
+    }
+    if (bt_pg_open(R->o.state_db, &R->pg) != 0)
+        return 1;
+    if (meta_get(R->db, "run", R->run_id, sizeof R->run_id) != 0) {
+        uint8_t r[16];
+        ms_err e = {0};
+        if (ms_random(r, sizeof r, &e) != MS_OK)
+            return 1;
+        hexs(r, sizeof r, R->run_id);
+        if (meta_set(R->db, "run", R->run_id) != 0 || meta_set(R->db, "queue", "postgresql") != 0)
+            return 1;
+    }
+    char kid[17], pk[65] = "";
+    if (key_id(R, kid) != 0)
+        return 1;
+    if (R->seal)
+        hexs(R->rpk, 32, pk);
+    json_t *o = json_object();
+    json_object_set_new(o, "in", json_string(R->o.in));
+    char kp[PATH_MAX];
+    if (meta_get(R->db, "key", kp, sizeof kp) != 0)
+        return 1;
+    json_object_set_new(o, "key", json_string(kp));
+    json_object_set_new(o, "formats", json_string(R->o.formats));
+    json_object_set_new(o, "every", json_integer(R->o.every));
+    json_object_set_new(o, "phi", json_integer(R->o.phi));
+    json_object_set_new(o, "context", json_string(R->o.aopts.context ? R->o.aopts.context : ""));
+    json_object_set_new(o, "risk", json_string(R->o.aopts.risk ? R->o.aopts.risk : ""));
+    json_object_set_new(o, "recipient", json_string(pk));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    int rc = text != NULL ? bt_pg_run_put(R->pg, R->run_id, kid, text) : -1;
+    free(text);
+    if (rc == 2) {
+        cli_error("batch", "--key: not the site key this queue was started with");
+        return 2;
+    }
+    if (rc != 0)
+        return 1;
+    /* OUT/batch.queue: the run id, for workers (temporary, fsync, rename) */
+    char path[PATH_MAX * 2], tmp[PATH_MAX * 2 + 8];
+    snprintf(path, sizeof path, "%s/%s", R->o.out, BT_QUEUE_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    char line[48];
+    int n = snprintf(line, sizeof line, "%s\n", R->run_id);
+    if (fd < 0 || ms_write_all(fd, line, (size_t)n) != 0 || fsync(fd) != 0 || close(fd) != 0 ||
+        rename(tmp, path) != 0) {
+        cli_error("batch", "cannot write OUT/%s", BT_QUEUE_FILE);
+        return 1;
+    }
+    return 0;
+}
+
+/* A worker: the run id from OUT/batch.queue, the run's options from the queue, the site key
+ * (--key, or the path the run was started with) checked against the run's fingerprint. */
+static int worker_setup(struct run *R)
+{
+    static char in[PATH_MAX], key[PATH_MAX], fmts[64], ctx[16], risk[8];
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s", R->o.out, BT_QUEUE_FILE);
+    FILE *f = fopen(path, "r");
+    char line[64] = "";
+    if (f == NULL || fgets(line, sizeof line, f) == NULL) {
+        if (f != NULL)
+            fclose(f);
+        cli_error("batch", "--worker: OUT holds no %s (run batch --state-db ... IN OUT first)",
+                  BT_QUEUE_FILE);
+        return 2;
+    }
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (strlen(line) != 32 || strspn(line, "0123456789abcdef") != 32) {
+        cli_error("batch", "--worker: OUT/%s is not a run id", BT_QUEUE_FILE);
+        return 2;
+    }
+    snprintf(R->run_id, sizeof R->run_id, "%s", line);
+    if (bt_pg_open(R->o.state_db, &R->pg) != 0)
+        return 1;
+    char *opts = NULL, kid[40];
+    int enq = 0;
+    int rc = bt_pg_run_get(R->pg, R->run_id, &opts, kid, &enq);
+    if (rc != 0) {
+        free(opts);
+        if (rc == 1)
+            cli_error("batch", "--worker: the queue holds no run with OUT's id");
+        return rc == 1 ? 2 : 1;
+    }
+    json_error_t je;
+    json_t *o = json_loads(opts, 0, &je);
+    free(opts);
+    const char *vin = json_string_value(json_object_get(o, "in"));
+    const char *vkey = json_string_value(json_object_get(o, "key"));
+    const char *vf = json_string_value(json_object_get(o, "formats"));
+    const char *vc = json_string_value(json_object_get(o, "context"));
+    const char *vr = json_string_value(json_object_get(o, "risk"));
+    const char *vp = json_string_value(json_object_get(o, "recipient"));
+    if (vin == NULL || vkey == NULL || vf == NULL || vc == NULL || vr == NULL || vp == NULL ||
+        strlen(vin) >= sizeof in || strlen(vkey) >= sizeof key || strlen(vf) >= sizeof fmts ||
+        strlen(vc) >= sizeof ctx || strlen(vr) >= sizeof risk) {
+        json_decref(o);
+        cli_error("batch", "--worker: the run's options in the queue are malformed");
+        return 1;
+    }
+    snprintf(in, sizeof in, "%s", vin);
+    snprintf(key, sizeof key, "%s", vkey);
+    snprintf(fmts, sizeof fmts, "%s", vf);
+    snprintf(ctx, sizeof ctx, "%s", vc);
+    snprintf(risk, sizeof risk, "%s", vr);
+    R->o.in = in;
+    if (R->o.key_path == NULL)
+        R->o.key_path = key;
+    R->o.formats = fmts;
+    R->o.every = json_integer_value(json_object_get(o, "every")) != 0;
+    R->o.phi = json_integer_value(json_object_get(o, "phi")) != 0;
+    R->o.aopts.context = ctx[0] ? ctx : NULL;
+    R->o.aopts.risk = risk[0] ? risk : NULL;
+    if (vp[0] != '\0') {
+        ms_err e = {0};
+        if (strlen(vp) != 64 || ms_hex_decode(vp, 64, R->rpk, 32, &e) != MS_OK) {
+            json_decref(o);
+            cli_error("batch", "--worker: the run's recipient key is malformed");
+            return 1;
+        }
+        R->seal = 1;
+    }
+    json_decref(o);
+    if (parse_formats(&R->o) != 0)
+        return 2;
+    ms_err e = {0};
+    if (ms_keyfile_read(R->o.key_path, R->key, &e) != MS_OK) {
+        cli_report("batch", "--key", &e);
+        return 2;
+    }
+    char mine[17];
+    if (key_id(R, mine) != 0)
+        return 1;
+    if (strcmp(mine, kid) != 0) {
+        cli_error("batch", "--key: not the site key this queue was started with");
+        return 2;
+    }
+    return 0;
+}
+
+/* Claims and analyses patients of the queue on --jobs threads until it is finished, renews the
+ * leases meanwhile, completes the renames of committed patients, and writes the run-wide files
+ * when no patient is left to do. */
+static int run_queue(struct run *R, double *secs)
+{
+    uint8_t r[8];
+    ms_err e = {0};
+    if (ms_random(r, sizeof r, &e) != MS_OK)
+        return 1;
+    hexs(r, sizeof r, R->owner);
+    snprintf(R->tmpsfx, sizeof R->tmpsfx, ".%s.tmp", R->owner);
+    long long c[5], ns, nf, nu;
+    int enq = 0;
+    if (bt_pg_counts(R->pg, R->run_id, c, &ns, &nf, &nu, &enq) != 0)
+        return 1;
+    R->total = (size_t)(c[0] + c[1] + c[2] + c[3] + c[4]);
+    R->done_before = (size_t)c[BTQ_DONE];
+    t_start = now_s();
+    pthread_t th[256], hb;
+    long nt = 0;
+    for (; nt < R->o.jobs; nt++) {
+        atomic_fetch_add(&R->live, 1);
+        if (pthread_create(&th[nt], NULL, pg_worker, R) != 0) {
+            atomic_fetch_sub(&R->live, 1);
+            break;
+        }
+    }
+    int have_hb = nt > 0 && pthread_create(&hb, NULL, heartbeat, R) == 0;
+    if (nt == 0) {
+        cli_error("batch", "cannot start a worker thread");
+        return 1;
+    }
+    while (atomic_load(&R->live) > 0) {
+        progress(R, 0);
+        sleep_ms(200);
+    }
+    for (long i = 0; i < nt; i++)
+        pthread_join(th[i], NULL);
+    atomic_store(&R->stop_beat, 1);
+    if (have_hb)
+        pthread_join(hb, NULL);
+    progress(R, 1);
+    *secs = now_s() - t_start;
+    /* patients committed by a worker killed before its renames */
+    if (bt_pg_committed(R->pg, R->run_id, roll_one, R) != 0)
+        return 1;
+    if (bt_pg_counts(R->pg, R->run_id, c, &ns, &nf, &nu, &enq) != 0)
+        return 1;
+    if (enq && c[BTQ_TODO] == 0 && c[BTQ_CLAIMED] == 0 && c[BTQ_COMMITTED] == 0 &&
+        write_summaries(R) != 0)
+        return 1;
+    return 0;
 }
 
 int cmd_batch(int argc, char **argv)
@@ -1554,11 +2019,18 @@ int cmd_batch(int argc, char **argv)
     if (R == NULL)
         return 1;
     int ret = 2;
+    snprintf(R->tmpsfx, sizeof R->tmpsfx, ".tmp");
     if (parse(argc, argv, &R->o) != 0)
         goto out;
     if (R->o.jobs == 0) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         R->o.jobs = c < 1 ? 1 : c > 256 ? 256 : c;
+    }
+    if (R->o.worker) {
+        if ((ret = worker_setup(R)) != 0)
+            goto out;
+        ret = 2;
+        goto ready;
     }
     if (!R->o.resume && mkdir(R->o.out, 0700) != 0 && errno != EEXIST) {
         cli_error("batch", "cannot create OUT");
@@ -1598,6 +2070,10 @@ int cmd_batch(int argc, char **argv)
         }
         R->seal = 1;
     }
+    if ((ret = queue_setup(R)) != 0)
+        goto out;
+    ret = 2;
+ready:;
     struct stat ib;
     if (stat(R->o.in, &ib) != 0) {
         cli_error("batch", "IN not found");
@@ -1617,12 +2093,33 @@ int cmd_batch(int argc, char **argv)
     ret = 1;
     t_start = now_s();
     char v[8];
-    if (meta_get(R->db, "scan_complete", v, sizeof v) != 0 && scan(R) != 0) {
-        cli_error("batch", "the scan of IN failed");
+    if (R->db != NULL) {
+        if (meta_get(R->db, "scan_complete", v, sizeof v) != 0 && scan(R) != 0) {
+            cli_error("batch", "the scan of IN failed");
+            goto out;
+        }
+        if (roll_forward(R) != 0)
+            goto out;
+    }
+    if (R->pg != NULL && R->db != NULL) {
+        if (meta_get(R->db, "enqueued", v, sizeof v) != 0 && enqueue_all(R) != 0) {
+            cli_error("batch", "cannot queue the patients in the state db");
+            goto out;
+        }
+        if (R->o.resume && bt_pg_retry_failed(R->pg, R->run_id) != 0)
+            goto out;
+    }
+    if (R->o.enqueue) {
+        ret = report(R, now_s() - t_start);
         goto out;
     }
-    if (roll_forward(R) != 0)
+    if (R->pg != NULL) {
+        double secs = 0;
+        if (run_queue(R, &secs) != 0)
+            goto out;
+        ret = report(R, secs);
         goto out;
+    }
     sqlite3_stmt *st = db_prep(R->db, "SELECT count(*), sum(state = 2) FROM batch_patients");
     if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
         R->total = (size_t)sqlite3_column_int64(st, 0);
@@ -1658,6 +2155,7 @@ int cmd_batch(int argc, char **argv)
         goto out;
     ret = report(R, secs);
 out:
+    bt_pg_close(R->pg);
     if (R->db != NULL)
         sqlite3_close(R->db);
     ms_memzero(R->key, sizeof R->key);

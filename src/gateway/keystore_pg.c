@@ -29,6 +29,7 @@
 #include <libpq-fe.h>
 
 #include "keystore_be.h"
+#include "medseal/gateway.h"
 
 #define OID_BYTEA 17
 #define OID_INT8  20
@@ -59,39 +60,9 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
     "(pubkey, tree_size))",
 };
 
-/* One line of libpq's connection error (no trailing newline). */
-static ms_rc conn_fail(PGconn *c, ms_err *err, const char *what)
-{
-    const char *m = c != NULL ? PQerrorMessage(c) : "out of memory";
-    size_t n = strcspn(m, "\n");
-    return ms_fail(err, MS_E_IO, "state db: %s: %.*s", what, (int)(n > 300 ? 300 : n), m);
-}
-
-static ms_rc res_fail(PGresult *r, PGconn *c, ms_err *err, const char *what)
-{
-    const char *m = r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    if (m == NULL)
-        return conn_fail(c, err, what);
-    return ms_fail(err, MS_E_IO, "state db: %s: %.300s", what, m);
-}
-
-static void no_notice(void *arg, const char *msg)
-{
-    (void)arg;
-    (void)msg;
-}
-
 static PGconn *connect_url(const char *url, ms_err *err)
 {
-    PGconn *c = PQconnectdb(url);
-    if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-        conn_fail(c, err, "connect");
-        PQfinish(c);
-        return NULL;
-    }
-    /* the server's notices (e.g. "relation exists, skipping") go nowhere */
-    PQsetNoticeProcessor(c, no_notice, NULL);
-    return c;
+    return gw_pg_connect(url, err);
 }
 
 /* Runs one statement (the caller holds mu). On a broken connection it resets once and retries:
@@ -104,99 +75,34 @@ static PGresult *run(struct ks_pg *p, const char *what, const char *sql, int n, 
             PQreset(p->c);
             if (PQstatus(p->c) != CONNECTION_OK)
                 continue;
-            PQsetNoticeProcessor(p->c, no_notice, NULL);
+            gw_pg_quiet(p->c);
         }
         PGresult *r = PQexecParams(p->c, sql, n, types, vals, lens, fmts, 1);
         ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
             return r;
         if (PQstatus(p->c) == CONNECTION_OK || attempt == 1) {
-            res_fail(r, p->c, err, what);
+            gw_pg_res_fail(r, p->c, err, what);
             PQclear(r);
             return NULL;
         }
         PQclear(r);
     }
-    conn_fail(p->c, err, what);
+    gw_pg_conn_fail(p->c, err, what);
     return NULL;
 }
 
-static int64_t be64(const char *v)
-{
-    uint64_t x = 0;
-    for (int i = 0; i < 8; i++)
-        x = (x << 8) | (uint8_t)v[i];
-    return (int64_t)x;
-}
-
-static int32_t be32(const char *v)
-{
-    uint32_t x = 0;
-    for (int i = 0; i < 4; i++)
-        x = (x << 8) | (uint8_t)v[i];
-    return (int32_t)x;
-}
-
-/* An int column of a binary result (int4 or int8); 0 when NULL or of another width. */
-static int64_t col_int(const PGresult *r, int row, int col)
-{
-    if (PQgetisnull(r, row, col))
-        return 0;
-    int n = PQgetlength(r, row, col);
-    const char *v = PQgetvalue(r, row, col);
-    return n == 8 ? be64(v) : n == 4 ? be32(v) : 0;
-}
+#define col_int gw_pg_int
 
 static ms_rc exec_simple(PGconn *c, const char *sql, ms_err *err, const char *what)
 {
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    ms_rc rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? MS_OK
-                                                               : res_fail(r, c, err, what);
-    PQclear(r);
-    return rc;
+    return gw_pg_exec(c, sql, err, what);
 }
 
-/* Creates or migrates the schema in one transaction under an advisory lock. A database newer
- * than this binary is refused rather than used half-understood. */
+/* The key store's schema, versioned in medseal_schema (src/gateway/pg.c). */
 static ms_rc migrate(PGconn *c, ms_err *err)
 {
-    ms_rc rc = exec_simple(c, "BEGIN", err, "begin");
-    if (rc == MS_OK)
-        rc = exec_simple(c, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", err, "lock");
-    if (rc == MS_OK)
-        rc = exec_simple(c, "CREATE TABLE IF NOT EXISTS medseal_schema (version integer NOT NULL)",
-                         err, "schema table");
-    int version = -1;
-    if (rc == MS_OK) {
-        PGresult *r = PQexec(c, "SELECT version FROM medseal_schema");
-        if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK)
-            rc = res_fail(r, c, err, "schema version");
-        else if (PQntuples(r) == 0)
-            version = 0;
-        else
-            version = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        if (rc == MS_OK && version == 0)
-            rc = exec_simple(c, "INSERT INTO medseal_schema (version) SELECT 0 WHERE NOT EXISTS "
-                                "(SELECT 1 FROM medseal_schema)",
-                             err, "schema version");
-    }
-    if (rc == MS_OK && (version < 0 || version > SCHEMA_VERSION))
-        rc = ms_fail(err, MS_E_UNSUPPORTED,
-                     "state db: schema version %d is newer than this medseal's (%d)", version,
-                     SCHEMA_VERSION);
-    for (int v = version; rc == MS_OK && v < SCHEMA_VERSION; v++) {
-        char set[96];
-        snprintf(set, sizeof set, "UPDATE medseal_schema SET version = %d", v + 1);
-        rc = exec_simple(c, MIGRATIONS[v], err, "migrate");
-        if (rc == MS_OK)
-            rc = exec_simple(c, set, err, "migrate");
-    }
-    if (rc == MS_OK)
-        return exec_simple(c, "COMMIT", err, "commit");
-    exec_simple(c, "ROLLBACK", NULL, "rollback");
-    return rc;
+    return gw_pg_migrate(c, "medseal_schema", MIGRATE_LOCK, MIGRATIONS, SCHEMA_VERSION, err);
 }
 
 /* The listener: any notification, and any trouble with its connection, marks the cache stale. */
