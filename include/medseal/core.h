@@ -163,6 +163,13 @@ uint32_t ms_load_u32be(const uint8_t *p);
 uint64_t ms_load_u64le(const uint8_t *p);
 void ms_store_u16le(uint8_t *p, uint16_t v);
 void ms_store_u32le(uint8_t *p, uint32_t v);
+
+/* ---- listen addresses ------------------------------------------------------------------------ */
+
+struct sockaddr_in;
+/* Parses "IPv4:PORT" (port 0 = any free port) into *sa. Errors (MS_E_FORMAT) start with `what`,
+ * the name of the flag or key, and never contain the value. */
+ms_rc ms_parse_listen(const char *what, const char *listen, struct sockaddr_in *sa, ms_err *err);
 void ms_store_u64le(uint8_t *p, uint64_t v);
 void ms_store_u16be(uint8_t *p, uint16_t v);
 void ms_store_u32be(uint8_t *p, uint32_t v);

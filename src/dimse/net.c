@@ -197,30 +197,10 @@ static void *listener(void *arg)
     return NULL;
 }
 
-static ms_rc parse_listen(const char *listen, struct sockaddr_in *sa, ms_err *err)
-{
-    char host[64];
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    memset(sa, 0, sizeof *sa);
-    sa->sin_family = AF_INET;
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof host)
-        return ms_fail(err, MS_E_FORMAT, "dicom_listen: expected HOST:PORT");
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    char *end = NULL;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (end == colon + 1 || *end != '\0' || port > 65535)
-        return ms_fail(err, MS_E_FORMAT, "dicom_listen: bad port");
-    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-        return ms_fail(err, MS_E_FORMAT, "dicom_listen: expected an IPv4 address");
-    sa->sin_port = htons((uint16_t)port);
-    return MS_OK;
-}
-
 ms_rc dm_scp_start(const dm_scp_cfg *cfg, const dm_scp_net *net, dm_scp **out, ms_err *err)
 {
     struct sockaddr_in sa;
-    if (parse_listen(net->listen, &sa, err) != MS_OK)
+    if (ms_parse_listen("dicom_listen", net->listen, &sa, err) != MS_OK)
         return err ? err->code : MS_E_FORMAT;
     struct dm_scp *s = calloc(1, sizeof *s);
     if (s == NULL)

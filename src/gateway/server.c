@@ -609,26 +609,6 @@ static void on_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start / stop --------------------------------------------------------------------------- */
 
-static ms_rc parse_listen(const char *listen, struct sockaddr_in *sa, ms_err *err)
-{
-    char host[64];
-    const char *colon = listen ? strrchr(listen, ':') : NULL;
-    memset(sa, 0, sizeof *sa);
-    sa->sin_family = AF_INET;
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof host)
-        return ms_fail(err, MS_E_FORMAT, "--listen: expected HOST:PORT");
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    char *end = NULL;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    if (end == colon + 1 || *end != '\0' || port > 65535)
-        return ms_fail(err, MS_E_FORMAT, "--listen: bad port");
-    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-        return ms_fail(err, MS_E_FORMAT, "--listen: expected an IPv4 address");
-    sa->sin_port = htons((uint16_t)port);
-    return MS_OK;
-}
-
 static void *sweeper(void *arg)
 {
     struct gw_server *s = arg;
@@ -755,7 +735,7 @@ static ms_rc open_memory(struct gw_server *s, ms_err *err)
 static ms_rc start_daemon(struct gw_server *s, ms_err *err)
 {
     struct sockaddr_in sa;
-    if (parse_listen(s->cfg.listen, &sa, err) != MS_OK)
+    if (ms_parse_listen("--listen", s->cfg.listen, &sa, err) != MS_OK)
         return err->code;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_TLS |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
