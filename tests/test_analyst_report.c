@@ -13,23 +13,12 @@
 
 #include "analyst/internal.h"
 #include "medseal/analyst.h"
+#include "analyst_util.h"
 #include "test.h"
 
 #define ADVERTISED                                                                                 \
     "Study: Chest CT, 2.3mm slice. Findings: 8mm ground-glass opacity, RUL, persistent across 3 "  \
     "studies. Generate structured impression with risk stratification."
-
-static json_t *run_text(const char *text, const an_opts *opts)
-{
-    an_report *r = NULL;
-    json_t *j = NULL;
-    if (an_report_new(opts, &r, NULL) != MS_OK)
-        return NULL;
-    if (an_add_text(r, text, strlen(text), "user", NULL) == MS_OK && an_run(r, NULL) == MS_OK)
-        an_report_json(r, &j, NULL);
-    an_report_free(r);
-    return j;
-}
 
 static const char *path_str(json_t *j, const char *a, const char *b, const char *c)
 {
@@ -43,7 +32,7 @@ static const char *path_str(json_t *j, const char *a, const char *b, const char 
 
 TEST(test_analyst_report_advertised_request)
 {
-    json_t *j = run_text(ADVERTISED, NULL);
+    json_t *j = an_t_run_text(ADVERTISED, NULL);
     CHECK(j != NULL);
     json_t *fs = json_object_get(j, "findings");
     CHECK_EQ_INT(json_array_size(fs), 1);
@@ -91,26 +80,26 @@ TEST(test_analyst_report_text_format_of_advertised_request)
 
 TEST(test_analyst_report_negative_and_birads)
 {
-    json_t *j = run_text("Lungs: no pulmonary nodules. No pleural effusion.", NULL);
+    json_t *j = an_t_run_text("Lungs: no pulmonary nodules. No pleural effusion.", NULL);
     CHECK(j != NULL);
     CHECK_EQ_INT(json_array_size(json_object_get(j, "findings")), 0);
     CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "1");
     CHECK_STR(path_str(j, "assessment", "lung_rads", "rule"), "lung-rads-2022/1-no-nodules");
     json_decref(j);
-    j = run_text("Left breast: irregular 14 mm mass at 2 o'clock. BI-RADS 4C.", NULL);
+    j = an_t_run_text("Left breast: irregular 14 mm mass at 2 o'clock. BI-RADS 4C.", NULL);
     CHECK_STR(path_str(j, "assessment", "bi_rads", "category"), "4C");
     CHECK_STR(path_str(j, "assessment", "bi_rads", "rule"), "bi-rads-2013/carried-from-report");
     CHECK(json_is_null(json_object_get(json_object_get(j, "assessment"), "lung_rads")));
     json_decref(j);
     /* an earlier size in the text decides growth without priors */
-    j = run_text("6 mm RUL nodule, previously 4 mm.", NULL);
+    j = an_t_run_text("6 mm RUL nodule, previously 4 mm.", NULL);
     CHECK_STR(
         path_str(json_array_get(json_object_get(j, "findings"), 0), "comparison", "status", NULL),
         "growing");
     CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "4A");
     json_decref(j);
     /* a stated Lung-RADS that disagrees with the rules is flagged, not silently accepted */
-    j = run_text("New 9 mm solid nodule in the LLL. Lung-RADS 2.", NULL);
+    j = an_t_run_text("New 9 mm solid nodule in the LLL. Lung-RADS 2.", NULL);
     CHECK(json_array_size(json_object_get(j, "warnings")) == 1);
     json_decref(j);
     return 0;
@@ -563,7 +552,7 @@ TEST(test_analyst_report_series_gaps_and_geometry)
 TEST(test_analyst_report_prior_as_json_report)
 {
     an_report *r = NULL;
-    json_t *prior = run_text("Baseline: 5 mm solid nodule in the LLL.", NULL);
+    json_t *prior = an_t_run_text("Baseline: 5 mm solid nodule in the LLL.", NULL);
     CHECK(prior != NULL);
     /* give it a date so the interval is known */
     json_object_set_new(json_object_get(prior, "study"), "date", json_string("2024-01-10"));
@@ -937,16 +926,16 @@ TEST(test_analyst_report_sr_tree_annotations_overlays)
 
 TEST(test_analyst_report_exam_findings_raise_to_4X)
 {
-    json_t *j = run_text("9 mm solid nodule in the LUL. Mediastinal lymphadenopathy.", NULL);
+    json_t *j = an_t_run_text("9 mm solid nodule in the LUL. Mediastinal lymphadenopathy.", NULL);
     CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "4X");
     CHECK_EQ_INT(json_array_size(json_object_get(j, "exam_findings")), 1);
     json_decref(j);
-    j = run_text("9 mm solid nodule in the LUL. No lymphadenopathy.", NULL);
+    j = an_t_run_text("9 mm solid nodule in the LUL. No lymphadenopathy.", NULL);
     CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "4A");
     CHECK_EQ_INT(json_array_size(json_object_get(j, "exam_findings")), 0);
     json_decref(j);
     /* a category 2 nodule is not raised */
-    j = run_text("4 mm solid nodule in the LUL. Mediastinal lymphadenopathy.", NULL);
+    j = an_t_run_text("4 mm solid nodule in the LUL. Mediastinal lymphadenopathy.", NULL);
     CHECK_STR(path_str(j, "assessment", "lung_rads", "category"), "2");
     json_decref(j);
     return 0;
@@ -964,7 +953,7 @@ TEST(test_analyst_report_risk_from_text)
         {"4 mm solid nodule in the RML.", "optional-ct-12m"}, /* unknown: high-risk row */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *j = run_text(cases[i].text, NULL);
+        json_t *j = an_t_run_text(cases[i].text, NULL);
         const char *k = j ? path_str(j, "assessment", "fleischner", "category") : NULL;
         int ok = k != NULL && strcmp(k, cases[i].key) == 0;
         json_decref(j);
@@ -975,7 +964,7 @@ TEST(test_analyst_report_risk_from_text)
     }
     an_opts o = {0};
     o.risk = "low"; /* --risk wins over the text */
-    json_t *j = run_text("7 mm solid nodule in the RML. Heavy smoker.", &o);
+    json_t *j = an_t_run_text("7 mm solid nodule in the RML. Heavy smoker.", &o);
     CHECK_STR(path_str(j, "assessment", "fleischner", "category"), "ct-6-12m-consider-18-24m");
     json_decref(j);
     return 0;
@@ -984,20 +973,20 @@ TEST(test_analyst_report_risk_from_text)
 TEST(test_analyst_report_mentions_merge)
 {
     /* notes + impression name the same nodule twice; two nodules of one lobe stay two */
-    json_t *j = run_text("There is a 6.0 x 5.0 mm solid nodule in the right upper lobe. "
-                         "IMPRESSION: 6.0 x 5.0 mm solid nodule, RUL.",
-                         NULL);
+    json_t *j = an_t_run_text("There is a 6.0 x 5.0 mm solid nodule in the right upper lobe. "
+                              "IMPRESSION: 6.0 x 5.0 mm solid nodule, RUL.",
+                              NULL);
     CHECK_EQ_INT(json_array_size(json_object_get(j, "findings")), 1);
     CHECK_EQ_INT(json_integer_value(json_object_get(
                      json_array_get(json_object_get(j, "findings"), 0), "mentions")),
                  2);
     json_decref(j);
-    j = run_text("5 mm nodule in the apical segment of the RUL. 5 mm nodule in the anterior "
-                 "segment of the RUL.",
-                 NULL);
+    j = an_t_run_text("5 mm nodule in the apical segment of the RUL. 5 mm nodule in the anterior "
+                      "segment of the RUL.",
+                      NULL);
     CHECK_EQ_INT(json_array_size(json_object_get(j, "findings")), 2);
     json_decref(j);
-    j = run_text("4 mm nodule in the RUL. 9 mm nodule in the RUL.", NULL);
+    j = an_t_run_text("4 mm nodule in the RUL. 9 mm nodule in the RUL.", NULL);
     CHECK_EQ_INT(json_array_size(json_object_get(j, "findings")), 2);
     json_decref(j);
     return 0;

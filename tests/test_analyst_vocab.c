@@ -11,19 +11,8 @@
 #include <jansson.h>
 
 #include "medseal/analyst.h"
+#include "analyst_util.h"
 #include "test.h"
-
-static json_t *run_text(const char *text)
-{
-    an_report *r = NULL;
-    json_t *j = NULL;
-    if (an_report_new(NULL, &r, NULL) != MS_OK)
-        return NULL;
-    if (an_add_text(r, text, strlen(text), "user", NULL) == MS_OK && an_run(r, NULL) == MS_OK)
-        an_report_json(r, &j, NULL);
-    an_report_free(r);
-    return j;
-}
 
 static json_t *at(json_t *j, const char *list, size_t i)
 {
@@ -48,15 +37,17 @@ static double mean(json_t *f)
 
 TEST(test_analyst_vocab_soft_tissue_is_solid)
 {
-    json_t *j = run_text("LUNGS: A 6 mm soft tissue attenuation nodule in the lower part of the "
-                         "right upper lobe (4:55).");
+    json_t *j =
+        an_t_run_text("LUNGS: A 6 mm soft tissue attenuation nodule in the lower part of the "
+                      "right upper lobe (4:55).",
+                      NULL);
     CHECK(j != NULL);
     CHECK_EQ_INT(count(j, "findings"), 1);
     CHECK_EQ_INT(count(j, "other_findings"), 0);
     CHECK_STR(sub(at(j, "findings", 0), "composition", "value"), "solid");
     json_decref(j);
     /* a soft tissue nodule of the axilla is still outside the lung */
-    j = run_text("CHEST WALL: 15 mm soft tissue nodule in the right axilla.");
+    j = an_t_run_text("CHEST WALL: 15 mm soft tissue nodule in the right axilla.", NULL);
     CHECK_EQ_INT(count(j, "findings"), 0);
     CHECK_EQ_INT(count(j, "other_findings"), 1);
     json_decref(j);
@@ -65,15 +56,17 @@ TEST(test_analyst_vocab_soft_tissue_is_solid)
 
 TEST(test_analyst_vocab_subsolid_and_solid_component)
 {
-    json_t *j = run_text("14 mm subsolid nodule in the RUL (image 77).");
+    json_t *j = an_t_run_text("14 mm subsolid nodule in the RUL (image 77).", NULL);
     CHECK_STR(sub(at(j, "findings", 0), "composition", "value"), "ground-glass");
     json_decref(j);
-    j = run_text("In the right upper lobe there is a 14 mm subsolid nodule with a solid component "
-                 "of 5 mm (image 77).");
+    j = an_t_run_text(
+        "In the right upper lobe there is a 14 mm subsolid nodule with a solid component "
+        "of 5 mm (image 77).",
+        NULL);
     CHECK_EQ_INT(count(j, "findings"), 1);
     CHECK_STR(sub(at(j, "findings", 0), "composition", "value"), "part-solid");
     json_decref(j);
-    j = run_text("16 mm ground-glass nodule in the LLL with a 4 mm solid component.");
+    j = an_t_run_text("16 mm ground-glass nodule in the LLL with a 4 mm solid component.", NULL);
     CHECK_STR(sub(at(j, "findings", 0), "composition", "value"), "part-solid");
     json_decref(j);
     return 0;
@@ -81,14 +74,15 @@ TEST(test_analyst_vocab_subsolid_and_solid_component)
 
 TEST(test_analyst_vocab_status_after_semicolon)
 {
-    json_t *j = run_text("Pulmonary nodules:\n- LUL: 4 mm solid (se 6, im 139); unchanged\n"
-                         "- RUL: 16 millimeter part solid; unchanged from the prior study\n");
+    json_t *j = an_t_run_text("Pulmonary nodules:\n- LUL: 4 mm solid (se 6, im 139); unchanged\n"
+                              "- RUL: 16 millimeter part solid; unchanged from the prior study\n",
+                              NULL);
     CHECK_EQ_INT(count(j, "findings"), 2);
     CHECK_STR(sub(at(j, "findings", 0), "change", "value"), "stable");
     CHECK_STR(sub(at(j, "findings", 1), "change", "value"), "stable");
     json_decref(j);
     /* a clause after ';' that names a nodule is a sentence of its own */
-    j = run_text("5 mm nodule in the RUL, unchanged; new 4 mm nodule in the LLL.");
+    j = an_t_run_text("5 mm nodule in the RUL, unchanged; new 4 mm nodule in the LLL.", NULL);
     CHECK_EQ_INT(count(j, "findings"), 2);
     CHECK_STR(sub(at(j, "findings", 1), "change", "value"), "new");
     json_decref(j);
@@ -97,15 +91,17 @@ TEST(test_analyst_vocab_status_after_semicolon)
 
 TEST(test_analyst_vocab_previously_noted_resolved)
 {
-    json_t *j = run_text("Lungs: No effusion or suspicious nodule. Previously noted 1.8 x 1.4 cm "
-                         "nodule\nin the left upper lobe has resolved.");
+    json_t *j =
+        an_t_run_text("Lungs: No effusion or suspicious nodule. Previously noted 1.8 x 1.4 cm "
+                      "nodule\nin the left upper lobe has resolved.",
+                      NULL);
     CHECK_EQ_INT(count(j, "findings"), 0);
     CHECK_EQ_INT(count(j, "resolved"), 1);
     CHECK(mean(at(j, "resolved", 0)) > 15.95 && mean(at(j, "resolved", 0)) < 16.05);
     CHECK_STR(sub(at(j, "resolved", 0), "location", "lobe"), "LUL");
     json_decref(j);
     /* "previously 4 mm" after the size is still the earlier size */
-    j = run_text("6 mm nodule in the lingula (6:247), previously 4 mm.");
+    j = an_t_run_text("6 mm nodule in the lingula (6:247), previously 4 mm.", NULL);
     CHECK_EQ_INT(count(j, "findings"), 1);
     json_decref(j);
     return 0;
@@ -113,9 +109,11 @@ TEST(test_analyst_vocab_previously_noted_resolved)
 
 TEST(test_analyst_vocab_clause_break_is_not_prior)
 {
-    json_t *j = run_text("Multiple nodules are unchanged since the last exam, including a 6 "
-                         "millimeter nonsolid right lower lobe nodule (se 5, im 122), a 10 mm solid "
-                         "right upper lobe nodule (se 5, im 207).");
+    json_t *j =
+        an_t_run_text("Multiple nodules are unchanged since the last exam, including a 6 "
+                      "millimeter nonsolid right lower lobe nodule (se 5, im 122), a 10 mm solid "
+                      "right upper lobe nodule (se 5, im 207).",
+                      NULL);
     CHECK_EQ_INT(count(j, "findings"), 2);
     CHECK(mean(at(j, "findings", 0)) > 5.95 && mean(at(j, "findings", 0)) < 6.05);
     CHECK_STR(sub(at(j, "findings", 0), "composition", "value"), "ground-glass");
@@ -126,8 +124,10 @@ TEST(test_analyst_vocab_clause_break_is_not_prior)
 
 TEST(test_analyst_vocab_heading_ends_list)
 {
-    json_t *j = run_text("Lung nodules:\n- Left lower lobe: 3 millimeter densely calcified (image 32)\n"
-                         "PLEURA: 1.8 cm calcified pleural plaque along the left hemidiaphragm.\n");
+    json_t *j = an_t_run_text(
+        "Lung nodules:\n- Left lower lobe: 3 millimeter densely calcified (image 32)\n"
+        "PLEURA: 1.8 cm calcified pleural plaque along the left hemidiaphragm.\n",
+        NULL);
     CHECK_EQ_INT(count(j, "findings"), 1);
     json_decref(j);
     return 0;
